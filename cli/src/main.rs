@@ -1,0 +1,402 @@
+//! `halo`: the command line. Dry-run commands (check, fmt, simulate, why, test)
+//! read files here and hand text and data to the pure crates.
+
+mod load;
+mod render;
+mod testing;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use halo_engine::scenario::apply_event;
+use halo_model::{ClusterState, Event, OpAction, Timestamp};
+use load::{InputError, Loaded};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes scripts can rely on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    /// Everything is fine.
+    Ok = 0,
+    /// The policy (or a state file, or a test) has errors.
+    Policy = 1,
+    /// Bad usage or an I/O error.
+    Usage = 2,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "halo",
+    version,
+    about = "Halo: a high-availability cluster manager driven by .ha policy files",
+    long_about = "Halo keeps services running on a cluster of nodes, as a policy in a .ha file says.\n\n\
+Dry runs work anywhere, without a cluster:\n  \
+halo check web.ha                  find mistakes, with the line and a fix\n  \
+halo simulate web.ha --node-fail web1   what happens if web1 crashes?\n  \
+halo why web.ha web                why does `web` run where it runs?\n  \
+halo test examples/                run the policies' test scenarios\n  \
+halo fmt --check web.ha            is the file in canonical layout?\n\n\
+Exit codes: 0 ok, 1 policy or test errors, 2 usage or I/O errors."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check policy files for errors and dangerous settings.
+    Check(CheckArgs),
+    /// Rewrite policy files in canonical layout (or check / show the difference).
+    Fmt(FmtArgs),
+    /// Show the plan the cluster would execute, from a state and events.
+    Simulate(SimulateArgs),
+    /// Explain a resource's placement: every node's score and where it came from.
+    Why(WhyArgs),
+    /// Run the `test` blocks of policies and compare plans with their snapshots.
+    Test(TestArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Policy files to check (each is a separate policy).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct FmtArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Do not write; exit 1 if a file is not in canonical layout.
+    #[arg(long, conflicts_with = "diff")]
+    check: bool,
+    /// Do not write; print what would change as a diff (exit 1 if anything would).
+    #[arg(long)]
+    diff: bool,
+}
+
+/// The state to plan from and what happens to it.
+#[derive(Args)]
+struct Scenario {
+    /// Cluster-state file (JSON, see docs/state-format.md). Default: every node
+    /// online and nothing running yet.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// NODE crashes (unclean: fenced first when fencing is on). Repeatable.
+    #[arg(long, value_name = "NODE")]
+    node_fail: Vec<String>,
+    /// NODE is cleanly down. Repeatable.
+    #[arg(long, value_name = "NODE")]
+    node_down: Vec<String>,
+    /// NODE is put in standby. Repeatable.
+    #[arg(long, value_name = "NODE")]
+    standby: Vec<String>,
+    /// An operation fails: RSC:OP@NODE[=RC], e.g. `web:monitor@web1=7`. Repeatable.
+    #[arg(long, value_name = "RSC:OP@NODE[=RC]")]
+    op_fail: Vec<String>,
+    /// The time to plan at, in seconds since the epoch (for failure-timeout).
+    #[arg(long, default_value_t = 0)]
+    now: i64,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    file: PathBuf,
+    #[command(flatten)]
+    scenario: Scenario,
+    #[arg(long, value_enum, default_value_t = SimFormat::Text)]
+    format: SimFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SimFormat {
+    Text,
+    Json,
+    Dot,
+}
+
+#[derive(Args)]
+struct WhyArgs {
+    file: PathBuf,
+    /// The resource to explain.
+    rsc: String,
+    #[command(flatten)]
+    scenario: Scenario,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Policy files or directories (searched for *.ha). Default: the current directory.
+    paths: Vec<PathBuf>,
+    /// Accept the current plans as the new snapshots.
+    #[arg(long)]
+    update: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let result = match cli.command {
+        Command::Check(a) => check(&a, color),
+        Command::Fmt(a) => fmt(&a),
+        Command::Simulate(a) => simulate(&a, color),
+        Command::Why(a) => why(&a, color),
+        Command::Test(a) => test(&a, color),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("halo: {}", e.message);
+            if e.code == 1 {
+                Exit::Policy
+            } else {
+                Exit::Usage
+            }
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
+    let mut worst = Exit::Ok;
+    let mut json = Vec::new();
+    for f in &a.files {
+        let loaded = match load::policy(f) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("halo: {}", e.message);
+                worst = worse(worst, if e.code == 1 { Exit::Policy } else { Exit::Usage });
+                continue;
+            }
+        };
+        if loaded.errors() > 0 {
+            worst = worse(worst, Exit::Policy);
+        }
+        match a.format {
+            CheckFormat::Text => {
+                eprint!("{}", loaded.render(color));
+                let (e, w) = (loaded.errors(), loaded.warnings());
+                if e == 0 {
+                    println!("{}: ok ({w} warning{})", f.display(), plural(w));
+                } else {
+                    println!("{}: {e} error{}, {w} warning{}", f.display(), plural(e), plural(w));
+                }
+            }
+            CheckFormat::Json => json.push(check_json(f, &loaded)),
+        }
+    }
+    if let CheckFormat::Json = a.format {
+        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+    }
+    Ok(worst)
+}
+
+fn check_json(f: &std::path::Path, l: &Loaded) -> serde_json::Value {
+    let diags: Vec<serde_json::Value> = l
+        .diags
+        .iter()
+        .map(|d| {
+            let (line, col) = l.sources.line_col(d.span.file, d.span.range.start);
+            let file = l.sources.get(d.span.file).map_or("", |s| s.name.as_str());
+            serde_json::json!({
+                "severity": if d.is_error() { "error" } else { "warning" },
+                "code": d.code,
+                "message": d.message,
+                "file": file,
+                "line": line,
+                "column": col,
+                "label": d.label,
+                "help": d.help,
+            })
+        })
+        .collect();
+    serde_json::json!({ "file": f.display().to_string(), "ok": l.errors() == 0, "diagnostics": diags })
+}
+
+fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
+    let mut worst = Exit::Ok;
+    for f in &a.files {
+        let text = match load::read_text(f) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("halo: {}", e.message);
+                worst = worse(worst, if e.code == 1 { Exit::Policy } else { Exit::Usage });
+                continue;
+            }
+        };
+        let loaded_name = f.display().to_string();
+        let formatted = match halo_lang::fmt::format(&text) {
+            Ok(t) => t,
+            Err(_) => {
+                let l = load::compile_text(&loaded_name, text);
+                eprint!("{}", l.render(false));
+                eprintln!("halo: {}: not formatted: fix the syntax errors first", f.display());
+                worst = worse(worst, Exit::Policy);
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        if a.check {
+            println!("{}: not in canonical layout (run `halo fmt {}`)", f.display(), f.display());
+            worst = worse(worst, Exit::Policy);
+        } else if a.diff {
+            println!("--- {}\n+++ {} (formatted)", f.display(), f.display());
+            print!("{}", testing::diff(&text, &formatted));
+            worst = worse(worst, Exit::Policy);
+        } else {
+            let tmp = f.with_extension("ha.fmt-tmp");
+            std::fs::write(&tmp, &formatted)
+                .and_then(|()| std::fs::rename(&tmp, f))
+                .map_err(|e| InputError::io(f, &e))?;
+            println!("formatted {}", f.display());
+        }
+    }
+    Ok(worst)
+}
+
+/// Loads the policy, the state, and applies the scenario's events.
+fn prepare(file: &std::path::Path, sc: &Scenario, color: bool) -> Result<(Loaded, ClusterState, Timestamp), Result<Exit, InputError>> {
+    let loaded = load::policy(file).map_err(Err)?;
+    eprint!("{}", halo_lang::diag::render_all(&loaded.diags.iter().filter(|d| d.is_error()).cloned().collect::<Vec<_>>(), &loaded.sources, color));
+    let Some(policy) = loaded.policy() else {
+        eprintln!("halo: {}: {} error{}; run `halo check` for warnings too", file.display(), loaded.errors(), plural(loaded.errors()));
+        return Err(Ok(Exit::Policy));
+    };
+    let mut state = match &sc.state {
+        Some(p) => load::state(p, policy).map_err(Err)?,
+        None => ClusterState::default(),
+    };
+    let mut now = Timestamp(sc.now);
+    let mut events = Vec::new();
+    let node = |n: &String| -> Result<String, InputError> {
+        if policy.cluster.nodes.iter().any(|x| &x.name == n) {
+            Ok(n.clone())
+        } else {
+            Err(InputError::usage(format!("unknown node `{n}`; the policy's nodes are: {}", policy.cluster.nodes.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", "))))
+        }
+    };
+    for n in &sc.node_fail {
+        events.push(Event::NodeFails(node(n).map_err(Err)?));
+    }
+    for n in &sc.node_down {
+        events.push(Event::NodeStops(node(n).map_err(Err)?));
+    }
+    for n in &sc.standby {
+        events.push(Event::NodeStandby(node(n).map_err(Err)?));
+    }
+    for spec in &sc.op_fail {
+        let e = parse_op_fail(spec, policy).map_err(Err)?;
+        node(match &e {
+            Event::OpFails { node, .. } => node,
+            _ => spec,
+        })
+        .map_err(Err)?;
+        events.push(e);
+    }
+    for e in &events {
+        apply_event(policy, &mut state, &mut now, e).map_err(|m| Err(InputError::usage(m)))?;
+    }
+    Ok((loaded, state, now))
+}
+
+/// `RSC:OP@NODE[=RC]`.
+fn parse_op_fail(spec: &str, policy: &halo_model::Policy) -> Result<Event, InputError> {
+    let bad = || InputError::usage(format!("--op-fail `{spec}`: expected RSC:OP@NODE[=RC], e.g. `web:monitor@web1=7`"));
+    let (rsc, rest) = spec.split_once(':').ok_or_else(bad)?;
+    let (op, rest) = rest.split_once('@').ok_or_else(bad)?;
+    let (node, rc) = match rest.split_once('=') {
+        Some((n, rc)) => (n, Some(rc.parse::<i32>().map_err(|_| bad())?)),
+        None => (rest, None),
+    };
+    let op = OpAction::parse(op).ok_or_else(|| InputError::usage(format!("--op-fail `{spec}`: `{op}` is not an operation (start, stop, monitor, promote, demote)")))?;
+    if policy.find(rsc).is_none() {
+        return Err(InputError::usage(format!("--op-fail `{spec}`: unknown resource `{rsc}`")));
+    }
+    let rc = rc.unwrap_or(if op == OpAction::Monitor { 7 } else { 1 });
+    Ok(Event::OpFails { rsc: rsc.to_string(), op, node: node.to_string(), rc })
+}
+
+fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
+    let (loaded, state, now) = match prepare(&a.file, &a.scenario, color) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(policy) = loaded.policy() else { return Ok(Exit::Policy) };
+    let plan = halo_engine::plan(policy, &state, now);
+    let revised = halo_engine::settle::apply(&plan, &state);
+    let text = match a.format {
+        SimFormat::Text => render::simulate_text(&loaded, &state, &plan, &revised),
+        SimFormat::Json => serde_json::to_string_pretty(&render::simulate_json(&loaded, &plan, &revised)).unwrap_or_default() + "\n",
+        SimFormat::Dot => render::simulate_dot(&plan),
+    };
+    write_stdout(&text)?;
+    Ok(Exit::Ok)
+}
+
+fn why(a: &WhyArgs, color: bool) -> Result<Exit, InputError> {
+    let (loaded, state, now) = match prepare(&a.file, &a.scenario, color) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(policy) = loaded.policy() else { return Ok(Exit::Policy) };
+    if policy.find(&a.rsc).is_none() {
+        let names: Vec<&str> = policy.resources.iter().map(|r| r.name.as_str()).collect();
+        return Err(InputError::usage(format!("unknown resource `{}`; the policy's resources are: {}", a.rsc, names.join(", "))));
+    }
+    let plan = halo_engine::plan(policy, &state, now);
+    write_stdout(&render::why(&loaded, &plan, &a.rsc))?;
+    Ok(Exit::Ok)
+}
+
+fn test(a: &TestArgs, color: bool) -> Result<Exit, InputError> {
+    let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths.clone() };
+    let files = testing::collect(&paths)?;
+    let mut totals = testing::Totals::default();
+    for f in &files {
+        let mut out = String::new();
+        testing::run_file(f, a.update, color, &mut out, &mut totals);
+        write_stdout(&out)?;
+    }
+    for w in &totals.written {
+        println!("wrote snapshot {} (review and commit it)", w.display());
+    }
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    Ok(if totals.failed > 0 { Exit::Policy } else { Exit::Ok })
+}
+
+fn write_stdout(text: &str) -> Result<(), InputError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // A closed pipe (`halo simulate ... | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(InputError::usage(format!("cannot write output: {e}"))),
+    }
+}
+
+fn worse(a: Exit, b: Exit) -> Exit {
+    if (b as u8) > (a as u8) {
+        b
+    } else {
+        a
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

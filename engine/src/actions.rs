@@ -1,0 +1,409 @@
+//! Actions: the difference between what runs now and the target, as a DAG.
+//!
+//! Per instance: demote → stop → start → promote → monitor. Across instances and
+//! resources: stops before starts of the same resource, fencing before recovery of
+//! what ran on the fenced node, group members in order (stops in reverse), and
+//! order constraints (reversed for stops when symmetrical). A mandatory order
+//! restarts `then` when `first` restarts.
+
+use crate::assign::Target;
+use crate::ctx::{Ctx, FenceWhy};
+use crate::plan::{Action, ActionKind, Reason};
+use halo_model::{ConstraintKind, OpAction, Role, RscId};
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::BTreeMap;
+
+type Key = (Option<usize>, ActionKind, usize); // (resource index, kind, node index)
+
+pub(crate) struct Builder<'c, 'a> {
+    cx: &'c Ctx<'a>,
+    targets: &'c [Target],
+    pub graph: DiGraph<Action, ()>,
+    index: BTreeMap<Key, NodeIndex>,
+}
+
+impl<'c, 'a> Builder<'c, 'a> {
+    pub fn build(cx: &'c Ctx<'a>, targets: &'c [Target]) -> (DiGraph<Action, ()>, Vec<String>) {
+        let mut b = Builder {
+            cx,
+            targets,
+            graph: DiGraph::new(),
+            index: BTreeMap::new(),
+        };
+        let mut notes = Vec::new();
+        b.fencing(&mut notes);
+        for i in 0..cx.p.resources.len() {
+            b.resource(RscId(u32::try_from(i).unwrap_or(u32::MAX)), &mut notes);
+        }
+        b.orphans();
+        b.restart_dependents();
+        b.edges();
+        (b.graph, notes)
+    }
+
+    fn add(&mut self, rsc: Option<RscId>, kind: ActionKind, node: usize, because: Reason) -> NodeIndex {
+        let key = (rsc.map(RscId::index), kind, node);
+        if let Some(&ix) = self.index.get(&key) {
+            if let Some(a) = self.graph.node_weight_mut(ix) {
+                if !a.because.contains(&because) {
+                    a.because.push(because);
+                }
+            }
+            return ix;
+        }
+        let prim = rsc.and_then(|r| self.cx.p.resource(r)).and_then(|r| r.primitive());
+        let timeout = prim.and_then(|p| {
+            let action = match kind {
+                ActionKind::Stop => OpAction::Stop,
+                ActionKind::Start => OpAction::Start,
+                ActionKind::Promote => OpAction::Promote,
+                ActionKind::Demote => OpAction::Demote,
+                _ => return None,
+            };
+            p.op(action, None).and_then(|o| o.timeout)
+        });
+        let action = Action {
+            kind,
+            rsc: rsc.map(|r| self.cx.name(r).to_string()),
+            node: self.cx.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
+            interval: None,
+            role: None,
+            timeout,
+            because: vec![because],
+        };
+        let ix = self.graph.add_node(action);
+        self.index.insert(key, ix);
+        ix
+    }
+
+    fn get(&self, rsc: RscId, kind: ActionKind, node: usize) -> Option<NodeIndex> {
+        self.index.get(&(Some(rsc.index()), kind, node)).copied()
+    }
+
+    fn edge(&mut self, a: Option<NodeIndex>, b: Option<NodeIndex>) {
+        if let (Some(a), Some(b)) = (a, b) {
+            if a != b && self.graph.find_edge(a, b).is_none() {
+                self.graph.add_edge(a, b, ());
+            }
+        }
+    }
+
+    fn fencing(&mut self, notes: &mut Vec<String>) {
+        if !self.cx.p.cluster.fencing {
+            return;
+        }
+        let may = self.cx.quorate || self.cx.p.cluster.no_quorum_policy == halo_model::NoQuorumPolicy::Ignore;
+        for (ni, node) in self.cx.nodes.iter().enumerate() {
+            let Some(why) = &node.fence else { continue };
+            if !may {
+                notes.push(format!("node {} needs fencing, but the cluster has no quorum", node.name));
+                continue;
+            }
+            let reason = match why {
+                FenceWhy::Unclean => Reason::NodeUnclean,
+                FenceWhy::OnFail(rsc) => Reason::OnFailFence { rsc: rsc.clone() },
+            };
+            self.add(None, ActionKind::Fence, ni, reason);
+        }
+    }
+
+    fn fence_of(&self, node: usize) -> Option<NodeIndex> {
+        self.index.get(&(None, ActionKind::Fence, node)).copied()
+    }
+
+    /// Actions for one primitive, instance by instance.
+    fn resource(&mut self, id: RscId, notes: &mut Vec<String>) {
+        let cx = self.cx;
+        let Some(r) = cx.p.resource(id) else { return };
+        let Some(prim) = r.primitive() else { return };
+        let Some(info) = cx.rsc.get(id.index()) else { return };
+        let Some(target) = self.targets.get(id.index()) else { return };
+        if let Some(why) = &info.blocked {
+            notes.push(format!("{} is blocked: {why}; no action is taken for it", r.name));
+            return;
+        }
+        let mut nodes: Vec<usize> = info.current.iter().map(|(n, _)| *n).chain(target.instances.iter().map(|(n, _)| *n)).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let moving_to = target.instances.first().map(|(n, _)| *n);
+        for n in nodes {
+            let cur = info.current.iter().find(|(c, _)| *c == n).map_or(Role::Stopped, |(_, r)| *r);
+            let tgt = target.instances.iter().find(|(c, _)| *c == n).map_or(Role::Stopped, |(_, r)| *r);
+            let failed = info.recover.iter().find(|(c, _)| *c == n).map(|(_, f)| f.clone());
+            let node = &cx.nodes[n.min(cx.nodes.len().saturating_sub(1))];
+            let fenced = self.fence_of(n).is_some();
+            let mut changed = false;
+            if cur.is_active() && (tgt == Role::Stopped || failed.is_some()) {
+                let why = if let Some(f) = &failed {
+                    Reason::Failed { op: f.op.to_string(), rc: f.rc }
+                } else if let Some(u) = node.unavailable() {
+                    Reason::NodeUnavailable { node: node.name.clone(), why: u.to_string() }
+                } else if let (Some(to), true) = (moving_to, cx.clone_of(id).is_none()) {
+                    Reason::Moving { from: node.name.clone(), to: cx.nodes.get(to).map(|x| x.name.clone()).unwrap_or_default() }
+                } else {
+                    Reason::NotWanted { why: target.unplaced.clone().unwrap_or_else(|| "not placed here".into()) }
+                };
+                if !fenced {
+                    if cur == Role::Promoted {
+                        self.add(Some(id), ActionKind::Demote, n, why.clone());
+                    }
+                    self.add(Some(id), ActionKind::Stop, n, why);
+                }
+                changed = tgt.is_active();
+                if tgt.is_active() {
+                    self.add(Some(id), ActionKind::Start, n, Reason::Placed { score: target.scores.total(n) });
+                    if tgt == Role::Promoted {
+                        self.add(Some(id), ActionKind::Promote, n, Reason::Promotion);
+                    }
+                }
+            } else if !cur.is_active() && tgt.is_active() {
+                let why = match info.current.first() {
+                    Some((from, _)) if cx.clone_of(id).is_none() => Reason::Moving {
+                        from: cx.nodes.get(*from).map(|x| x.name.clone()).unwrap_or_default(),
+                        to: node.name.clone(),
+                    },
+                    _ => Reason::Placed { score: target.scores.total(n) },
+                };
+                self.add(Some(id), ActionKind::Start, n, why);
+                if tgt == Role::Promoted {
+                    self.add(Some(id), ActionKind::Promote, n, Reason::Promotion);
+                }
+                changed = true;
+            } else if cur == Role::Promoted && tgt == Role::Unpromoted {
+                self.add(Some(id), ActionKind::Demote, n, Reason::Promotion);
+                changed = true;
+            } else if matches!(cur, Role::Unpromoted | Role::Started) && tgt == Role::Promoted {
+                self.add(Some(id), ActionKind::Promote, n, Reason::Promotion);
+                changed = true;
+            }
+            if changed {
+                for op in prim.monitors_for(tgt) {
+                    let ix = self.add_monitor(id, n, op.interval);
+                    if let Some(a) = self.graph.node_weight_mut(ix) {
+                        a.interval = Some(op.interval);
+                        a.role = op.role;
+                        a.timeout = op.timeout;
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_monitor(&mut self, id: RscId, node: usize, interval: halo_model::Duration) -> NodeIndex {
+        // Monitors are keyed by interval too: encode it in the kind slot's node key
+        // space by creating distinct actions (one per interval).
+        let action = Action {
+            kind: ActionKind::Monitor,
+            rsc: Some(self.cx.name(id).to_string()),
+            node: self.cx.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
+            interval: Some(interval),
+            role: None,
+            timeout: None,
+            because: vec![Reason::Health],
+        };
+        let ix = self.graph.add_node(action);
+        for k in [ActionKind::Promote, ActionKind::Demote, ActionKind::Start] {
+            if let Some(prev) = self.get(id, k, node) {
+                self.edge(Some(prev), Some(ix));
+                break;
+            }
+        }
+        ix
+    }
+
+    /// Resources the state shows running that the policy no longer has.
+    fn orphans(&mut self) {
+        let cx = self.cx;
+        let mut extra = Vec::new();
+        for (name, per_node) in &cx.s.resources {
+            if cx.p.find(name).is_some() {
+                continue;
+            }
+            for (node, rs) in per_node {
+                if let (Some(ni), true) = (cx.node_index(node), rs.role.is_active()) {
+                    if cx.nodes.get(ni).is_some_and(|n| n.up()) {
+                        extra.push((name.clone(), ni));
+                    }
+                }
+            }
+        }
+        for (name, ni) in extra {
+            let action = Action {
+                kind: ActionKind::Stop,
+                rsc: Some(name),
+                node: cx.nodes.get(ni).map(|n| n.name.clone()).unwrap_or_default(),
+                interval: None,
+                role: None,
+                timeout: None,
+                because: vec![Reason::NotWanted { why: "no longer in the policy".into() }],
+            };
+            self.graph.add_node(action);
+        }
+    }
+
+    /// Mandatory orders (and group membership): when `first` stops on a node
+    /// where it will run again or elsewhere, a running `then` restarts too.
+    fn restart_dependents(&mut self) {
+        let cx = self.cx;
+        let mut pairs: Vec<(RscId, RscId)> = Vec::new();
+        for c in &cx.p.constraints {
+            if let ConstraintKind::Order { first, then, kind: halo_model::OrderKind::Mandatory, first_action: OpAction::Start, then_action: OpAction::Start, .. } = &c.kind {
+                for f in cx.leaves(*first) {
+                    for t in cx.leaves(*then) {
+                        pairs.push((f, t));
+                    }
+                }
+            }
+        }
+        for r in &cx.p.resources {
+            if let halo_model::ResourceKind::Group(m) = &r.kind {
+                for w in m.windows(2) {
+                    if let [a, b] = w {
+                        pairs.push((*a, *b));
+                    }
+                }
+            }
+        }
+        for _ in 0..=pairs.len() {
+            let mut changed = false;
+            for &(f, t) in &pairs {
+                let first_stops = (0..cx.nodes.len()).any(|n| self.get(f, ActionKind::Stop, n).is_some());
+                if !first_stops {
+                    continue;
+                }
+                let Some(info) = cx.rsc.get(t.index()) else { continue };
+                if info.blocked.is_some() {
+                    continue;
+                }
+                let Some(target) = self.targets.get(t.index()) else { continue };
+                for &(n, role) in &info.current {
+                    if self.get(t, ActionKind::Stop, n).is_some() || self.fence_of(n).is_some() {
+                        continue;
+                    }
+                    let why = Reason::DependsOn { rsc: cx.name(f).to_string() };
+                    if role == Role::Promoted {
+                        self.add(Some(t), ActionKind::Demote, n, why.clone());
+                    }
+                    self.add(Some(t), ActionKind::Stop, n, why.clone());
+                    if let Some(&(_, tr)) = target.instances.iter().find(|(tn, _)| *tn == n) {
+                        self.add(Some(t), ActionKind::Start, n, why.clone());
+                        if tr == Role::Promoted {
+                            self.add(Some(t), ActionKind::Promote, n, why);
+                        }
+                    }
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    fn edges(&mut self) {
+        let cx = self.cx;
+        let n_nodes = cx.nodes.len();
+        let n_rsc = cx.p.resources.len();
+        // Within an instance, and across nodes of one resource.
+        for i in 0..n_rsc {
+            let id = RscId(u32::try_from(i).unwrap_or(u32::MAX));
+            for n in 0..n_nodes {
+                let chain = [ActionKind::Demote, ActionKind::Stop, ActionKind::Start, ActionKind::Promote];
+                let present: Vec<NodeIndex> = chain.iter().filter_map(|k| self.get(id, *k, n)).collect();
+                for w in present.windows(2) {
+                    if let [a, b] = w {
+                        self.edge(Some(*a), Some(*b));
+                    }
+                }
+            }
+            for a in 0..n_nodes {
+                for b in 0..n_nodes {
+                    if a != b {
+                        self.edge(self.get(id, ActionKind::Stop, a), self.get(id, ActionKind::Start, b));
+                        self.edge(self.get(id, ActionKind::Demote, a), self.get(id, ActionKind::Promote, b));
+                    }
+                }
+            }
+            // Fencing before recovering what ran on the fenced node.
+            if let Some(info) = cx.rsc.get(i) {
+                for (cn, _) in &info.current {
+                    let Some(f) = self.fence_of(*cn) else { continue };
+                    for b in 0..n_nodes {
+                        self.edge(Some(f), self.get(id, ActionKind::Start, b));
+                        self.edge(Some(f), self.get(id, ActionKind::Promote, b));
+                    }
+                }
+            }
+        }
+        // Group members: starts in order, stops in reverse.
+        for r in &cx.p.resources {
+            let halo_model::ResourceKind::Group(members) = &r.kind else { continue };
+            let per_node = r.clone.is_some();
+            for w in members.windows(2) {
+                let [a, b] = w else { continue };
+                self.order_pair(*a, ActionKind::Start, *b, ActionKind::Start, per_node);
+                self.order_pair(*b, ActionKind::Stop, *a, ActionKind::Stop, per_node);
+            }
+        }
+        // Order constraints.
+        for c in &cx.p.constraints {
+            let ConstraintKind::Order { first, first_action, then, then_action, symmetrical, .. } = &c.kind else { continue };
+            let interleave = [first, then].iter().all(|r| {
+                cx.clone_of(**r).and_then(|c| cx.p.resource(c)).and_then(|x| x.clone.as_ref()).is_some_and(|s| s.interleave)
+            });
+            let (fk, tk) = (kind_of(*first_action), kind_of(*then_action));
+            let fl = self.ends(*first, *first_action);
+            let tl = self.ends(*then, *then_action);
+            self.order_pair(fl, fk, tl, tk, interleave);
+            if *symmetrical {
+                let (rf, rt) = (reverse(*first_action), reverse(*then_action));
+                let tl = self.ends(*then, rt);
+                let fl = self.ends(*first, rf);
+                self.order_pair(tl, kind_of(rt), fl, kind_of(rf), interleave);
+            }
+        }
+    }
+
+    /// The member of a group that an order on the group attaches to: the last
+    /// member to start (or promote), the first to stop.
+    fn ends(&self, id: RscId, action: OpAction) -> RscId {
+        let leaves = self.cx.leaves(id);
+        let pick = match action {
+            OpAction::Stop | OpAction::Demote => leaves.first(),
+            _ => leaves.last(),
+        };
+        pick.copied().unwrap_or(id)
+    }
+
+    fn order_pair(&mut self, a: RscId, ak: ActionKind, b: RscId, bk: ActionKind, same_node: bool) {
+        let n = self.cx.nodes.len();
+        for x in 0..n {
+            for y in 0..n {
+                if same_node && x != y {
+                    continue;
+                }
+                self.edge(self.get(a, ak, x), self.get(b, bk, y));
+            }
+        }
+    }
+}
+
+fn kind_of(a: OpAction) -> ActionKind {
+    match a {
+        OpAction::Start => ActionKind::Start,
+        OpAction::Stop => ActionKind::Stop,
+        OpAction::Promote => ActionKind::Promote,
+        OpAction::Demote => ActionKind::Demote,
+        OpAction::Monitor => ActionKind::Monitor,
+    }
+}
+
+fn reverse(a: OpAction) -> OpAction {
+    match a {
+        OpAction::Start => OpAction::Stop,
+        OpAction::Stop => OpAction::Start,
+        OpAction::Promote => OpAction::Demote,
+        OpAction::Demote => OpAction::Promote,
+        OpAction::Monitor => OpAction::Monitor,
+    }
+}

@@ -1,0 +1,565 @@
+//! Assignment: choose nodes (and roles) for every resource.
+//!
+//! Units (top-level primitives, groups, clones) are assigned in priority order,
+//! then declaration order. Before a unit is assigned, the units it is colocated
+//! with are assigned (so it can follow them), and the preferences of the units
+//! colocated with it are folded into its scores (so it can go where they want to
+//! be). A node's score is the sum of its parts; the best node wins, ties going to
+//! the node the resource already runs on, then to the node with fewer resources
+//! assigned, then to the node whose name sorts first.
+
+use crate::ctx::Ctx;
+use crate::plan::{Contribution, NodeScore, Source};
+use halo_model::{
+    ConstraintKind, LocationTarget, NoQuorumPolicy, Role, RscId, Score, TargetRole,
+};
+
+/// Per-node scores with their parts, indexed like `Ctx::nodes`.
+#[derive(Clone, Default)]
+pub(crate) struct Scores {
+    pub parts: Vec<Vec<Contribution>>,
+}
+
+impl Scores {
+    fn new(n: usize) -> Scores {
+        Scores {
+            parts: vec![Vec::new(); n],
+        }
+    }
+
+    pub fn add(&mut self, node: usize, score: Score, source: Source) {
+        if let Some(p) = self.parts.get_mut(node) {
+            p.push(Contribution { score, source });
+        }
+    }
+
+    pub fn total(&self, node: usize) -> Score {
+        self.parts
+            .get(node)
+            .map_or(Score::NEG_INF, |p| p.iter().fold(Score::ZERO, |acc, c| acc + c.score))
+    }
+
+    pub fn runnable(&self, node: usize) -> bool {
+        let t = self.total(node);
+        !t.is_neg_inf() && t >= Score::ZERO
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    NotYet,
+    Busy,
+    Done,
+}
+
+/// The outcome for one resource.
+#[derive(Clone, Default)]
+pub(crate) struct Target {
+    /// (node index, role) of each instance.
+    pub instances: Vec<(usize, Role)>,
+    pub scores: Scores,
+    pub promotion: Option<Scores>,
+    pub unplaced: Option<String>,
+    pub order: usize,
+}
+
+pub(crate) struct Assigner<'c, 'a> {
+    cx: &'c Ctx<'a>,
+    progress: Vec<Progress>,
+    pub targets: Vec<Target>,
+    load: Vec<u32>,
+    counter: usize,
+}
+
+impl<'c, 'a> Assigner<'c, 'a> {
+    pub fn run(cx: &'c Ctx<'a>) -> Vec<Target> {
+        let n = cx.p.resources.len();
+        let mut a = Assigner {
+            cx,
+            progress: vec![Progress::NotYet; n],
+            targets: vec![Target::default(); n],
+            load: vec![0; cx.nodes.len()],
+            counter: 0,
+        };
+        let mut units: Vec<RscId> = (0..n)
+            .map(|i| RscId(u32::try_from(i).unwrap_or(u32::MAX)))
+            .filter(|id| cx.p.resource(*id).is_some_and(|r| r.parent.is_none()))
+            .collect();
+        // Stable sort: equal priorities keep declaration order.
+        units.sort_by_key(|id| std::cmp::Reverse(cx.p.meta(*id, |m| m.priority).unwrap_or(0)));
+        for u in units {
+            a.assign(u);
+        }
+        a.enforce_mandatory_orders();
+        a.targets
+    }
+
+    fn unit(&self, id: RscId) -> RscId {
+        self.cx.unit.get(id.index()).copied().unwrap_or(id)
+    }
+
+    fn assign(&mut self, u: RscId) {
+        if self.progress.get(u.index()) != Some(&Progress::NotYet) {
+            return;
+        }
+        if let Some(p) = self.progress.get_mut(u.index()) {
+            *p = Progress::Busy;
+        }
+        for c in &self.cx.p.constraints {
+            if let ConstraintKind::Colocation { dependent, primary, .. } = &c.kind {
+                if self.unit(*dependent) == u && self.unit(*primary) != u {
+                    self.assign(self.unit(*primary));
+                }
+            }
+        }
+        let mut scores = self.base_scores(u);
+        self.add_dependents(u, &mut scores, None);
+        self.apply_primaries(u, &mut scores, false);
+        let mut target = Target {
+            order: self.counter,
+            ..Target::default()
+        };
+        self.counter += 1;
+        let why_not = self.why_not_run(u);
+        if let Some(blocked) = self.blocked(u) {
+            target.instances = self.current_instances(u);
+            target.unplaced = Some(blocked);
+        } else if let Some(why) = why_not {
+            target.unplaced = Some(why);
+        } else if self.cx.clone_of(u).is_some() {
+            target.instances = self.choose_clone_nodes(u, &scores);
+        } else if let Some(n) = self.best_node(u, &scores) {
+            target.instances = vec![(n, Role::Started)];
+        } else {
+            target.unplaced = Some("no node can run it".to_string());
+        }
+        if self.cx.p.resource(u).is_some_and(|r| r.is_promotable()) && target.unplaced.is_none() {
+            let (promo, inst) = self.promote(u, &target.instances);
+            target.promotion = Some(promo);
+            target.instances = inst;
+        }
+        if target.instances.is_empty() && target.unplaced.is_none() {
+            target.unplaced = Some("no node can run it".to_string());
+        }
+        target.scores = scores;
+        self.set_members(u, &target);
+        if let Some(t) = self.targets.get_mut(u.index()) {
+            *t = target;
+        }
+        if let Some(p) = self.progress.get_mut(u.index()) {
+            *p = Progress::Done;
+        }
+    }
+
+    /// Group members follow the group: all of them on the group's nodes, except
+    /// that a member that may not run stops itself and every member after it.
+    fn set_members(&mut self, u: RscId, t: &Target) {
+        let leaves = self.cx.leaves(u);
+        let grouped = leaves.len() > 1 || leaves.first() != Some(&u);
+        let mut stopped: Option<String> = None;
+        for m in leaves {
+            let mut mt = Target {
+                order: t.order,
+                scores: t.scores.clone(),
+                ..Target::default()
+            };
+            if stopped.is_none() && grouped {
+                if let Some(why) = self.member_stopped(m) {
+                    stopped = Some(why);
+                }
+            }
+            match &stopped {
+                Some(why) => mt.unplaced = Some(why.clone()),
+                None => {
+                    mt.instances = t.instances.clone();
+                    mt.unplaced = t.unplaced.clone();
+                }
+            }
+            for (n, _) in &mt.instances {
+                if let Some(l) = self.load.get_mut(*n) {
+                    *l += 1;
+                }
+            }
+            if grouped {
+                if let Some(slot) = self.targets.get_mut(m.index()) {
+                    *slot = mt;
+                }
+            }
+        }
+    }
+
+    fn member_stopped(&self, m: RscId) -> Option<String> {
+        let r = self.cx.p.resource(m)?;
+        if r.meta.target_role == Some(TargetRole::Stopped) {
+            return Some(format!("{} has target-role stopped", r.name));
+        }
+        let info = self.cx.rsc.get(m.index())?;
+        if info.stop_wanted {
+            return Some(format!("{} failed with on-fail=stop", r.name));
+        }
+        None
+    }
+
+    fn blocked(&self, u: RscId) -> Option<String> {
+        self.cx
+            .leaves(u)
+            .into_iter()
+            .find_map(|m| self.cx.rsc.get(m.index()).and_then(|i| i.blocked.clone()))
+    }
+
+    fn why_not_run(&self, u: RscId) -> Option<String> {
+        let r = self.cx.p.resource(u)?;
+        if self.cx.p.meta(u, |m| m.target_role) == Some(TargetRole::Stopped) {
+            return Some("target-role is stopped".to_string());
+        }
+        if !self.cx.may_start() && self.cx.p.cluster.no_quorum_policy != NoQuorumPolicy::Freeze {
+            if self.cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Stop || !r.is_promotable() {
+                return Some("the cluster has no quorum".to_string());
+            }
+        }
+        if r.parent.is_none() && self.cx.leaves(u).len() == 1 && self.member_stopped(u).is_some() {
+            return self.member_stopped(u);
+        }
+        None
+    }
+
+    /// Active instances now, as (node, role), for resources left as they are.
+    fn current_instances(&self, u: RscId) -> Vec<(usize, Role)> {
+        let leaves = self.cx.leaves(u);
+        let first = leaves.first().copied().unwrap_or(u);
+        self.cx.rsc.get(first.index()).map(|i| i.current.clone()).unwrap_or_default()
+    }
+
+    /// Scores from the unit itself: node availability, location constraints,
+    /// fail counts and stickiness, summed over a group's members.
+    pub fn base_scores(&self, u: RscId) -> Scores {
+        let cx = self.cx;
+        let mut s = Scores::new(cx.nodes.len());
+        for (ni, node) in cx.nodes.iter().enumerate() {
+            if let Some(why) = node.unavailable() {
+                s.add(ni, Score::NEG_INF, Source::NodeUnavailable { why: format!("{} {why}", node.name) });
+            }
+            if !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze {
+                let here = cx.leaves(u).iter().any(|m| cx.rsc.get(m.index()).is_some_and(|i| i.current.iter().any(|(n, _)| *n == ni)));
+                if !here {
+                    s.add(ni, Score::NEG_INF, Source::NoQuorum);
+                }
+            }
+        }
+        let mut members = vec![u];
+        members.extend(cx.leaves(u).into_iter().filter(|m| *m != u));
+        let mut allowed_by_location = vec![false; cx.nodes.len()];
+        for &m in &members {
+            for c in cx.locations(m) {
+                let ConstraintKind::Location { target, score, .. } = &c.kind else { continue };
+                for (ni, node) in cx.nodes.iter().enumerate() {
+                    let hit = match target {
+                        LocationTarget::Nodes(ns) => ns.iter().any(|n| *n == node.name),
+                        LocationTarget::Rule(rule) => rule.eval(&node.name, &node.attrs),
+                    };
+                    if hit {
+                        s.add(ni, *score, Source::Location { origin: c.origin, rsc: cx.name(m).to_string() });
+                        if *score >= Score::ZERO {
+                            if let Some(a) = allowed_by_location.get_mut(ni) {
+                                *a = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for &m in &members {
+            for oc in cx.s.operator.iter().filter(|o| o.rsc == cx.name(m)) {
+                if let Some(ni) = cx.node_index(&oc.node) {
+                    s.add(ni, oc.score, Source::Operator { rsc: oc.rsc.clone() });
+                    if oc.score >= Score::ZERO {
+                        if let Some(a) = allowed_by_location.get_mut(ni) {
+                            *a = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !cx.p.cluster.symmetric {
+            for (ni, allowed) in allowed_by_location.iter().enumerate() {
+                if !allowed {
+                    s.add(ni, Score::NEG_INF, Source::OptIn);
+                }
+            }
+        }
+        for m in cx.leaves(u) {
+            let Some(info) = cx.rsc.get(m.index()) else { continue };
+            let threshold = cx.p.meta(m, |x| x.migration_threshold).unwrap_or(halo_model::FailCount::INFINITE);
+            for (&ni, &count) in &info.failcount {
+                if threshold > 0 && count >= threshold {
+                    s.add(ni, Score::NEG_INF, Source::FailCount { rsc: cx.name(m).to_string(), count, threshold });
+                }
+            }
+            let stickiness = cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO);
+            if stickiness != Score::ZERO {
+                for (ni, _) in &info.current {
+                    let failed = info.recover.iter().any(|(f, _)| f == ni);
+                    if !failed {
+                        s.add(*ni, stickiness, Source::Stickiness { rsc: cx.name(m).to_string() });
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// Folds in the preferences of units colocated with `u` that are not yet
+    /// assigned, scaled by the colocation score. Undone if it would leave `u`
+    /// nowhere to run. With `role`, only colocations with that role of `u` count.
+    fn add_dependents(&self, u: RscId, s: &mut Scores, role: Option<Role>) {
+        let before = s.clone();
+        let could_run = (0..self.cx.nodes.len()).any(|n| s.runnable(n));
+        for c in &self.cx.p.constraints {
+            let ConstraintKind::Colocation { dependent, primary, primary_role, dependent_role, score } = &c.kind else { continue };
+            if self.unit(*primary) != u || self.unit(*dependent) == u {
+                continue;
+            }
+            let role_matches = match role {
+                Some(r) => *primary_role == Some(r),
+                None => !matches!(primary_role, Some(Role::Promoted | Role::Unpromoted)),
+            };
+            if !role_matches || matches!(dependent_role, Some(Role::Promoted | Role::Unpromoted)) {
+                continue;
+            }
+            let d = self.unit(*dependent);
+            if self.progress.get(d.index()) != Some(&Progress::NotYet) {
+                continue;
+            }
+            let dep = self.base_scores(d);
+            for ni in 0..self.cx.nodes.len() {
+                let t = dep.total(ni);
+                if *score < Score::ZERO && (t.is_inf() || t.is_neg_inf()) {
+                    continue;
+                }
+                let v = t.scale(*score);
+                if v != Score::ZERO {
+                    s.add(ni, v, Source::Dependent { origin: c.origin, rsc: self.cx.name(*dependent).to_string() });
+                }
+            }
+        }
+        if could_run && !(0..self.cx.nodes.len()).any(|n| s.runnable(n)) {
+            *s = before;
+        }
+    }
+
+    /// Applies colocations in which `u` follows an already assigned unit. With
+    /// `promotion`, only those that apply to `u`'s promoted role.
+    fn apply_primaries(&self, u: RscId, s: &mut Scores, promotion: bool) {
+        for c in &self.cx.p.constraints {
+            let ConstraintKind::Colocation { dependent, dependent_role, primary, primary_role, score } = &c.kind else { continue };
+            if self.unit(*dependent) != u || self.unit(*primary) == u {
+                continue;
+            }
+            if promotion != (*dependent_role == Some(Role::Promoted)) {
+                continue;
+            }
+            let Some(pt) = self.targets.get(primary.index()) else { continue };
+            let on: Vec<bool> = (0..self.cx.nodes.len())
+                .map(|ni| {
+                    pt.instances.iter().any(|(n, r)| {
+                        *n == ni
+                            && match primary_role {
+                                None | Some(Role::Started) => true,
+                                Some(want) => r == want,
+                            }
+                    })
+                })
+                .collect();
+            let with = match primary_role {
+                Some(r @ (Role::Promoted | Role::Unpromoted)) => format!("{}.{r}", self.cx.name(*primary)),
+                _ => self.cx.name(*primary).to_string(),
+            };
+            for (ni, here) in on.iter().enumerate() {
+                let v = if score.is_inf() {
+                    if *here { Score::ZERO } else { Score::NEG_INF }
+                } else if *here {
+                    *score
+                } else {
+                    Score::ZERO
+                };
+                if v != Score::ZERO {
+                    s.add(ni, v, Source::Colocation { origin: c.origin, with: with.clone() });
+                }
+            }
+        }
+    }
+
+    /// The node for a single-instance unit, by score, then current node, then
+    /// load, then name.
+    fn best_node(&self, u: RscId, s: &Scores) -> Option<usize> {
+        let current = self.current_instances(u);
+        (0..self.cx.nodes.len())
+            .filter(|&n| s.runnable(n))
+            .max_by(|&a, &b| {
+                let key = |n: usize| {
+                    (
+                        s.total(n),
+                        current.iter().any(|(c, _)| *c == n),
+                        std::cmp::Reverse(self.load.get(n).copied().unwrap_or(0)),
+                        std::cmp::Reverse(n),
+                    )
+                };
+                key(a).cmp(&key(b))
+            })
+    }
+
+    /// Nodes for a clone's instances: up to clone-max, at most clone-node-max per
+    /// node, best nodes first (ties: nodes that already run one, less load, name).
+    fn choose_clone_nodes(&self, u: RscId, s: &Scores) -> Vec<(usize, Role)> {
+        let Some(spec) = self.cx.p.resource(u).and_then(|r| r.clone.clone()) else { return Vec::new() };
+        let max = spec.max.map_or(self.cx.nodes.len(), |m| m as usize);
+        let current = self.current_instances(u);
+        let mut order: Vec<usize> = (0..self.cx.nodes.len()).filter(|&n| s.runnable(n)).collect();
+        order.sort_by(|&a, &b| {
+            let key = |n: usize| {
+                (
+                    std::cmp::Reverse(s.total(n)),
+                    !current.iter().any(|(c, _)| *c == n),
+                    self.load.get(n).copied().unwrap_or(0),
+                    n,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        let role = if spec.promotable { Role::Unpromoted } else { Role::Started };
+        let mut out = Vec::new();
+        for _round in 0..spec.node_max.max(1) {
+            for &n in &order {
+                if out.len() >= max {
+                    break;
+                }
+                out.push((n, role));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Picks promoted instances: highest promotion score first (ties: already
+    /// promoted, then name). An instance is eligible only with a promotion score
+    /// from its agent or a constraint, and a total of at least zero.
+    fn promote(&self, u: RscId, inst: &[(usize, Role)]) -> (Scores, Vec<(usize, Role)>) {
+        let cx = self.cx;
+        let mut s = Scores::new(cx.nodes.len());
+        let name = cx.name(u).to_string();
+        let spec = cx.p.resource(u).and_then(|r| r.clone.clone()).unwrap_or_default();
+        let info = cx.rsc.get(u.index());
+        for &(ni, _) in inst {
+            let Some(node) = cx.nodes.get(ni) else { continue };
+            let reported = cx
+                .s
+                .on(&name, &node.name)
+                .and_then(|r| r.promotion)
+                .or_else(|| node.attrs.get(&format!("master-{name}")).and_then(|v| v.parse::<i64>().ok()));
+            if let Some(v) = reported {
+                s.add(ni, Score::new(v), Source::Promotion { rsc: name.clone() });
+            }
+            if info.is_some_and(|i| i.no_promote.contains(&ni)) {
+                s.add(ni, Score::NEG_INF, Source::Promotion { rsc: name.clone() });
+            }
+        }
+        for c in &cx.p.constraints {
+            let ConstraintKind::Location { rsc, role: Some(Role::Promoted), target, score } = &c.kind else { continue };
+            if *rsc != u {
+                continue;
+            }
+            for &(ni, _) in inst {
+                let Some(node) = cx.nodes.get(ni) else { continue };
+                let hit = match target {
+                    LocationTarget::Nodes(ns) => ns.contains(&node.name),
+                    LocationTarget::Rule(r) => r.eval(&node.name, &node.attrs),
+                };
+                if hit {
+                    s.add(ni, *score, Source::Location { origin: c.origin, rsc: name.clone() });
+                }
+            }
+        }
+        self.apply_primaries(u, &mut s, true);
+        self.add_dependents(u, &mut s, Some(Role::Promoted));
+        let no_quorum_demote = !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Demote;
+        let wants_promotion = cx.p.meta(u, |m| m.target_role) != Some(TargetRole::Unpromoted) && !no_quorum_demote;
+        let current: Vec<usize> = info
+            .map(|i| i.current.iter().filter(|(_, r)| *r == Role::Promoted).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        let mut cands: Vec<usize> = inst
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|&n| s.parts.get(n).is_some_and(|p| !p.is_empty()) && s.runnable(n))
+            .collect();
+        cands.sort_by(|&a, &b| {
+            let key = |n: usize| (std::cmp::Reverse(s.total(n)), !current.contains(&n), n);
+            key(a).cmp(&key(b))
+        });
+        cands.dedup();
+        let promoted: Vec<usize> = if wants_promotion {
+            cands.into_iter().take(spec.promoted_max as usize).collect()
+        } else {
+            Vec::new()
+        };
+        let out = inst
+            .iter()
+            .map(|&(n, _)| (n, if promoted.contains(&n) { Role::Promoted } else { Role::Unpromoted }))
+            .collect();
+        (s, out)
+    }
+
+    /// A mandatory `order A then B` keeps B stopped while A cannot run (or, for
+    /// `A.promote`, while nothing of A is promoted).
+    fn enforce_mandatory_orders(&mut self) {
+        let cx = self.cx;
+        for _ in 0..=cx.p.constraints.len() {
+            let mut changed = false;
+            for c in &cx.p.constraints {
+                let ConstraintKind::Order { first, first_action, then, kind, .. } = &c.kind else { continue };
+                if *kind != halo_model::OrderKind::Mandatory {
+                    continue;
+                }
+                let Some(ft) = self.targets.get(first.index()) else { continue };
+                let ok = match first_action {
+                    halo_model::OpAction::Promote => ft.instances.iter().any(|(_, r)| *r == Role::Promoted),
+                    halo_model::OpAction::Start => !ft.instances.is_empty(),
+                    _ => true,
+                };
+                if ok {
+                    continue;
+                }
+                let why = format!("it is ordered after {}.{first_action}, which will not happen", cx.name(*first));
+                let mut ids = vec![*then];
+                ids.extend(cx.leaves(*then).into_iter().filter(|m| m != then));
+                for id in ids {
+                    if let Some(t) = self.targets.get_mut(id.index()) {
+                        if !t.instances.is_empty() && self.cx.rsc.get(id.index()).is_none_or(|i| i.blocked.is_none()) {
+                            t.instances.clear();
+                            t.unplaced = Some(why.clone());
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
+/// Scores as the plan reports them: every node, best first, then by name.
+pub(crate) fn node_scores(cx: &Ctx<'_>, s: &Scores) -> Vec<NodeScore> {
+    let mut out: Vec<NodeScore> = cx
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(ni, n)| NodeScore {
+            node: n.name.clone(),
+            total: s.total(ni),
+            parts: s.parts.get(ni).cloned().unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));
+    out
+}

@@ -1,0 +1,281 @@
+//! Unpacking: policy + observed state → an indexed view the phases share.
+//!
+//! Nodes are indexed in name order, resources by `RscId`. Everything the later
+//! phases need to know about the present (what runs where, what failed, which
+//! nodes can run resources, quorum) is computed here once.
+
+use halo_model::{
+    ClusterState, ConstraintKind, FailedOp, NodeStatus, NoQuorumPolicy, OnFail,
+    OpAction, Policy, QuorumMode, ResourceKind, Role, RscId, Timestamp,
+};
+use std::collections::BTreeMap;
+
+pub(crate) struct NodeInfo {
+    pub name: String,
+    pub status: NodeStatus,
+    pub standby: bool,
+    pub maintenance: bool,
+    pub attrs: BTreeMap<String, String>,
+    /// Must be fenced in this plan (unclean, or an on-fail=fence failure).
+    pub fence: Option<FenceWhy>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum FenceWhy {
+    Unclean,
+    OnFail(String),
+}
+
+impl NodeInfo {
+    /// Why the node cannot take resources, if it cannot.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        if self.fence.is_some() {
+            return Some("must be fenced");
+        }
+        match self.status {
+            NodeStatus::Offline => Some("is offline"),
+            NodeStatus::Unclean => Some("is unclean"),
+            NodeStatus::Online if self.standby => Some("is in standby"),
+            NodeStatus::Online if self.maintenance => Some("is in maintenance"),
+            NodeStatus::Online => None,
+        }
+    }
+
+    /// Whether what the state says runs here can be trusted to run here.
+    pub fn up(&self) -> bool {
+        self.status == NodeStatus::Online
+    }
+}
+
+/// What the present holds for one resource.
+#[derive(Default)]
+pub(crate) struct RscInfo {
+    /// Active instances (node index, role), on nodes that are up or unclean.
+    pub current: Vec<(usize, Role)>,
+    /// Instances whose last operation failed and must be recovered (stopped).
+    pub recover: Vec<(usize, FailedOp)>,
+    /// Effective fail count per node (expired failures count zero).
+    pub failcount: BTreeMap<usize, u32>,
+    /// Left alone: failed stop, on-fail block, unmanaged, or on a maintenance node.
+    pub blocked: Option<String>,
+    /// on-fail=stop: stop and do not start anywhere.
+    pub stop_wanted: bool,
+    /// Nodes where the promoted role failed with on-fail=demote.
+    pub no_promote: Vec<usize>,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub p: &'a Policy,
+    pub s: &'a ClusterState,
+    pub now: Timestamp,
+    pub nodes: Vec<NodeInfo>,
+    pub rsc: Vec<RscInfo>,
+    pub quorate: bool,
+    /// The group or clone a resource is assigned with: itself when top-level.
+    pub unit: Vec<RscId>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(p: &'a Policy, s: &'a ClusterState, now: Timestamp) -> Ctx<'a> {
+        let mut nodes: Vec<NodeInfo> = p
+            .cluster
+            .nodes
+            .iter()
+            .map(|spec| {
+                let st = s.node(&spec.name);
+                let mut attrs = spec.attrs.clone();
+                attrs.extend(st.attrs.clone());
+                let fenced = s.fenced.contains(&spec.name);
+                let status = match st.status {
+                    // Without fencing, a lost node is assumed down (Pacemaker's
+                    // behaviour with stonith disabled); a fenced node is down.
+                    NodeStatus::Unclean if !p.cluster.fencing || fenced => NodeStatus::Offline,
+                    other => other,
+                };
+                NodeInfo {
+                    name: spec.name.clone(),
+                    status,
+                    standby: st.standby,
+                    maintenance: st.maintenance,
+                    attrs,
+                    fence: (status == NodeStatus::Unclean).then_some(FenceWhy::Unclean),
+                }
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let unit = p
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r.parent.unwrap_or(RscId(u32::try_from(i).unwrap_or(u32::MAX))))
+            .collect();
+        let mut cx = Ctx {
+            p,
+            s,
+            now,
+            quorate: true,
+            rsc: Vec::new(),
+            nodes,
+            unit,
+        };
+        cx.quorate = cx.compute_quorum();
+        cx.rsc = (0..p.resources.len())
+            .map(|i| cx.unpack_resource(RscId(u32::try_from(i).unwrap_or(u32::MAX))))
+            .collect();
+        cx.apply_on_fail_to_nodes();
+        cx
+    }
+
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)).ok()
+    }
+
+    pub fn name(&self, id: RscId) -> &str {
+        self.p.resource(id).map_or("?", |r| r.name.as_str())
+    }
+
+    /// The resource that is cloned: the resource itself, or its group if the group is.
+    pub fn clone_of(&self, id: RscId) -> Option<RscId> {
+        let r = self.p.resource(id)?;
+        if r.clone.is_some() {
+            return Some(id);
+        }
+        let parent = r.parent?;
+        self.p.resource(parent)?.clone.as_ref().map(|_| parent)
+    }
+
+    /// Primitive members of a unit (itself if primitive), in start order.
+    pub fn leaves(&self, id: RscId) -> Vec<RscId> {
+        match self.p.resource(id).map(|r| &r.kind) {
+            Some(ResourceKind::Group(m)) => m.clone(),
+            Some(ResourceKind::Primitive(_)) => vec![id],
+            None => Vec::new(),
+        }
+    }
+
+    fn compute_quorum(&self) -> bool {
+        let total = self.nodes.len();
+        let up = self.nodes.iter().filter(|n| n.status == NodeStatus::Online).count();
+        match &self.p.cluster.quorum {
+            QuorumMode::Ignore => true,
+            QuorumMode::TwoNode if total == 2 => up >= 1,
+            QuorumMode::TwoNode | QuorumMode::Majority => up * 2 > total,
+            QuorumMode::Witness(_) => {
+                let w = usize::from(self.s.witness_up.unwrap_or(true));
+                (up + w) * 2 > total + 1
+            }
+        }
+    }
+
+    /// Whether resources may be started (no-quorum policy).
+    pub fn may_start(&self) -> bool {
+        self.quorate || self.p.cluster.no_quorum_policy == NoQuorumPolicy::Ignore
+    }
+
+    fn unpack_resource(&self, id: RscId) -> RscInfo {
+        let mut info = RscInfo::default();
+        let Some(r) = self.p.resource(id) else { return info };
+        let Some(prim) = r.primitive() else { return info };
+        let observed = self.s.resources.get(&r.name);
+        let failure_timeout = self.p.meta(id, |m| m.failure_timeout);
+        for (ni, node) in self.nodes.iter().enumerate() {
+            if let Some(fc) = self.s.failcount(&r.name, &node.name) {
+                let expired = failure_timeout.is_some_and(|t| t.as_ms() > 0 && self.now.since(fc.last_failure) >= t);
+                if !expired && fc.count > 0 {
+                    info.failcount.insert(ni, fc.count);
+                }
+            }
+            let Some(rs) = observed.and_then(|m| m.get(&node.name)) else { continue };
+            if node.status == NodeStatus::Offline {
+                continue;
+            }
+            let active = rs.role.is_active();
+            if active {
+                info.current.push((ni, rs.role));
+            }
+            if node.maintenance && active {
+                info.blocked = Some(format!("{} is in maintenance", node.name));
+            }
+            let Some(failed) = &rs.failed else { continue };
+            let role = (failed.op == OpAction::Monitor).then_some(rs.role).filter(|r| *r != Role::Started);
+            let on_fail = prim
+                .op(failed.op, role)
+                .or_else(|| prim.op(failed.op, None))
+                .map(|o| o.effective_on_fail(self.p.cluster.fencing))
+                .unwrap_or_else(|| default_on_fail(failed.op, self.p.cluster.fencing));
+            match on_fail {
+                OnFail::Ignore => {}
+                OnFail::Block => {
+                    info.blocked = Some(format!("{} failed on {} (on-fail=block)", failed.op, node.name))
+                }
+                OnFail::Fence if !self.p.cluster.fencing => {
+                    info.blocked = Some(format!("{} failed on {} and fencing is off", failed.op, node.name))
+                }
+                OnFail::Stop => {
+                    info.stop_wanted = true;
+                    info.recover.push((ni, failed.clone()));
+                }
+                OnFail::Demote if rs.role == Role::Promoted => info.no_promote.push(ni),
+                _ => info.recover.push((ni, failed.clone())),
+            }
+            // A failed stop leaves the resource in an unknown state: nothing may
+            // start it elsewhere until the node is fenced or the failure is cleared.
+            if failed.op == OpAction::Stop && on_fail != OnFail::Fence && on_fail != OnFail::Ignore {
+                info.blocked = Some(format!("stop failed on {}", node.name));
+            }
+        }
+        if r.meta.managed == Some(false) || self.p.meta(id, |m| m.managed) == Some(false) {
+            info.blocked = Some("unmanaged".to_string());
+        }
+        info
+    }
+
+    /// on-fail=fence and on-fail=standby act on the node.
+    fn apply_on_fail_to_nodes(&mut self) {
+        let fencing = self.p.cluster.fencing;
+        for (i, r) in self.p.resources.iter().enumerate() {
+            let Some(prim) = r.primitive() else { continue };
+            let Some(info) = self.rsc.get(i) else { continue };
+            let mut fence = Vec::new();
+            let mut standby = Vec::new();
+            for (ni, failed) in &info.recover {
+                let on_fail = prim
+                    .op(failed.op, None)
+                    .map(|o| o.effective_on_fail(fencing))
+                    .unwrap_or_else(|| default_on_fail(failed.op, fencing));
+                match on_fail {
+                    OnFail::Fence if fencing => fence.push(*ni),
+                    OnFail::Standby => standby.push(*ni),
+                    _ => {}
+                }
+            }
+            for ni in fence {
+                if let Some(n) = self.nodes.get_mut(ni) {
+                    n.fence.get_or_insert(FenceWhy::OnFail(r.name.clone()));
+                }
+            }
+            for ni in standby {
+                if let Some(n) = self.nodes.get_mut(ni) {
+                    n.standby = true;
+                }
+            }
+        }
+    }
+
+    /// Location constraints that apply to placement (not to a role) of `id`.
+    pub fn locations(&self, id: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+        self.p.constraints.iter().filter(move |c| {
+            matches!(&c.kind, ConstraintKind::Location { rsc, role, .. }
+                if *rsc == id && !matches!(role, Some(Role::Promoted | Role::Unpromoted)))
+        })
+    }
+}
+
+/// Pacemaker's default on-fail for an operation that has no declaration.
+fn default_on_fail(op: OpAction, fencing: bool) -> OnFail {
+    match op {
+        OpAction::Stop if fencing => OnFail::Fence,
+        OpAction::Stop => OnFail::Block,
+        _ => OnFail::Restart,
+    }
+}

@@ -1,0 +1,54 @@
+//! Halo's placement engine: `plan(&Policy, &ClusterState, now) -> Plan`.
+//!
+//! A pure function. It does no I/O, reads no clock (time is the `now` argument),
+//! uses no randomness and never iterates a hash map: the same input gives the same
+//! plan, byte for byte. It never sees source text: policy items carry origins that
+//! the caller maps back to file and line. It never acts on a plan — the runtime (or
+//! `halo simulate`) does.
+//!
+//! Phases, in order: unpack the state ([`ctx`]), assign nodes and roles
+//! ([`assign`]), derive the actions and their ordering ([`actions`]).
+
+mod actions;
+mod assign;
+mod ctx;
+mod plan;
+pub mod scenario;
+pub mod settle;
+pub mod summary;
+
+pub use plan::{Action, ActionKind, Contribution, NodeScore, Placement, Plan, Reason, Source};
+
+use halo_model::{ClusterState, Policy, Timestamp};
+
+/// Computes the plan that takes the cluster from `state` to what `policy` wants.
+pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
+    let cx = ctx::Ctx::new(policy, state, now);
+    let targets = assign::Assigner::run(&cx);
+    let (graph, notes) = actions::Builder::build(&cx, &targets);
+    let placements = policy
+        .resources
+        .iter()
+        .zip(&targets)
+        .enumerate()
+        .map(|(i, (r, t))| Placement {
+            rsc: r.name.clone(),
+            instances: t
+                .instances
+                .iter()
+                .filter_map(|(n, role)| cx.nodes.get(*n).map(|x| (x.name.clone(), *role)))
+                .collect(),
+            scores: assign::node_scores(&cx, &t.scores),
+            promotion: t.promotion.as_ref().map(|p| assign::node_scores(&cx, p)),
+            blocked: cx.rsc.get(i).is_some_and(|x| x.blocked.is_some()),
+            assigned_as: t.order,
+            unplaced: t.unplaced.clone(),
+        })
+        .collect();
+    Plan {
+        quorate: cx.quorate,
+        placements,
+        graph,
+        notes,
+    }
+}

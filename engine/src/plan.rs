@@ -1,0 +1,254 @@
+//! The plan: target placement with its reasons, and the actions to get there as a
+//! DAG of ordered actions.
+
+use halo_model::{Duration, Origin, Role, Score};
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+use std::fmt;
+
+/// What the engine decided.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Whether the cluster has quorum in the state planned from.
+    pub quorate: bool,
+    /// One entry per resource (groups, their members, clones), in declaration order.
+    pub placements: Vec<Placement>,
+    /// Actions, with an edge `a → b` when `a` must finish before `b` starts.
+    pub graph: DiGraph<Action, ()>,
+    /// Things an operator should know: blocked resources, resources that cannot run.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// Actions in a valid execution order: a topological order in which, among
+    /// actions ready at the same time, the earlier-created one comes first.
+    pub fn ordered(&self) -> Vec<&Action> {
+        let g = &self.graph;
+        let mut indeg: Vec<usize> = g.node_indices().map(|n| g.neighbors_directed(n, petgraph::Incoming).count()).collect();
+        let mut ready: std::collections::BTreeSet<usize> = indeg.iter().enumerate().filter(|(_, d)| **d == 0).map(|(i, _)| i).collect();
+        let mut out = Vec::with_capacity(g.node_count());
+        while let Some(i) = ready.pop_first() {
+            let n = NodeIndex::new(i);
+            if let Some(a) = g.node_weight(n) {
+                out.push(a);
+            }
+            for m in g.neighbors_directed(n, petgraph::Outgoing) {
+                if let Some(d) = indeg.get_mut(m.index()) {
+                    *d = d.saturating_sub(1);
+                    if *d == 0 {
+                        ready.insert(m.index());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Edges as pairs of indices into [`Plan::ordered`]'s source order (node ids).
+    pub fn edges(&self) -> Vec<(usize, usize)> {
+        let mut e: Vec<(usize, usize)> = self
+            .graph
+            .raw_edges()
+            .iter()
+            .map(|e| (e.source().index(), e.target().index()))
+            .collect();
+        e.sort_unstable();
+        e
+    }
+
+    pub fn placement(&self, rsc: &str) -> Option<&Placement> {
+        self.placements.iter().find(|p| p.rsc == rsc)
+    }
+}
+
+/// Where a resource should be, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Placement {
+    pub rsc: String,
+    /// Target instances: (node, role). Empty when the resource should be stopped.
+    pub instances: Vec<(String, Role)>,
+    /// The score of every node, with its parts, best first.
+    pub scores: Vec<NodeScore>,
+    /// For promotable clones: the promotion score of each instance's node.
+    pub promotion: Option<Vec<NodeScore>>,
+    /// The resource is left as it is: a failed stop or on-fail block.
+    pub blocked: bool,
+    /// Position in the assignment order (resources assigned earlier win ties).
+    pub assigned_as: usize,
+    /// Why the resource cannot run, when it cannot.
+    pub unplaced: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeScore {
+    pub node: String,
+    pub total: Score,
+    pub parts: Vec<Contribution>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Contribution {
+    pub score: Score,
+    pub source: Source,
+}
+
+/// Where a part of a node's score came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Source {
+    /// A location constraint (`prefer`/`avoid`).
+    Location { origin: Origin, rsc: String },
+    /// Colocation with a resource already placed.
+    Colocation { origin: Origin, with: String },
+    /// A dependent's preference passed on through a colocation.
+    Dependent { origin: Origin, rsc: String },
+    /// Stickiness of a resource already active on the node.
+    Stickiness { rsc: String },
+    /// The node cannot run resources.
+    NodeUnavailable { why: String },
+    /// The fail count reached migration-threshold.
+    FailCount { rsc: String, count: u32, threshold: u32 },
+    /// The cluster is opt-in and nothing allows this node.
+    OptIn,
+    /// Agent-reported promotion score (promotable clones).
+    Promotion { rsc: String },
+    /// Quorum is lost and the no-quorum policy keeps resources off.
+    NoQuorum,
+    /// An operator's `move` or `ban`.
+    Operator { rsc: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Location { rsc, .. } => write!(f, "location constraint on {rsc}"),
+            Source::Colocation { with, .. } => write!(f, "colocation with {with}"),
+            Source::Dependent { rsc, .. } => write!(f, "preference of dependent {rsc}"),
+            Source::Stickiness { rsc } => write!(f, "stickiness of {rsc} (active here)"),
+            Source::NodeUnavailable { why } => write!(f, "node {why}"),
+            Source::FailCount { rsc, count, threshold } => {
+                write!(f, "{rsc} failed {count} times (migration-threshold {threshold})")
+            }
+            Source::OptIn => f.write_str("opt-in cluster: no location constraint allows this node"),
+            Source::Promotion { rsc } => write!(f, "promotion score reported by {rsc}"),
+            Source::NoQuorum => f.write_str("no quorum"),
+            Source::Operator { rsc } => write!(f, "operator move/ban of {rsc}"),
+        }
+    }
+}
+
+impl Source {
+    /// The policy item this part came from, if any.
+    pub fn origin(&self) -> Option<Origin> {
+        match self {
+            Source::Location { origin, .. }
+            | Source::Colocation { origin, .. }
+            | Source::Dependent { origin, .. } => Some(*origin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    Fence,
+    Stop,
+    Demote,
+    Start,
+    Promote,
+    Monitor,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Fence => "fence",
+            ActionKind::Stop => "stop",
+            ActionKind::Demote => "demote",
+            ActionKind::Start => "start",
+            ActionKind::Promote => "promote",
+            ActionKind::Monitor => "monitor",
+        }
+    }
+}
+
+/// One step of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub kind: ActionKind,
+    /// The resource; `None` for fencing.
+    pub rsc: Option<String>,
+    pub node: String,
+    /// For monitors: the interval and the role checked.
+    pub interval: Option<Duration>,
+    pub role: Option<Role>,
+    pub timeout: Option<Duration>,
+    pub because: Vec<Reason>,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.rsc, self.kind) {
+            (None, _) => write!(f, "fence {}", self.node),
+            (Some(r), ActionKind::Monitor) => {
+                write!(f, "monitor {r} on {}", self.node)?;
+                if let Some(i) = self.interval {
+                    write!(f, " every {i}")?;
+                }
+                Ok(())
+            }
+            (Some(r), k) => write!(f, "{} {r} on {}", k.as_str(), self.node),
+        }
+    }
+}
+
+/// Why an action is in the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Reason {
+    /// Placed here by the scores (best node, score given).
+    Placed { score: Score },
+    /// Moving to a node with a better score.
+    Moving { from: String, to: String },
+    /// The node it ran on can no longer run it.
+    NodeUnavailable { node: String, why: String },
+    /// The node is unclean and must be fenced before its resources are recovered.
+    NodeUnclean,
+    /// An operation failed and on-fail says to recover.
+    Failed { op: String, rc: i32 },
+    /// The resource cannot run anywhere now.
+    CannotRun { why: String },
+    /// Restarted because a resource it depends on (mandatory order) restarts.
+    DependsOn { rsc: String },
+    /// Chosen (or no longer chosen) for the promoted role.
+    Promotion,
+    /// Recurring health check for the new role.
+    Health,
+    /// A failed operation's on-fail requires fencing the node.
+    OnFailFence { rsc: String },
+    /// The resource is not wanted (target-role, no quorum, on-fail stop).
+    NotWanted { why: String },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Placed { score } => write!(f, "best node (score {score})"),
+            Reason::Moving { from, to } => write!(f, "moving {from} -> {to}"),
+            Reason::NodeUnavailable { node, why } => write!(f, "{node} {why}"),
+            Reason::NodeUnclean => f.write_str("node is unclean"),
+            Reason::Failed { op, rc } => write!(f, "{op} failed (rc={rc})"),
+            Reason::CannotRun { why } => write!(f, "cannot run: {why}"),
+            Reason::DependsOn { rsc } => write!(f, "{rsc} restarts"),
+            Reason::Promotion => f.write_str("promotion choice"),
+            Reason::Health => f.write_str("recurring monitor"),
+            Reason::OnFailFence { rsc } => write!(f, "on-fail=fence for {rsc}"),
+            Reason::NotWanted { why } => f.write_str(why),
+        }
+    }
+}

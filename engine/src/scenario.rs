@@ -1,0 +1,282 @@
+//! Scenarios (`test` blocks): build a state from `given` facts, apply `when`
+//! events, let the cluster settle by planning and applying until nothing is left
+//! to do, and check `expect` assertions.
+//!
+//! Events are the same state changes the live controller records when they happen
+//! for real, so `apply_event` is shared with the runtime.
+
+use crate::settle::{apply, PRIMARY_SCORE, REPLICA_SCORE};
+use crate::summary::{transitions, Transition};
+use crate::{plan, Plan};
+use halo_model::{
+    ClusterState, Event, Expectation, FailedOp, Fact, NodeStatus, OperatorConstraint, Origin,
+    Policy, ResourceKind, Role, Scenario, Score, Step, Timestamp,
+};
+
+/// Plans applied in a row before the engine is declared not to settle.
+pub const SETTLE_ROUNDS_MAX: usize = 16;
+
+/// The state described by a `given` block, and the start time.
+pub fn state_from_facts(policy: &Policy, facts: &[Fact]) -> (ClusterState, Timestamp) {
+    let mut s = ClusterState::default();
+    let mut now = Timestamp(0);
+    for f in facts {
+        match f {
+            Fact::Running { rsc, role, nodes } => {
+                for leaf in leaves(policy, rsc) {
+                    for n in nodes {
+                        s.set_role(&leaf, n, *role);
+                        if matches!(role, Role::Promoted | Role::Unpromoted) {
+                            if let Some(e) = s.resources.get_mut(&leaf).and_then(|m| m.get_mut(n)) {
+                                e.promotion.get_or_insert(if *role == Role::Promoted { PRIMARY_SCORE } else { REPLICA_SCORE });
+                            }
+                        }
+                    }
+                }
+            }
+            Fact::NodeDown(n) => s.node_mut(n).status = NodeStatus::Offline,
+            Fact::NodeStandby(n) => s.node_mut(n).standby = true,
+            Fact::NodeMaintenance(n) => s.node_mut(n).maintenance = true,
+            Fact::Failures { rsc, node, count } => {
+                let fc = s.failures.entry(rsc.clone()).or_default().entry(node.clone()).or_default();
+                fc.count = *count;
+            }
+            Fact::Promotion { rsc, node, score } => {
+                let e = s.resources.entry(rsc.clone()).or_default().entry(node.clone()).or_default();
+                e.promotion = Some(*score);
+            }
+            Fact::Time(t) => now = Timestamp(*t),
+        }
+    }
+    for per_node in s.failures.values_mut() {
+        for fc in per_node.values_mut() {
+            fc.last_failure = now;
+        }
+    }
+    (s, now)
+}
+
+/// The primitives a name stands for: a group's members, or itself.
+fn leaves(policy: &Policy, name: &str) -> Vec<String> {
+    let Some(id) = policy.find(name) else { return vec![name.to_string()] };
+    match policy.resource(id).map(|r| &r.kind) {
+        Some(ResourceKind::Group(members)) => members
+            .iter()
+            .filter_map(|m| policy.resource(*m).map(|r| r.name.clone()))
+            .collect(),
+        _ => vec![name.to_string()],
+    }
+}
+
+/// Records an event in the state. Fails when the event cannot happen in this
+/// state (an operation failing where the resource does not run).
+pub fn apply_event(policy: &Policy, s: &mut ClusterState, now: &mut Timestamp, e: &Event) -> Result<(), String> {
+    match e {
+        Event::NodeFails(n) => {
+            s.node_mut(n).status = NodeStatus::Unclean;
+            s.fenced.retain(|f| f != n);
+            if !policy.cluster.fencing {
+                // Nobody will fence it: what ran there is lost with it.
+                s.node_mut(n).status = NodeStatus::Offline;
+                clear_node(s, n);
+            }
+        }
+        Event::NodeStops(n) => {
+            s.node_mut(n).status = NodeStatus::Offline;
+            clear_node(s, n);
+        }
+        Event::NodeReturns(n) => {
+            s.node_mut(n).status = NodeStatus::Online;
+            s.fenced.retain(|f| f != n);
+            clear_node(s, n);
+        }
+        Event::NodeStandby(n) => s.node_mut(n).standby = true,
+        Event::NodeUnstandby(n) => s.node_mut(n).standby = false,
+        Event::NodeMaintenance(n) => s.node_mut(n).maintenance = true,
+        Event::NodeReady(n) => s.node_mut(n).maintenance = false,
+        Event::OpFails { rsc, op, node, rc } => {
+            let active = s.on(rsc, node).is_some_and(|r| r.role.is_active());
+            if !active && *op != halo_model::OpAction::Start {
+                return Err(format!("{rsc} does not run on {node}, so its {op} cannot fail there"));
+            }
+            let fatal = *op == halo_model::OpAction::Start;
+            s.add_failure(rsc, node, *now, fatal);
+            let entry = s.resources.entry(rsc.clone()).or_default().entry(node.clone()).or_default();
+            if fatal && !active {
+                entry.role = Role::Started;
+            }
+            entry.failed = Some(FailedOp { op: *op, rc: *rc });
+        }
+        Event::TimePasses(d) => *now = now.plus(*d),
+        Event::Cleanup(rsc) => {
+            for leaf in leaves(policy, rsc) {
+                s.failures.remove(&leaf);
+                if let Some(per_node) = s.resources.get_mut(&leaf) {
+                    for r in per_node.values_mut() {
+                        r.failed = None;
+                    }
+                }
+            }
+        }
+        Event::Move { rsc, node } | Event::Ban { rsc, node } => {
+            let score = if matches!(e, Event::Move { .. }) { Score::INF } else { Score::NEG_INF };
+            s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: node.clone(), score });
+        }
+        Event::Clear(rsc) => s.operator.retain(|o| &o.rsc != rsc),
+    }
+    s.normalize();
+    Ok(())
+}
+
+fn clear_node(s: &mut ClusterState, n: &str) {
+    for per_node in s.resources.values_mut() {
+        per_node.remove(n);
+    }
+}
+
+/// Plans and applies until the plan is empty. Returns the plans applied.
+pub fn settle(policy: &Policy, s: &mut ClusterState, now: Timestamp) -> Result<Vec<Plan>, String> {
+    let mut plans = Vec::new();
+    for _ in 0..SETTLE_ROUNDS_MAX {
+        let p = plan(policy, s, now);
+        if p.is_empty() {
+            return Ok(plans);
+        }
+        *s = apply(&p, s);
+        plans.push(p);
+    }
+    Err(format!("the cluster did not settle after {SETTLE_ROUNDS_MAX} plans"))
+}
+
+/// What happened at one step of a scenario.
+#[derive(Clone, Debug)]
+pub struct StepOutcome {
+    pub origin: Origin,
+    /// `None` when the step passed.
+    pub failure: Option<String>,
+    /// For events: the transitions the cluster went through to settle.
+    pub transitions: Vec<Transition>,
+    pub title: String,
+}
+
+/// Runs a scenario and reports every step.
+pub fn run(policy: &Policy, sc: &Scenario) -> Vec<StepOutcome> {
+    let (mut s, mut now) = state_from_facts(policy, &sc.given);
+    let mut out = Vec::new();
+    let initial = settle(policy, &mut s, now);
+    out.push(StepOutcome {
+        origin: sc.origin,
+        failure: initial.as_ref().err().cloned(),
+        transitions: initial.map(|ps| ps.iter().flat_map(transitions).collect()).unwrap_or_default(),
+        title: "given".to_string(),
+    });
+    for step in &sc.steps {
+        match step {
+            Step::When { event, origin } => {
+                let mut failure = apply_event(policy, &mut s, &mut now, event).err();
+                let mut trans = Vec::new();
+                if failure.is_none() {
+                    match settle(policy, &mut s, now) {
+                        Ok(ps) => trans = ps.iter().flat_map(transitions).collect(),
+                        Err(e) => failure = Some(e),
+                    }
+                }
+                out.push(StepOutcome { origin: *origin, failure, transitions: trans, title: format!("when {}", describe_event(event)) });
+            }
+            Step::Expect { expectation, origin } => {
+                let failure = check(policy, &s, now, expectation, &out);
+                out.push(StepOutcome { origin: *origin, failure, transitions: Vec::new(), title: format!("expect {}", describe_expectation(expectation)) });
+            }
+        }
+    }
+    out
+}
+
+fn active_nodes(policy: &Policy, s: &ClusterState, rsc: &str, role: Option<Role>) -> Vec<String> {
+    let leaves = leaves(policy, rsc);
+    let Some(first) = leaves.first() else { return Vec::new() };
+    let mut nodes: Vec<String> = s
+        .resources
+        .get(first)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, r)| r.role.is_active() && role.is_none_or(|want| r.role == want))
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    // A group runs where all of its members run.
+    nodes.retain(|n| leaves.iter().all(|l| s.on(l, n).is_some_and(|r| r.role.is_active())));
+    nodes
+}
+
+fn check(policy: &Policy, s: &ClusterState, now: Timestamp, e: &Expectation, so_far: &[StepOutcome]) -> Option<String> {
+    let fenced = |node: &str| {
+        so_far.iter().flat_map(|o| &o.transitions).any(|t| matches!(t, Transition::Fence { node: n, .. } if n == node))
+    };
+    match e {
+        Expectation::Running { rsc, role, nodes } => {
+            let mut want = nodes.clone();
+            want.sort();
+            let got = active_nodes(policy, s, rsc, *role);
+            (got != want).then(|| {
+                let what = role.map_or("running", |r| r.as_str());
+                format!("expected {rsc} {what} on {}, but it is {what} on {}", list(&want), list(&got))
+            })
+        }
+        Expectation::Stopped(rsc) => {
+            let got = active_nodes(policy, s, rsc, None);
+            (!got.is_empty()).then(|| format!("expected {rsc} stopped, but it runs on {}", list(&got)))
+        }
+        Expectation::NotOn { rsc, node } => {
+            let got = active_nodes(policy, s, rsc, None);
+            got.contains(node).then(|| format!("expected {rsc} not on {node}, but it runs there"))
+        }
+        Expectation::Blocked(rsc) => {
+            let p = plan(policy, s, now);
+            let blocked = leaves(policy, rsc).iter().any(|l| p.placement(l).is_some_and(|x| x.blocked));
+            (!blocked).then(|| format!("expected {rsc} to be blocked, but it is managed normally"))
+        }
+        Expectation::Fenced(node) => (!fenced(node)).then(|| format!("expected {node} to have been fenced, but it was not")),
+        Expectation::NotFenced(node) => fenced(node).then(|| format!("expected {node} not to be fenced, but it was")),
+    }
+}
+
+fn list(nodes: &[String]) -> String {
+    if nodes.is_empty() {
+        "no node".to_string()
+    } else {
+        nodes.join(", ")
+    }
+}
+
+pub fn describe_event(e: &Event) -> String {
+    match e {
+        Event::NodeFails(n) => format!("node {n} fails"),
+        Event::NodeStops(n) => format!("node {n} stops"),
+        Event::NodeReturns(n) => format!("node {n} returns"),
+        Event::NodeStandby(n) => format!("node {n} standby"),
+        Event::NodeUnstandby(n) => format!("node {n} unstandby"),
+        Event::NodeMaintenance(n) => format!("node {n} maintenance"),
+        Event::NodeReady(n) => format!("node {n} ready"),
+        Event::OpFails { rsc, op, node, rc } => format!("{rsc}.{op} fails on {node} rc {rc}"),
+        Event::TimePasses(d) => format!("{d} passes"),
+        Event::Cleanup(r) => format!("cleanup {r}"),
+        Event::Move { rsc, node } => format!("move {rsc} to {node}"),
+        Event::Ban { rsc, node } => format!("ban {rsc} from {node}"),
+        Event::Clear(r) => format!("clear {r}"),
+    }
+}
+
+pub fn describe_expectation(e: &Expectation) -> String {
+    match e {
+        Expectation::Running { rsc, role, nodes } => {
+            format!("{rsc} {} on {}", role.map_or("running", |r| r.as_str()), nodes.join(" "))
+        }
+        Expectation::Stopped(r) => format!("{r} stopped"),
+        Expectation::NotOn { rsc, node } => format!("{rsc} not on {node}"),
+        Expectation::Blocked(r) => format!("{r} blocked"),
+        Expectation::Fenced(n) => format!("node {n} fenced"),
+        Expectation::NotFenced(n) => format!("node {n} not fenced"),
+    }
+}

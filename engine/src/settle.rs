@@ -1,0 +1,67 @@
+//! Applying a plan to a state as if every action succeeded: what `halo simulate`
+//! shows as the revised status and what `halo test` steps through.
+//!
+//! The simulated agents behave like `ocf:pacemaker:Stateful` for promotion scores:
+//! an instance that starts reports 5, one that is promoted reports 10, one that is
+//! demoted reports 5 again — unless the state already carries another score.
+
+use crate::plan::{ActionKind, Plan};
+use halo_model::{ClusterState, NodeStatus, Role};
+
+/// Promotion score a simulated replica reports.
+pub const REPLICA_SCORE: i64 = 5;
+/// Promotion score a simulated primary reports.
+pub const PRIMARY_SCORE: i64 = 10;
+
+/// The state after every action of `plan` succeeded.
+pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
+    let mut s = state.clone();
+    for a in plan.ordered() {
+        let Some(rsc) = &a.rsc else {
+            // Fencing: the node is powered off and nothing runs there any more.
+            let n = s.node_mut(&a.node);
+            n.status = NodeStatus::Offline;
+            for per_node in s.resources.values_mut() {
+                per_node.remove(&a.node);
+            }
+            s.fenced.retain(|f| f != &a.node);
+            continue;
+        };
+        let promotable = plan
+            .placement(rsc)
+            .and_then(|p| p.promotion.as_ref())
+            .is_some()
+            || s.on(rsc, &a.node).is_some_and(|r| matches!(r.role, Role::Promoted | Role::Unpromoted));
+        let entry = s.resources.entry(rsc.clone()).or_default().entry(a.node.clone()).or_default();
+        match a.kind {
+            ActionKind::Stop => {
+                entry.role = Role::Stopped;
+                entry.failed = None;
+            }
+            ActionKind::Start => {
+                entry.failed = None;
+                if promotable {
+                    entry.role = Role::Unpromoted;
+                    entry.promotion.get_or_insert(REPLICA_SCORE);
+                } else {
+                    entry.role = Role::Started;
+                }
+            }
+            ActionKind::Promote => {
+                entry.role = Role::Promoted;
+                if entry.promotion.is_none_or(|p| p == REPLICA_SCORE) {
+                    entry.promotion = Some(PRIMARY_SCORE);
+                }
+            }
+            ActionKind::Demote => {
+                entry.role = Role::Unpromoted;
+                if entry.promotion == Some(PRIMARY_SCORE) {
+                    entry.promotion = Some(REPLICA_SCORE);
+                }
+            }
+            ActionKind::Fence | ActionKind::Monitor => {}
+        }
+    }
+    s.normalize();
+    s
+}

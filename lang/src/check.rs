@@ -1,0 +1,175 @@
+//! Whole-policy checks that run after lowering succeeded: order cycles, fencing
+//! that cannot work, and settings that are legal but dangerous.
+
+use crate::diag::{Diagnostic, Span};
+use crate::lower::Compiled;
+use halo_model::{AgentClass, ConstraintKind, OpAction, QuorumMode, Resource, ResourceKind, Role};
+use petgraph::algo::tarjan_scc;
+use petgraph::graphmap::DiGraphMap;
+
+pub(crate) fn check(c: &Compiled) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    order_cycles(c, &mut out);
+    fencing(c, &mut out);
+    roles(c, &mut out);
+    out
+}
+
+/// Errors first, then by position, so output is stable.
+pub(crate) fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        (a.span.file, a.span.range.start, a.span.range.end, &a.message).cmp(&(
+            b.span.file,
+            b.span.range.start,
+            b.span.range.end,
+            &b.message,
+        ))
+    });
+}
+
+fn span(c: &Compiled, o: halo_model::Origin) -> Span {
+    c.span(o).cloned().unwrap_or_default()
+}
+
+/// Mandatory orders between (resource, action) pairs must form a DAG, counting
+/// the implied reverse orders of symmetrical constraints.
+fn order_cycles(c: &Compiled, out: &mut Vec<Diagnostic>) {
+    let p = &c.policy;
+    let mut g: DiGraphMap<(u32, OpAction), usize> = DiGraphMap::new();
+    let reverse = |a: OpAction| match a {
+        OpAction::Start => OpAction::Stop,
+        OpAction::Promote => OpAction::Demote,
+        OpAction::Demote => OpAction::Promote,
+        OpAction::Stop => OpAction::Start,
+        OpAction::Monitor => OpAction::Monitor,
+    };
+    for (i, k) in p.constraints.iter().enumerate() {
+        if let ConstraintKind::Order { first, first_action, then, then_action, symmetrical, .. } = &k.kind {
+            g.add_edge((first.0, *first_action), (then.0, *then_action), i);
+            if *symmetrical {
+                g.add_edge((then.0, reverse(*then_action)), (first.0, reverse(*first_action)), i);
+            }
+        }
+    }
+    for scc in tarjan_scc(&g) {
+        if scc.len() < 2 {
+            continue;
+        }
+        let mut members: Vec<_> = scc.clone();
+        members.sort();
+        let names: Vec<String> = members
+            .iter()
+            .map(|(r, a)| format!("{}.{a}", p.resources.get(*r as usize).map_or("?", |x| x.name.as_str())))
+            .collect();
+        let first_edge = members
+            .iter()
+            .flat_map(|n| g.edges(*n))
+            .filter(|(_, to, _)| scc.contains(to))
+            .map(|(_, _, &i)| i)
+            .min();
+        let Some(k) = first_edge.and_then(|i| p.constraints.get(i)) else { continue };
+        out.push(
+            Diagnostic::error("halo::order-cycle", span(c, k.origin), format!("ordering constraints form a cycle: {}", names.join(" → ")))
+                .label("part of the cycle")
+                .help("no action can go first; remove one of these orders or make one `asymmetric`"),
+        );
+    }
+}
+
+fn fence_devices(c: &Compiled) -> impl Iterator<Item = &Resource> {
+    c.policy.resources.iter().filter(|r| {
+        r.primitive().is_some_and(|p| p.agent.class == AgentClass::Stonith)
+    })
+}
+
+fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
+    let cl = &c.policy.cluster;
+    let at = span(c, cl.origin);
+    let devices: Vec<&Resource> = fence_devices(c).collect();
+    if cl.fencing && devices.is_empty() {
+        out.push(
+            Diagnostic::error("halo::fencing-without-device", at.clone(), "fencing is on but no fence device is declared")
+                .label("this cluster cannot fence")
+                .help("declare one (`fence NAME: fence_AGENT { ... }`), or say `fencing off` and accept that a lost node's resources wait"),
+        );
+    }
+    if cl.fencing {
+        for n in &cl.nodes {
+            let covered = devices.iter().any(|d| {
+                d.primitive().and_then(|p| p.fence.as_ref()).is_some_and(|f| {
+                    (f.targets.is_empty() && f.host_map.is_empty())
+                        || f.targets.contains(&n.name)
+                        || f.host_map.contains_key(&n.name)
+                })
+            });
+            if !covered && !devices.is_empty() {
+                out.push(
+                    Diagnostic::warning("halo::node-not-fenceable", span(c, n.origin), format!("no fence device can fence node `{}`", n.name))
+                        .label("not in any host-map or targets")
+                        .help("add the node to a fence device's `host-map` or `targets`"),
+                );
+            }
+        }
+    }
+    let safe_quorum = matches!(cl.quorum, QuorumMode::TwoNode | QuorumMode::Witness(_));
+    if cl.nodes.len() == 2 && !cl.fencing && !safe_quorum {
+        out.push(
+            Diagnostic::warning("halo::two-nodes-unfenced", at, "two nodes without fencing, two-node quorum or a witness")
+                .label("a split brain can run resources on both nodes")
+                .help("turn fencing on, or use `quorum two-node` or `quorum witness \"HOST\"`"),
+        );
+    }
+}
+
+fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
+    let p = &c.policy;
+    let promotable = |id: halo_model::RscId| p.resource(id).is_some_and(Resource::is_promotable);
+    for k in &p.constraints {
+        let (rsc, role) = match &k.kind {
+            ConstraintKind::Location { rsc, role, .. } => (*rsc, *role),
+            ConstraintKind::Colocation { dependent, dependent_role, primary, primary_role, .. } => {
+                if matches!(primary_role, Some(Role::Promoted | Role::Unpromoted)) && !promotable(*primary) {
+                    out.push(not_promotable(c, *primary, k.origin));
+                }
+                (*dependent, *dependent_role)
+            }
+            ConstraintKind::Order { first, first_action, then, then_action, .. } => {
+                for (r, a) in [(first, first_action), (then, then_action)] {
+                    if matches!(a, OpAction::Promote | OpAction::Demote) && !promotable(*r) {
+                        out.push(not_promotable(c, *r, k.origin));
+                    }
+                }
+                continue;
+            }
+        };
+        if matches!(role, Some(Role::Promoted | Role::Unpromoted)) && !promotable(rsc) {
+            out.push(not_promotable(c, rsc, k.origin));
+        }
+    }
+    for r in &p.resources {
+        if r.meta.target_role.is_some_and(|t| matches!(t, halo_model::TargetRole::Promoted | halo_model::TargetRole::Unpromoted)) && !r.is_promotable() {
+            out.push(
+                Diagnostic::error("halo::not-promotable", span(c, r.origin), format!("`{}` has a promoted target role but is not promotable", r.name))
+                    .label("no roles")
+                    .help("use `target-role started` or `stopped`"),
+            );
+        }
+        if let ResourceKind::Primitive(prim) = &r.kind {
+            let fence = prim.agent.class == AgentClass::Stonith;
+            if !fence && !prim.ops.iter().any(|o| o.action == OpAction::Monitor) && r.meta.managed != Some(false) {
+                out.push(
+                    Diagnostic::warning("halo::no-monitor", span(c, r.origin), format!("`{}` has no monitor: its failures go unnoticed", r.name))
+                        .label("never checked")
+                        .help("add `monitor every 30s`"),
+                );
+            }
+        }
+    }
+}
+
+fn not_promotable(c: &Compiled, id: halo_model::RscId, origin: halo_model::Origin) -> Diagnostic {
+    let name = c.policy.resource(id).map_or("?", |r| r.name.as_str());
+    Diagnostic::error("halo::not-promotable", span(c, origin), format!("`{name}` is not promotable, so it has no promoted or unpromoted role"))
+        .label("role or promotion of a resource without roles")
+        .help(format!("declare `{name}` with `promotable`, or drop the role"))
+}

@@ -1,0 +1,239 @@
+//! A cursor over one statement's tokens, with errors that say what was expected.
+
+use crate::diag::{Diagnostic, Span};
+use crate::syntax::{Stmt, Token, TokenKind};
+use halo_model::{Duration, Score};
+
+pub(crate) type Res<T> = Result<T, Diagnostic>;
+
+pub(crate) struct Cursor<'s> {
+    pub stmt: &'s Stmt,
+    toks: &'s [Token],
+    pos: usize,
+}
+
+impl<'s> Cursor<'s> {
+    pub fn new(stmt: &'s Stmt) -> Cursor<'s> {
+        Cursor {
+            stmt,
+            toks: &stmt.tokens,
+            pos: 0,
+        }
+    }
+
+    pub fn peek(&self) -> Option<&'s Token> {
+        self.toks.get(self.pos)
+    }
+
+    pub fn peek_word(&self) -> Option<&'s str> {
+        self.peek()
+            .filter(|t| t.kind == TokenKind::Word)
+            .map(|t| t.text.as_str())
+    }
+
+    pub fn next(&mut self) -> Option<&'s Token> {
+        let t = self.toks.get(self.pos);
+        if t.is_some() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.toks.len()
+    }
+
+    /// Where a missing token would go: just after the last token read.
+    pub fn here(&self) -> Span {
+        match self.toks.get(self.pos) {
+            Some(t) => t.span.clone(),
+            None => {
+                let end = self
+                    .toks
+                    .last()
+                    .map_or(self.stmt.span.range.start, |t| t.span.range.end);
+                Span::new(self.stmt.span.file, end..end)
+            }
+        }
+    }
+
+    /// An error at the current position: "expected X, found Y".
+    pub fn expected(&self, what: &str) -> Diagnostic {
+        let found = match self.peek() {
+            Some(t) => format!("found `{}`", t.source_form()),
+            None => "found the end of the statement".to_string(),
+        };
+        Diagnostic::error(
+            "halo::syntax",
+            self.here(),
+            format!("expected {what}, {found}"),
+        )
+        .label(format!("expected {what}"))
+    }
+
+    pub fn eat_word(&mut self, w: &str) -> bool {
+        if self.peek().is_some_and(|t| t.is_word(w)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn eat_op(&mut self, o: &str) -> bool {
+        if self.peek().is_some_and(|t| t.is_op(o)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn word(&mut self, w: &str) -> Res<()> {
+        if self.eat_word(w) {
+            Ok(())
+        } else {
+            Err(self.expected(&format!("`{w}`")))
+        }
+    }
+
+    pub fn op(&mut self, o: &str) -> Res<()> {
+        if self.eat_op(o) {
+            Ok(())
+        } else {
+            Err(self.expected(&format!("`{o}`")))
+        }
+    }
+
+    /// A name: a bare word or a quoted string.
+    pub fn name(&mut self, what: &str) -> Res<&'s Token> {
+        match self.peek() {
+            Some(t) if t.kind != TokenKind::Op => {
+                self.pos += 1;
+                Ok(t)
+            }
+            _ => Err(self.expected(what)),
+        }
+    }
+
+    /// A value: a word or string (numbers and addresses are words).
+    pub fn value(&mut self, what: &str) -> Res<&'s Token> {
+        self.name(what)
+    }
+
+    pub fn duration(&mut self) -> Res<(Duration, Span)> {
+        let t = self.name("a duration such as `30s` or `5m`")?;
+        Duration::parse(&t.text)
+            .map(|d| (d, t.span.clone()))
+            .map_err(|m| {
+                Diagnostic::error("halo::bad-duration", t.span.clone(), m)
+                    .label("not a duration")
+                    .help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`")
+            })
+    }
+
+    pub fn score(&mut self) -> Res<Score> {
+        let t = self.name("a score (an integer, `inf` or `-inf`)")?;
+        t.text.parse::<Score>().map_err(|m| {
+            Diagnostic::error("halo::bad-score", t.span.clone(), m)
+                .label("not a score")
+                .help("scores are integers, `inf` or `-inf`")
+        })
+    }
+
+    pub fn integer(&mut self, what: &str) -> Res<(i64, Span)> {
+        let t = self.name(what)?;
+        t.text
+            .parse::<i64>()
+            .map(|n| (n, t.span.clone()))
+            .map_err(|_| {
+                Diagnostic::error(
+                    "halo::bad-number",
+                    t.span.clone(),
+                    format!("`{}` is not a whole number", t.text),
+                )
+                .label("expected a whole number")
+                .help(format!("write {what} as digits, e.g. `1`"))
+            })
+    }
+
+    /// A count: a non-negative integer, or `inf` for "no limit".
+    pub fn count(&mut self, what: &str) -> Res<u32> {
+        if self.eat_word("inf") {
+            return Ok(halo_model::FailCount::INFINITE);
+        }
+        let (n, span) = self.integer(what)?;
+        u32::try_from(n).map_err(|_| {
+            Diagnostic::error(
+                "halo::bad-number",
+                span,
+                format!("{what} must be between 0 and {}", u32::MAX),
+            )
+            .label("out of range")
+        })
+    }
+
+    pub fn boolean(&mut self) -> Res<bool> {
+        let t = self.name("`yes` or `no`")?;
+        match t.text.as_str() {
+            "yes" | "true" | "on" => Ok(true),
+            "no" | "false" | "off" => Ok(false),
+            _ => Err(Diagnostic::error(
+                "halo::bad-value",
+                t.span.clone(),
+                format!("`{}` is not yes or no", t.text),
+            )
+            .label("expected `yes` or `no`")),
+        }
+    }
+
+    /// Errors unless every token was read.
+    pub fn end(&self) -> Res<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(t) => Err(Diagnostic::error(
+                "halo::syntax",
+                t.span.clone(),
+                format!("unexpected `{}` at the end of the statement", t.source_form()),
+            )
+            .label("not expected here")
+            .help("put one statement per line, or separate statements with `;`")),
+        }
+    }
+
+    /// Errors if the statement has a block where none is allowed.
+    pub fn no_block(&self) -> Res<()> {
+        match &self.stmt.block {
+            None => Ok(()),
+            Some(b) => Err(Diagnostic::error(
+                "halo::unexpected-block",
+                Span::new(b.span.file, b.span.range.start..b.span.range.start + 1),
+                "this statement takes no `{ ... }` block",
+            )
+            .label("unexpected block")),
+        }
+    }
+}
+
+/// "did you mean `x`?" for the closest candidate, if any is close.
+pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(word.len()))
+        .min()
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+/// An "unknown keyword" error listing what is allowed in this place.
+pub(crate) fn unknown_keyword(t: &Token, place: &str, allowed: &[&str]) -> Diagnostic {
+    let help = suggest(&t.text, allowed.iter().copied())
+        .unwrap_or_else(|| format!("allowed here: {}", allowed.join(", ")));
+    Diagnostic::error(
+        "halo::unknown-keyword",
+        t.span.clone(),
+        format!("unknown statement `{}` {place}", t.source_form()),
+    )
+    .label("not understood here")
+    .help(help)
+}

@@ -1,0 +1,593 @@
+//! Lowering: syntax tree → policy IR, resolving names and collecting every error.
+//!
+//! Pass 1 reads agent declarations; pass 2 the cluster, defaults and resources; pass
+//! 3 constraints and tests, which refer to names from pass 2. Each statement that
+//! fails adds a diagnostic and is skipped; lowering always goes on to the end.
+
+pub(crate) mod cursor;
+mod resources;
+mod rules;
+mod scenarios;
+
+use crate::agents::{lower_agent, AgentSchema};
+use crate::diag::{Diagnostic, FileId, Sources, Span};
+use crate::syntax::{self, Stmt, Token};
+use cursor::{suggest, unknown_keyword, Cursor, Res};
+use halo_model::{
+    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, Origin, OrderKind, Policy,
+    QuorumMode, Role, RscId, Score,
+};
+use std::collections::BTreeMap;
+
+/// A compiled policy with the table that maps its origins back to source.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub policy: Policy,
+    /// `origins[o.0]` is the span of the item with origin `o`.
+    pub origins: Vec<Span>,
+    pub agents: BTreeMap<String, AgentSchema>,
+}
+
+impl Compiled {
+    pub fn span(&self, origin: Origin) -> Option<&Span> {
+        self.origins.get(origin.0 as usize)
+    }
+}
+
+pub(crate) const TOP_LEVEL: &[&str] = &[
+    "cluster",
+    "defaults",
+    "resource",
+    "group",
+    "clone",
+    "promotable",
+    "fence",
+    "prefer",
+    "avoid",
+    "colocate",
+    "separate",
+    "order",
+    "test",
+    "agent",
+];
+
+/// Compiles one policy file. `stdlib` files contribute agent declarations only.
+/// Returns the policy when there are no errors; the diagnostics (errors and
+/// warnings) either way.
+pub fn compile(sources: &Sources, file: FileId, stdlib: &[FileId]) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let mut l = Lower::default();
+    let mut file_stmts = Vec::new();
+    for &lib in stdlib {
+        let text = sources.get(lib).map_or("", |f| f.text.as_str());
+        let (stmts, diags) = syntax::parse(lib, text);
+        l.diags.extend(diags);
+        for s in stmts.iter().filter(|s| s.keyword().is_some_and(|k| k.text == "agent")) {
+            l.add_agent(s);
+        }
+    }
+    let text = sources.get(file).map_or("", |f| f.text.as_str());
+    l.text = Some(text.to_string());
+    let (stmts, diags) = syntax::parse(file, text);
+    l.diags.extend(diags);
+    file_stmts.extend(stmts);
+    l.lower_file(&file_stmts);
+    if l.diags.iter().any(Diagnostic::is_error) {
+        crate::check::sort(&mut l.diags);
+        return (None, l.diags);
+    }
+    let mut compiled = Compiled {
+        policy: l.policy,
+        origins: l.origins,
+        agents: l.agents,
+    };
+    let mut diags = l.diags;
+    diags.extend(crate::check::check(&compiled));
+    crate::check::sort(&mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    compiled.policy.cluster.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    (Some(compiled), diags)
+}
+
+#[derive(Default)]
+pub(crate) struct Lower {
+    pub diags: Vec<Diagnostic>,
+    pub policy: Policy,
+    pub origins: Vec<Span>,
+    pub agents: BTreeMap<String, AgentSchema>,
+    /// Where each resource's name was declared.
+    pub rsc_spans: BTreeMap<String, Span>,
+    pub node_spans: BTreeMap<String, Span>,
+    pub text: Option<String>,
+    cluster_span: Option<Span>,
+    defaults_span: Option<Span>,
+}
+
+impl Lower {
+    pub fn origin(&mut self, span: &Span) -> Origin {
+        self.origins.push(span.clone());
+        Origin(u32::try_from(self.origins.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    pub fn report(&mut self, r: Res<()>) {
+        if let Err(d) = r {
+            self.diags.push(d);
+        }
+    }
+
+    fn add_agent(&mut self, s: &Stmt) {
+        if let Some(a) = lower_agent(s, &mut self.diags) {
+            self.agents.insert(a.agent.clone(), a);
+        }
+    }
+
+    fn lower_file(&mut self, stmts: &[Stmt]) {
+        self.policy.cluster.symmetric = true;
+        for s in stmts {
+            let Some(kw) = s.keyword() else {
+                self.diags.push(
+                    Diagnostic::error("halo::syntax", s.span.clone(), "expected a statement keyword")
+                        .label("a block or value with no statement")
+                        .help(format!("top-level statements: {}", TOP_LEVEL.join(", "))),
+                );
+                continue;
+            };
+            match kw.text.as_str() {
+                "agent" => self.add_agent(s),
+                "cluster" => {
+                    let r = self.cluster(s);
+                    self.report(r);
+                }
+                "defaults" => {
+                    let r = self.defaults(s);
+                    self.report(r);
+                }
+                "resource" | "group" | "clone" | "promotable" | "fence" => {
+                    let r = self.declare(s, None);
+                    self.report(r.map(|_| ()));
+                }
+                "prefer" | "avoid" | "colocate" | "separate" | "order" | "test" => {}
+                _ => self.diags.push(unknown_keyword(kw, "at the top level", TOP_LEVEL)),
+            }
+        }
+        if self.cluster_span.is_none() {
+            let span = stmts
+                .first()
+                .map_or_else(Span::default, |s| Span::new(s.span.file, 0..0));
+            self.diags.push(
+                Diagnostic::error("halo::no-cluster", span, "the policy has no `cluster` block")
+                    .label("expected `cluster NAME { node ... }`")
+                    .help("declare the nodes: `cluster web { node web1  node web2 }`"),
+            );
+        }
+        for s in stmts {
+            let Some(kw) = s.keyword() else { continue };
+            let r = match kw.text.as_str() {
+                "prefer" | "avoid" => self.location(s),
+                "colocate" | "separate" => self.colocation(s),
+                "order" => self.order(s),
+                "test" => self.scenario(s),
+                _ => Ok(()),
+            };
+            self.report(r);
+        }
+    }
+
+    fn cluster(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        c.word("cluster")?;
+        let name = c.name("the cluster's name")?;
+        c.end()?;
+        if let Some(prev) = &self.cluster_span {
+            return Err(self.duplicate("cluster block", &name.text, &name.span, prev));
+        }
+        self.cluster_span = Some(name.span.clone());
+        self.policy.cluster.name = name.text.clone();
+        self.policy.cluster.origin = self.origin(&name.span);
+        self.policy.cluster.fencing = true;
+        let Some(block) = &s.block else {
+            return Err(Diagnostic::error("halo::syntax", c.here(), "expected `{` after the cluster's name")
+                .label("the cluster needs a block of nodes")
+                .help("write `cluster NAME { node n1  node n2 }`"));
+        };
+        for st in &block.stmts {
+            let r = self.cluster_stmt(st);
+            self.report(r);
+        }
+        if self.policy.cluster.nodes.is_empty() {
+            self.diags.push(
+                Diagnostic::error("halo::no-nodes", name.span.clone(), "the cluster declares no nodes")
+                    .label("this cluster")
+                    .help("add `node NAME` lines inside the cluster block"),
+            );
+        }
+        Ok(())
+    }
+
+    fn cluster_stmt(&mut self, s: &Stmt) -> Res<()> {
+        const ALLOWED: &[&str] = &["node", "quorum", "no-quorum-policy", "fencing", "placement"];
+        let mut c = Cursor::new(s);
+        let Some(kw) = c.next() else {
+            return Ok(());
+        };
+        match kw.text.as_str() {
+            "node" => return self.node(s),
+            "quorum" => {
+                let t = c.name("a quorum mode: majority, two-node, witness or ignore")?;
+                self.policy.cluster.quorum = match t.text.as_str() {
+                    "majority" => QuorumMode::Majority,
+                    "two-node" => QuorumMode::TwoNode,
+                    "ignore" => QuorumMode::Ignore,
+                    "witness" => QuorumMode::Witness(c.value("the witness's address")?.text.clone()),
+                    _ => return Err(bad_choice(t, "quorum mode", &["majority", "two-node", "witness", "ignore"])),
+                };
+            }
+            "no-quorum-policy" => {
+                let t = c.name("stop, freeze, ignore or demote")?;
+                self.policy.cluster.no_quorum_policy = match t.text.as_str() {
+                    "stop" => NoQuorumPolicy::Stop,
+                    "freeze" => NoQuorumPolicy::Freeze,
+                    "ignore" => NoQuorumPolicy::Ignore,
+                    "demote" => NoQuorumPolicy::Demote,
+                    _ => return Err(bad_choice(t, "no-quorum policy", &["stop", "freeze", "ignore", "demote"])),
+                };
+            }
+            "fencing" => self.policy.cluster.fencing = c.boolean()?,
+            "placement" => {
+                let t = c.name("symmetric or opt-in")?;
+                self.policy.cluster.symmetric = match t.text.as_str() {
+                    "symmetric" => true,
+                    "opt-in" => false,
+                    _ => return Err(bad_choice(t, "placement", &["symmetric", "opt-in"])),
+                };
+            }
+            _ => return Err(unknown_keyword(kw, "in a cluster block", ALLOWED)),
+        }
+        c.end()?;
+        c.no_block()
+    }
+
+    fn node(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        c.word("node")?;
+        let name = c.name("the node's name")?;
+        let mut spec = halo_model::NodeSpec {
+            name: name.text.clone(),
+            ..Default::default()
+        };
+        if c.eat_word("address") {
+            spec.address = Some(c.value("an address")?.text.clone());
+        }
+        c.end()?;
+        if let Some(prev) = self.node_spans.get(&name.text) {
+            return Err(self.duplicate("node", &name.text, &name.span, prev));
+        }
+        for st in s.block.iter().flat_map(|b| &b.stmts) {
+            let mut c = Cursor::new(st);
+            let r = (|| -> Res<()> {
+                if c.eat_word("address") {
+                    spec.address = Some(c.value("an address")?.text.clone());
+                } else {
+                    let key = c.name("`address` or an attribute `NAME = VALUE`")?;
+                    if !c.eat_op("=") {
+                        return Err(unknown_keyword(key, "in a node block", &["address", "NAME = VALUE"]));
+                    }
+                    let v = c.value("the attribute's value")?;
+                    spec.attrs.insert(key.text.clone(), v.text.clone());
+                }
+                c.end()?;
+                c.no_block()
+            })();
+            self.report(r);
+        }
+        self.node_spans.insert(name.text.clone(), name.span.clone());
+        spec.origin = self.origin(&name.span);
+        self.policy.cluster.nodes.push(spec);
+        Ok(())
+    }
+
+    fn defaults(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        c.word("defaults")?;
+        c.end()?;
+        if let Some(prev) = &self.defaults_span {
+            return Err(self.duplicate("defaults block", "defaults", &s.span, prev));
+        }
+        self.defaults_span = Some(s.span.clone());
+        for st in s.block.iter().flat_map(|b| &b.stmts) {
+            let mut c = Cursor::new(st);
+            let r = (|| -> Res<()> {
+                if c.eat_word("op-timeout") {
+                    self.policy.op_timeout = Some(c.duration()?.0);
+                } else {
+                    let mut meta = std::mem::take(&mut self.policy.defaults);
+                    let r = resources::meta_stmt(&mut c, &mut meta, "in a defaults block", &["op-timeout"]);
+                    self.policy.defaults = meta;
+                    r?;
+                }
+                c.end()?;
+                c.no_block()
+            })();
+            self.report(r);
+        }
+        Ok(())
+    }
+
+    /// Resolves a node name, with a suggestion when it is unknown.
+    pub fn node_ref(&self, t: &Token) -> Res<String> {
+        if self.node_spans.contains_key(&t.text) {
+            return Ok(t.text.clone());
+        }
+        let help = suggest(&t.text, self.node_spans.keys().map(String::as_str))
+            .unwrap_or_else(|| {
+                format!(
+                    "the cluster's nodes are: {}",
+                    self.node_spans.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            });
+        Err(Diagnostic::error(
+            "halo::unknown-node",
+            t.span.clone(),
+            format!("unknown node `{}`", t.text),
+        )
+        .label("not a node of this cluster")
+        .help(help))
+    }
+
+    /// Resolves `name`, `name.role` or `name.action`.
+    pub fn rsc_ref(&self, c: &mut Cursor<'_>, what: &str) -> Res<Ref> {
+        let t = c.name(what)?;
+        let (name, suffix) = match t.kind {
+            syntax::TokenKind::Word => match t.text.rsplit_once('.') {
+                Some((n, s)) if SUFFIXES.contains(&s) => (n.to_string(), Some(s.to_string())),
+                _ => (t.text.clone(), None),
+            },
+            _ => {
+                // A quoted name may be followed by `.role` as a separate word.
+                let suffix = c
+                    .peek_word()
+                    .and_then(|w| w.strip_prefix('.'))
+                    .filter(|s| SUFFIXES.contains(s))
+                    .map(str::to_string);
+                if suffix.is_some() {
+                    c.next();
+                }
+                (t.text.clone(), suffix)
+            }
+        };
+        let Some(id) = self.policy.find(&name) else {
+            let help = suggest(&name, self.rsc_spans.keys().map(String::as_str))
+                .unwrap_or_else(|| "declare it with `resource NAME: AGENT`".to_string());
+            return Err(Diagnostic::error(
+                "halo::unknown-resource",
+                t.span.clone(),
+                format!("unknown resource `{name}`"),
+            )
+            .label("not declared")
+            .help(help));
+        };
+        Ok(Ref {
+            id,
+            name,
+            suffix,
+            span: t.span.clone(),
+        })
+    }
+
+    fn push_constraint(&mut self, kind: ConstraintKind, span: &Span) {
+        let origin = self.origin(span);
+        self.policy
+            .constraints
+            .push(halo_model::Constraint { kind, origin });
+    }
+
+    fn location(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        let avoid = c.next().is_some_and(|t| t.text == "avoid");
+        let r = self.rsc_ref(&mut c, "a resource")?;
+        let role = r.role()?;
+        let target = if c.eat_word("on") {
+            let mut nodes = Vec::new();
+            while let Some(w) = c.peek() {
+                if w.is_word("score") {
+                    break;
+                }
+                c.next();
+                nodes.push(self.node_ref(w)?);
+            }
+            if nodes.is_empty() {
+                return Err(c.expected("a node name"));
+            }
+            LocationTarget::Nodes(nodes)
+        } else if c.eat_word("where") {
+            LocationTarget::Rule(rules::rule(&mut c)?)
+        } else {
+            return Err(c.expected("`on NODE` or `where RULE`"));
+        };
+        let mut score = Score::INF;
+        if c.eat_word("score") {
+            score = c.score()?;
+        }
+        c.end()?;
+        c.no_block()?;
+        if avoid {
+            score = Score::new(-score.value().abs());
+        }
+        self.push_constraint(
+            ConstraintKind::Location {
+                rsc: r.id,
+                role,
+                target,
+                score,
+            },
+            &s.span,
+        );
+        Ok(())
+    }
+
+    fn colocation(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        let separate = c.next().is_some_and(|t| t.text == "separate");
+        let dep = self.rsc_ref(&mut c, "the resource to place")?;
+        c.word(if separate { "from" } else { "with" })?;
+        let primary = self.rsc_ref(&mut c, "the resource it follows")?;
+        let mut score = Score::INF;
+        if c.eat_word("score") {
+            score = c.score()?;
+        }
+        c.end()?;
+        c.no_block()?;
+        if separate {
+            score = Score::new(-score.value().abs());
+        }
+        if dep.id == primary.id {
+            return Err(Diagnostic::error(
+                "halo::self-colocation",
+                primary.span.clone(),
+                format!("`{}` is colocated with itself", dep.name),
+            )
+            .label("same resource")
+            .help("a colocation relates two different resources"));
+        }
+        let (dependent_role, primary_role) = (dep.role()?, primary.role()?);
+        self.push_constraint(
+            ConstraintKind::Colocation {
+                dependent: dep.id,
+                dependent_role,
+                primary: primary.id,
+                primary_role,
+                score,
+            },
+            &s.span,
+        );
+        Ok(())
+    }
+
+    fn order(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        c.word("order")?;
+        let mut chain = vec![self.rsc_ref(&mut c, "the first resource")?];
+        while c.eat_word("then") {
+            chain.push(self.rsc_ref(&mut c, "the resource that follows")?);
+        }
+        if chain.len() < 2 {
+            return Err(c.expected("`then RESOURCE`"));
+        }
+        let (mut kind, mut symmetrical) = (OrderKind::Mandatory, true);
+        while !c.at_end() {
+            if c.eat_word("optional") {
+                kind = OrderKind::Optional;
+            } else if c.eat_word("mandatory") {
+                kind = OrderKind::Mandatory;
+            } else if c.eat_word("asymmetric") {
+                symmetrical = false;
+            } else if c.eat_word("symmetric") {
+                symmetrical = true;
+            } else {
+                return Err(c.expected("`then`, `optional` or `asymmetric`"));
+            }
+        }
+        c.no_block()?;
+        for pair in chain.windows(2) {
+            let [a, b] = pair else { continue };
+            if a.id == b.id {
+                return Err(Diagnostic::error(
+                    "halo::self-order",
+                    b.span.clone(),
+                    format!("`{}` is ordered after itself", a.name),
+                )
+                .label("same resource")
+                .help("an order relates two different resources"));
+            }
+            let (first_action, then_action) = (a.action()?, b.action()?);
+            self.push_constraint(
+                ConstraintKind::Order {
+                    first: a.id,
+                    first_action,
+                    then: b.id,
+                    then_action,
+                    kind,
+                    symmetrical,
+                },
+                &s.span,
+            );
+        }
+        Ok(())
+    }
+}
+
+const SUFFIXES: &[&str] = &[
+    "promoted",
+    "unpromoted",
+    "started",
+    "start",
+    "stop",
+    "promote",
+    "demote",
+];
+
+/// A reference to a resource, with an optional `.role` or `.action` suffix.
+pub(crate) struct Ref {
+    pub id: RscId,
+    pub name: String,
+    pub suffix: Option<String>,
+    pub span: Span,
+}
+
+impl Ref {
+    pub fn role(&self) -> Res<Option<Role>> {
+        match self.suffix.as_deref() {
+            None => Ok(None),
+            Some("promoted") => Ok(Some(Role::Promoted)),
+            Some("unpromoted") => Ok(Some(Role::Unpromoted)),
+            Some("started") => Ok(Some(Role::Started)),
+            Some(other) => Err(Diagnostic::error(
+                "halo::bad-role",
+                self.span.clone(),
+                format!("`.{other}` is an action, not a role"),
+            )
+            .label("expected a role")
+            .help(format!("use `{}.promoted`, `{}.unpromoted` or `{}`", self.name, self.name, self.name))),
+        }
+    }
+
+    pub fn action(&self) -> Res<OpAction> {
+        match self.suffix.as_deref() {
+            None | Some("start") => Ok(OpAction::Start),
+            Some("stop") => Ok(OpAction::Stop),
+            Some("promote") => Ok(OpAction::Promote),
+            Some("demote") => Ok(OpAction::Demote),
+            Some(other) => Err(Diagnostic::error(
+                "halo::bad-action",
+                self.span.clone(),
+                format!("`.{other}` is a role, not an action"),
+            )
+            .label("expected an action")
+            .help(format!("use `{}.start`, `.stop`, `.promote` or `.demote`", self.name))),
+        }
+    }
+}
+
+pub(crate) fn duplicate(what: &str, name: &str, at: &Span, prev: &Span) -> Diagnostic {
+    let _ = prev;
+    Diagnostic::error(
+        "halo::duplicate",
+        at.clone(),
+        format!("{what} `{name}` is declared twice"),
+    )
+    .label("second declaration")
+    .help("names must be unique; rename or remove one of them")
+}
+
+pub(crate) fn bad_choice(t: &Token, what: &str, allowed: &[&str]) -> Diagnostic {
+    let help = suggest(&t.text, allowed.iter().copied())
+        .unwrap_or_else(|| format!("choose one of: {}", allowed.join(", ")));
+    Diagnostic::error(
+        "halo::bad-value",
+        t.span.clone(),
+        format!("`{}` is not a {what}", t.text),
+    )
+    .label(format!("expected a {what}"))
+    .help(help)
+}

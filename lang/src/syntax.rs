@@ -1,0 +1,416 @@
+//! The syntax tree: statements of tokens with optional blocks, with spans.
+//!
+//! `parse` never fails and never panics: it returns the statements it could read
+//! and a diagnostic for each problem. Before pest runs, a linear scan checks the
+//! brace structure (unclosed or stray braces, unterminated strings, nesting deeper
+//! than [`MAX_DEPTH`]), so the recursive-descent parser only ever sees input of
+//! bounded depth. After a syntax error on a line, that line is blanked and parsing
+//! resumes, so several errors are reported at once.
+
+use crate::diag::{Diagnostic, FileId, Span};
+use pest::Parser;
+use pest_derive::Parser;
+
+/// Blocks may nest this deep; real policies use four levels at most.
+pub const MAX_DEPTH: usize = 16;
+/// At most this many syntax errors are reported per file.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
+#[derive(Parser)]
+#[grammar = "halo.pest"]
+struct HaloParser;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Word,
+    Str,
+    Op,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub kind: TokenKind,
+    /// The word or operator, or the string's value with escapes resolved.
+    pub text: String,
+    pub span: Span,
+}
+
+impl Token {
+    pub fn is_word(&self, w: &str) -> bool {
+        self.kind == TokenKind::Word && self.text == w
+    }
+
+    pub fn is_op(&self, o: &str) -> bool {
+        self.kind == TokenKind::Op && self.text == o
+    }
+
+    /// The token as written in source (strings quoted and escaped).
+    pub fn source_form(&self) -> String {
+        match self.kind {
+            TokenKind::Str => quote(&self.text),
+            _ => self.text.clone(),
+        }
+    }
+}
+
+/// Quotes a string value as the grammar reads it back.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stmt {
+    pub tokens: Vec<Token>,
+    pub block: Option<Block>,
+    pub span: Span,
+}
+
+impl Stmt {
+    /// The first token if it is a word: the statement's keyword.
+    pub fn keyword(&self) -> Option<&Token> {
+        self.tokens.first().filter(|t| t.kind == TokenKind::Word)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// Parses one file's text into statements.
+pub fn parse(file: FileId, text: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
+    let diags = prescan(file, text);
+    if !diags.is_empty() {
+        return (Vec::new(), diags);
+    }
+    let mut text = text.to_string();
+    let mut diags = Vec::new();
+    loop {
+        match HaloParser::parse(Rule::file, &text) {
+            Ok(mut pairs) => {
+                let stmts = pairs
+                    .next()
+                    .map(|f| body(file, f.into_inner()))
+                    .unwrap_or_default();
+                // Statements from a text with blanked lines are incomplete: only
+                // return them when the file parsed cleanly.
+                let stmts = if diags.is_empty() { stmts } else { Vec::new() };
+                return (stmts, diags);
+            }
+            Err(e) => {
+                let pos = match e.location {
+                    pest::error::InputLocation::Pos(p) => p,
+                    pest::error::InputLocation::Span((s, _)) => s,
+                };
+                diags.push(syntax_error(file, &text, pos));
+                if diags.len() >= MAX_SYNTAX_ERRORS || !blank_line(&mut text, pos) {
+                    return (Vec::new(), diags);
+                }
+            }
+        }
+    }
+}
+
+/// Replaces the line holding `pos` with spaces (keeping offsets); false when the
+/// line was blank already, so the loop makes progress.
+fn blank_line(text: &mut String, pos: usize) -> bool {
+    let pos = pos.min(text.len());
+    let start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    if text[start..end].trim().is_empty() {
+        return false;
+    }
+    // Braces must stay balanced: keep them, blank everything else.
+    let kept: String = text[start..end]
+        .chars()
+        .flat_map(|c| {
+            let keep = if c == '{' || c == '}' { c } else { ' ' };
+            std::iter::repeat_n(keep, c.len_utf8())
+        })
+        .collect();
+    text.replace_range(start..end, &kept);
+    true
+}
+
+fn syntax_error(file: FileId, text: &str, pos: usize) -> Diagnostic {
+    let found = text[pos.min(text.len())..].chars().next();
+    let span = Span::new(file, pos..pos + found.map_or(0, char::len_utf8));
+    match found {
+        None => Diagnostic::error("halo::syntax", span, "unexpected end of file")
+            .label("the file ends here")
+            .help("a statement or block is incomplete"),
+        Some('\0') => Diagnostic::error("halo::syntax", span, "NUL byte in policy text")
+            .label("NUL")
+            .help("policy files are UTF-8 text; is this a binary file?"),
+        Some(c) if c.is_control() => Diagnostic::error(
+            "halo::syntax",
+            span,
+            format!("unexpected control character U+{:04X}", u32::from(c)),
+        )
+        .label("here")
+        .help("policy files are plain UTF-8 text"),
+        Some(c) => Diagnostic::error("halo::syntax", span, format!("unexpected character `{c}`"))
+            .label("not allowed here")
+            .help(
+                "names are letters, digits, `_`, `-` and `.`; put other text in double quotes",
+            ),
+    }
+}
+
+/// Checks braces and strings in one linear pass, without recursion.
+fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
+    let mut open: Vec<usize> = Vec::new();
+    let mut diags = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= bytes.len() || bytes[i] == b'\n' {
+                    diags.push(
+                        Diagnostic::error(
+                            "halo::unterminated-string",
+                            Span::new(file, start..start + 1),
+                            "string is never closed",
+                        )
+                        .label("this string")
+                        .help("add a closing `\"` on the same line"),
+                    );
+                    return diags;
+                }
+            }
+            b'{' => {
+                open.push(i);
+                if open.len() > MAX_DEPTH {
+                    diags.push(
+                        Diagnostic::error(
+                            "halo::too-deep",
+                            Span::new(file, i..i + 1),
+                            format!("blocks nest more than {MAX_DEPTH} levels deep"),
+                        )
+                        .label("too deep")
+                        .help("a policy needs a few levels at most; is a `}` missing?"),
+                    );
+                    return diags;
+                }
+            }
+            b'}' => {
+                if open.pop().is_none() {
+                    diags.push(
+                        Diagnostic::error(
+                            "halo::unbalanced-brace",
+                            Span::new(file, i..i + 1),
+                            "`}` without a matching `{`",
+                        )
+                        .label("nothing to close")
+                        .help("remove this `}` or add the `{` it closes"),
+                    );
+                    return diags;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(&p) = open.last() {
+        diags.push(
+            Diagnostic::error(
+                "halo::unbalanced-brace",
+                Span::new(file, p..p + 1),
+                "`{` is never closed",
+            )
+            .label("this block")
+            .help("add the matching `}`"),
+        );
+    }
+    diags
+}
+
+type Pairs<'a> = pest::iterators::Pairs<'a, Rule>;
+type Pair<'a> = pest::iterators::Pair<'a, Rule>;
+
+fn body(file: FileId, pairs: Pairs<'_>) -> Vec<Stmt> {
+    pairs
+        .filter(|p| p.as_rule() == Rule::stmt)
+        .map(|p| stmt(file, p))
+        .collect()
+}
+
+fn span_of(file: FileId, p: &Pair<'_>) -> Span {
+    let s = p.as_span();
+    Span::new(file, s.start()..s.end())
+}
+
+fn stmt(file: FileId, p: Pair<'_>) -> Stmt {
+    let span = span_of(file, &p);
+    let mut tokens = Vec::new();
+    let mut blk = None;
+    for inner in p.into_inner() {
+        let tspan = span_of(file, &inner);
+        match inner.as_rule() {
+            Rule::word => tokens.push(Token {
+                kind: TokenKind::Word,
+                text: inner.as_str().to_string(),
+                span: tspan,
+            }),
+            Rule::op => tokens.push(Token {
+                kind: TokenKind::Op,
+                text: inner.as_str().to_string(),
+                span: tspan,
+            }),
+            Rule::string => tokens.push(Token {
+                kind: TokenKind::Str,
+                text: unescape(inner.as_str()),
+                span: tspan,
+            }),
+            Rule::block => {
+                blk = Some(Block {
+                    span: tspan,
+                    stmts: body(file, inner.into_inner()),
+                })
+            }
+            _ => {}
+        }
+    }
+    Stmt {
+        tokens,
+        block: blk,
+        span,
+    }
+}
+
+fn unescape(quoted: &str) -> String {
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(quoted);
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A comment in the source: its byte range and whether code precedes it on its line.
+#[derive(Clone, Debug)]
+pub struct Comment {
+    pub range: std::ops::Range<usize>,
+    pub trailing: bool,
+}
+
+/// Finds the comments of a file (text outside strings from `#` to the end of line).
+pub fn comments(text: &str) -> Vec<Comment> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut code_on_line = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => code_on_line = false,
+            b'#' => {
+                let start = i;
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                out.push(Comment {
+                    range: start..i,
+                    trailing: code_on_line,
+                });
+                continue;
+            }
+            b'"' => {
+                code_on_line = true;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b' ' | b'\t' | b'\r' => {}
+            _ => code_on_line = true,
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &Stmt) -> Vec<&str> {
+        s.tokens.iter().map(|t| t.text.as_str()).collect()
+    }
+
+    #[test]
+    fn statements_and_blocks() {
+        let (stmts, diags) = parse(
+            FileId(0),
+            "resource vip: ocf:heartbeat:IPaddr2 {\n ip = 10.0.0.1; nic = \"eth0\"\n}\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stmts.len(), 1);
+        assert_eq!(
+            words(&stmts[0]),
+            ["resource", "vip", ":", "ocf:heartbeat:IPaddr2"]
+        );
+        let blk = stmts[0].block.as_ref().unwrap();
+        assert_eq!(words(&blk.stmts[0]), ["ip", "=", "10.0.0.1"]);
+        assert_eq!(words(&blk.stmts[1]), ["nic", "=", "eth0"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = "{".repeat(100_000);
+        let (_, diags) = parse(FileId(0), &text);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, "halo::too-deep");
+    }
+
+    #[test]
+    fn several_syntax_errors_are_reported() {
+        let (_, diags) = parse(FileId(0), "a $\nb\nc ^\n");
+        assert_eq!(diags.len(), 2, "{diags:?}");
+    }
+
+    #[test]
+    fn comments_are_found_outside_strings() {
+        let c = comments("a \"#x\" # one\n# two\n");
+        assert_eq!(c.len(), 2);
+        assert!(c[0].trailing);
+        assert!(!c[1].trailing);
+    }
+}

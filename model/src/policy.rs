@@ -1,0 +1,621 @@
+//! The policy IR: what a `.ha` file means, with names resolved to ids.
+
+use crate::{Duration, Score};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where a policy item came from. The language crate keeps the table that maps an
+/// origin to a file and span; the engine only passes origins through to reasons.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize)]
+pub struct Origin(pub u32);
+
+/// Index of a resource in [`Policy::resources`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
+pub struct RscId(pub u32);
+
+impl RscId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index of a constraint in [`Policy::constraints`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
+pub struct ConstraintId(pub u32);
+
+/// A compiled policy.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Policy {
+    pub cluster: Cluster,
+    pub defaults: Meta,
+    /// Default timeout for operations that set none.
+    pub op_timeout: Option<Duration>,
+    /// Every resource: primitives, groups (whose members also appear here, after
+    /// the group) and fence devices, in declaration order. Declaration order is the
+    /// final tie-break between resources of equal priority.
+    pub resources: Vec<Resource>,
+    pub constraints: Vec<Constraint>,
+    pub tests: Vec<Scenario>,
+}
+
+impl Policy {
+    pub fn resource(&self, id: RscId) -> Option<&Resource> {
+        self.resources.get(id.index())
+    }
+
+    pub fn find(&self, name: &str) -> Option<RscId> {
+        self.resources
+            .iter()
+            .position(|r| r.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(RscId)
+    }
+
+    /// The meta attribute of a resource, falling back to its group, then defaults.
+    pub fn meta<T: Copy>(&self, id: RscId, pick: impl Fn(&Meta) -> Option<T>) -> Option<T> {
+        let mut cur = self.resource(id);
+        while let Some(r) = cur {
+            if let Some(v) = pick(&r.meta) {
+                return Some(v);
+            }
+            cur = r.parent.and_then(|p| self.resource(p));
+        }
+        pick(&self.defaults)
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    pub nodes: Vec<NodeSpec>,
+    pub quorum: QuorumMode,
+    pub no_quorum_policy: NoQuorumPolicy,
+    /// Whether unclean nodes are fenced before their resources are recovered.
+    pub fencing: bool,
+    /// `false` makes the cluster opt-in: resources run only where a location
+    /// constraint allows them.
+    pub symmetric: bool,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeSpec {
+    pub name: String,
+    pub address: Option<String>,
+    pub attrs: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuorumMode {
+    /// More than half of the configured nodes (plus the witness) must be up.
+    #[default]
+    Majority,
+    /// Two-node mode: one surviving node of a two-node cluster keeps quorum.
+    TwoNode,
+    /// A witness process holds a third vote.
+    Witness(String),
+    /// Quorum is never lost.
+    Ignore,
+}
+
+/// What a partition without quorum does (Pacemaker's no-quorum-policy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoQuorumPolicy {
+    #[default]
+    Stop,
+    Freeze,
+    Ignore,
+    Demote,
+}
+
+/// Resource meta attributes. `None` means "inherit" (group, then defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Meta {
+    pub stickiness: Option<Score>,
+    pub migration_threshold: Option<u32>,
+    pub failure_timeout: Option<Duration>,
+    pub priority: Option<i64>,
+    pub target_role: Option<TargetRole>,
+    pub managed: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetRole {
+    Stopped,
+    Started,
+    Unpromoted,
+    Promoted,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Resource {
+    pub name: String,
+    pub kind: ResourceKind,
+    pub meta: Meta,
+    /// Set when the resource runs as several instances.
+    pub clone: Option<CloneSpec>,
+    /// The group this resource is a member of.
+    pub parent: Option<RscId>,
+    pub origin: Origin,
+}
+
+impl Resource {
+    pub fn is_promotable(&self) -> bool {
+        self.clone.as_ref().is_some_and(|c| c.promotable)
+    }
+
+    pub fn primitive(&self) -> Option<&Primitive> {
+        match &self.kind {
+            ResourceKind::Primitive(p) => Some(p),
+            ResourceKind::Group(_) => None,
+        }
+    }
+}
+
+/// How many instances of a clone run, and whether they have roles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CloneSpec {
+    pub promotable: bool,
+    /// Instances in all; `None` means one per node.
+    pub max: Option<u32>,
+    pub node_max: u32,
+    pub promoted_max: u32,
+    pub promoted_node_max: u32,
+    /// Order against another clone instance by instance, on the same node.
+    pub interleave: bool,
+}
+
+impl Default for CloneSpec {
+    fn default() -> CloneSpec {
+        CloneSpec {
+            promotable: false,
+            max: None,
+            node_max: 1,
+            promoted_max: 1,
+            promoted_node_max: 1,
+            interleave: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    Primitive(Primitive),
+    /// Members in start order.
+    Group(Vec<RscId>),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Primitive {
+    pub agent: Agent,
+    pub params: BTreeMap<String, ParamValue>,
+    pub ops: Vec<Operation>,
+    /// Present on fence devices.
+    pub fence: Option<FenceSpec>,
+}
+
+impl Primitive {
+    /// The operation declared for `action` (and role, for monitors).
+    pub fn op(&self, action: OpAction, role: Option<Role>) -> Option<&Operation> {
+        self.ops
+            .iter()
+            .find(|o| o.action == action && (role.is_none() || o.role == role))
+    }
+
+    /// The recurring monitors that apply to an instance in `role`.
+    pub fn monitors_for(&self, role: Role) -> impl Iterator<Item = &Operation> {
+        self.ops.iter().filter(move |o| {
+            o.action == OpAction::Monitor
+                && o.interval > Duration::ZERO
+                && match o.role {
+                    None => true,
+                    Some(r) => r == role,
+                }
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Agent {
+    pub class: AgentClass,
+    /// The OCF provider (`heartbeat`, `pacemaker`); empty for other classes.
+    pub provider: String,
+    pub kind: String,
+}
+
+impl fmt::Display for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.class {
+            AgentClass::Ocf => write!(f, "ocf:{}:{}", self.provider, self.kind),
+            AgentClass::Lsb => write!(f, "lsb:{}", self.kind),
+            AgentClass::Systemd => write!(f, "systemd:{}", self.kind),
+            AgentClass::Service => write!(f, "service:{}", self.kind),
+            AgentClass::Stonith => write!(f, "stonith:{}", self.kind),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentClass {
+    Ocf,
+    Lsb,
+    Systemd,
+    Service,
+    Stonith,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamValue {
+    Text(String),
+    /// Resolved by the runner from its local secret store; never in the policy.
+    Secret(String),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FenceSpec {
+    /// Node name → the agent's name for it (plug, instance id).
+    pub host_map: BTreeMap<String, String>,
+    /// The nodes this device can fence; empty means every node.
+    pub targets: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpAction {
+    Start,
+    Stop,
+    Monitor,
+    Promote,
+    Demote,
+}
+
+impl OpAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpAction::Start => "start",
+            OpAction::Stop => "stop",
+            OpAction::Monitor => "monitor",
+            OpAction::Promote => "promote",
+            OpAction::Demote => "demote",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OpAction> {
+        Some(match s {
+            "start" => OpAction::Start,
+            "stop" => OpAction::Stop,
+            "monitor" => OpAction::Monitor,
+            "promote" => OpAction::Promote,
+            "demote" => OpAction::Demote,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for OpAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Operation {
+    pub action: OpAction,
+    /// Zero for one-shot operations; the period of a recurring monitor.
+    pub interval: Duration,
+    pub timeout: Option<Duration>,
+    /// For monitors: the role the check applies to.
+    pub role: Option<Role>,
+    pub on_fail: Option<OnFail>,
+    pub origin: Origin,
+}
+
+impl Operation {
+    /// What a failure of this operation does, with Pacemaker's defaults: a failed
+    /// stop fences the node when fencing is on and blocks the resource otherwise;
+    /// everything else restarts.
+    pub fn effective_on_fail(&self, fencing: bool) -> OnFail {
+        match (self.on_fail, self.action) {
+            (Some(f), _) => f,
+            (None, OpAction::Stop) if fencing => OnFail::Fence,
+            (None, OpAction::Stop) => OnFail::Block,
+            (None, _) => OnFail::Restart,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFail {
+    Ignore,
+    Block,
+    Stop,
+    Restart,
+    Fence,
+    Standby,
+    Demote,
+}
+
+impl OnFail {
+    pub fn parse(s: &str) -> Option<OnFail> {
+        Some(match s {
+            "ignore" => OnFail::Ignore,
+            "block" => OnFail::Block,
+            "stop" => OnFail::Stop,
+            "restart" => OnFail::Restart,
+            "fence" => OnFail::Fence,
+            "standby" => OnFail::Standby,
+            "demote" => OnFail::Demote,
+            _ => return None,
+        })
+    }
+}
+
+/// The role an instance has (or should have) on a node.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Stopped,
+    Started,
+    Unpromoted,
+    Promoted,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Stopped => "stopped",
+            Role::Started => "started",
+            Role::Unpromoted => "unpromoted",
+            Role::Promoted => "promoted",
+        }
+    }
+
+    /// Whether the instance is running (in any active role).
+    pub fn is_active(self) -> bool {
+        self != Role::Stopped
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Constraint {
+    pub kind: ConstraintKind,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConstraintKind {
+    Location {
+        rsc: RscId,
+        /// Applies to the instances in this role only (promotion preference).
+        role: Option<Role>,
+        target: LocationTarget,
+        score: Score,
+    },
+    Colocation {
+        dependent: RscId,
+        dependent_role: Option<Role>,
+        primary: RscId,
+        primary_role: Option<Role>,
+        score: Score,
+    },
+    Order {
+        first: RscId,
+        first_action: OpAction,
+        then: RscId,
+        then_action: OpAction,
+        kind: OrderKind,
+        symmetrical: bool,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocationTarget {
+    Nodes(Vec<String>),
+    Rule(Rule),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderKind {
+    /// `then` may only run while `first` runs, and restarts with it.
+    Mandatory,
+    /// Only orders actions that happen in the same transition.
+    Optional,
+}
+
+/// A boolean expression over node attributes. The attribute `name` is the node's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    And(Vec<Rule>),
+    Or(Vec<Rule>),
+    Not(Box<Rule>),
+    Defined(String),
+    Compare {
+        attr: String,
+        op: CmpOp,
+        value: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+impl Rule {
+    /// Evaluates the rule against a node's name and attributes. Comparisons are
+    /// numeric when both sides are integers, textual otherwise.
+    pub fn eval(&self, node: &str, attrs: &BTreeMap<String, String>) -> bool {
+        let get = |a: &str| -> Option<&str> {
+            if a == "name" {
+                Some(node)
+            } else {
+                attrs.get(a).map(String::as_str)
+            }
+        };
+        match self {
+            Rule::And(rs) => rs.iter().all(|r| r.eval(node, attrs)),
+            Rule::Or(rs) => rs.iter().any(|r| r.eval(node, attrs)),
+            Rule::Not(r) => !r.eval(node, attrs),
+            Rule::Defined(a) => get(a).is_some(),
+            Rule::Compare { attr, op, value } => {
+                let Some(actual) = get(attr) else {
+                    return *op == CmpOp::Ne;
+                };
+                let ord = match (actual.parse::<i64>(), value.parse::<i64>()) {
+                    (Ok(a), Ok(b)) => a.cmp(&b),
+                    _ => actual.cmp(value.as_str()),
+                };
+                match op {
+                    CmpOp::Eq => ord.is_eq(),
+                    CmpOp::Ne => ord.is_ne(),
+                    CmpOp::Lt => ord.is_lt(),
+                    CmpOp::Le => ord.is_le(),
+                    CmpOp::Gt => ord.is_gt(),
+                    CmpOp::Ge => ord.is_ge(),
+                }
+            }
+        }
+    }
+}
+
+/// A `test` block: a starting state, then events and expectations in order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub given: Vec<Fact>,
+    pub steps: Vec<Step>,
+    pub origin: Origin,
+}
+
+/// A statement about the cluster's observed state in a `given` block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fact {
+    /// The resource is active in `role` on each of `nodes`.
+    Running {
+        rsc: String,
+        role: Role,
+        nodes: Vec<String>,
+    },
+    NodeDown(String),
+    NodeStandby(String),
+    NodeMaintenance(String),
+    Failures {
+        rsc: String,
+        node: String,
+        count: u32,
+    },
+    Promotion {
+        rsc: String,
+        node: String,
+        score: i64,
+    },
+    /// The start time of the scenario, in seconds.
+    Time(i64),
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    When { event: Event, origin: Origin },
+    Expect { expectation: Expectation, origin: Origin },
+}
+
+/// Something that happens to the cluster in a `when` statement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// The node crashes (unclean: fenced if fencing is on).
+    NodeFails(String),
+    /// The node shuts down cleanly, stopping its resources first.
+    NodeStops(String),
+    NodeReturns(String),
+    NodeStandby(String),
+    NodeUnstandby(String),
+    NodeMaintenance(String),
+    NodeReady(String),
+    OpFails {
+        rsc: String,
+        op: OpAction,
+        node: String,
+        rc: i32,
+    },
+    TimePasses(Duration),
+    /// The operator clears a resource's failures (`cleanup`).
+    Cleanup(String),
+    /// The operator moves a resource to a node (a temporary `prefer ... inf`).
+    Move {
+        rsc: String,
+        node: String,
+    },
+    /// The operator bans a resource from a node (a temporary `avoid ... -inf`).
+    Ban {
+        rsc: String,
+        node: String,
+    },
+    /// The operator removes the constraints that `move` and `ban` added.
+    Clear(String),
+}
+
+/// What an `expect` statement asserts after the cluster has settled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expectation {
+    /// Active in `role` exactly on `nodes` (for `running`, any active role).
+    Running {
+        rsc: String,
+        role: Option<Role>,
+        nodes: Vec<String>,
+    },
+    Stopped(String),
+    NotOn {
+        rsc: String,
+        node: String,
+    },
+    Blocked(String),
+    Fenced(String),
+    NotFenced(String),
+}

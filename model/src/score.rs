@@ -1,0 +1,138 @@
+//! Scores: saturating integers in [-inf, +inf] where inf is 1,000,000 (Pacemaker's INFINITY).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::{Add, AddAssign};
+
+/// A placement score. Arithmetic saturates at ±[`Score::INF`]; `-inf` beats `+inf`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Score(i64);
+
+impl Score {
+    /// The value that stands for infinity, as in Pacemaker.
+    pub const INF_VALUE: i64 = 1_000_000;
+    pub const INF: Score = Score(Self::INF_VALUE);
+    pub const NEG_INF: Score = Score(-Self::INF_VALUE);
+    pub const ZERO: Score = Score(0);
+
+    /// A score from an integer, clamped into [-inf, +inf].
+    pub fn new(v: i64) -> Score {
+        Score(v.clamp(-Self::INF_VALUE, Self::INF_VALUE))
+    }
+
+    pub fn value(self) -> i64 {
+        self.0
+    }
+
+    pub fn is_inf(self) -> bool {
+        self.0 >= Self::INF_VALUE
+    }
+
+    pub fn is_neg_inf(self) -> bool {
+        self.0 <= -Self::INF_VALUE
+    }
+
+    /// Scales a score by `num / Score::INF_VALUE` (how colocation scores weight the
+    /// preferences they pass on). Infinite scores stay infinite when the factor is
+    /// infinite; a finite factor scales them down.
+    pub fn scale(self, factor: Score) -> Score {
+        if factor.0 == 0 {
+            return Score::ZERO;
+        }
+        if factor.is_inf() {
+            return self;
+        }
+        if factor.is_neg_inf() {
+            return Score::new(-self.0);
+        }
+        let v = (i128::from(self.0) * i128::from(factor.0)) / i128::from(Self::INF_VALUE);
+        // The product of two clamped values divided by INF is within i64 range.
+        Score::new(i64::try_from(v).unwrap_or(0))
+    }
+}
+
+impl Add for Score {
+    type Output = Score;
+    /// Saturating addition in which `-inf` wins over `+inf`.
+    fn add(self, rhs: Score) -> Score {
+        if self.is_neg_inf() || rhs.is_neg_inf() {
+            return Score::NEG_INF;
+        }
+        if self.is_inf() || rhs.is_inf() {
+            return Score::INF;
+        }
+        Score::new(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl AddAssign for Score {
+    fn add_assign(&mut self, rhs: Score) {
+        *self = *self + rhs;
+    }
+}
+
+impl fmt::Display for Score {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_inf() {
+            f.write_str("inf")
+        } else if self.is_neg_inf() {
+            f.write_str("-inf")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+impl fmt::Debug for Score {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for Score {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Score, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "inf" | "+inf" | "infinity" | "+infinity" => Ok(Score::INF),
+            "-inf" | "-infinity" => Ok(Score::NEG_INF),
+            other => other
+                .parse::<i64>()
+                .map(Score::new)
+                .map_err(|_| format!("`{s}` is not a score")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neg_inf_beats_inf() {
+        assert_eq!(Score::INF + Score::NEG_INF, Score::NEG_INF);
+        assert_eq!(Score::NEG_INF + Score::INF, Score::NEG_INF);
+    }
+
+    #[test]
+    fn saturates() {
+        assert_eq!(Score::new(999_999) + Score::new(10), Score::INF);
+        assert_eq!(Score::new(i64::MIN), Score::NEG_INF);
+        assert_eq!(Score::new(-999_999) + Score::new(-10), Score::NEG_INF);
+    }
+
+    #[test]
+    fn scales_by_colocation_factor() {
+        assert_eq!(Score::new(100).scale(Score::new(500_000)), Score::new(50));
+        assert_eq!(Score::NEG_INF.scale(Score::INF), Score::NEG_INF);
+        assert_eq!(Score::new(100).scale(Score::NEG_INF), Score::new(-100));
+    }
+
+    #[test]
+    fn parses_and_prints() {
+        for s in ["inf", "-inf", "0", "-50", "42"] {
+            assert_eq!(s.parse::<Score>().unwrap().to_string(), s);
+        }
+        assert!("x".parse::<Score>().is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! The observed cluster state: what the engine plans from, what `--state` files
+//! hold, and what the live controller keeps.
+//!
+//! Its file form is JSON (see `docs/state-format.md`). Every field has a default, so a
+//! state file need only say what differs from "every node online, nothing running".
+
+use crate::{OpAction, Role, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterState {
+    /// Nodes by name. A policy node missing here is online.
+    pub nodes: BTreeMap<String, NodeState>,
+    /// Resource name → node name → what runs there. Clone instances are listed
+    /// under the clone's name, one entry per node.
+    pub resources: BTreeMap<String, BTreeMap<String, ResourceState>>,
+    /// Resource name → node name → failures.
+    pub failures: BTreeMap<String, BTreeMap<String, FailCount>>,
+    /// Nodes whose fencing has been confirmed since they were last seen unclean.
+    pub fenced: Vec<String>,
+    /// Whether the quorum witness is reachable (quorum `witness`); default true.
+    pub witness_up: Option<bool>,
+    /// Constraints an operator added at run time (`resource move`, `ban`).
+    pub operator: Vec<OperatorConstraint>,
+}
+
+/// A run-time location preference from an operator command: `move` adds `inf` on
+/// the target node, `ban` adds `-inf`; `clear` removes them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConstraint {
+    pub rsc: String,
+    pub node: String,
+    pub score: crate::Score,
+}
+
+impl ClusterState {
+    pub fn node(&self, name: &str) -> NodeState {
+        self.nodes.get(name).cloned().unwrap_or_default()
+    }
+
+    pub fn node_mut(&mut self, name: &str) -> &mut NodeState {
+        self.nodes.entry(name.to_string()).or_default()
+    }
+
+    /// What runs of `rsc` on `node`, if anything was observed.
+    pub fn on(&self, rsc: &str, node: &str) -> Option<&ResourceState> {
+        self.resources.get(rsc).and_then(|m| m.get(node))
+    }
+
+    pub fn set_role(&mut self, rsc: &str, node: &str, role: Role) {
+        let entry = self
+            .resources
+            .entry(rsc.to_string())
+            .or_default()
+            .entry(node.to_string())
+            .or_default();
+        entry.role = role;
+        entry.failed = None;
+    }
+
+    pub fn failcount(&self, rsc: &str, node: &str) -> Option<&FailCount> {
+        self.failures.get(rsc).and_then(|m| m.get(node))
+    }
+
+    /// Records one more failure of `rsc` on `node` at `at`.
+    pub fn add_failure(&mut self, rsc: &str, node: &str, at: Timestamp, fatal: bool) {
+        let fc = self
+            .failures
+            .entry(rsc.to_string())
+            .or_default()
+            .entry(node.to_string())
+            .or_default();
+        fc.count = if fatal {
+            FailCount::INFINITE
+        } else {
+            fc.count.saturating_add(1).min(FailCount::INFINITE)
+        };
+        fc.last_failure = at;
+    }
+
+    /// Removes empty maps and stopped entries so that equal states compare equal.
+    pub fn normalize(&mut self) {
+        for m in self.resources.values_mut() {
+            m.retain(|_, r| r.role != Role::Stopped || r.failed.is_some());
+        }
+        self.resources.retain(|_, m| !m.is_empty());
+        for m in self.failures.values_mut() {
+            m.retain(|_, f| f.count > 0);
+        }
+        self.failures.retain(|_, m| !m.is_empty());
+        self.operator.sort_by(|a, b| (&a.rsc, &a.node).cmp(&(&b.rsc, &b.node)));
+        self.fenced.sort();
+        self.fenced.dedup();
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeState {
+    pub status: NodeStatus,
+    pub standby: bool,
+    pub maintenance: bool,
+    /// Transient node attributes (as set by agents); merged over the policy's.
+    pub attrs: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeStatus {
+    #[default]
+    Online,
+    /// Cleanly down: nothing runs there.
+    Offline,
+    /// Lost without a clean shutdown: its resources are in an unknown state until
+    /// the node is fenced.
+    Unclean,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResourceState {
+    pub role: Role,
+    /// The last operation failed; the resource needs recovery per on-fail.
+    pub failed: Option<FailedOp>,
+    /// The promotion score the agent reported on this node (promotable clones).
+    pub promotion: Option<i64>,
+    /// An operation in flight.
+    pub pending: Option<OpAction>,
+}
+
+impl Default for Role {
+    fn default() -> Role {
+        Role::Stopped
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailedOp {
+    pub op: OpAction,
+    #[serde(default)]
+    pub rc: i32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailCount {
+    pub count: u32,
+    pub last_failure: Timestamp,
+}
+
+impl FailCount {
+    /// A fail count that reaches any migration-threshold (a failed start).
+    pub const INFINITE: u32 = 1_000_000;
+}
