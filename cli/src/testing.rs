@@ -124,6 +124,9 @@ fn write_step(out: &mut String, s: &StepOutcome) {
     for t in &s.transitions {
         let _ = writeln!(out, "    * {t}");
     }
+    for a in &s.actions {
+        let _ = writeln!(out, "    order: {a}");
+    }
     if let Some(f) = &s.failure {
         let _ = writeln!(out, "    ! {f}");
     }

@@ -139,7 +139,12 @@ impl<'c, 'a> Builder<'c, 'a> {
                 } else if let Some(u) = node.unavailable() {
                     Reason::NodeUnavailable { node: node.name.clone(), why: u.to_string() }
                 } else if let (Some(to), true) = (moving_to, cx.clone_of(id).is_none()) {
-                    Reason::Moving { from: node.name.clone(), to: cx.nodes.get(to).map(|x| x.name.clone()).unwrap_or_default() }
+                    Reason::Moving {
+                        from: node.name.clone(),
+                        to: cx.nodes.get(to).map(|x| x.name.clone()).unwrap_or_default(),
+                        from_score: target.scores.total(n),
+                        to_score: target.scores.total(to),
+                    }
                 } else {
                     Reason::NotWanted { why: target.unplaced.clone().unwrap_or_else(|| "not placed here".into()) }
                 };
@@ -161,6 +166,8 @@ impl<'c, 'a> Builder<'c, 'a> {
                     Some((from, _)) if cx.clone_of(id).is_none() => Reason::Moving {
                         from: cx.nodes.get(*from).map(|x| x.name.clone()).unwrap_or_default(),
                         to: node.name.clone(),
+                        from_score: target.scores.total(*from),
+                        to_score: target.scores.total(n),
                     },
                     _ => Reason::Placed { score: target.scores.total(n) },
                 };

@@ -39,7 +39,11 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 .filter_map(|(n, role)| cx.nodes.get(*n).map(|x| (x.name.clone(), *role)))
                 .collect(),
             scores: assign::node_scores(&cx, &t.scores),
-            promotion: t.promotion.as_ref().map(|p| assign::node_scores(&cx, p)),
+            promotion: t.promotion.as_ref().map(|p| {
+                let mut s = assign::node_scores(&cx, p);
+                s.retain(|ns| t.instances.iter().any(|(n, _)| cx.nodes.get(*n).is_some_and(|x| x.name == ns.node)));
+                s
+            }),
             blocked: cx.rsc.get(i).is_some_and(|x| x.blocked.is_some()),
             assigned_as: t.order,
             unplaced: t.unplaced.clone(),

@@ -214,7 +214,7 @@ pub enum Reason {
     /// Placed here by the scores (best node, score given).
     Placed { score: Score },
     /// Moving to a node with a better score.
-    Moving { from: String, to: String },
+    Moving { from: String, to: String, from_score: Score, to_score: Score },
     /// The node it ran on can no longer run it.
     NodeUnavailable { node: String, why: String },
     /// The node is unclean and must be fenced before its resources are recovered.
@@ -239,7 +239,9 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Placed { score } => write!(f, "best node (score {score})"),
-            Reason::Moving { from, to } => write!(f, "moving {from} -> {to}"),
+            Reason::Moving { from, to, from_score, to_score } => {
+                write!(f, "{to} scores {to_score}, {from} {from_score}")
+            }
             Reason::NodeUnavailable { node, why } => write!(f, "{node} {why}"),
             Reason::NodeUnclean => f.write_str("node is unclean"),
             Reason::Failed { op, rc } => write!(f, "{op} failed (rc={rc})"),

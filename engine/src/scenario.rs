@@ -118,9 +118,22 @@ pub fn apply_event(policy: &Policy, s: &mut ClusterState, now: &mut Timestamp, e
                 }
             }
         }
-        Event::Move { rsc, node } | Event::Ban { rsc, node } => {
-            let score = if matches!(e, Event::Move { .. }) { Score::INF } else { Score::NEG_INF };
-            s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: node.clone(), score });
+        Event::Move { rsc, node } => {
+            // Away from where it runs now, onto the target: stickiness cannot keep
+            // it, and the constraints stay until `clear`.
+            let first = leaves(policy, rsc).into_iter().next().unwrap_or_else(|| rsc.clone());
+            let from: Vec<String> = s
+                .resources
+                .get(&first)
+                .map(|m| m.iter().filter(|(n, r)| r.role.is_active() && *n != node).map(|(n, _)| n.clone()).collect())
+                .unwrap_or_default();
+            for n in from {
+                s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: n, score: Score::NEG_INF });
+            }
+            s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: node.clone(), score: Score::INF });
+        }
+        Event::Ban { rsc, node } => {
+            s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: node.clone(), score: Score::NEG_INF });
         }
         Event::Clear(rsc) => s.operator.retain(|o| &o.rsc != rsc),
     }
@@ -156,6 +169,8 @@ pub struct StepOutcome {
     pub failure: Option<String>,
     /// For events: the transitions the cluster went through to settle.
     pub transitions: Vec<Transition>,
+    /// For events: every action but monitors, in execution order, plan by plan.
+    pub actions: Vec<String>,
     pub title: String,
 }
 
@@ -167,29 +182,48 @@ pub fn run(policy: &Policy, sc: &Scenario) -> Vec<StepOutcome> {
     out.push(StepOutcome {
         origin: sc.origin,
         failure: initial.as_ref().err().cloned(),
-        transitions: initial.map(|ps| ps.iter().flat_map(transitions).collect()).unwrap_or_default(),
+        transitions: initial.as_ref().map(|ps| ps.iter().flat_map(transitions).collect()).unwrap_or_default(),
+        actions: initial.as_ref().map(|ps| action_list(ps)).unwrap_or_default(),
         title: "given".to_string(),
     });
     for step in &sc.steps {
         match step {
             Step::When { event, origin } => {
                 let mut failure = apply_event(policy, &mut s, &mut now, event).err();
-                let mut trans = Vec::new();
+                let (mut trans, mut actions) = (Vec::new(), Vec::new());
                 if failure.is_none() {
                     match settle(policy, &mut s, now) {
-                        Ok(ps) => trans = ps.iter().flat_map(transitions).collect(),
+                        Ok(ps) => {
+                            trans = ps.iter().flat_map(transitions).collect();
+                            actions = action_list(&ps);
+                        }
                         Err(e) => failure = Some(e),
                     }
                 }
-                out.push(StepOutcome { origin: *origin, failure, transitions: trans, title: format!("when {}", describe_event(event)) });
+                out.push(StepOutcome { origin: *origin, failure, transitions: trans, actions, title: format!("when {}", describe_event(event)) });
             }
             Step::Expect { expectation, origin } => {
                 let failure = check(policy, &s, now, expectation, &out);
-                out.push(StepOutcome { origin: *origin, failure, transitions: Vec::new(), title: format!("expect {}", describe_expectation(expectation)) });
+                out.push(StepOutcome { origin: *origin, failure, transitions: Vec::new(), actions: Vec::new(), title: format!("expect {}", describe_expectation(expectation)) });
             }
         }
     }
     out
+}
+
+fn action_list(plans: &[Plan]) -> Vec<String> {
+    plans
+        .iter()
+        .map(|p| {
+            p.ordered()
+                .iter()
+                .filter(|a| a.kind != crate::ActionKind::Monitor)
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" > ")
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn active_nodes(policy: &Policy, s: &ClusterState, rsc: &str, role: Option<Role>) -> Vec<String> {

@@ -525,6 +525,7 @@ const SUFFIXES: &[&str] = &[
     "stop",
     "promote",
     "demote",
+    "monitor",
 ];
 
 /// A reference to a resource, with an optional `.role` or `.action` suffix.
@@ -558,6 +559,13 @@ impl Ref {
             Some("stop") => Ok(OpAction::Stop),
             Some("promote") => Ok(OpAction::Promote),
             Some("demote") => Ok(OpAction::Demote),
+            Some("monitor") => Err(Diagnostic::error(
+                "halo::bad-action",
+                self.span.clone(),
+                "monitors cannot be ordered",
+            )
+            .label("not orderable")
+            .help(format!("order `{}.start`, `.stop`, `.promote` or `.demote`", self.name))),
             Some(other) => Err(Diagnostic::error(
                 "halo::bad-action",
                 self.span.clone(),
