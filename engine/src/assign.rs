@@ -105,12 +105,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some(p) = self.progress.get_mut(u.index()) {
             *p = Progress::Busy;
         }
-        for c in &self.cx.p.constraints {
-            if let ConstraintKind::Colocation { dependent, primary, .. } = &c.kind {
-                if self.unit(*dependent) == u && self.unit(*primary) != u {
-                    self.assign(self.unit(*primary));
-                }
-            }
+        let primaries: Vec<RscId> = self
+            .cx
+            .colocations_of_dependent(u)
+            .filter_map(|c| match &c.kind {
+                ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => Some(self.unit(*primary)),
+                _ => None,
+            })
+            .collect();
+        for p in primaries {
+            self.assign(p);
         }
         let mut scores = self.base_scores(u);
         self.add_dependents(u, &mut scores, None);
@@ -314,7 +318,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
     fn add_dependents(&self, u: RscId, s: &mut Scores, role: Option<Role>) {
         let before = s.clone();
         let could_run = (0..self.cx.nodes.len()).any(|n| s.runnable(n));
-        for c in &self.cx.p.constraints {
+        for c in self.cx.colocations_of_primary(u) {
             let ConstraintKind::Colocation { dependent, primary, primary_role, dependent_role, score } = &c.kind else { continue };
             if self.unit(*primary) != u || self.unit(*dependent) == u {
                 continue;
@@ -350,7 +354,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// Applies colocations in which `u` follows an already assigned unit. With
     /// `promotion`, only those that apply to `u`'s promoted role.
     fn apply_primaries(&self, u: RscId, s: &mut Scores, promotion: bool) {
-        for c in &self.cx.p.constraints {
+        for c in self.cx.colocations_of_dependent(u) {
             let ConstraintKind::Colocation { dependent, dependent_role, primary, primary_role, score } = &c.kind else { continue };
             if self.unit(*dependent) != u || self.unit(*primary) == u {
                 continue;
@@ -463,11 +467,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 s.add(ni, Score::NEG_INF, Source::Promotion { rsc: name.clone() });
             }
         }
-        for c in &cx.p.constraints {
-            let ConstraintKind::Location { rsc, role: Some(Role::Promoted), target, score } = &c.kind else { continue };
-            if *rsc != u {
-                continue;
-            }
+        for c in cx.all_locations(u) {
+            let ConstraintKind::Location { role: Some(Role::Promoted), target, score, .. } = &c.kind else { continue };
             for &(ni, _) in inst {
                 let Some(node) = cx.nodes.get(ni) else { continue };
                 let hit = match target {

@@ -73,6 +73,12 @@ pub(crate) struct Ctx<'a> {
     pub quorate: bool,
     /// The group or clone a resource is assigned with: itself when top-level.
     pub unit: Vec<RscId>,
+    /// Constraint indices by resource, so no phase scans every constraint per
+    /// resource: location constraints by resource, colocations by the unit of
+    /// their dependent and of their primary.
+    pub locations_of: Vec<Vec<usize>>,
+    pub colocations_as_dependent: Vec<Vec<usize>>,
+    pub colocations_as_primary: Vec<Vec<usize>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -109,6 +115,7 @@ impl<'a> Ctx<'a> {
             .enumerate()
             .map(|(i, r)| r.parent.unwrap_or(RscId(u32::try_from(i).unwrap_or(u32::MAX))))
             .collect();
+        let n = p.resources.len();
         let mut cx = Ctx {
             p,
             s,
@@ -117,7 +124,11 @@ impl<'a> Ctx<'a> {
             rsc: Vec::new(),
             nodes,
             unit,
+            locations_of: vec![Vec::new(); n],
+            colocations_as_dependent: vec![Vec::new(); n],
+            colocations_as_primary: vec![Vec::new(); n],
         };
+        cx.index_constraints();
         cx.quorate = cx.compute_quorum();
         cx.rsc = (0..p.resources.len())
             .map(|i| cx.unpack_resource(RscId(u32::try_from(i).unwrap_or(u32::MAX))))
@@ -262,12 +273,64 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    fn index_constraints(&mut self) {
+        for (i, c) in self.p.constraints.iter().enumerate() {
+            match &c.kind {
+                ConstraintKind::Location { rsc, .. } => {
+                    if let Some(v) = self.locations_of.get_mut(rsc.index()) {
+                        v.push(i);
+                    }
+                }
+                ConstraintKind::Colocation { dependent, primary, .. } => {
+                    let (d, p) = (self.unit_of(*dependent), self.unit_of(*primary));
+                    if let Some(v) = self.colocations_as_dependent.get_mut(d.index()) {
+                        v.push(i);
+                    }
+                    if let Some(v) = self.colocations_as_primary.get_mut(p.index()) {
+                        v.push(i);
+                    }
+                }
+                ConstraintKind::Order { .. } => {}
+            }
+        }
+    }
+
+    pub fn unit_of(&self, id: RscId) -> RscId {
+        self.unit.get(id.index()).copied().unwrap_or(id)
+    }
+
+    /// Location constraints on `id` (all roles).
+    pub fn all_locations(&self, id: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+        self.locations_of
+            .get(id.index())
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.p.constraints.get(i))
+    }
+
     /// Location constraints that apply to placement (not to a role) of `id`.
     pub fn locations(&self, id: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
-        self.p.constraints.iter().filter(move |c| {
-            matches!(&c.kind, ConstraintKind::Location { rsc, role, .. }
-                if *rsc == id && !matches!(role, Some(Role::Promoted | Role::Unpromoted)))
+        self.all_locations(id).filter(|c| {
+            !matches!(&c.kind, ConstraintKind::Location { role: Some(Role::Promoted | Role::Unpromoted), .. })
         })
+    }
+
+    /// Colocations whose dependent is in unit `u`.
+    pub fn colocations_of_dependent(&self, u: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+        self.colocations_as_dependent
+            .get(u.index())
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.p.constraints.get(i))
+    }
+
+    /// Colocations whose primary is in unit `u`.
+    pub fn colocations_of_primary(&self, u: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+        self.colocations_as_primary
+            .get(u.index())
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.p.constraints.get(i))
     }
 }
 

@@ -8,6 +8,9 @@
 use crate::diag::{Diagnostic, FileId};
 use crate::syntax::{self, Comment, Stmt, Token, TokenKind};
 
+/// Lines are kept within this many columns where a choice exists.
+const WIDTH: usize = 80;
+
 /// Formats a policy's text. Fails with the syntax errors if it does not parse.
 pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
     format_file(FileId(0), text)
@@ -112,6 +115,19 @@ impl Fmt<'_> {
         }
     }
 
+    /// A block with a single plain statement and no comments is written on its
+    /// statement's line when that line stays within [`WIDTH`] columns.
+    fn fits_on_one_line(&self, s: &Stmt, depth: usize) -> bool {
+        let Some(b) = &s.block else { return false };
+        let [only] = b.stmts.as_slice() else { return false };
+        if only.block.is_some() || only.tokens.is_empty() || s.tokens.is_empty() {
+            return false;
+        }
+        let has_comment = self.comments.iter().any(|c| c.range.start > b.span.range.start && c.range.start < b.span.range.end);
+        let len = depth * 2 + join(&s.tokens).len() + join(&only.tokens).len() + 6;
+        !has_comment && len <= WIDTH
+    }
+
     fn stmts(&mut self, stmts: &[Stmt], depth: usize, limit: usize) {
         let mut prev_block = false;
         for (i, s) in stmts.iter().enumerate() {
@@ -129,6 +145,11 @@ impl Fmt<'_> {
             self.out.push_str(&join(&s.tokens));
             self.last_end = s.tokens.last().map_or(start, |t| t.span.range.end);
             match &s.block {
+                Some(b) if self.fits_on_one_line(s, depth) => {
+                    let inner = b.stmts.first().map(|x| join(&x.tokens)).unwrap_or_default();
+                    self.out.push_str(&format!(" {{ {inner} }}\n"));
+                    self.last_end = b.span.range.end;
+                }
                 Some(b) => {
                     if !s.tokens.is_empty() {
                         self.out.push(' ');
@@ -189,9 +210,7 @@ mod tests {
           fencing off
         }
 
-        resource x: ocf:heartbeat:Dummy {
-          monitor every 10s
-        } # trailing
+        resource x: ocf:heartbeat:Dummy { monitor every 10s } # trailing
 
         # lead
         prefer x on a score 5

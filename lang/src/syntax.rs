@@ -44,6 +44,15 @@ impl Token {
         self.kind == TokenKind::Op && self.text == o
     }
 
+    /// The token for a message: its source form, cut short when very long.
+    pub fn shown(&self) -> String {
+        let full = self.source_form();
+        match full.char_indices().nth(40) {
+            Some((i, _)) => format!("{}…", &full[..i]),
+            None => full,
+        }
+    }
+
     /// The token as written in source (strings quoted and escaped).
     pub fn source_form(&self) -> String {
         match self.kind {

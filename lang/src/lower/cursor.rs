@@ -60,7 +60,7 @@ impl<'s> Cursor<'s> {
     /// An error at the current position: "expected X, found Y".
     pub fn expected(&self, what: &str) -> Diagnostic {
         let found = match self.peek() {
-            Some(t) => format!("found `{}`", t.source_form()),
+            Some(t) => format!("found `{}`", t.shown()),
             None => "found the end of the statement".to_string(),
         };
         Diagnostic::error(
@@ -194,7 +194,7 @@ impl<'s> Cursor<'s> {
             Some(t) => Err(Diagnostic::error(
                 "halo::syntax",
                 t.span.clone(),
-                format!("unexpected `{}` at the end of the statement", t.source_form()),
+                format!("unexpected `{}` at the end of the statement", t.shown()),
             )
             .label("not expected here")
             .help("put one statement per line, or separate statements with `;`")),
@@ -232,7 +232,7 @@ pub(crate) fn unknown_keyword(t: &Token, place: &str, allowed: &[&str]) -> Diagn
     Diagnostic::error(
         "halo::unknown-keyword",
         t.span.clone(),
-        format!("unknown statement `{}` {place}", t.source_form()),
+        format!("unknown statement `{}` {place}", t.shown()),
     )
     .label("not understood here")
     .help(help)

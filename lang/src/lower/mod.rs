@@ -67,6 +67,7 @@ pub fn compile(sources: &Sources, file: FileId, stdlib: &[FileId]) -> (Option<Co
     }
     let text = sources.get(file).map_or("", |f| f.text.as_str());
     l.text = Some(text.to_string());
+    l.file = file;
     let (stmts, diags) = syntax::parse(file, text);
     l.diags.extend(diags);
     file_stmts.extend(stmts);
@@ -100,6 +101,7 @@ pub(crate) struct Lower {
     pub rsc_spans: BTreeMap<String, Span>,
     pub node_spans: BTreeMap<String, Span>,
     pub text: Option<String>,
+    file: FileId,
     cluster_span: Option<Span>,
     defaults_span: Option<Span>,
 }
@@ -152,9 +154,7 @@ impl Lower {
             }
         }
         if self.cluster_span.is_none() {
-            let span = stmts
-                .first()
-                .map_or_else(Span::default, |s| Span::new(s.span.file, 0..0));
+            let span = Span::new(self.file, 0..0);
             self.diags.push(
                 Diagnostic::error("halo::no-cluster", span, "the policy has no `cluster` block")
                     .label("expected `cluster NAME { node ... }`")

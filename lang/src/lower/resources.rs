@@ -313,7 +313,7 @@ impl Lower {
                     return Err(Diagnostic::error(
                         "halo::syntax",
                         t.span.clone(),
-                        format!("unexpected `{}` in a {action} operation", t.source_form()),
+                        format!("unexpected `{}` in a {action} operation", t.shown()),
                     )
                     .label("not an operation option")
                     .help(suggest(&t.text, allowed.iter().copied()).unwrap_or_else(|| format!("options: {}", allowed.join(", ")))));
