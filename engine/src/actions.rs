@@ -92,13 +92,12 @@ impl<'c, 'a> Builder<'c, 'a> {
         if !self.cx.p.cluster.fencing {
             return;
         }
-        let may = self.cx.quorate || self.cx.p.cluster.no_quorum_policy == halo_model::NoQuorumPolicy::Ignore;
         for (ni, node) in self.cx.nodes.iter().enumerate() {
-            let Some(why) = &node.fence else { continue };
-            if !may {
+            if node.status == halo_model::NodeStatus::Unclean && !self.cx.may_fence() {
                 notes.push(format!("node {} needs fencing, but the cluster has no quorum", node.name));
                 continue;
             }
+            let Some(why) = &node.fence else { continue };
             let reason = match why {
                 FenceWhy::Unclean => Reason::NodeUnclean,
                 FenceWhy::OnFail(rsc) => Reason::OnFailFence { rsc: rsc.clone() },
@@ -115,7 +114,9 @@ impl<'c, 'a> Builder<'c, 'a> {
     fn resource(&mut self, id: RscId, notes: &mut Vec<String>) {
         let cx = self.cx;
         let Some(r) = cx.p.resource(id) else { return };
-        let Some(prim) = r.primitive() else { return };
+        if r.primitive().is_none() {
+            return;
+        }
         let Some(info) = cx.rsc.get(id.index()) else { return };
         let Some(target) = self.targets.get(id.index()) else { return };
         if let Some(why) = &info.blocked {
@@ -184,38 +185,31 @@ impl<'c, 'a> Builder<'c, 'a> {
                 changed = true;
             }
             if changed {
-                for op in prim.monitors_for(tgt) {
-                    let ix = self.add_monitor(id, n, op.interval);
-                    if let Some(a) = self.graph.node_weight_mut(ix) {
-                        a.interval = Some(op.interval);
-                        a.role = op.role;
-                        a.timeout = op.timeout;
-                    }
-                }
+                self.add_monitors(id, n, tgt);
             }
         }
     }
 
-    fn add_monitor(&mut self, id: RscId, node: usize, interval: halo_model::Duration) -> NodeIndex {
-        // Monitors are keyed by interval too: encode it in the kind slot's node key
-        // space by creating distinct actions (one per interval).
-        let action = Action {
-            kind: ActionKind::Monitor,
-            rsc: Some(self.cx.name(id).to_string()),
-            node: self.cx.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
-            interval: Some(interval),
-            role: None,
-            timeout: None,
-            because: vec![Reason::Health],
-        };
-        let ix = self.graph.add_node(action);
-        for k in [ActionKind::Promote, ActionKind::Demote, ActionKind::Start] {
-            if let Some(prev) = self.get(id, k, node) {
-                self.edge(Some(prev), Some(ix));
-                break;
-            }
+    /// The recurring monitors of `id` in `role` on `node`, after the action that
+    /// brought it into that role.
+    fn add_monitors(&mut self, id: RscId, node: usize, role: Role) {
+        let Some(prim) = self.cx.p.resource(id).and_then(|r| r.primitive()) else { return };
+        for op in prim.monitors_for(role) {
+            let action = Action {
+                kind: ActionKind::Monitor,
+                rsc: Some(self.cx.name(id).to_string()),
+                node: self.cx.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
+                interval: Some(op.interval),
+                role: op.role,
+                timeout: op.timeout,
+                because: vec![Reason::Health],
+            };
+            let ix = self.graph.add_node(action);
+            let after = [ActionKind::Promote, ActionKind::Demote, ActionKind::Start]
+                .into_iter()
+                .find_map(|k| self.get(id, k, node));
+            self.edge(after, Some(ix));
         }
-        ix
     }
 
     /// Resources the state shows running that the policy no longer has.
@@ -297,6 +291,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                         if tr == Role::Promoted {
                             self.add(Some(t), ActionKind::Promote, n, why);
                         }
+                        self.add_monitors(t, n, tr);
                     }
                     changed = true;
                 }

@@ -130,6 +130,14 @@ impl<'a> Ctx<'a> {
         };
         cx.index_constraints();
         cx.quorate = cx.compute_quorum();
+        if !cx.may_fence() {
+            // An unclean node that cannot be fenced keeps its resources in an
+            // unknown state: they must not be stopped there (it is unreachable) nor
+            // started elsewhere (they may still run).
+            for n in &mut cx.nodes {
+                n.fence = None;
+            }
+        }
         cx.rsc = (0..p.resources.len())
             .map(|i| cx.unpack_resource(RscId(u32::try_from(i).unwrap_or(u32::MAX))))
             .collect();
@@ -178,6 +186,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Whether fencing may happen: it is on, and the partition has quorum (or
+    /// the no-quorum policy is ignore).
+    pub fn may_fence(&self) -> bool {
+        self.p.cluster.fencing && self.may_start()
+    }
+
     /// Whether resources may be started (no-quorum policy).
     pub fn may_start(&self) -> bool {
         self.quorate || self.p.cluster.no_quorum_policy == NoQuorumPolicy::Ignore
@@ -206,6 +220,9 @@ impl<'a> Ctx<'a> {
             }
             if node.maintenance && active {
                 info.blocked = Some(format!("{} is in maintenance", node.name));
+            }
+            if node.status == NodeStatus::Unclean && active && !self.may_fence() {
+                info.blocked = Some(format!("it may still run on {}, which is unclean and cannot be fenced now", node.name));
             }
             let Some(failed) = &rs.failed else { continue };
             let role = (failed.op == OpAction::Monitor).then_some(rs.role).filter(|r| *r != Role::Started);
