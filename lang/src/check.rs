@@ -51,23 +51,29 @@ fn order_cycles(c: &Compiled, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    let mut reported = std::collections::BTreeSet::new();
     for scc in tarjan_scc(&g) {
         if scc.len() < 2 {
             continue;
         }
         let mut members: Vec<_> = scc.clone();
         members.sort();
-        let names: Vec<String> = members
+        let mut names: Vec<String> = members
             .iter()
             .map(|(r, a)| format!("{}.{a}", p.resources.get(*r as usize).map_or("?", |x| x.name.as_str())))
             .collect();
+        if let Some(first) = names.first().cloned() {
+            names.push(first);
+        }
         let first_edge = members
             .iter()
             .flat_map(|n| g.edges(*n))
             .filter(|(_, to, _)| scc.contains(to))
             .map(|(_, _, &i)| i)
             .min();
-        let Some(k) = first_edge.and_then(|i| p.constraints.get(i)) else { continue };
+        // A symmetrical order's reverse cycle is the same mistake: say it once.
+        let Some(i) = first_edge.filter(|i| reported.insert(*i)) else { continue };
+        let Some(k) = p.constraints.get(i) else { continue };
         out.push(
             Diagnostic::error("halo::order-cycle", span(c, k.origin), format!("ordering constraints form a cycle: {}", names.join(" → ")))
                 .label("part of the cycle")

@@ -274,8 +274,9 @@ impl miette::SourceCode for Window<'_> {
             to = ceil_char_boundary(text, (from + Self::WIDTH).min(line_end));
         }
         let (line, col) = line_col(text, from);
-        Ok(Box::new(miette::MietteSpanContents::new_named(
-            self.name.to_string(),
+        // Unnamed: the report's first line already says `file:line:col`.
+        let _ = self.name;
+        Ok(Box::new(miette::MietteSpanContents::new(
             &text.as_bytes()[from..to],
             SourceSpan::from(from..to),
             line - 1,
@@ -287,7 +288,7 @@ impl miette::SourceCode for Window<'_> {
 
 /// Renders several diagnostics, errors and warnings in source order.
 pub fn render_all(diags: &[Diagnostic], sources: &Sources, color: bool) -> String {
-    diags.iter().map(|d| d.render(sources, color)).collect()
+    diags.iter().map(|d| d.render(sources, color)).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]

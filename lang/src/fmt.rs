@@ -182,7 +182,7 @@ pub fn join(tokens: &[Token]) -> String {
             let tight = t.is_op(":")
                 || t.is_op(")")
                 || p.is_op("(")
-                || (t.is_op("(") && p.kind == TokenKind::Word)
+                || (t.is_op("(") && p.is_word("secret"))
                 || (t.kind == TokenKind::Word && t.text.starts_with('.') && p.kind == TokenKind::Str);
             if !tight {
                 out.push(' ');

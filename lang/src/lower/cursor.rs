@@ -220,7 +220,7 @@ pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a s
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(word.len()))
+        .filter(|(d, c)| *d > 0 && d * 3 <= c.len().max(word.len()))
         .min()
         .map(|(_, c)| format!("did you mean `{c}`?"))
 }

@@ -69,9 +69,13 @@ pub fn compile(sources: &Sources, file: FileId, stdlib: &[FileId]) -> (Option<Co
     l.text = Some(text.to_string());
     l.file = file;
     let (stmts, diags) = syntax::parse(file, text);
+    let syntax_ok = diags.is_empty();
     l.diags.extend(diags);
     file_stmts.extend(stmts);
-    l.lower_file(&file_stmts);
+    if syntax_ok {
+        // Lowering a partial tree would only add errors caused by the syntax ones.
+        l.lower_file(&file_stmts);
+    }
     if l.diags.iter().any(Diagnostic::is_error) {
         crate::check::sort(&mut l.diags);
         return (None, l.diags);

@@ -498,6 +498,9 @@ pub(crate) fn parse_agent(text: &str, fence: bool) -> Result<Agent, (String, Str
                 "OCF agents are written `ocf:PROVIDER:TYPE`, e.g. `ocf:heartbeat:IPaddr2`".into(),
             ))
         }
+        [class @ ("lsb" | "systemd" | "service" | "stonith")] => {
+            return Err((format!("`{text}` names a class but no agent"), format!("write `{class}:NAME`")))
+        }
         [class, ..] => {
             let help = suggest(class, ["ocf", "lsb", "systemd", "service", "stonith"])
                 .unwrap_or_else(|| "classes: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, stonith:fence_X".into());

@@ -5,6 +5,7 @@ use super::Lower;
 use crate::diag::Diagnostic;
 use crate::syntax::Stmt;
 use halo_model::{Event, Expectation, Fact, OpAction, Role, Scenario, Step};
+use super::cursor::suggest;
 
 const TEST_STMTS: &[&str] = &["given", "when", "expect"];
 
@@ -33,7 +34,8 @@ impl Lower {
             let r = self.test_stmt(st, &mut scenario);
             self.report(r);
         }
-        if !scenario.steps.iter().any(|s| matches!(s, Step::Expect { .. })) {
+        let wrote_expect = s.block.iter().flat_map(|b| &b.stmts).any(|st| st.keyword().is_some_and(|k| k.text == "expect"));
+        if !wrote_expect {
             self.diags.push(
                 Diagnostic::error("halo::empty-test", name.span.clone(), format!("test `{}` expects nothing", name.text))
                     .label("no `expect`")
@@ -175,7 +177,7 @@ impl Lower {
             let node = self.nodes_after_on(c)?.remove(0);
             return Ok(Fact::Promotion { rsc: r.name, node, score });
         }
-        Err(c.expected("`running on`, `promoted on`, `failed N times on` or `promotion N on`"))
+        Err(with_suggestion(c, "`running on`, `promoted on`, `failed N times on` or `promotion N on`", &["running", "promoted", "unpromoted", "failed", "promotion"]))
     }
 
     fn event(&mut self, c: &mut Cursor<'_>) -> Res<Event> {
@@ -264,7 +266,7 @@ impl Lower {
             return Ok(Expectation::NotOn { rsc: r.name, node });
         }
         let Some(role) = Self::role_word(c) else {
-            return Err(c.expected("`running on`, `promoted on`, `unpromoted on`, `stopped`, `blocked` or `not on`"));
+            return Err(with_suggestion(c, "`running on`, `promoted on`, `unpromoted on`, `stopped`, `blocked` or `not on`", &["running", "promoted", "unpromoted", "stopped", "blocked", "not"]));
         };
         let promotable = self.policy.resource(r.id).is_some_and(|x| x.is_promotable());
         if matches!(role, Role::Promoted | Role::Unpromoted) && !promotable {
@@ -280,4 +282,13 @@ fn not_promotable(name: &str, span: &crate::diag::Span) -> Diagnostic {
     Diagnostic::error("halo::not-promotable", span.clone(), format!("`{name}` is not promotable: it has no promoted or unpromoted role"))
         .label("no roles")
         .help(format!("say `{name} running on NODE`"))
+}
+
+/// "expected X" with a "did you mean" for a near miss.
+fn with_suggestion(c: &Cursor<'_>, what: &str, words: &[&str]) -> Diagnostic {
+    let d = c.expected(what);
+    match c.peek_word().and_then(|w| suggest(w, words.iter().copied())) {
+        Some(help) => d.help(help),
+        None => d,
+    }
 }
