@@ -119,7 +119,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         let Some(info) = cx.rsc.get(id.index()) else { return };
         let Some(target) = self.targets.get(id.index()) else { return };
-        if let Some(why) = &info.blocked {
+        if let Some(why) = info.blocked.as_ref().or(target.unplaced.as_ref().filter(|_| target.blocked)) {
             notes.push(format!("{} is blocked: {why}; no action is taken for it", r.name));
             return;
         }
@@ -249,6 +249,9 @@ impl<'c, 'a> Builder<'c, 'a> {
         let mut pairs: Vec<(RscId, RscId)> = Vec::new();
         for c in &cx.p.constraints {
             if let ConstraintKind::Order { first, then, kind: halo_model::OrderKind::Mandatory, first_action: OpAction::Start, then_action: OpAction::Start, .. } = &c.kind {
+                if cx.unit_of(*first) == cx.unit_of(*then) {
+                    continue;
+                }
                 for f in cx.leaves(*first) {
                     for t in cx.leaves(*then) {
                         pairs.push((f, t));
@@ -273,10 +276,10 @@ impl<'c, 'a> Builder<'c, 'a> {
                     continue;
                 }
                 let Some(info) = cx.rsc.get(t.index()) else { continue };
-                if info.blocked.is_some() {
+                let Some(target) = self.targets.get(t.index()) else { continue };
+                if info.blocked.is_some() || target.blocked {
                     continue;
                 }
-                let Some(target) = self.targets.get(t.index()) else { continue };
                 for &(n, role) in &info.current {
                     if self.get(t, ActionKind::Stop, n).is_some() || self.fence_of(n).is_some() {
                         continue;
@@ -350,6 +353,10 @@ impl<'c, 'a> Builder<'c, 'a> {
         // Order constraints.
         for c in &cx.p.constraints {
             let ConstraintKind::Order { first, first_action, then, then_action, symmetrical, .. } = &c.kind else { continue };
+            if cx.unit_of(*first) == cx.unit_of(*then) {
+                // Orders within one group are the group's own (rejected by `check`).
+                continue;
+            }
             let interleave = [first, then].iter().all(|r| {
                 cx.clone_of(**r).and_then(|c| cx.p.resource(c)).and_then(|x| x.clone.as_ref()).is_some_and(|s| s.interleave)
             });

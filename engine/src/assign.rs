@@ -61,6 +61,8 @@ pub(crate) struct Target {
     pub promotion: Option<Scores>,
     pub unplaced: Option<String>,
     pub order: usize,
+    /// Left as it is (a member, or the unit it belongs to, is blocked).
+    pub blocked: bool,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -128,6 +130,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some(blocked) = self.blocked(u) {
             target.instances = self.current_instances(u);
             target.unplaced = Some(blocked);
+            target.blocked = true;
         } else if let Some(why) = why_not {
             target.unplaced = Some(why);
         } else if self.cx.clone_of(u).is_some() {
@@ -165,6 +168,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let mut mt = Target {
                 order: t.order,
                 scores: t.scores.clone(),
+                blocked: t.blocked,
                 ..Target::default()
             };
             if stopped.is_none() && grouped {
@@ -173,6 +177,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 }
             }
             match &stopped {
+                _ if t.blocked => {
+                    // A blocked unit stays exactly as it is, member by member.
+                    mt.instances = self.cx.rsc.get(m.index()).map(|i| i.current.clone()).unwrap_or_default();
+                    mt.unplaced = t.unplaced.clone();
+                }
                 Some(why) => mt.unplaced = Some(why.clone()),
                 None => {
                     mt.instances = t.instances.clone();
@@ -534,7 +543,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 ids.extend(cx.leaves(*then).into_iter().filter(|m| m != then));
                 for id in ids {
                     if let Some(t) = self.targets.get_mut(id.index()) {
-                        if !t.instances.is_empty() && self.cx.rsc.get(id.index()).is_none_or(|i| i.blocked.is_none()) {
+                        if !t.instances.is_empty() && !t.blocked {
                             t.instances.clear();
                             t.unplaced = Some(why.clone());
                             changed = true;

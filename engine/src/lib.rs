@@ -44,7 +44,7 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 s.retain(|ns| t.instances.iter().any(|(n, _)| cx.nodes.get(*n).is_some_and(|x| x.name == ns.node)));
                 s
             }),
-            blocked: cx.rsc.get(i).is_some_and(|x| x.blocked.is_some()),
+            blocked: t.blocked || cx.rsc.get(i).is_some_and(|x| x.blocked.is_some()),
             assigned_as: t.order,
             unplaced: t.unplaced.clone(),
         })

@@ -16,6 +16,11 @@ pub const PRIMARY_SCORE: i64 = 10;
 /// The state after every action of `plan` succeeded.
 pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
     let mut s = state.clone();
+    // Nothing runs on a node that is cleanly down, whatever a stale record says.
+    let offline: Vec<String> = s.nodes.iter().filter(|(_, n)| n.status == NodeStatus::Offline).map(|(k, _)| k.clone()).collect();
+    for per_node in s.resources.values_mut() {
+        per_node.retain(|n, _| !offline.contains(n));
+    }
     for a in plan.ordered() {
         let Some(rsc) = &a.rsc else {
             // Fencing: the node is powered off and nothing runs there any more.
