@@ -101,7 +101,10 @@ impl Fmt<'_> {
     fn trailing_comment(&mut self, limit: usize) {
         if let Some(c) = self.comments.get(self.next).cloned() {
             let gap = self.text.get(self.last_end..c.range.start).unwrap_or("\n");
-            if c.trailing && c.range.start >= self.last_end && c.range.start < limit && !gap.contains('\n') {
+            // Only whitespace (or the `{` that opened a block) may separate the
+            // comment from what was just written.
+            let gap_is_blank = gap.trim_start_matches('{').trim().is_empty() && !gap.contains('\n');
+            if c.trailing && c.range.start >= self.last_end && c.range.start < limit && gap_is_blank {
                 self.next += 1;
                 if self.out.ends_with('\n') {
                     self.out.pop();

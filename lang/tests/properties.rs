@@ -1,0 +1,142 @@
+//! Properties of the language: compiling arbitrary text never panics; formatting
+//! is idempotent and keeps every token and comment; a formatted policy compiles to
+//! the same IR as the original.
+
+use halo_lang::{compile, fmt::format, syntax, FileId, Sources};
+use proptest::prelude::*;
+
+fn compile_text(text: &str) -> (Option<String>, usize) {
+    let mut sources = Sources::default();
+    let stdlib: Vec<_> = halo_stdlib::FILES.iter().map(|(n, t)| sources.add(*n, *t)).collect();
+    let file = sources.add("p.ha", text);
+    let (compiled, diags) = compile(&sources, file, &stdlib);
+    (compiled.map(|c| format!("{:?}", c.policy)), diags.len())
+}
+
+/// Words, strings, operators, separators and comments in any order.
+fn token_soup() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[a-z][a-z0-9_-]{0,8}",
+        "[0-9]{1,4}(s|m|ms)?",
+        "\"[a-z #{}]{0,6}\"",
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just(";".to_string()),
+        Just("\n".to_string()),
+        Just(":".to_string()),
+        Just("=".to_string()),
+        Just("==".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("# note\n".to_string()),
+        Just("ocf:heartbeat:Dummy".to_string()),
+    ];
+    proptest::collection::vec(piece, 0..60).prop_map(|v| v.join(" "))
+}
+
+/// Well-formed policies built from the language's statements.
+fn policy_text() -> impl Strategy<Value = String> {
+    let node = "[a-z][a-z0-9]{0,4}";
+    (
+        proptest::collection::btree_set(node, 1..4),
+        proptest::collection::vec((0usize..3, any::<bool>(), 0i64..100), 0..5),
+        proptest::collection::vec((0usize..8, 0usize..8, 0u8..4), 0..5),
+        proptest::collection::vec(any::<bool>(), 0..8),
+    )
+        .prop_map(|(nodes, rscs, cons, comments)| {
+            let nodes: Vec<String> = nodes.into_iter().collect();
+            let mut out = String::from("cluster c {\n");
+            for (i, n) in nodes.iter().enumerate() {
+                if comments.get(i).copied().unwrap_or(false) {
+                    out += "  # a node\n";
+                }
+                out += &format!("node {n} ; ");
+            }
+            out += "fencing off }\n";
+            let mut names = Vec::new();
+            for (i, (kind, sticky, prio)) in rscs.iter().enumerate() {
+                let name = format!("r{i}");
+                match kind {
+                    0 => out += &format!("resource {name} : ocf:heartbeat:Dummy {{ monitor every {}s\n", prio % 50 + 1),
+                    1 => out += &format!("clone {name}: ocf:heartbeat:Dummy {{ clone-max 2 ; monitor every 10s\n"),
+                    _ => out += &format!("group {name} {{ resource {name}a: ocf:heartbeat:Dummy {{ monitor every 10s }}\n"),
+                }
+                if *sticky {
+                    out += &format!("stickiness {prio}  # sticky\n");
+                }
+                out += &format!("priority {prio} }}\n");
+                names.push(name);
+            }
+            if !names.is_empty() {
+                for (a, b, k) in cons {
+                    // Orders only go forward: cycles are (rightly) errors.
+                    let (a, b) = ((a % names.len()).min(b % names.len()), (a % names.len()).max(b % names.len()));
+                    let (a, b) = (&names[a], &names[b]);
+                    let n = &nodes[0];
+                    out += &match k {
+                        0 => format!("prefer {a} on {n} score {}\n", a.len()),
+                        1 => format!("avoid {a} where name == {n} or (defined rack and rack != x)\n"),
+                        2 if a != b => format!("colocate {a} with {b} score -inf\n"),
+                        3 if a != b => format!("order {a} then {b} optional\n"),
+                        _ => String::new(),
+                    };
+                }
+            }
+            out
+        })
+}
+
+fn tokens(text: &str) -> Vec<(syntax::TokenKind, String)> {
+    fn walk(stmts: &[syntax::Stmt], out: &mut Vec<(syntax::TokenKind, String)>) {
+        for s in stmts {
+            out.extend(s.tokens.iter().map(|t| (t.kind, t.text.clone())));
+            if let Some(b) = &s.block {
+                out.push((syntax::TokenKind::Op, "{".into()));
+                walk(&b.stmts, out);
+                out.push((syntax::TokenKind::Op, "}".into()));
+            }
+        }
+    }
+    let (stmts, _) = syntax::parse(FileId(0), text);
+    let mut out = Vec::new();
+    walk(&stmts, &mut out);
+    out
+}
+
+fn comment_texts(text: &str) -> Vec<String> {
+    syntax::comments(text).iter().map(|c| text[c.range.clone()].trim_end().to_string()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300), ..ProptestConfig::default() })]
+
+    #[test]
+    fn compiling_anything_never_panics(text in token_soup()) {
+        let _ = compile_text(&text);
+        let _ = format(&text);
+    }
+
+    #[test]
+    fn compiling_arbitrary_unicode_never_panics(text in "\\PC{0,200}") {
+        let _ = compile_text(&text);
+    }
+
+    #[test]
+    fn fmt_is_idempotent_and_keeps_tokens_and_comments(text in prop_oneof![policy_text(), token_soup()]) {
+        if let Ok(once) = format(&text) {
+            let twice = format(&once).expect("formatted text parses");
+            prop_assert_eq!(&twice, &once);
+            prop_assert_eq!(tokens(&once), tokens(&text));
+            prop_assert_eq!(comment_texts(&once), comment_texts(&text));
+        }
+    }
+
+    #[test]
+    fn formatted_policy_means_the_same(text in policy_text()) {
+        let (before, _) = compile_text(&text);
+        let formatted = format(&text).expect("generated policies parse");
+        let (after, _) = compile_text(&formatted);
+        prop_assert!(before.is_some(), "generated policy does not compile:\n{text}");
+        prop_assert_eq!(before, after);
+    }
+}
