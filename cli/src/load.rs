@@ -30,11 +30,17 @@ impl InputError {
     }
 
     pub fn usage(message: impl Into<String>) -> InputError {
-        InputError { message: message.into(), code: 2 }
+        InputError {
+            message: message.into(),
+            code: 2,
+        }
     }
 
     pub fn content(message: impl Into<String>) -> InputError {
-        InputError { message: message.into(), code: 1 }
+        InputError {
+            message: message.into(),
+            code: 1,
+        }
     }
 }
 
@@ -43,7 +49,10 @@ impl InputError {
 pub fn read_text(path: &Path) -> Result<String, InputError> {
     let meta = std::fs::metadata(path).map_err(|e| InputError::io(path, &e))?;
     if meta.is_dir() {
-        return Err(InputError::usage(format!("{} is a directory, not a file", path.display())));
+        return Err(InputError::usage(format!(
+            "{} is a directory, not a file",
+            path.display()
+        )));
     }
     if meta.len() > MAX_INPUT_BYTES {
         return Err(InputError::content(format!(
@@ -107,10 +116,19 @@ pub fn policy(path: &Path) -> Result<Loaded, InputError> {
 
 pub fn compile_text(name: &str, text: String) -> Loaded {
     let mut sources = Sources::default();
-    let stdlib: Vec<FileId> = halo_stdlib::FILES.iter().map(|(n, t)| sources.add(*n, *t)).collect();
+    let stdlib: Vec<FileId> = halo_stdlib::FILES
+        .iter()
+        .map(|(n, t)| sources.add(*n, *t))
+        .collect();
+    let (library, mut diags) = halo_lang::Library::load(&sources, &stdlib);
     let file = sources.add(name, text);
-    let (compiled, diags) = halo_lang::compile(&sources, file, &stdlib);
-    Loaded { sources, compiled, diags }
+    let (compiled, more) = halo_lang::compile(&sources, file, &library);
+    diags.extend(more);
+    Loaded {
+        sources,
+        compiled,
+        diags,
+    }
 }
 
 /// Reads a cluster-state file (JSON; see docs/state-format.md) and checks that
@@ -133,7 +151,12 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
     unknown.sort();
     unknown.dedup();
     if let Some(n) = unknown.first() {
-        let nodes: Vec<&str> = policy.cluster.nodes.iter().map(|x| x.name.as_str()).collect();
+        let nodes: Vec<&str> = policy
+            .cluster
+            .nodes
+            .iter()
+            .map(|x| x.name.as_str())
+            .collect();
         return Err(InputError::content(format!(
             "{}: error[halo::unknown-node]: the state names node `{n}`, which the policy does not declare\n  help: the policy's nodes are: {}",
             path.display(),

@@ -138,8 +138,11 @@ struct TestArgs {
     /// Policy files or directories (searched for *.ha). Default: the current directory.
     paths: Vec<PathBuf>,
     /// Accept the current plans as the new snapshots.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ci")]
     update: bool,
+    /// Never write snapshots; a missing one fails the run (for CI).
+    #[arg(long)]
+    ci: bool,
 }
 
 fn main() -> ExitCode {
@@ -174,7 +177,14 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("halo: {}", e.message);
-                worst = worse(worst, if e.code == 1 { Exit::Policy } else { Exit::Usage });
+                worst = worse(
+                    worst,
+                    if e.code == 1 {
+                        Exit::Policy
+                    } else {
+                        Exit::Usage
+                    },
+                );
                 continue;
             }
         };
@@ -188,14 +198,22 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
                 if e == 0 {
                     println!("{}: ok ({w} warning{})", f.display(), plural(w));
                 } else {
-                    println!("{}: {e} error{}, {w} warning{}", f.display(), plural(e), plural(w));
+                    println!(
+                        "{}: {e} error{}, {w} warning{}",
+                        f.display(),
+                        plural(e),
+                        plural(w)
+                    );
                 }
             }
             CheckFormat::Json => json.push(check_json(f, &loaded)),
         }
     }
     if let CheckFormat::Json = a.format {
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
     }
     Ok(worst)
 }
@@ -229,7 +247,14 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("halo: {}", e.message);
-                worst = worse(worst, if e.code == 1 { Exit::Policy } else { Exit::Usage });
+                worst = worse(
+                    worst,
+                    if e.code == 1 {
+                        Exit::Policy
+                    } else {
+                        Exit::Usage
+                    },
+                );
                 continue;
             }
         };
@@ -239,7 +264,10 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             Err(_) => {
                 let l = load::compile_text(&loaded_name, text);
                 eprint!("{}", l.render(false));
-                eprintln!("halo: {}: not formatted: fix the syntax errors first", f.display());
+                eprintln!(
+                    "halo: {}: not formatted: fix the syntax errors first",
+                    f.display()
+                );
                 worst = worse(worst, Exit::Policy);
                 continue;
             }
@@ -248,7 +276,11 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             continue;
         }
         if a.check {
-            println!("{}: not in canonical layout (run `halo fmt {}`)", f.display(), f.display());
+            println!(
+                "{}: not in canonical layout (run `halo fmt {}`)",
+                f.display(),
+                f.display()
+            );
             worst = worse(worst, Exit::Policy);
         } else if a.diff {
             println!("--- {}\n+++ {} (formatted)", f.display(), f.display());
@@ -266,11 +298,32 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
 }
 
 /// Loads the policy, the state, and applies the scenario's events.
-fn prepare(file: &std::path::Path, sc: &Scenario, color: bool) -> Result<(Loaded, ClusterState, Timestamp), Result<Exit, InputError>> {
+fn prepare(
+    file: &std::path::Path,
+    sc: &Scenario,
+    color: bool,
+) -> Result<(Loaded, ClusterState, Timestamp), Result<Exit, InputError>> {
     let loaded = load::policy(file).map_err(Err)?;
-    eprint!("{}", halo_lang::diag::render_all(&loaded.diags.iter().filter(|d| d.is_error()).cloned().collect::<Vec<_>>(), &loaded.sources, color));
+    eprint!(
+        "{}",
+        halo_lang::diag::render_all(
+            &loaded
+                .diags
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect::<Vec<_>>(),
+            &loaded.sources,
+            color
+        )
+    );
     let Some(policy) = loaded.policy() else {
-        eprintln!("halo: {}: {} error{}; run `halo check` for warnings too", file.display(), loaded.errors(), plural(loaded.errors()));
+        eprintln!(
+            "halo: {}: {} error{}; run `halo check` for warnings too",
+            file.display(),
+            loaded.errors(),
+            plural(loaded.errors())
+        );
         return Err(Ok(Exit::Policy));
     };
     let mut state = match &sc.state {
@@ -283,7 +336,16 @@ fn prepare(file: &std::path::Path, sc: &Scenario, color: bool) -> Result<(Loaded
         if policy.cluster.nodes.iter().any(|x| &x.name == n) {
             Ok(n.clone())
         } else {
-            Err(InputError::usage(format!("unknown node `{n}`; the policy's nodes are: {}", policy.cluster.nodes.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", "))))
+            Err(InputError::usage(format!(
+                "unknown node `{n}`; the policy's nodes are: {}",
+                policy
+                    .cluster
+                    .nodes
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
         }
     };
     for n in &sc.node_fail {
@@ -312,7 +374,11 @@ fn prepare(file: &std::path::Path, sc: &Scenario, color: bool) -> Result<(Loaded
 
 /// `RSC:OP@NODE[=RC]`.
 fn parse_op_fail(spec: &str, policy: &halo_model::Policy) -> Result<Event, InputError> {
-    let bad = || InputError::usage(format!("--op-fail `{spec}`: expected RSC:OP@NODE[=RC], e.g. `web:monitor@web1=7`"));
+    let bad = || {
+        InputError::usage(format!(
+            "--op-fail `{spec}`: expected RSC:OP@NODE[=RC], e.g. `web:monitor@web1=7`"
+        ))
+    };
     let (rsc, rest) = spec.split_once(':').ok_or_else(bad)?;
     let (op, rest) = rest.split_once('@').ok_or_else(bad)?;
     let (node, rc) = match rest.split_once('=') {
@@ -321,10 +387,17 @@ fn parse_op_fail(spec: &str, policy: &halo_model::Policy) -> Result<Event, Input
     };
     let op = OpAction::parse(op).ok_or_else(|| InputError::usage(format!("--op-fail `{spec}`: `{op}` is not an operation (start, stop, monitor, promote, demote)")))?;
     if policy.find(rsc).is_none() {
-        return Err(InputError::usage(format!("--op-fail `{spec}`: unknown resource `{rsc}`")));
+        return Err(InputError::usage(format!(
+            "--op-fail `{spec}`: unknown resource `{rsc}`"
+        )));
     }
     let rc = rc.unwrap_or(if op == OpAction::Monitor { 7 } else { 1 });
-    Ok(Event::OpFails { rsc: rsc.to_string(), op, node: node.to_string(), rc })
+    Ok(Event::OpFails {
+        rsc: rsc.to_string(),
+        op,
+        node: node.to_string(),
+        rc,
+    })
 }
 
 fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
@@ -332,12 +405,18 @@ fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(policy) = loaded.policy() else { return Ok(Exit::Policy) };
+    let Some(policy) = loaded.policy() else {
+        return Ok(Exit::Policy);
+    };
     let plan = halo_engine::plan(policy, &state, now);
     let revised = halo_engine::settle::apply(&plan, &state);
     let text = match a.format {
         SimFormat::Text => render::simulate_text(&loaded, &state, &plan, &revised),
-        SimFormat::Json => serde_json::to_string_pretty(&render::simulate_json(&loaded, &plan, &revised)).unwrap_or_default() + "\n",
+        SimFormat::Json => {
+            serde_json::to_string_pretty(&render::simulate_json(&loaded, &plan, &revised))
+                .unwrap_or_default()
+                + "\n"
+        }
         SimFormat::Dot => render::simulate_dot(&plan),
     };
     write_stdout(&text)?;
@@ -349,10 +428,16 @@ fn why(a: &WhyArgs, color: bool) -> Result<Exit, InputError> {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(policy) = loaded.policy() else { return Ok(Exit::Policy) };
+    let Some(policy) = loaded.policy() else {
+        return Ok(Exit::Policy);
+    };
     if policy.find(&a.rsc).is_none() {
         let names: Vec<&str> = policy.resources.iter().map(|r| r.name.as_str()).collect();
-        return Err(InputError::usage(format!("unknown resource `{}`; the policy's resources are: {}", a.rsc, names.join(", "))));
+        return Err(InputError::usage(format!(
+            "unknown resource `{}`; the policy's resources are: {}",
+            a.rsc,
+            names.join(", ")
+        )));
     }
     let plan = halo_engine::plan(policy, &state, now);
     write_stdout(&render::why(&loaded, &plan, &a.rsc))?;
@@ -360,19 +445,27 @@ fn why(a: &WhyArgs, color: bool) -> Result<Exit, InputError> {
 }
 
 fn test(a: &TestArgs, color: bool) -> Result<Exit, InputError> {
-    let paths = if a.paths.is_empty() { vec![PathBuf::from(".")] } else { a.paths.clone() };
+    let paths = if a.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        a.paths.clone()
+    };
     let files = testing::collect(&paths)?;
     let mut totals = testing::Totals::default();
     for f in &files {
         let mut out = String::new();
-        testing::run_file(f, a.update, color, &mut out, &mut totals);
+        testing::run_file(f, testing::SnapshotMode { update: a.update, ci: a.ci }, color, &mut out, &mut totals);
         write_stdout(&out)?;
     }
     for w in &totals.written {
         println!("wrote snapshot {} (review and commit it)", w.display());
     }
     println!("{} passed, {} failed", totals.passed, totals.failed);
-    Ok(if totals.failed > 0 { Exit::Policy } else { Exit::Ok })
+    Ok(if totals.failed > 0 {
+        Exit::Policy
+    } else {
+        Exit::Ok
+    })
 }
 
 fn write_stdout(text: &str) -> Result<(), InputError> {

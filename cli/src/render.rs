@@ -15,7 +15,9 @@ pub fn status(policy: &Policy, state: &ClusterState, plan: Option<&Plan>) -> Str
         let st = state.node(&n.name);
         match st.status {
             NodeStatus::Online if st.standby => other.push(format!("Node {}: standby", n.name)),
-            NodeStatus::Online if st.maintenance => other.push(format!("Node {}: maintenance", n.name)),
+            NodeStatus::Online if st.maintenance => {
+                other.push(format!("Node {}: maintenance", n.name))
+            }
             NodeStatus::Online => online.push(n.name.clone()),
             NodeStatus::Offline => other.push(format!("Node {}: OFFLINE", n.name)),
             NodeStatus::Unclean => other.push(format!("Node {}: UNCLEAN (offline)", n.name)),
@@ -36,32 +38,66 @@ pub fn status(policy: &Policy, state: &ClusterState, plan: Option<&Plan>) -> Str
     for r in policy.resources.iter().filter(|r| r.parent.is_none()) {
         match &r.kind {
             ResourceKind::Primitive(p) => {
-                let _ = writeln!(out, "    * {:<14} ({}):\t{}", r.name, p.agent, where_(state, &r.name, r.clone.is_some()));
+                let _ = writeln!(
+                    out,
+                    "    * {:<14} ({}):\t{}",
+                    r.name,
+                    p.agent,
+                    where_(state, &r.name, r.clone.is_some())
+                );
             }
             ResourceKind::Group(members) => {
-                let kind = if r.clone.is_some() { "Clone Set" } else { "Resource Group" };
+                let kind = if r.clone.is_some() {
+                    "Clone Set"
+                } else {
+                    "Resource Group"
+                };
                 let _ = writeln!(out, "    * {kind}: {}:", r.name);
                 for m in members {
-                    let Some(mr) = policy.resource(*m) else { continue };
-                    let agent = mr.primitive().map(|p| p.agent.to_string()).unwrap_or_default();
-                    let _ = writeln!(out, "      * {:<12} ({agent}):\t{}", mr.name, where_(state, &mr.name, r.clone.is_some()));
+                    let Some(mr) = policy.resource(*m) else {
+                        continue;
+                    };
+                    let agent = mr
+                        .primitive()
+                        .map(|p| p.agent.to_string())
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "      * {:<12} ({agent}):\t{}",
+                        mr.name,
+                        where_(state, &mr.name, r.clone.is_some())
+                    );
                 }
             }
         }
     }
-    let mut orphans: Vec<&String> = state.resources.keys().filter(|k| policy.find(k).is_none()).collect();
+    let mut orphans: Vec<&String> = state
+        .resources
+        .keys()
+        .filter(|k| policy.find(k).is_none())
+        .collect();
     orphans.sort();
     for o in orphans {
-        let _ = writeln!(out, "    * {o:<14} (ORPHANED):\t{}", where_(state, o, false));
+        let _ = writeln!(
+            out,
+            "    * {o:<14} (ORPHANED):\t{}",
+            where_(state, o, false)
+        );
     }
     out
 }
 
 fn where_(state: &ClusterState, rsc: &str, many: bool) -> String {
-    let Some(per_node) = state.resources.get(rsc) else { return "Stopped".into() };
+    let Some(per_node) = state.resources.get(rsc) else {
+        return "Stopped".into();
+    };
     let mut parts: Vec<String> = Vec::new();
     for role in [Role::Promoted, Role::Unpromoted, Role::Started] {
-        let nodes: Vec<&str> = per_node.iter().filter(|(_, r)| r.role == role).map(|(n, _)| n.as_str()).collect();
+        let nodes: Vec<&str> = per_node
+            .iter()
+            .filter(|(_, r)| r.role == role)
+            .map(|(n, _)| n.as_str())
+            .collect();
         if !nodes.is_empty() {
             parts.push(if many || nodes.len() > 1 {
                 format!("{}: [ {} ]", role_label(role), nodes.join(" "))
@@ -72,7 +108,11 @@ fn where_(state: &ClusterState, rsc: &str, many: bool) -> String {
     }
     let failed: Vec<String> = per_node
         .iter()
-        .filter_map(|(n, r)| r.failed.as_ref().map(|f| format!("FAILED {} on {n} (rc={})", f.op, f.rc)))
+        .filter_map(|(n, r)| {
+            r.failed
+                .as_ref()
+                .map(|f| format!("FAILED {} on {n} (rc={})", f.op, f.rc))
+        })
         .collect();
     parts.extend(failed);
     if parts.is_empty() {
@@ -83,8 +123,15 @@ fn where_(state: &ClusterState, rsc: &str, many: bool) -> String {
 }
 
 /// The full text report of `halo simulate`.
-pub fn simulate_text(loaded: &Loaded, state: &ClusterState, plan: &Plan, revised: &ClusterState) -> String {
-    let Some(policy) = loaded.policy() else { return String::new() };
+pub fn simulate_text(
+    loaded: &Loaded,
+    state: &ClusterState,
+    plan: &Plan,
+    revised: &ClusterState,
+) -> String {
+    let Some(policy) = loaded.policy() else {
+        return String::new();
+    };
     let mut out = String::new();
     let _ = writeln!(out, "Current cluster status:");
     out.push_str(&status(policy, state, Some(plan)));
@@ -166,10 +213,17 @@ fn annotate_origins(v: &mut serde_json::Value, loaded: &Loaded) {
 
 /// The action graph in Graphviz DOT.
 pub fn simulate_dot(plan: &Plan) -> String {
-    let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut out = String::from(
+        "digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
     for ix in plan.graph.node_indices() {
         if let Some(a) = plan.graph.node_weight(ix) {
-            let _ = writeln!(out, "  a{} [label=\"{}\"];", ix.index(), a.to_string().replace('"', "\\\""));
+            let _ = writeln!(
+                out,
+                "  a{} [label=\"{}\"];",
+                ix.index(),
+                a.to_string().replace('"', "\\\"")
+            );
         }
     }
     for (a, b) in plan.edges() {
@@ -183,22 +237,38 @@ pub fn simulate_dot(plan: &Plan) -> String {
 /// in the policy it came from.
 pub fn why(loaded: &Loaded, plan: &Plan, rsc: &str) -> String {
     let mut out = String::new();
-    let Some(p) = plan.placement(rsc) else { return out };
+    let Some(p) = plan.placement(rsc) else {
+        return out;
+    };
     let target = if p.instances.is_empty() {
-        format!("stopped ({})", p.unplaced.as_deref().unwrap_or("no node can run it"))
+        format!(
+            "stopped ({})",
+            p.unplaced.as_deref().unwrap_or("no node can run it")
+        )
     } else {
-        p.instances.iter().map(|(n, r)| format!("{n} ({r})")).collect::<Vec<_>>().join(", ")
+        p.instances
+            .iter()
+            .map(|(n, r)| format!("{n} ({r})"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let _ = writeln!(out, "{rsc}: {target}");
     if p.blocked {
-        let _ = writeln!(out, "  blocked: {}", p.unplaced.as_deref().unwrap_or("left as it is"));
+        let _ = writeln!(
+            out,
+            "  blocked: {}",
+            p.unplaced.as_deref().unwrap_or("left as it is")
+        );
     }
     let _ = writeln!(
         out,
         "  assigned {} (resources are assigned by priority, then in declaration order; earlier ones win ties)",
         ordinal(p.assigned_as + 1)
     );
-    let _ = writeln!(out, "  node scores (ties: current node, then fewer resources, then name):");
+    let _ = writeln!(
+        out,
+        "  node scores (ties: current node, then fewer resources, then name):"
+    );
     write_scores(&mut out, loaded, &p.scores);
     if let Some(promo) = &p.promotion {
         let _ = writeln!(out, "  promotion scores:");
@@ -211,7 +281,11 @@ fn write_scores(out: &mut String, loaded: &Loaded, scores: &[halo_engine::NodeSc
     for s in scores {
         let _ = writeln!(out, "    {:<16} {:>8}", s.node, s.total.to_string());
         for c in &s.parts {
-            let at = c.source.origin().map(|o| format!("  [{}]", loaded.locate(o))).unwrap_or_default();
+            let at = c
+                .source
+                .origin()
+                .map(|o| format!("  [{}]", loaded.locate(o)))
+                .unwrap_or_default();
             let _ = writeln!(out, "      {:>8}  {}{at}", c.score.to_string(), c.source);
         }
     }

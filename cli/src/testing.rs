@@ -37,7 +37,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), load::InputError> {
     entries.sort();
     for e in entries {
         if e.is_dir() {
-            if e.file_name().is_some_and(|n| n != "__snapshots__" && n != "target") {
+            if e.file_name()
+                .is_some_and(|n| n != "__snapshots__" && n != "target")
+            {
                 walk(&e, out)?;
             }
         } else if e.extension().is_some_and(|x| x == "ha") {
@@ -48,7 +50,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), load::InputError> {
 }
 
 /// Runs one file's tests, printing results to `out`.
-pub fn run_file(path: &Path, update: bool, color: bool, out: &mut String, totals: &mut Totals) {
+/// How `halo test` treats snapshots.
+#[derive(Clone, Copy)]
+pub struct SnapshotMode {
+    /// Rewrite snapshots that differ.
+    pub update: bool,
+    /// Never write: a missing snapshot fails (for CI, where nothing is reviewed).
+    pub ci: bool,
+}
+
+pub fn run_file(path: &Path, mode: SnapshotMode, color: bool, out: &mut String, totals: &mut Totals) {
     let loaded = match load::policy(path) {
         Ok(l) => l,
         Err(e) => {
@@ -59,11 +70,17 @@ pub fn run_file(path: &Path, update: bool, color: bool, out: &mut String, totals
     };
     if loaded.errors() > 0 {
         out.push_str(&loaded.render(color));
-        let _ = writeln!(out, "{}: does not compile; its tests cannot run", path.display());
+        let _ = writeln!(
+            out,
+            "{}: does not compile; its tests cannot run",
+            path.display()
+        );
         totals.failed += 1;
         return;
     }
-    let Some(policy) = loaded.policy() else { return };
+    let Some(policy) = loaded.policy() else {
+        return;
+    };
     if policy.tests.is_empty() {
         return;
     }
@@ -77,13 +94,25 @@ pub fn run_file(path: &Path, update: bool, color: bool, out: &mut String, totals
             write_step(&mut snapshot, s);
         }
         snapshot.push('\n');
-        results.push((sc, failures.iter().map(|f| (loaded.locate(f.origin), f.failure.clone().unwrap_or_default())).collect::<Vec<_>>()));
+        results.push((
+            sc,
+            failures
+                .iter()
+                .map(|f| {
+                    (
+                        loaded.locate(f.origin),
+                        f.failure.clone().unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ));
     }
     let snap_path = snapshot_path(path);
     let old = std::fs::read_to_string(&snap_path).ok();
     let snapshot_diff = match &old {
         Some(o) if *o == snapshot => None,
-        Some(o) if !update => Some(diff(o, &snapshot)),
+        Some(o) if !mode.update => Some(diff(o, &snapshot)),
+        None if mode.ci => Some(format!("    (no snapshot: run `halo test {}` and commit {})\n", path.display(), snap_path.display())),
         _ => {
             if let Err(e) = write_snapshot(&snap_path, &snapshot) {
                 let _ = writeln!(out, "cannot write snapshot {}: {e}", snap_path.display());
@@ -106,7 +135,7 @@ pub fn run_file(path: &Path, update: bool, color: bool, out: &mut String, totals
         }
     }
     if let Some(d) = snapshot_diff {
-        let _ = writeln!(out, "snapshot {} differs (- recorded, + now); if the change is intended, run `halo test --update`:", snap_path.display());
+        let _ = writeln!(out, "snapshot {} does not match (- recorded, + now); if the change is intended, run `halo test --update`:", snap_path.display());
         out.push_str(&d);
     }
 }
@@ -134,7 +163,10 @@ fn write_step(out: &mut String, s: &StepOutcome) {
 
 fn snapshot_path(policy: &Path) -> PathBuf {
     let dir = policy.parent().unwrap_or(Path::new("."));
-    let name = policy.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = policy
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.join("__snapshots__").join(format!("{name}.snap"))
 }
 

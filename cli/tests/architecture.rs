@@ -3,10 +3,16 @@
 //! the engine never sees source text (it does not depend on the language); the
 //! model is plain data. Each crate's dependencies are an allow-list.
 
+// Tests fail by panicking; helpers outside #[test] functions may too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -67,7 +73,11 @@ fn assert_pure(krate: &str) {
             }
         }
     }
-    assert!(violations.is_empty(), "{krate} must be pure:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "{krate} must be pure:\n{}",
+        violations.join("\n")
+    );
 }
 
 fn dependencies(krate: &str) -> Vec<String> {
@@ -93,14 +103,27 @@ fn dependencies(krate: &str) -> Vec<String> {
 
 fn assert_deps(krate: &str, allowed: &[&str]) {
     for d in dependencies(krate) {
-        assert!(allowed.contains(&d.as_str()), "{krate} must not depend on `{d}` (allowed: {allowed:?})");
+        assert!(
+            allowed.contains(&d.as_str()),
+            "{krate} must not depend on `{d}` (allowed: {allowed:?})"
+        );
     }
 }
 
 #[test]
 fn lang_is_pure() {
     assert_pure("lang");
-    assert_deps("lang", &["halo-model", "pest", "pest_derive", "miette", "strsim", "petgraph"]);
+    assert_deps(
+        "lang",
+        &[
+            "halo-model",
+            "pest",
+            "pest_derive",
+            "miette",
+            "strsim",
+            "petgraph",
+        ],
+    );
 }
 
 #[test]

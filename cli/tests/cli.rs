@@ -1,6 +1,9 @@
 //! The `halo` binary as a user runs it: exit codes, located errors on malformed
 //! input of every kind (never a panic, never a hang), byte-identical output.
 
+// Tests fail by panicking; helpers outside #[test] functions may too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -15,7 +18,10 @@ fn halo(args: &[&str]) -> Output {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn text(b: &[u8]) -> String {
@@ -55,12 +61,21 @@ fn rejects(name: &str, bytes: &[u8], expect_in_stderr: &str) {
     let out = halo(&["check", f.path()]);
     let took = start.elapsed();
     let err = text(&out.stderr);
-    assert!(took < Duration::from_secs(1) || cfg!(debug_assertions) && took < Duration::from_secs(5), "{name}: took {took:?}");
+    assert!(
+        took < Duration::from_secs(1) || cfg!(debug_assertions) && took < Duration::from_secs(5),
+        "{name}: took {took:?}"
+    );
     assert!(!err.contains("panicked"), "{name}: panicked:\n{err}");
     let code = out.status.code().unwrap();
     assert!(code == 1 || code == 2, "{name}: exit code {code}\n{err}");
-    assert!(err.contains(expect_in_stderr), "{name}: expected `{expect_in_stderr}` in:\n{err}");
-    assert!(err.contains(&format!("{}:", f.path())), "{name}: error does not name the file:\n{err}");
+    assert!(
+        err.contains(expect_in_stderr),
+        "{name}: expected `{expect_in_stderr}` in:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:", f.path())),
+        "{name}: error does not name the file:\n{err}"
+    );
 }
 
 #[test]
@@ -72,7 +87,12 @@ fn examples_check_format_and_pass_their_tests() {
             let out = halo(&["check", &p]);
             assert_eq!(out.status.code(), Some(0), "{p}: {}", text(&out.stderr));
             let out = halo(&["fmt", "--check", &p]);
-            assert_eq!(out.status.code(), Some(0), "{p} is not formatted: {}", text(&out.stdout));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{p} is not formatted: {}",
+                text(&out.stdout)
+            );
         }
     }
     let out = halo(&["test", "examples"]);
@@ -86,24 +106,73 @@ fn examples_check_format_and_pass_their_tests() {
 
 #[test]
 fn malformed_input_gives_located_errors() {
-    rejects("unclosed.ha", b"cluster c {\n  node n1\n", "unclosed.ha:1:11");
-    rejects("stray.ha", b"cluster c { node n1 }\n}\n", "without a matching");
-    rejects("keyword.ha", format!("{VALID}colocat r with r\n").as_bytes(), "did you mean `colocate`?");
-    rejects("unknown-rsc.ha", format!("{VALID}prefer web on n1\n").as_bytes(), "unknown resource `web`");
-    rejects("unknown-node.ha", format!("{VALID}prefer r on n9\n").as_bytes(), "unknown node `n9`");
-    rejects("dup.ha", format!("{VALID}resource r: ocf:heartbeat:Dummy\n").as_bytes(), "declared twice");
-    rejects("duration.ha", format!("{VALID}resource s: ocf:heartbeat:Dummy {{\n  monitor every 10x\n}}\n").as_bytes(), "not a unit of time");
-    rejects("score.ha", format!("{VALID}prefer r on n1 score lots\n").as_bytes(), "is not a score");
+    rejects(
+        "unclosed.ha",
+        b"cluster c {\n  node n1\n",
+        "unclosed.ha:1:11",
+    );
+    rejects(
+        "stray.ha",
+        b"cluster c { node n1 }\n}\n",
+        "without a matching",
+    );
+    rejects(
+        "keyword.ha",
+        format!("{VALID}colocat r with r\n").as_bytes(),
+        "did you mean `colocate`?",
+    );
+    rejects(
+        "unknown-rsc.ha",
+        format!("{VALID}prefer web on n1\n").as_bytes(),
+        "unknown resource `web`",
+    );
+    rejects(
+        "unknown-node.ha",
+        format!("{VALID}prefer r on n9\n").as_bytes(),
+        "unknown node `n9`",
+    );
+    rejects(
+        "dup.ha",
+        format!("{VALID}resource r: ocf:heartbeat:Dummy\n").as_bytes(),
+        "declared twice",
+    );
+    rejects(
+        "duration.ha",
+        format!("{VALID}resource s: ocf:heartbeat:Dummy {{\n  monitor every 10x\n}}\n").as_bytes(),
+        "not a unit of time",
+    );
+    rejects(
+        "score.ha",
+        format!("{VALID}prefer r on n1 score lots\n").as_bytes(),
+        "is not a score",
+    );
     rejects(
         "cycle.ha",
         format!("{VALID}resource s: ocf:heartbeat:Dummy {{\n  monitor every 10s\n}}\norder r then s asymmetric\norder s then r asymmetric\n").as_bytes(),
         "cycle",
     );
-    rejects("binary.ha", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0xff, 0xfe], "not valid UTF-8");
+    rejects(
+        "binary.ha",
+        &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0xff, 0xfe],
+        "not valid UTF-8",
+    );
     rejects("nul.ha", b"cluster c {\n  node n1\0\n}\n", "NUL byte");
-    rejects("utf8.ha", b"cluster c {\n  node \xc3\x28 }\n", "utf8.ha:2:8");
+    rejects(
+        "utf8.ha",
+        b"cluster c {\n  node \xc3\x28 }\n",
+        "utf8.ha:2:8",
+    );
     rejects("deep.ha", "{".repeat(100_000).as_bytes(), "nest more than");
-    rejects("deep-parens.ha", format!("{VALID}prefer r where {}a == b{} \n", "(".repeat(100_000), ")".repeat(100_000)).as_bytes(), "deep");
+    rejects(
+        "deep-parens.ha",
+        format!(
+            "{VALID}prefer r where {}a == b{} \n",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        )
+        .as_bytes(),
+        "deep",
+    );
     let long = format!("{VALID}prefer r on n1 score 5 {}\n", "x".repeat(5_000_000));
     rejects("long.ha", long.as_bytes(), "unexpected `x");
     rejects("empty.ha", b"", "no `cluster` block");
@@ -111,20 +180,35 @@ fn malformed_input_gives_located_errors() {
 
 #[test]
 fn every_error_is_reported_not_just_the_first() {
-    let f = Scratch::new("many.ha", format!("{VALID}prefer a on n1\nprefer r on n7\ncolocate r with b\n").as_bytes());
+    let f = Scratch::new(
+        "many.ha",
+        format!("{VALID}prefer a on n1\nprefer r on n7\ncolocate r with b\n").as_bytes(),
+    );
     let out = halo(&["check", f.path()]);
     let err = text(&out.stderr);
-    for want in ["unknown resource `a`", "unknown node `n7`", "unknown resource `b`"] {
+    for want in [
+        "unknown resource `a`",
+        "unknown node `n7`",
+        "unknown resource `b`",
+    ] {
         assert!(err.contains(want), "missing {want}:\n{err}");
     }
-    assert!(text(&out.stdout).contains("3 errors"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("3 errors"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
 fn usage_and_io_errors_exit_2() {
     let out = halo(&["check", "/nonexistent/policy.ha"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no such file"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no such file"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = halo(&["simulate"]);
     assert_eq!(out.status.code(), Some(2));
     let out = halo(&["simulate", "examples/apache.ha", "--node-fail", "web9"]);
@@ -137,7 +221,10 @@ fn usage_and_io_errors_exit_2() {
 
 #[test]
 fn bad_state_files_are_located() {
-    let f = Scratch::new("bad-state.json", b"{\n  \"nodes\": {\n    \"web1\": { \"status\": \"sleeping\" }\n  }\n}\n");
+    let f = Scratch::new(
+        "bad-state.json",
+        b"{\n  \"nodes\": {\n    \"web1\": { \"status\": \"sleeping\" }\n  }\n}\n",
+    );
     let out = halo(&["simulate", "examples/apache.ha", "--state", f.path()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -151,7 +238,14 @@ fn bad_state_files_are_located() {
 #[test]
 fn simulate_is_byte_identical_across_runs() {
     for format in ["text", "json", "dot"] {
-        let args = ["simulate", "examples/quickstart.ha", "--node-fail", "node1", "--format", format];
+        let args = [
+            "simulate",
+            "examples/quickstart.ha",
+            "--node-fail",
+            "node1",
+            "--format",
+            format,
+        ];
         let a = halo(&args);
         let b = halo(&args);
         assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
@@ -169,7 +263,14 @@ fn simulate_shows_fencing_before_recovery() {
             "Apache": {"ip-10-0-4-38.ec2.internal": {"role": "started"}},
             "PHP-FPM": {"ip-10-0-4-38.ec2.internal": {"role": "started"}}}}"#,
     );
-    let out = halo(&["simulate", "examples/rhel-web.ha", "--state", state.path(), "--node-fail", "ip-10-0-4-38.ec2.internal"]);
+    let out = halo(&[
+        "simulate",
+        "examples/rhel-web.ha",
+        "--state",
+        state.path(),
+        "--node-fail",
+        "ip-10-0-4-38.ec2.internal",
+    ]);
     let s = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let fence = s.find("1. fence ip-10-0-4-38.ec2.internal").expect(&s);
@@ -183,7 +284,10 @@ fn why_names_the_lines_that_scored() {
     let s = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(s.contains("web: web1 (started)"), "{s}");
-    assert!(s.contains("50  location constraint on web  [examples/apache.ha:28:1]"), "{s}");
+    assert!(
+        s.contains("50  location constraint on web  [examples/apache.ha:28:1]"),
+        "{s}"
+    );
     assert!(s.contains("declaration order"), "{s}");
 }
 
@@ -206,7 +310,11 @@ fn fmt_rewrites_check_and_diff() {
     assert_eq!(out.status.code(), Some(1));
     let out = halo(&["fmt", "--diff", f.path()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("+   node n2"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("+   node n2"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = halo(&["fmt", f.path()]);
     assert_eq!(out.status.code(), Some(0));
     let out = halo(&["fmt", "--check", f.path()]);
@@ -222,7 +330,10 @@ fn a_failing_test_fails_the_run() {
     let out = halo(&["test", f.path()]);
     let s = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{s}");
-    assert!(s.contains("expected r running on n2, but it is running on n1"), "{s}");
+    assert!(
+        s.contains("expected r running on n2, but it is running on n1"),
+        "{s}"
+    );
     assert!(s.ends_with("0 passed, 1 failed\n"), "{s}");
     let snap = f.0.parent().unwrap().join("__snapshots__/failing.ha.snap");
     let _ = std::fs::remove_file(snap);

@@ -6,6 +6,9 @@
 //! To add or update cases: `INSTA_UPDATE=always cargo test -p halo --test
 //! scenarios`, then review the `plan.snap` diffs.
 
+// Tests fail by panicking; helpers outside #[test] functions may too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,7 +33,9 @@ fn cases() -> Vec<PathBuf> {
 
 fn simulate(case: &Path) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_halo"));
-    cmd.current_dir(case).env("NO_COLOR", "1").args(["simulate", "policy.ha"]);
+    cmd.current_dir(case)
+        .env("NO_COLOR", "1")
+        .args(["simulate", "policy.ha"]);
     if case.join("state.json").exists() {
         cmd.args(["--state", "state.json"]);
     }
@@ -39,14 +44,22 @@ fn simulate(case: &Path) -> String {
     }
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{}: halo simulate failed:\n{stderr}", case.display());
+    assert!(
+        out.status.success(),
+        "{}: halo simulate failed:\n{stderr}",
+        case.display()
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn scenario_corpus() {
     let cases = cases();
-    assert!(cases.len() >= 40, "only {} scenario cases found", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "only {} scenario cases found",
+        cases.len()
+    );
     for case in cases {
         let description = std::fs::read_to_string(case.join("policy.ha"))
             .unwrap()

@@ -41,7 +41,13 @@ impl<'c, 'a> Builder<'c, 'a> {
         (b.graph, notes)
     }
 
-    fn add(&mut self, rsc: Option<RscId>, kind: ActionKind, node: usize, because: Reason) -> NodeIndex {
+    fn add(
+        &mut self,
+        rsc: Option<RscId>,
+        kind: ActionKind,
+        node: usize,
+        because: Reason,
+    ) -> NodeIndex {
         let key = (rsc.map(RscId::index), kind, node);
         if let Some(&ix) = self.index.get(&key) {
             if let Some(a) = self.graph.node_weight_mut(ix) {
@@ -51,7 +57,9 @@ impl<'c, 'a> Builder<'c, 'a> {
             }
             return ix;
         }
-        let prim = rsc.and_then(|r| self.cx.p.resource(r)).and_then(|r| r.primitive());
+        let prim = rsc
+            .and_then(|r| self.cx.p.resource(r))
+            .and_then(|r| r.primitive());
         let timeout = prim.and_then(|p| {
             let action = match kind {
                 ActionKind::Stop => OpAction::Stop,
@@ -65,7 +73,12 @@ impl<'c, 'a> Builder<'c, 'a> {
         let action = Action {
             kind,
             rsc: rsc.map(|r| self.cx.name(r).to_string()),
-            node: self.cx.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
+            node: self
+                .cx
+                .nodes
+                .get(node)
+                .map(|n| n.name.clone())
+                .unwrap_or_default(),
             interval: None,
             role: None,
             timeout,
@@ -94,7 +107,10 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         for (ni, node) in self.cx.nodes.iter().enumerate() {
             if node.status == halo_model::NodeStatus::Unclean && !self.cx.may_fence() {
-                notes.push(format!("node {} needs fencing, but the cluster has no quorum", node.name));
+                notes.push(format!(
+                    "node {} needs fencing, but the cluster has no quorum",
+                    node.name
+                ));
                 continue;
             }
             let Some(why) = &node.fence else { continue };
@@ -117,28 +133,62 @@ impl<'c, 'a> Builder<'c, 'a> {
         if r.primitive().is_none() {
             return;
         }
-        let Some(info) = cx.rsc.get(id.index()) else { return };
-        let Some(target) = self.targets.get(id.index()) else { return };
-        if let Some(why) = info.blocked.as_ref().or(target.unplaced.as_ref().filter(|_| target.blocked)) {
-            notes.push(format!("{} is blocked: {why}; no action is taken for it", r.name));
+        let Some(info) = cx.rsc.get(id.index()) else {
+            return;
+        };
+        let Some(target) = self.targets.get(id.index()) else {
+            return;
+        };
+        if let Some(why) = info
+            .blocked
+            .as_ref()
+            .or(target.unplaced.as_ref().filter(|_| target.blocked))
+        {
+            notes.push(format!(
+                "{} is blocked: {why}; no action is taken for it",
+                r.name
+            ));
             return;
         }
-        let mut nodes: Vec<usize> = info.current.iter().map(|(n, _)| *n).chain(target.instances.iter().map(|(n, _)| *n)).collect();
+        let mut nodes: Vec<usize> = info
+            .current
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(target.instances.iter().map(|(n, _)| *n))
+            .collect();
         nodes.sort_unstable();
         nodes.dedup();
         let moving_to = target.instances.first().map(|(n, _)| *n);
         for n in nodes {
-            let cur = info.current.iter().find(|(c, _)| *c == n).map_or(Role::Stopped, |(_, r)| *r);
-            let tgt = target.instances.iter().find(|(c, _)| *c == n).map_or(Role::Stopped, |(_, r)| *r);
-            let failed = info.recover.iter().find(|(c, _)| *c == n).map(|(_, f)| f.clone());
+            let cur = info
+                .current
+                .iter()
+                .find(|(c, _)| *c == n)
+                .map_or(Role::Stopped, |(_, r)| *r);
+            let tgt = target
+                .instances
+                .iter()
+                .find(|(c, _)| *c == n)
+                .map_or(Role::Stopped, |(_, r)| *r);
+            let failed = info
+                .recover
+                .iter()
+                .find(|(c, _)| *c == n)
+                .map(|(_, f)| f.clone());
             let node = &cx.nodes[n.min(cx.nodes.len().saturating_sub(1))];
             let fenced = self.fence_of(n).is_some();
             let mut changed = false;
             if cur.is_active() && (tgt == Role::Stopped || failed.is_some()) {
                 let why = if let Some(f) = &failed {
-                    Reason::Failed { op: f.op.to_string(), rc: f.rc }
+                    Reason::Failed {
+                        op: f.op.to_string(),
+                        rc: f.rc,
+                    }
                 } else if let Some(u) = node.unavailable() {
-                    Reason::NodeUnavailable { node: node.name.clone(), why: u.to_string() }
+                    Reason::NodeUnavailable {
+                        node: node.name.clone(),
+                        why: u.to_string(),
+                    }
                 } else if let (Some(to), true) = (moving_to, cx.clone_of(id).is_none()) {
                     Reason::Moving {
                         from: node.name.clone(),
@@ -147,7 +197,12 @@ impl<'c, 'a> Builder<'c, 'a> {
                         to_score: target.scores.total(to),
                     }
                 } else {
-                    Reason::NotWanted { why: target.unplaced.clone().unwrap_or_else(|| "not placed here".into()) }
+                    Reason::NotWanted {
+                        why: target
+                            .unplaced
+                            .clone()
+                            .unwrap_or_else(|| "not placed here".into()),
+                    }
                 };
                 if !fenced {
                     if cur == Role::Promoted {
@@ -157,7 +212,14 @@ impl<'c, 'a> Builder<'c, 'a> {
                 }
                 changed = tgt.is_active();
                 if tgt.is_active() {
-                    self.add(Some(id), ActionKind::Start, n, Reason::Placed { score: target.scores.total(n) });
+                    self.add(
+                        Some(id),
+                        ActionKind::Start,
+                        n,
+                        Reason::Placed {
+                            score: target.scores.total(n),
+                        },
+                    );
                     if tgt == Role::Promoted {
                         self.add(Some(id), ActionKind::Promote, n, Reason::Promotion);
                     }
@@ -165,12 +227,18 @@ impl<'c, 'a> Builder<'c, 'a> {
             } else if !cur.is_active() && tgt.is_active() {
                 let why = match info.current.first() {
                     Some((from, _)) if cx.clone_of(id).is_none() => Reason::Moving {
-                        from: cx.nodes.get(*from).map(|x| x.name.clone()).unwrap_or_default(),
+                        from: cx
+                            .nodes
+                            .get(*from)
+                            .map(|x| x.name.clone())
+                            .unwrap_or_default(),
                         to: node.name.clone(),
                         from_score: target.scores.total(*from),
                         to_score: target.scores.total(n),
                     },
-                    _ => Reason::Placed { score: target.scores.total(n) },
+                    _ => Reason::Placed {
+                        score: target.scores.total(n),
+                    },
                 };
                 self.add(Some(id), ActionKind::Start, n, why);
                 if tgt == Role::Promoted {
@@ -193,12 +261,19 @@ impl<'c, 'a> Builder<'c, 'a> {
     /// The recurring monitors of `id` in `role` on `node`, after the action that
     /// brought it into that role.
     fn add_monitors(&mut self, id: RscId, node: usize, role: Role) {
-        let Some(prim) = self.cx.p.resource(id).and_then(|r| r.primitive()) else { return };
+        let Some(prim) = self.cx.p.resource(id).and_then(|r| r.primitive()) else {
+            return;
+        };
         for op in prim.monitors_for(role) {
             let action = Action {
                 kind: ActionKind::Monitor,
                 rsc: Some(self.cx.name(id).to_string()),
-                node: self.cx.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
+                node: self
+                    .cx
+                    .nodes
+                    .get(node)
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default(),
                 interval: Some(op.interval),
                 role: op.role,
                 timeout: op.timeout,
@@ -236,7 +311,9 @@ impl<'c, 'a> Builder<'c, 'a> {
                 interval: None,
                 role: None,
                 timeout: None,
-                because: vec![Reason::NotWanted { why: "no longer in the policy".into() }],
+                because: vec![Reason::NotWanted {
+                    why: "no longer in the policy".into(),
+                }],
             };
             self.graph.add_node(action);
         }
@@ -248,7 +325,15 @@ impl<'c, 'a> Builder<'c, 'a> {
         let cx = self.cx;
         let mut pairs: Vec<(RscId, RscId)> = Vec::new();
         for c in &cx.p.constraints {
-            if let ConstraintKind::Order { first, then, kind: halo_model::OrderKind::Mandatory, first_action: OpAction::Start, then_action: OpAction::Start, .. } = &c.kind {
+            if let ConstraintKind::Order {
+                first,
+                then,
+                kind: halo_model::OrderKind::Mandatory,
+                first_action: OpAction::Start,
+                then_action: OpAction::Start,
+                ..
+            } = &c.kind
+            {
                 if cx.unit_of(*first) == cx.unit_of(*then) {
                     continue;
                 }
@@ -271,12 +356,17 @@ impl<'c, 'a> Builder<'c, 'a> {
         for _ in 0..=pairs.len() {
             let mut changed = false;
             for &(f, t) in &pairs {
-                let first_stops = (0..cx.nodes.len()).any(|n| self.get(f, ActionKind::Stop, n).is_some());
+                let first_stops =
+                    (0..cx.nodes.len()).any(|n| self.get(f, ActionKind::Stop, n).is_some());
                 if !first_stops {
                     continue;
                 }
-                let Some(info) = cx.rsc.get(t.index()) else { continue };
-                let Some(target) = self.targets.get(t.index()) else { continue };
+                let Some(info) = cx.rsc.get(t.index()) else {
+                    continue;
+                };
+                let Some(target) = self.targets.get(t.index()) else {
+                    continue;
+                };
                 if info.blocked.is_some() || target.blocked {
                     continue;
                 }
@@ -284,7 +374,9 @@ impl<'c, 'a> Builder<'c, 'a> {
                     if self.get(t, ActionKind::Stop, n).is_some() || self.fence_of(n).is_some() {
                         continue;
                     }
-                    let why = Reason::DependsOn { rsc: cx.name(f).to_string() };
+                    let why = Reason::DependsOn {
+                        rsc: cx.name(f).to_string(),
+                    };
                     if role == Role::Promoted {
                         self.add(Some(t), ActionKind::Demote, n, why.clone());
                     }
@@ -313,8 +405,14 @@ impl<'c, 'a> Builder<'c, 'a> {
         for i in 0..n_rsc {
             let id = RscId(u32::try_from(i).unwrap_or(u32::MAX));
             for n in 0..n_nodes {
-                let chain = [ActionKind::Demote, ActionKind::Stop, ActionKind::Start, ActionKind::Promote];
-                let present: Vec<NodeIndex> = chain.iter().filter_map(|k| self.get(id, *k, n)).collect();
+                let chain = [
+                    ActionKind::Demote,
+                    ActionKind::Stop,
+                    ActionKind::Start,
+                    ActionKind::Promote,
+                ];
+                let present: Vec<NodeIndex> =
+                    chain.iter().filter_map(|k| self.get(id, *k, n)).collect();
                 for w in present.windows(2) {
                     if let [a, b] = w {
                         self.edge(Some(*a), Some(*b));
@@ -324,15 +422,23 @@ impl<'c, 'a> Builder<'c, 'a> {
             for a in 0..n_nodes {
                 for b in 0..n_nodes {
                     if a != b {
-                        self.edge(self.get(id, ActionKind::Stop, a), self.get(id, ActionKind::Start, b));
-                        self.edge(self.get(id, ActionKind::Demote, a), self.get(id, ActionKind::Promote, b));
+                        self.edge(
+                            self.get(id, ActionKind::Stop, a),
+                            self.get(id, ActionKind::Start, b),
+                        );
+                        self.edge(
+                            self.get(id, ActionKind::Demote, a),
+                            self.get(id, ActionKind::Promote, b),
+                        );
                     }
                 }
             }
             // Fencing before recovering what ran on the fenced node.
             if let Some(info) = cx.rsc.get(i) {
                 for (cn, _) in &info.current {
-                    let Some(f) = self.fence_of(*cn) else { continue };
+                    let Some(f) = self.fence_of(*cn) else {
+                        continue;
+                    };
                     for b in 0..n_nodes {
                         self.edge(Some(f), self.get(id, ActionKind::Start, b));
                         self.edge(Some(f), self.get(id, ActionKind::Promote, b));
@@ -342,7 +448,9 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         // Group members: starts in order, stops in reverse.
         for r in &cx.p.resources {
-            let halo_model::ResourceKind::Group(members) = &r.kind else { continue };
+            let halo_model::ResourceKind::Group(members) = &r.kind else {
+                continue;
+            };
             let per_node = r.clone.is_some();
             for w in members.windows(2) {
                 let [a, b] = w else { continue };
@@ -352,13 +460,26 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         // Order constraints.
         for c in &cx.p.constraints {
-            let ConstraintKind::Order { first, first_action, then, then_action, symmetrical, .. } = &c.kind else { continue };
+            let ConstraintKind::Order {
+                first,
+                first_action,
+                then,
+                then_action,
+                symmetrical,
+                ..
+            } = &c.kind
+            else {
+                continue;
+            };
             if cx.unit_of(*first) == cx.unit_of(*then) {
                 // Orders within one group are the group's own (rejected by `check`).
                 continue;
             }
             let interleave = [first, then].iter().all(|r| {
-                cx.clone_of(**r).and_then(|c| cx.p.resource(c)).and_then(|x| x.clone.as_ref()).is_some_and(|s| s.interleave)
+                cx.clone_of(**r)
+                    .and_then(|c| cx.p.resource(c))
+                    .and_then(|x| x.clone.as_ref())
+                    .is_some_and(|s| s.interleave)
             });
             let (fk, tk) = (kind_of(*first_action), kind_of(*then_action));
             let fl = self.ends(*first, *first_action);

@@ -10,9 +10,7 @@
 
 use crate::ctx::Ctx;
 use crate::plan::{Contribution, NodeScore, Source};
-use halo_model::{
-    ConstraintKind, LocationTarget, NoQuorumPolicy, Role, RscId, Score, TargetRole,
-};
+use halo_model::{ConstraintKind, LocationTarget, NoQuorumPolicy, Role, RscId, Score, TargetRole};
 
 /// Per-node scores with their parts, indexed like `Ctx::nodes`.
 #[derive(Clone, Default)]
@@ -34,9 +32,9 @@ impl Scores {
     }
 
     pub fn total(&self, node: usize) -> Score {
-        self.parts
-            .get(node)
-            .map_or(Score::NEG_INF, |p| p.iter().fold(Score::ZERO, |acc, c| acc + c.score))
+        self.parts.get(node).map_or(Score::NEG_INF, |p| {
+            p.iter().fold(Score::ZERO, |acc, c| acc + c.score)
+        })
     }
 
     pub fn runnable(&self, node: usize) -> bool {
@@ -111,7 +109,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .cx
             .colocations_of_dependent(u)
             .filter_map(|c| match &c.kind {
-                ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => Some(self.unit(*primary)),
+                ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => {
+                    Some(self.unit(*primary))
+                }
                 _ => None,
             })
             .collect();
@@ -179,7 +179,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
             match &stopped {
                 _ if t.blocked => {
                     // A blocked unit stays exactly as it is, member by member.
-                    mt.instances = self.cx.rsc.get(m.index()).map(|i| i.current.clone()).unwrap_or_default();
+                    mt.instances = self
+                        .cx
+                        .rsc
+                        .get(m.index())
+                        .map(|i| i.current.clone())
+                        .unwrap_or_default();
                     mt.unplaced = t.unplaced.clone();
                 }
                 Some(why) => mt.unplaced = Some(why.clone()),
@@ -225,10 +230,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if self.cx.p.meta(u, |m| m.target_role) == Some(TargetRole::Stopped) {
             return Some("target-role is stopped".to_string());
         }
-        if !self.cx.may_start() && self.cx.p.cluster.no_quorum_policy != NoQuorumPolicy::Freeze {
-            if self.cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Stop || !r.is_promotable() {
-                return Some("the cluster has no quorum".to_string());
-            }
+        // Without quorum: `stop` stops everything, `demote` everything but
+        // promotable clones (demoted in `promote`); `freeze` is handled in scoring.
+        let nqp = self.cx.p.cluster.no_quorum_policy;
+        if !self.cx.may_start() && nqp != NoQuorumPolicy::Freeze && (nqp == NoQuorumPolicy::Stop || !r.is_promotable()) {
+            return Some("the cluster has no quorum".to_string());
         }
         if r.parent.is_none() && self.cx.leaves(u).len() == 1 && self.member_stopped(u).is_some() {
             return self.member_stopped(u);
@@ -240,7 +246,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
     fn current_instances(&self, u: RscId) -> Vec<(usize, Role)> {
         let leaves = self.cx.leaves(u);
         let first = leaves.first().copied().unwrap_or(u);
-        self.cx.rsc.get(first.index()).map(|i| i.current.clone()).unwrap_or_default()
+        self.cx
+            .rsc
+            .get(first.index())
+            .map(|i| i.current.clone())
+            .unwrap_or_default()
     }
 
     /// Scores from the unit itself: node availability, location constraints,
@@ -250,10 +260,20 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let mut s = Scores::new(cx.nodes.len());
         for (ni, node) in cx.nodes.iter().enumerate() {
             if let Some(why) = node.unavailable() {
-                s.add(ni, Score::NEG_INF, Source::NodeUnavailable { why: format!("{} {why}", node.name) });
+                s.add(
+                    ni,
+                    Score::NEG_INF,
+                    Source::NodeUnavailable {
+                        why: format!("{} {why}", node.name),
+                    },
+                );
             }
             if !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze {
-                let here = cx.leaves(u).iter().any(|m| cx.rsc.get(m.index()).is_some_and(|i| i.current.iter().any(|(n, _)| *n == ni)));
+                let here = cx.leaves(u).iter().any(|m| {
+                    cx.rsc
+                        .get(m.index())
+                        .is_some_and(|i| i.current.iter().any(|(n, _)| *n == ni))
+                });
                 if !here {
                     s.add(ni, Score::NEG_INF, Source::NoQuorum);
                 }
@@ -264,14 +284,23 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let mut allowed_by_location = vec![false; cx.nodes.len()];
         for &m in &members {
             for c in cx.locations(m) {
-                let ConstraintKind::Location { target, score, .. } = &c.kind else { continue };
+                let ConstraintKind::Location { target, score, .. } = &c.kind else {
+                    continue;
+                };
                 for (ni, node) in cx.nodes.iter().enumerate() {
                     let hit = match target {
-                        LocationTarget::Nodes(ns) => ns.iter().any(|n| *n == node.name),
+                        LocationTarget::Nodes(ns) => ns.contains(&node.name),
                         LocationTarget::Rule(rule) => rule.eval(&node.name, &node.attrs),
                     };
                     if hit {
-                        s.add(ni, *score, Source::Location { origin: c.origin, rsc: cx.name(m).to_string() });
+                        s.add(
+                            ni,
+                            *score,
+                            Source::Location {
+                                origin: c.origin,
+                                rsc: cx.name(m).to_string(),
+                            },
+                        );
                         if *score >= Score::ZERO {
                             if let Some(a) = allowed_by_location.get_mut(ni) {
                                 *a = true;
@@ -284,7 +313,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
         for &m in &members {
             for oc in cx.s.operator.iter().filter(|o| o.rsc == cx.name(m)) {
                 if let Some(ni) = cx.node_index(&oc.node) {
-                    s.add(ni, oc.score, Source::Operator { rsc: oc.rsc.clone() });
+                    s.add(
+                        ni,
+                        oc.score,
+                        Source::Operator {
+                            rsc: oc.rsc.clone(),
+                        },
+                    );
                     if oc.score >= Score::ZERO {
                         if let Some(a) = allowed_by_location.get_mut(ni) {
                             *a = true;
@@ -301,11 +336,23 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
         }
         for m in cx.leaves(u) {
-            let Some(info) = cx.rsc.get(m.index()) else { continue };
-            let threshold = cx.p.meta(m, |x| x.migration_threshold).unwrap_or(halo_model::FailCount::INFINITE);
+            let Some(info) = cx.rsc.get(m.index()) else {
+                continue;
+            };
+            let threshold =
+                cx.p.meta(m, |x| x.migration_threshold)
+                    .unwrap_or(halo_model::FailCount::INFINITE);
             for (&ni, &count) in &info.failcount {
                 if threshold > 0 && count >= threshold {
-                    s.add(ni, Score::NEG_INF, Source::FailCount { rsc: cx.name(m).to_string(), count, threshold });
+                    s.add(
+                        ni,
+                        Score::NEG_INF,
+                        Source::FailCount {
+                            rsc: cx.name(m).to_string(),
+                            count,
+                            threshold,
+                        },
+                    );
                 }
             }
             let stickiness = cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO);
@@ -313,7 +360,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 for (ni, _) in &info.current {
                     let failed = info.recover.iter().any(|(f, _)| f == ni);
                     if !failed {
-                        s.add(*ni, stickiness, Source::Stickiness { rsc: cx.name(m).to_string() });
+                        s.add(
+                            *ni,
+                            stickiness,
+                            Source::Stickiness {
+                                rsc: cx.name(m).to_string(),
+                            },
+                        );
                     }
                 }
             }
@@ -328,7 +381,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let before = s.clone();
         let could_run = (0..self.cx.nodes.len()).any(|n| s.runnable(n));
         for c in self.cx.colocations_of_primary(u) {
-            let ConstraintKind::Colocation { dependent, primary, primary_role, dependent_role, score } = &c.kind else { continue };
+            let ConstraintKind::Colocation {
+                dependent,
+                primary,
+                primary_role,
+                dependent_role,
+                score,
+            } = &c.kind
+            else {
+                continue;
+            };
             if self.unit(*primary) != u || self.unit(*dependent) == u {
                 continue;
             }
@@ -351,7 +413,14 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 }
                 let v = t.scale(*score);
                 if v != Score::ZERO {
-                    s.add(ni, v, Source::Dependent { origin: c.origin, rsc: self.cx.name(*dependent).to_string() });
+                    s.add(
+                        ni,
+                        v,
+                        Source::Dependent {
+                            origin: c.origin,
+                            rsc: self.cx.name(*dependent).to_string(),
+                        },
+                    );
                 }
             }
         }
@@ -364,14 +433,25 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// `promotion`, only those that apply to `u`'s promoted role.
     fn apply_primaries(&self, u: RscId, s: &mut Scores, promotion: bool) {
         for c in self.cx.colocations_of_dependent(u) {
-            let ConstraintKind::Colocation { dependent, dependent_role, primary, primary_role, score } = &c.kind else { continue };
+            let ConstraintKind::Colocation {
+                dependent,
+                dependent_role,
+                primary,
+                primary_role,
+                score,
+            } = &c.kind
+            else {
+                continue;
+            };
             if self.unit(*dependent) != u || self.unit(*primary) == u {
                 continue;
             }
             if promotion != (*dependent_role == Some(Role::Promoted)) {
                 continue;
             }
-            let Some(pt) = self.targets.get(primary.index()) else { continue };
+            let Some(pt) = self.targets.get(primary.index()) else {
+                continue;
+            };
             let on: Vec<bool> = (0..self.cx.nodes.len())
                 .map(|ni| {
                     pt.instances.iter().any(|(n, r)| {
@@ -384,19 +464,32 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 })
                 .collect();
             let with = match primary_role {
-                Some(r @ (Role::Promoted | Role::Unpromoted)) => format!("{}.{r}", self.cx.name(*primary)),
+                Some(r @ (Role::Promoted | Role::Unpromoted)) => {
+                    format!("{}.{r}", self.cx.name(*primary))
+                }
                 _ => self.cx.name(*primary).to_string(),
             };
             for (ni, here) in on.iter().enumerate() {
                 let v = if score.is_inf() {
-                    if *here { Score::ZERO } else { Score::NEG_INF }
+                    if *here {
+                        Score::ZERO
+                    } else {
+                        Score::NEG_INF
+                    }
                 } else if *here {
                     *score
                 } else {
                     Score::ZERO
                 };
                 if v != Score::ZERO {
-                    s.add(ni, v, Source::Colocation { origin: c.origin, with: with.clone() });
+                    s.add(
+                        ni,
+                        v,
+                        Source::Colocation {
+                            origin: c.origin,
+                            with: with.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -424,10 +517,14 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// Nodes for a clone's instances: up to clone-max, at most clone-node-max per
     /// node, best nodes first (ties: nodes that already run one, less load, name).
     fn choose_clone_nodes(&self, u: RscId, s: &Scores) -> Vec<(usize, Role)> {
-        let Some(spec) = self.cx.p.resource(u).and_then(|r| r.clone.clone()) else { return Vec::new() };
+        let Some(spec) = self.cx.p.resource(u).and_then(|r| r.clone.clone()) else {
+            return Vec::new();
+        };
         let max = spec.max.map_or(self.cx.nodes.len(), |m| m as usize);
         let current = self.current_instances(u);
-        let mut order: Vec<usize> = (0..self.cx.nodes.len()).filter(|&n| s.runnable(n)).collect();
+        let mut order: Vec<usize> = (0..self.cx.nodes.len())
+            .filter(|&n| s.runnable(n))
+            .collect();
         order.sort_by(|&a, &b| {
             let key = |n: usize| {
                 (
@@ -439,7 +536,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
             };
             key(a).cmp(&key(b))
         });
-        let role = if spec.promotable { Role::Unpromoted } else { Role::Started };
+        let role = if spec.promotable {
+            Role::Unpromoted
+        } else {
+            Role::Started
+        };
         let mut out = Vec::new();
         for _round in 0..spec.node_max.max(1) {
             for &n in &order {
@@ -460,15 +561,23 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let cx = self.cx;
         let mut s = Scores::new(cx.nodes.len());
         let name = cx.name(u).to_string();
-        let spec = cx.p.resource(u).and_then(|r| r.clone.clone()).unwrap_or_default();
+        let spec =
+            cx.p.resource(u)
+                .and_then(|r| r.clone.clone())
+                .unwrap_or_default();
         let info = cx.rsc.get(u.index());
         for &(ni, _) in inst {
-            let Some(node) = cx.nodes.get(ni) else { continue };
-            let reported = cx
-                .s
-                .on(&name, &node.name)
-                .and_then(|r| r.promotion)
-                .or_else(|| node.attrs.get(&format!("master-{name}")).and_then(|v| v.parse::<i64>().ok()));
+            let Some(node) = cx.nodes.get(ni) else {
+                continue;
+            };
+            let reported =
+                cx.s.on(&name, &node.name)
+                    .and_then(|r| r.promotion)
+                    .or_else(|| {
+                        node.attrs
+                            .get(&format!("master-{name}"))
+                            .and_then(|v| v.parse::<i64>().ok())
+                    });
             if let Some(v) = reported {
                 s.add(ni, Score::new(v), Source::Promotion { rsc: name.clone() });
             }
@@ -477,24 +586,49 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
         }
         for c in cx.all_locations(u) {
-            let ConstraintKind::Location { role: Some(Role::Promoted), target, score, .. } = &c.kind else { continue };
+            let ConstraintKind::Location {
+                role: Some(Role::Promoted),
+                target,
+                score,
+                ..
+            } = &c.kind
+            else {
+                continue;
+            };
             for &(ni, _) in inst {
-                let Some(node) = cx.nodes.get(ni) else { continue };
+                let Some(node) = cx.nodes.get(ni) else {
+                    continue;
+                };
                 let hit = match target {
                     LocationTarget::Nodes(ns) => ns.contains(&node.name),
                     LocationTarget::Rule(r) => r.eval(&node.name, &node.attrs),
                 };
                 if hit {
-                    s.add(ni, *score, Source::Location { origin: c.origin, rsc: name.clone() });
+                    s.add(
+                        ni,
+                        *score,
+                        Source::Location {
+                            origin: c.origin,
+                            rsc: name.clone(),
+                        },
+                    );
                 }
             }
         }
         self.apply_primaries(u, &mut s, true);
         self.add_dependents(u, &mut s, Some(Role::Promoted));
-        let no_quorum_demote = !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Demote;
-        let wants_promotion = cx.p.meta(u, |m| m.target_role) != Some(TargetRole::Unpromoted) && !no_quorum_demote;
+        let no_quorum_demote =
+            !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Demote;
+        let wants_promotion =
+            cx.p.meta(u, |m| m.target_role) != Some(TargetRole::Unpromoted) && !no_quorum_demote;
         let current: Vec<usize> = info
-            .map(|i| i.current.iter().filter(|(_, r)| *r == Role::Promoted).map(|(n, _)| *n).collect())
+            .map(|i| {
+                i.current
+                    .iter()
+                    .filter(|(_, r)| *r == Role::Promoted)
+                    .map(|(n, _)| *n)
+                    .collect()
+            })
             .unwrap_or_default();
         let mut cands: Vec<usize> = inst
             .iter()
@@ -513,7 +647,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
         };
         let out = inst
             .iter()
-            .map(|&(n, _)| (n, if promoted.contains(&n) { Role::Promoted } else { Role::Unpromoted }))
+            .map(|&(n, _)| {
+                (
+                    n,
+                    if promoted.contains(&n) {
+                        Role::Promoted
+                    } else {
+                        Role::Unpromoted
+                    },
+                )
+            })
             .collect();
         (s, out)
     }
@@ -525,20 +668,36 @@ impl<'c, 'a> Assigner<'c, 'a> {
         for _ in 0..=cx.p.constraints.len() {
             let mut changed = false;
             for c in &cx.p.constraints {
-                let ConstraintKind::Order { first, first_action, then, kind, .. } = &c.kind else { continue };
+                let ConstraintKind::Order {
+                    first,
+                    first_action,
+                    then,
+                    kind,
+                    ..
+                } = &c.kind
+                else {
+                    continue;
+                };
                 if *kind != halo_model::OrderKind::Mandatory {
                     continue;
                 }
-                let Some(ft) = self.targets.get(first.index()) else { continue };
+                let Some(ft) = self.targets.get(first.index()) else {
+                    continue;
+                };
                 let ok = match first_action {
-                    halo_model::OpAction::Promote => ft.instances.iter().any(|(_, r)| *r == Role::Promoted),
+                    halo_model::OpAction::Promote => {
+                        ft.instances.iter().any(|(_, r)| *r == Role::Promoted)
+                    }
                     halo_model::OpAction::Start => !ft.instances.is_empty(),
                     _ => true,
                 };
                 if ok {
                     continue;
                 }
-                let why = format!("it is ordered after {}.{first_action}, which will not happen", cx.name(*first));
+                let why = format!(
+                    "it is ordered after {}.{first_action}, which will not happen",
+                    cx.name(*first)
+                );
                 let mut ids = vec![*then];
                 ids.extend(cx.leaves(*then).into_iter().filter(|m| m != then));
                 for id in ids {

@@ -5,8 +5,8 @@
 //! nodes can run resources, quorum) is computed here once.
 
 use halo_model::{
-    ClusterState, ConstraintKind, FailedOp, NodeStatus, NoQuorumPolicy, OnFail,
-    OpAction, Policy, QuorumMode, ResourceKind, Role, RscId, Timestamp,
+    ClusterState, ConstraintKind, FailedOp, NoQuorumPolicy, NodeStatus, OnFail, OpAction, Policy,
+    QuorumMode, ResourceKind, Role, RscId, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -113,7 +113,10 @@ impl<'a> Ctx<'a> {
             .resources
             .iter()
             .enumerate()
-            .map(|(i, r)| r.parent.unwrap_or(RscId(u32::try_from(i).unwrap_or(u32::MAX))))
+            .map(|(i, r)| {
+                r.parent
+                    .unwrap_or(RscId(u32::try_from(i).unwrap_or(u32::MAX)))
+            })
             .collect();
         let n = p.resources.len();
         let mut cx = Ctx {
@@ -146,7 +149,9 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn node_index(&self, name: &str) -> Option<usize> {
-        self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)).ok()
+        self.nodes
+            .binary_search_by(|n| n.name.as_str().cmp(name))
+            .ok()
     }
 
     pub fn name(&self, id: RscId) -> &str {
@@ -174,7 +179,11 @@ impl<'a> Ctx<'a> {
 
     fn compute_quorum(&self) -> bool {
         let total = self.nodes.len();
-        let up = self.nodes.iter().filter(|n| n.status == NodeStatus::Online).count();
+        let up = self
+            .nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Online)
+            .count();
         match &self.p.cluster.quorum {
             QuorumMode::Ignore => true,
             QuorumMode::TwoNode if total == 2 => up >= 1,
@@ -199,18 +208,25 @@ impl<'a> Ctx<'a> {
 
     fn unpack_resource(&self, id: RscId) -> RscInfo {
         let mut info = RscInfo::default();
-        let Some(r) = self.p.resource(id) else { return info };
-        let Some(prim) = r.primitive() else { return info };
+        let Some(r) = self.p.resource(id) else {
+            return info;
+        };
+        let Some(prim) = r.primitive() else {
+            return info;
+        };
         let observed = self.s.resources.get(&r.name);
         let failure_timeout = self.p.meta(id, |m| m.failure_timeout);
         for (ni, node) in self.nodes.iter().enumerate() {
             if let Some(fc) = self.s.failcount(&r.name, &node.name) {
-                let expired = failure_timeout.is_some_and(|t| t.as_ms() > 0 && self.now.since(fc.last_failure) >= t);
+                let expired = failure_timeout
+                    .is_some_and(|t| t.as_ms() > 0 && self.now.since(fc.last_failure) >= t);
                 if !expired && fc.count > 0 {
                     info.failcount.insert(ni, fc.count);
                 }
             }
-            let Some(rs) = observed.and_then(|m| m.get(&node.name)) else { continue };
+            let Some(rs) = observed.and_then(|m| m.get(&node.name)) else {
+                continue;
+            };
             if node.status == NodeStatus::Offline {
                 continue;
             }
@@ -222,10 +238,15 @@ impl<'a> Ctx<'a> {
                 info.blocked = Some(format!("{} is in maintenance", node.name));
             }
             if node.status == NodeStatus::Unclean && active && !self.may_fence() {
-                info.blocked = Some(format!("it may still run on {}, which is unclean and cannot be fenced now", node.name));
+                info.blocked = Some(format!(
+                    "it may still run on {}, which is unclean and cannot be fenced now",
+                    node.name
+                ));
             }
             let Some(failed) = &rs.failed else { continue };
-            let role = (failed.op == OpAction::Monitor).then_some(rs.role).filter(|r| *r != Role::Started);
+            let role = (failed.op == OpAction::Monitor)
+                .then_some(rs.role)
+                .filter(|r| *r != Role::Started);
             let on_fail = prim
                 .op(failed.op, role)
                 .or_else(|| prim.op(failed.op, None))
@@ -234,10 +255,16 @@ impl<'a> Ctx<'a> {
             match on_fail {
                 OnFail::Ignore => {}
                 OnFail::Block => {
-                    info.blocked = Some(format!("{} failed on {} (on-fail=block)", failed.op, node.name))
+                    info.blocked = Some(format!(
+                        "{} failed on {} (on-fail=block)",
+                        failed.op, node.name
+                    ))
                 }
                 OnFail::Fence if !self.p.cluster.fencing => {
-                    info.blocked = Some(format!("{} failed on {} and fencing is off", failed.op, node.name))
+                    info.blocked = Some(format!(
+                        "{} failed on {} and fencing is off",
+                        failed.op, node.name
+                    ))
                 }
                 OnFail::Stop => {
                     info.stop_wanted = true;
@@ -248,7 +275,8 @@ impl<'a> Ctx<'a> {
             }
             // A failed stop leaves the resource in an unknown state: nothing may
             // start it elsewhere until the node is fenced or the failure is cleared.
-            if failed.op == OpAction::Stop && on_fail != OnFail::Fence && on_fail != OnFail::Ignore {
+            if failed.op == OpAction::Stop && on_fail != OnFail::Fence && on_fail != OnFail::Ignore
+            {
                 info.blocked = Some(format!("stop failed on {}", node.name));
             }
         }
@@ -263,7 +291,9 @@ impl<'a> Ctx<'a> {
         let fencing = self.p.cluster.fencing;
         for (i, r) in self.p.resources.iter().enumerate() {
             let Some(prim) = r.primitive() else { continue };
-            let Some(info) = self.rsc.get(i) else { continue };
+            let Some(info) = self.rsc.get(i) else {
+                continue;
+            };
             let mut fence = Vec::new();
             let mut standby = Vec::new();
             for (ni, failed) in &info.recover {
@@ -298,7 +328,9 @@ impl<'a> Ctx<'a> {
                         v.push(i);
                     }
                 }
-                ConstraintKind::Colocation { dependent, primary, .. } => {
+                ConstraintKind::Colocation {
+                    dependent, primary, ..
+                } => {
                     let (d, p) = (self.unit_of(*dependent), self.unit_of(*primary));
                     if let Some(v) = self.colocations_as_dependent.get_mut(d.index()) {
                         v.push(i);
@@ -328,12 +360,21 @@ impl<'a> Ctx<'a> {
     /// Location constraints that apply to placement (not to a role) of `id`.
     pub fn locations(&self, id: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
         self.all_locations(id).filter(|c| {
-            !matches!(&c.kind, ConstraintKind::Location { role: Some(Role::Promoted | Role::Unpromoted), .. })
+            !matches!(
+                &c.kind,
+                ConstraintKind::Location {
+                    role: Some(Role::Promoted | Role::Unpromoted),
+                    ..
+                }
+            )
         })
     }
 
     /// Colocations whose dependent is in unit `u`.
-    pub fn colocations_of_dependent(&self, u: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+    pub fn colocations_of_dependent(
+        &self,
+        u: RscId,
+    ) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
         self.colocations_as_dependent
             .get(u.index())
             .into_iter()
@@ -342,7 +383,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// Colocations whose primary is in unit `u`.
-    pub fn colocations_of_primary(&self, u: RscId) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+    pub fn colocations_of_primary(
+        &self,
+        u: RscId,
+    ) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
         self.colocations_as_primary
             .get(u.index())
             .into_iter()

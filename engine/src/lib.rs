@@ -41,7 +41,11 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
             scores: assign::node_scores(&cx, &t.scores),
             promotion: t.promotion.as_ref().map(|p| {
                 let mut s = assign::node_scores(&cx, p);
-                s.retain(|ns| t.instances.iter().any(|(n, _)| cx.nodes.get(*n).is_some_and(|x| x.name == ns.node)));
+                s.retain(|ns| {
+                    t.instances
+                        .iter()
+                        .any(|(n, _)| cx.nodes.get(*n).is_some_and(|x| x.name == ns.node))
+                });
                 s
             }),
             blocked: t.blocked || cx.rsc.get(i).is_some_and(|x| x.blocked.is_some()),

@@ -28,8 +28,16 @@ impl Plan {
     /// actions ready at the same time, the earlier-created one comes first.
     pub fn ordered(&self) -> Vec<&Action> {
         let g = &self.graph;
-        let mut indeg: Vec<usize> = g.node_indices().map(|n| g.neighbors_directed(n, petgraph::Incoming).count()).collect();
-        let mut ready: std::collections::BTreeSet<usize> = indeg.iter().enumerate().filter(|(_, d)| **d == 0).map(|(i, _)| i).collect();
+        let mut indeg: Vec<usize> = g
+            .node_indices()
+            .map(|n| g.neighbors_directed(n, petgraph::Incoming).count())
+            .collect();
+        let mut ready: std::collections::BTreeSet<usize> = indeg
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| **d == 0)
+            .map(|(i, _)| i)
+            .collect();
         let mut out = Vec::with_capacity(g.node_count());
         while let Some(i) = ready.pop_first() {
             let n = NodeIndex::new(i);
@@ -111,7 +119,11 @@ pub enum Source {
     /// The node cannot run resources.
     NodeUnavailable { why: String },
     /// The fail count reached migration-threshold.
-    FailCount { rsc: String, count: u32, threshold: u32 },
+    FailCount {
+        rsc: String,
+        count: u32,
+        threshold: u32,
+    },
     /// The cluster is opt-in and nothing allows this node.
     OptIn,
     /// Agent-reported promotion score (promotable clones).
@@ -130,8 +142,15 @@ impl fmt::Display for Source {
             Source::Dependent { rsc, .. } => write!(f, "preference of dependent {rsc}"),
             Source::Stickiness { rsc } => write!(f, "stickiness of {rsc} (active here)"),
             Source::NodeUnavailable { why } => write!(f, "node {why}"),
-            Source::FailCount { rsc, count, threshold } => {
-                write!(f, "{rsc} failed {count} times (migration-threshold {threshold})")
+            Source::FailCount {
+                rsc,
+                count,
+                threshold,
+            } => {
+                write!(
+                    f,
+                    "{rsc} failed {count} times (migration-threshold {threshold})"
+                )
             }
             Source::OptIn => f.write_str("opt-in cluster: no location constraint allows this node"),
             Source::Promotion { rsc } => write!(f, "promotion score reported by {rsc}"),
@@ -214,7 +233,12 @@ pub enum Reason {
     /// Placed here by the scores (best node, score given).
     Placed { score: Score },
     /// Moving to a node with a better score.
-    Moving { from: String, to: String, from_score: Score, to_score: Score },
+    Moving {
+        from: String,
+        to: String,
+        from_score: Score,
+        to_score: Score,
+    },
     /// The node it ran on can no longer run it.
     NodeUnavailable { node: String, why: String },
     /// The node is unclean and must be fenced before its resources are recovered.
@@ -239,7 +263,12 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Placed { score } => write!(f, "best node (score {score})"),
-            Reason::Moving { from, to, from_score, to_score } => {
+            Reason::Moving {
+                from,
+                to,
+                from_score,
+                to_score,
+            } => {
                 write!(f, "{to} scores {to_score}, {from} {from_score}")
             }
             Reason::NodeUnavailable { node, why } => write!(f, "{node} {why}"),

@@ -9,7 +9,7 @@ use crate::settle::{apply, PRIMARY_SCORE, REPLICA_SCORE};
 use crate::summary::{transitions, Transition};
 use crate::{plan, Plan};
 use halo_model::{
-    ClusterState, Event, Expectation, FailedOp, Fact, NodeStatus, OperatorConstraint, Origin,
+    ClusterState, Event, Expectation, Fact, FailedOp, NodeStatus, OperatorConstraint, Origin,
     Policy, ResourceKind, Role, Scenario, Score, Step, Timestamp,
 };
 
@@ -28,7 +28,11 @@ pub fn state_from_facts(policy: &Policy, facts: &[Fact]) -> (ClusterState, Times
                         s.set_role(&leaf, n, *role);
                         if matches!(role, Role::Promoted | Role::Unpromoted) {
                             if let Some(e) = s.resources.get_mut(&leaf).and_then(|m| m.get_mut(n)) {
-                                e.promotion.get_or_insert(if *role == Role::Promoted { PRIMARY_SCORE } else { REPLICA_SCORE });
+                                e.promotion.get_or_insert(if *role == Role::Promoted {
+                                    PRIMARY_SCORE
+                                } else {
+                                    REPLICA_SCORE
+                                });
                             }
                         }
                     }
@@ -38,11 +42,21 @@ pub fn state_from_facts(policy: &Policy, facts: &[Fact]) -> (ClusterState, Times
             Fact::NodeStandby(n) => s.node_mut(n).standby = true,
             Fact::NodeMaintenance(n) => s.node_mut(n).maintenance = true,
             Fact::Failures { rsc, node, count } => {
-                let fc = s.failures.entry(rsc.clone()).or_default().entry(node.clone()).or_default();
+                let fc = s
+                    .failures
+                    .entry(rsc.clone())
+                    .or_default()
+                    .entry(node.clone())
+                    .or_default();
                 fc.count = *count;
             }
             Fact::Promotion { rsc, node, score } => {
-                let e = s.resources.entry(rsc.clone()).or_default().entry(node.clone()).or_default();
+                let e = s
+                    .resources
+                    .entry(rsc.clone())
+                    .or_default()
+                    .entry(node.clone())
+                    .or_default();
                 e.promotion = Some(*score);
             }
             Fact::Time(t) => now = Timestamp(*t),
@@ -58,7 +72,9 @@ pub fn state_from_facts(policy: &Policy, facts: &[Fact]) -> (ClusterState, Times
 
 /// The primitives a name stands for: a group's members, or itself.
 fn leaves(policy: &Policy, name: &str) -> Vec<String> {
-    let Some(id) = policy.find(name) else { return vec![name.to_string()] };
+    let Some(id) = policy.find(name) else {
+        return vec![name.to_string()];
+    };
     match policy.resource(id).map(|r| &r.kind) {
         Some(ResourceKind::Group(members)) => members
             .iter()
@@ -70,7 +86,12 @@ fn leaves(policy: &Policy, name: &str) -> Vec<String> {
 
 /// Records an event in the state. Fails when the event cannot happen in this
 /// state (an operation failing where the resource does not run).
-pub fn apply_event(policy: &Policy, s: &mut ClusterState, now: &mut Timestamp, e: &Event) -> Result<(), String> {
+pub fn apply_event(
+    policy: &Policy,
+    s: &mut ClusterState,
+    now: &mut Timestamp,
+    e: &Event,
+) -> Result<(), String> {
     match e {
         Event::NodeFails(n) => {
             s.node_mut(n).status = NodeStatus::Unclean;
@@ -97,11 +118,18 @@ pub fn apply_event(policy: &Policy, s: &mut ClusterState, now: &mut Timestamp, e
         Event::OpFails { rsc, op, node, rc } => {
             let active = s.on(rsc, node).is_some_and(|r| r.role.is_active());
             if !active && *op != halo_model::OpAction::Start {
-                return Err(format!("{rsc} does not run on {node}, so its {op} cannot fail there"));
+                return Err(format!(
+                    "{rsc} does not run on {node}, so its {op} cannot fail there"
+                ));
             }
             let fatal = *op == halo_model::OpAction::Start;
             s.add_failure(rsc, node, *now, fatal);
-            let entry = s.resources.entry(rsc.clone()).or_default().entry(node.clone()).or_default();
+            let entry = s
+                .resources
+                .entry(rsc.clone())
+                .or_default()
+                .entry(node.clone())
+                .or_default();
             if fatal && !active {
                 entry.role = Role::Started;
             }
@@ -121,19 +149,39 @@ pub fn apply_event(policy: &Policy, s: &mut ClusterState, now: &mut Timestamp, e
         Event::Move { rsc, node } => {
             // Away from where it runs now, onto the target: stickiness cannot keep
             // it, and the constraints stay until `clear`.
-            let first = leaves(policy, rsc).into_iter().next().unwrap_or_else(|| rsc.clone());
+            let first = leaves(policy, rsc)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| rsc.clone());
             let from: Vec<String> = s
                 .resources
                 .get(&first)
-                .map(|m| m.iter().filter(|(n, r)| r.role.is_active() && *n != node).map(|(n, _)| n.clone()).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter(|(n, r)| r.role.is_active() && *n != node)
+                        .map(|(n, _)| n.clone())
+                        .collect()
+                })
                 .unwrap_or_default();
             for n in from {
-                s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: n, score: Score::NEG_INF });
+                s.operator.push(OperatorConstraint {
+                    rsc: rsc.clone(),
+                    node: n,
+                    score: Score::NEG_INF,
+                });
             }
-            s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: node.clone(), score: Score::INF });
+            s.operator.push(OperatorConstraint {
+                rsc: rsc.clone(),
+                node: node.clone(),
+                score: Score::INF,
+            });
         }
         Event::Ban { rsc, node } => {
-            s.operator.push(OperatorConstraint { rsc: rsc.clone(), node: node.clone(), score: Score::NEG_INF });
+            s.operator.push(OperatorConstraint {
+                rsc: rsc.clone(),
+                node: node.clone(),
+                score: Score::NEG_INF,
+            });
         }
         Event::Clear(rsc) => s.operator.retain(|o| &o.rsc != rsc),
     }
@@ -158,7 +206,9 @@ pub fn settle(policy: &Policy, s: &mut ClusterState, now: Timestamp) -> Result<V
         *s = apply(&p, s);
         plans.push(p);
     }
-    Err(format!("the cluster did not settle after {SETTLE_ROUNDS_MAX} plans"))
+    Err(format!(
+        "the cluster did not settle after {SETTLE_ROUNDS_MAX} plans"
+    ))
 }
 
 /// What happened at one step of a scenario.
@@ -182,8 +232,14 @@ pub fn run(policy: &Policy, sc: &Scenario) -> Vec<StepOutcome> {
     out.push(StepOutcome {
         origin: sc.origin,
         failure: initial.as_ref().err().cloned(),
-        transitions: initial.as_ref().map(|ps| ps.iter().flat_map(transitions).collect()).unwrap_or_default(),
-        actions: initial.as_ref().map(|ps| action_list(ps)).unwrap_or_default(),
+        transitions: initial
+            .as_ref()
+            .map(|ps| ps.iter().flat_map(transitions).collect())
+            .unwrap_or_default(),
+        actions: initial
+            .as_ref()
+            .map(|ps| action_list(ps))
+            .unwrap_or_default(),
         title: "given".to_string(),
     });
     for step in &sc.steps {
@@ -200,11 +256,26 @@ pub fn run(policy: &Policy, sc: &Scenario) -> Vec<StepOutcome> {
                         Err(e) => failure = Some(e),
                     }
                 }
-                out.push(StepOutcome { origin: *origin, failure, transitions: trans, actions, title: format!("when {}", describe_event(event)) });
+                out.push(StepOutcome {
+                    origin: *origin,
+                    failure,
+                    transitions: trans,
+                    actions,
+                    title: format!("when {}", describe_event(event)),
+                });
             }
-            Step::Expect { expectation, origin } => {
+            Step::Expect {
+                expectation,
+                origin,
+            } => {
                 let failure = check(policy, &s, now, expectation, &out);
-                out.push(StepOutcome { origin: *origin, failure, transitions: Vec::new(), actions: Vec::new(), title: format!("expect {}", describe_expectation(expectation)) });
+                out.push(StepOutcome {
+                    origin: *origin,
+                    failure,
+                    transitions: Vec::new(),
+                    actions: Vec::new(),
+                    title: format!("expect {}", describe_expectation(expectation)),
+                });
             }
         }
     }
@@ -228,7 +299,9 @@ fn action_list(plans: &[Plan]) -> Vec<String> {
 
 fn active_nodes(policy: &Policy, s: &ClusterState, rsc: &str, role: Option<Role>) -> Vec<String> {
     let leaves = leaves(policy, rsc);
-    let Some(first) = leaves.first() else { return Vec::new() };
+    let Some(first) = leaves.first() else {
+        return Vec::new();
+    };
     let mut nodes: Vec<String> = s
         .resources
         .get(first)
@@ -240,13 +313,26 @@ fn active_nodes(policy: &Policy, s: &ClusterState, rsc: &str, role: Option<Role>
         })
         .unwrap_or_default();
     // A group runs where all of its members run.
-    nodes.retain(|n| leaves.iter().all(|l| s.on(l, n).is_some_and(|r| r.role.is_active())));
+    nodes.retain(|n| {
+        leaves
+            .iter()
+            .all(|l| s.on(l, n).is_some_and(|r| r.role.is_active()))
+    });
     nodes
 }
 
-fn check(policy: &Policy, s: &ClusterState, now: Timestamp, e: &Expectation, so_far: &[StepOutcome]) -> Option<String> {
+fn check(
+    policy: &Policy,
+    s: &ClusterState,
+    now: Timestamp,
+    e: &Expectation,
+    so_far: &[StepOutcome],
+) -> Option<String> {
     let fenced = |node: &str| {
-        so_far.iter().flat_map(|o| &o.transitions).any(|t| matches!(t, Transition::Fence { node: n, .. } if n == node))
+        so_far
+            .iter()
+            .flat_map(|o| &o.transitions)
+            .any(|t| matches!(t, Transition::Fence { node: n, .. } if n == node))
     };
     match e {
         Expectation::Running { rsc, role, nodes } => {
@@ -255,24 +341,36 @@ fn check(policy: &Policy, s: &ClusterState, now: Timestamp, e: &Expectation, so_
             let got = active_nodes(policy, s, rsc, *role);
             (got != want).then(|| {
                 let what = role.map_or("running", |r| r.as_str());
-                format!("expected {rsc} {what} on {}, but it is {what} on {}", list(&want), list(&got))
+                format!(
+                    "expected {rsc} {what} on {}, but it is {what} on {}",
+                    list(&want),
+                    list(&got)
+                )
             })
         }
         Expectation::Stopped(rsc) => {
             let got = active_nodes(policy, s, rsc, None);
-            (!got.is_empty()).then(|| format!("expected {rsc} stopped, but it runs on {}", list(&got)))
+            (!got.is_empty())
+                .then(|| format!("expected {rsc} stopped, but it runs on {}", list(&got)))
         }
         Expectation::NotOn { rsc, node } => {
             let got = active_nodes(policy, s, rsc, None);
-            got.contains(node).then(|| format!("expected {rsc} not on {node}, but it runs there"))
+            got.contains(node)
+                .then(|| format!("expected {rsc} not on {node}, but it runs there"))
         }
         Expectation::Blocked(rsc) => {
             let p = plan(policy, s, now);
-            let blocked = leaves(policy, rsc).iter().any(|l| p.placement(l).is_some_and(|x| x.blocked));
+            let blocked = leaves(policy, rsc)
+                .iter()
+                .any(|l| p.placement(l).is_some_and(|x| x.blocked));
             (!blocked).then(|| format!("expected {rsc} to be blocked, but it is managed normally"))
         }
-        Expectation::Fenced(node) => (!fenced(node)).then(|| format!("expected {node} to have been fenced, but it was not")),
-        Expectation::NotFenced(node) => fenced(node).then(|| format!("expected {node} not to be fenced, but it was")),
+        Expectation::Fenced(node) => {
+            (!fenced(node)).then(|| format!("expected {node} to have been fenced, but it was not"))
+        }
+        Expectation::NotFenced(node) => {
+            fenced(node).then(|| format!("expected {node} not to be fenced, but it was"))
+        }
     }
 }
 
@@ -305,7 +403,11 @@ pub fn describe_event(e: &Event) -> String {
 pub fn describe_expectation(e: &Expectation) -> String {
     match e {
         Expectation::Running { rsc, role, nodes } => {
-            format!("{rsc} {} on {}", role.map_or("running", |r| r.as_str()), nodes.join(" "))
+            format!(
+                "{rsc} {} on {}",
+                role.map_or("running", |r| r.as_str()),
+                nodes.join(" ")
+            )
         }
         Expectation::Stopped(r) => format!("{r} stopped"),
         Expectation::NotOn { rsc, node } => format!("{rsc} not on {node}"),

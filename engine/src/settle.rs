@@ -17,7 +17,12 @@ pub const PRIMARY_SCORE: i64 = 10;
 pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
     let mut s = state.clone();
     // Nothing runs on a node that is cleanly down, whatever a stale record says.
-    let offline: Vec<String> = s.nodes.iter().filter(|(_, n)| n.status == NodeStatus::Offline).map(|(k, _)| k.clone()).collect();
+    let offline: Vec<String> = s
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.status == NodeStatus::Offline)
+        .map(|(k, _)| k.clone())
+        .collect();
     for per_node in s.resources.values_mut() {
         per_node.retain(|n, _| !offline.contains(n));
     }
@@ -36,8 +41,14 @@ pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
             .placement(rsc)
             .and_then(|p| p.promotion.as_ref())
             .is_some()
-            || s.on(rsc, &a.node).is_some_and(|r| matches!(r.role, Role::Promoted | Role::Unpromoted));
-        let entry = s.resources.entry(rsc.clone()).or_default().entry(a.node.clone()).or_default();
+            || s.on(rsc, &a.node)
+                .is_some_and(|r| matches!(r.role, Role::Promoted | Role::Unpromoted));
+        let entry = s
+            .resources
+            .entry(rsc.clone())
+            .or_default()
+            .entry(a.node.clone())
+            .or_default();
         match a.kind {
             ActionKind::Stop => {
                 entry.role = Role::Stopped;

@@ -10,16 +10,45 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Transition {
-    Fence { node: String, reason: String },
-    Start { rsc: String, node: String },
-    Stop { rsc: String, node: String, reason: String },
-    Move { rsc: String, from: String, to: String, reason: String },
+    Fence {
+        node: String,
+        reason: String,
+    },
+    Start {
+        rsc: String,
+        node: String,
+    },
+    Stop {
+        rsc: String,
+        node: String,
+        reason: String,
+    },
+    Move {
+        rsc: String,
+        from: String,
+        to: String,
+        reason: String,
+    },
     /// Stopped and started on the same node after a failure.
-    Recover { rsc: String, node: String, reason: String },
+    Recover {
+        rsc: String,
+        node: String,
+        reason: String,
+    },
     /// Stopped and started on the same node because something it depends on did.
-    Restart { rsc: String, node: String, reason: String },
-    Promote { rsc: String, node: String },
-    Demote { rsc: String, node: String },
+    Restart {
+        rsc: String,
+        node: String,
+        reason: String,
+    },
+    Promote {
+        rsc: String,
+        node: String,
+    },
+    Demote {
+        rsc: String,
+        node: String,
+    },
 }
 
 impl fmt::Display for Transition {
@@ -27,12 +56,23 @@ impl fmt::Display for Transition {
         match self {
             Transition::Fence { node, reason } => write!(f, "Fence    {node:<16} because {reason}"),
             Transition::Start { rsc, node } => write!(f, "Start    {rsc:<16} ( {node} )"),
-            Transition::Stop { rsc, node, reason } => write!(f, "Stop     {rsc:<16} ( {node} )  because {reason}"),
-            Transition::Move { rsc, from, to, reason } => {
+            Transition::Stop { rsc, node, reason } => {
+                write!(f, "Stop     {rsc:<16} ( {node} )  because {reason}")
+            }
+            Transition::Move {
+                rsc,
+                from,
+                to,
+                reason,
+            } => {
                 write!(f, "Move     {rsc:<16} ( {from} -> {to} )  because {reason}")
             }
-            Transition::Recover { rsc, node, reason } => write!(f, "Recover  {rsc:<16} ( {node} )  because {reason}"),
-            Transition::Restart { rsc, node, reason } => write!(f, "Restart  {rsc:<16} ( {node} )  because {reason}"),
+            Transition::Recover { rsc, node, reason } => {
+                write!(f, "Recover  {rsc:<16} ( {node} )  because {reason}")
+            }
+            Transition::Restart { rsc, node, reason } => {
+                write!(f, "Restart  {rsc:<16} ( {node} )  because {reason}")
+            }
             Transition::Promote { rsc, node } => write!(f, "Promote  {rsc:<16} ( {node} )"),
             Transition::Demote { rsc, node } => write!(f, "Demote   {rsc:<16} ( {node} )"),
         }
@@ -43,16 +83,29 @@ impl fmt::Display for Transition {
 /// declaration order (unknown resources last, by name).
 pub fn transitions(plan: &Plan) -> Vec<Transition> {
     let mut out = Vec::new();
-    let order: BTreeMap<&str, usize> = plan.placements.iter().enumerate().map(|(i, p)| (p.rsc.as_str(), i)).collect();
+    let order: BTreeMap<&str, usize> = plan
+        .placements
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.rsc.as_str(), i))
+        .collect();
     let mut per_rsc: BTreeMap<(usize, String), Vec<&crate::Action>> = BTreeMap::new();
     for a in plan.graph.node_weights() {
         match &a.rsc {
             None => out.push(Transition::Fence {
                 node: a.node.clone(),
-                reason: a.because.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                reason: a
+                    .because
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             }),
             Some(r) => per_rsc
-                .entry((order.get(r.as_str()).copied().unwrap_or(usize::MAX), r.clone()))
+                .entry((
+                    order.get(r.as_str()).copied().unwrap_or(usize::MAX),
+                    r.clone(),
+                ))
                 .or_default()
                 .push(a),
         }
@@ -64,23 +117,49 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
             actions
                 .iter()
                 .find(|a| a.kind == k && a.node == n)
-                .map(|a| a.because.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                .map(|a| {
+                    a.because
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
                 .unwrap_or_default()
         };
-        let mut stops: Vec<&str> = actions.iter().filter(|a| a.kind == ActionKind::Stop).map(|a| a.node.as_str()).collect();
-        let mut starts: Vec<&str> = actions.iter().filter(|a| a.kind == ActionKind::Start).map(|a| a.node.as_str()).collect();
+        let mut stops: Vec<&str> = actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Stop)
+            .map(|a| a.node.as_str())
+            .collect();
+        let mut starts: Vec<&str> = actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Start)
+            .map(|a| a.node.as_str())
+            .collect();
         stops.sort_unstable();
         starts.sort_unstable();
-        let single = plan.placement(&rsc).is_none_or(|p| p.promotion.is_none() && p.instances.len() <= 1);
+        let single = plan
+            .placement(&rsc)
+            .is_none_or(|p| p.promotion.is_none() && p.instances.len() <= 1);
         // Same node: recover or restart.
         for n in stops.clone() {
             if starts.contains(&n) {
                 let reason = reason_of(ActionKind::Stop, n);
-                let failed = actions.iter().any(|a| a.node == n && a.because.iter().any(|b| matches!(b, Reason::Failed { .. })));
+                let failed = actions.iter().any(|a| {
+                    a.node == n && a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
+                });
                 out.push(if failed {
-                    Transition::Recover { rsc: rsc.clone(), node: n.to_string(), reason }
+                    Transition::Recover {
+                        rsc: rsc.clone(),
+                        node: n.to_string(),
+                        reason,
+                    }
                 } else {
-                    Transition::Restart { rsc: rsc.clone(), node: n.to_string(), reason }
+                    Transition::Restart {
+                        rsc: rsc.clone(),
+                        node: n.to_string(),
+                        reason,
+                    }
                 });
                 stops.retain(|x| *x != n);
                 starts.retain(|x| *x != n);
@@ -88,25 +167,43 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
         }
         if single && stops.len() == 1 && starts.len() == 1 {
             let (from, to) = (stops[0], starts[0]);
-            out.push(Transition::Move { rsc: rsc.clone(), from: from.into(), to: to.into(), reason: reason_of(ActionKind::Stop, from) });
+            out.push(Transition::Move {
+                rsc: rsc.clone(),
+                from: from.into(),
+                to: to.into(),
+                reason: reason_of(ActionKind::Stop, from),
+            });
             stops.clear();
             starts.clear();
         }
         for n in stops {
-            out.push(Transition::Stop { rsc: rsc.clone(), node: n.into(), reason: reason_of(ActionKind::Stop, n) });
+            out.push(Transition::Stop {
+                rsc: rsc.clone(),
+                node: n.into(),
+                reason: reason_of(ActionKind::Stop, n),
+            });
         }
         for n in starts {
-            out.push(Transition::Start { rsc: rsc.clone(), node: n.into() });
+            out.push(Transition::Start {
+                rsc: rsc.clone(),
+                node: n.into(),
+            });
         }
         let mut nodes: Vec<&str> = actions.iter().map(|a| a.node.as_str()).collect();
         nodes.sort_unstable();
         nodes.dedup();
         for n in nodes {
             if has(ActionKind::Demote, n) && !has(ActionKind::Stop, n) {
-                out.push(Transition::Demote { rsc: rsc.clone(), node: n.into() });
+                out.push(Transition::Demote {
+                    rsc: rsc.clone(),
+                    node: n.into(),
+                });
             }
             if has(ActionKind::Promote, n) {
-                out.push(Transition::Promote { rsc: rsc.clone(), node: n.into() });
+                out.push(Transition::Promote {
+                    rsc: rsc.clone(),
+                    node: n.into(),
+                });
             }
         }
     }

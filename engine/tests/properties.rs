@@ -3,6 +3,9 @@
 //! run it; the plan is a DAG; applying plans settles; a single-instance resource
 //! never ends up active on two nodes.
 
+// Tests fail by panicking; helpers outside #[test] functions may too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use halo_engine::{plan, scenario::settle, settle::apply, Plan};
 use halo_model::*;
 use proptest::prelude::*;
@@ -10,7 +13,11 @@ use std::collections::BTreeMap;
 
 fn dummy() -> Primitive {
     Primitive {
-        agent: Agent { class: AgentClass::Ocf, provider: "heartbeat".into(), kind: "Dummy".into() },
+        agent: Agent {
+            class: AgentClass::Ocf,
+            provider: "heartbeat".into(),
+            kind: "Dummy".into(),
+        },
         params: BTreeMap::new(),
         ops: vec![Operation {
             action: OpAction::Monitor,
@@ -59,112 +66,162 @@ fn policy() -> impl Strategy<Value = Policy> {
         proptest::collection::vec((0usize..16, 0usize..16, any::<bool>()), 0..4),
         proptest::option::of(0i64..200),
     )
-        .prop_map(|(n_nodes, shapes, fencing, quorum, nqp, locs, colocs, orders, stickiness)| {
-            let mut p = Policy::default();
-            p.cluster.name = "c".into();
-            p.cluster.fencing = fencing;
-            p.cluster.symmetric = true;
-            p.cluster.quorum = match quorum {
-                0 => QuorumMode::Majority,
-                1 => QuorumMode::TwoNode,
-                2 => QuorumMode::Ignore,
-                _ => QuorumMode::Witness("w".into()),
-            };
-            p.cluster.no_quorum_policy = match nqp {
-                0 => NoQuorumPolicy::Stop,
-                1 => NoQuorumPolicy::Freeze,
-                2 => NoQuorumPolicy::Ignore,
-                _ => NoQuorumPolicy::Demote,
-            };
-            for i in 0..n_nodes {
-                p.cluster.nodes.push(NodeSpec { name: format!("n{i}"), ..Default::default() });
-            }
-            p.defaults.stickiness = stickiness.map(Score::new);
-            p.defaults.migration_threshold = Some(2);
-            if fencing {
-                p.resources.push(Resource {
-                    name: "fence".into(),
-                    kind: ResourceKind::Primitive(Primitive {
-                        agent: Agent { class: AgentClass::Stonith, provider: String::new(), kind: "fence_dummy".into() },
-                        fence: Some(FenceSpec { host_map: BTreeMap::new(), targets: Vec::new(), timeout: None, retries: 0 }),
-                        ..dummy()
-                    }),
-                    meta: Meta::default(),
-                    clone: None,
-                    parent: None,
-                    origin: Origin(0),
-                });
-            }
-            for (i, s) in shapes.iter().enumerate() {
-                let id = RscId(p.resources.len() as u32);
-                let name = format!("r{i}");
-                match s {
-                    Shape::Primitive | Shape::Clone { .. } => {
-                        let (clone, prim) = match s {
-                            Shape::Clone { max, promotable } => (
-                                Some(CloneSpec { promotable: *promotable, max: *max, ..CloneSpec::default() }),
-                                dummy(),
-                            ),
-                            _ => (None, dummy()),
-                        };
-                        p.resources.push(Resource { name, kind: ResourceKind::Primitive(prim), meta: Meta::default(), clone, parent: None, origin: Origin(0) });
-                    }
-                    Shape::Group(k) => {
-                        let members: Vec<RscId> = (0..*k).map(|j| RscId(id.0 + 1 + j as u32)).collect();
-                        p.resources.push(Resource { name: name.clone(), kind: ResourceKind::Group(members), meta: Meta::default(), clone: None, parent: None, origin: Origin(0) });
-                        for j in 0..*k {
+        .prop_map(
+            |(n_nodes, shapes, fencing, quorum, nqp, locs, colocs, orders, stickiness)| {
+                let mut p = Policy::default();
+                p.cluster.name = "c".into();
+                p.cluster.fencing = fencing;
+                p.cluster.symmetric = true;
+                p.cluster.quorum = match quorum {
+                    0 => QuorumMode::Majority,
+                    1 => QuorumMode::TwoNode,
+                    2 => QuorumMode::Ignore,
+                    _ => QuorumMode::Witness("w".into()),
+                };
+                p.cluster.no_quorum_policy = match nqp {
+                    0 => NoQuorumPolicy::Stop,
+                    1 => NoQuorumPolicy::Freeze,
+                    2 => NoQuorumPolicy::Ignore,
+                    _ => NoQuorumPolicy::Demote,
+                };
+                for i in 0..n_nodes {
+                    p.cluster.nodes.push(NodeSpec {
+                        name: format!("n{i}"),
+                        ..Default::default()
+                    });
+                }
+                p.defaults.stickiness = stickiness.map(Score::new);
+                p.defaults.migration_threshold = Some(2);
+                if fencing {
+                    p.resources.push(Resource {
+                        name: "fence".into(),
+                        kind: ResourceKind::Primitive(Primitive {
+                            agent: Agent {
+                                class: AgentClass::Stonith,
+                                provider: String::new(),
+                                kind: "fence_dummy".into(),
+                            },
+                            fence: Some(FenceSpec {
+                                host_map: BTreeMap::new(),
+                                targets: Vec::new(),
+                                timeout: None,
+                                retries: 0,
+                            }),
+                            ..dummy()
+                        }),
+                        meta: Meta::default(),
+                        clone: None,
+                        parent: None,
+                        origin: Origin(0),
+                    });
+                }
+                for (i, s) in shapes.iter().enumerate() {
+                    let id = RscId(p.resources.len() as u32);
+                    let name = format!("r{i}");
+                    match s {
+                        Shape::Primitive | Shape::Clone { .. } => {
+                            let (clone, prim) = match s {
+                                Shape::Clone { max, promotable } => (
+                                    Some(CloneSpec {
+                                        promotable: *promotable,
+                                        max: *max,
+                                        ..CloneSpec::default()
+                                    }),
+                                    dummy(),
+                                ),
+                                _ => (None, dummy()),
+                            };
                             p.resources.push(Resource {
-                                name: format!("{name}m{j}"),
-                                kind: ResourceKind::Primitive(dummy()),
+                                name,
+                                kind: ResourceKind::Primitive(prim),
                                 meta: Meta::default(),
-                                clone: None,
-                                parent: Some(id),
+                                clone,
+                                parent: None,
                                 origin: Origin(0),
                             });
                         }
+                        Shape::Group(k) => {
+                            let members: Vec<RscId> =
+                                (0..*k).map(|j| RscId(id.0 + 1 + j as u32)).collect();
+                            p.resources.push(Resource {
+                                name: name.clone(),
+                                kind: ResourceKind::Group(members),
+                                meta: Meta::default(),
+                                clone: None,
+                                parent: None,
+                                origin: Origin(0),
+                            });
+                            for j in 0..*k {
+                                p.resources.push(Resource {
+                                    name: format!("{name}m{j}"),
+                                    kind: ResourceKind::Primitive(dummy()),
+                                    meta: Meta::default(),
+                                    clone: None,
+                                    parent: Some(id),
+                                    origin: Origin(0),
+                                });
+                            }
+                        }
                     }
                 }
-            }
-            let n = p.resources.len();
-            for (r, node, sc, promoted) in locs {
-                let rsc = RscId((r % n) as u32);
-                let role = (promoted && p.resources[rsc.index()].is_promotable()).then_some(Role::Promoted);
-                p.constraints.push(Constraint {
-                    kind: ConstraintKind::Location { rsc, role, target: LocationTarget::Nodes(vec![format!("n{}", node % n_nodes)]), score: sc },
-                    origin: Origin(0),
-                });
-            }
-            for (a, b, sc, with_promoted) in colocs {
-                let (a, b) = (a % n, b % n);
-                if a == b {
-                    continue;
+                let n = p.resources.len();
+                for (r, node, sc, promoted) in locs {
+                    let rsc = RscId((r % n) as u32);
+                    let role = (promoted && p.resources[rsc.index()].is_promotable())
+                        .then_some(Role::Promoted);
+                    p.constraints.push(Constraint {
+                        kind: ConstraintKind::Location {
+                            rsc,
+                            role,
+                            target: LocationTarget::Nodes(vec![format!("n{}", node % n_nodes)]),
+                            score: sc,
+                        },
+                        origin: Origin(0),
+                    });
                 }
-                let primary_role = (with_promoted && p.resources[b].is_promotable()).then_some(Role::Promoted);
-                p.constraints.push(Constraint {
-                    kind: ConstraintKind::Colocation { dependent: RscId(a as u32), dependent_role: None, primary: RscId(b as u32), primary_role, score: sc },
-                    origin: Origin(0),
-                });
-            }
-            for (a, b, mandatory) in orders {
-                let (a, b) = (a % n, b % n);
-                // Only forward orders: the policy checker rejects cycles.
-                if a >= b {
-                    continue;
+                for (a, b, sc, with_promoted) in colocs {
+                    let (a, b) = (a % n, b % n);
+                    if a == b {
+                        continue;
+                    }
+                    let primary_role =
+                        (with_promoted && p.resources[b].is_promotable()).then_some(Role::Promoted);
+                    p.constraints.push(Constraint {
+                        kind: ConstraintKind::Colocation {
+                            dependent: RscId(a as u32),
+                            dependent_role: None,
+                            primary: RscId(b as u32),
+                            primary_role,
+                            score: sc,
+                        },
+                        origin: Origin(0),
+                    });
                 }
-                p.constraints.push(Constraint {
-                    kind: ConstraintKind::Order {
-                        first: RscId(a as u32),
-                        first_action: OpAction::Start,
-                        then: RscId(b as u32),
-                        then_action: OpAction::Start,
-                        kind: if mandatory { OrderKind::Mandatory } else { OrderKind::Optional },
-                        symmetrical: true,
-                    },
-                    origin: Origin(0),
-                });
-            }
-            p
-        })
+                for (a, b, mandatory) in orders {
+                    let (a, b) = (a % n, b % n);
+                    // Only forward orders: the policy checker rejects cycles.
+                    if a >= b {
+                        continue;
+                    }
+                    p.constraints.push(Constraint {
+                        kind: ConstraintKind::Order {
+                            first: RscId(a as u32),
+                            first_action: OpAction::Start,
+                            then: RscId(b as u32),
+                            then_action: OpAction::Start,
+                            kind: if mandatory {
+                                OrderKind::Mandatory
+                            } else {
+                                OrderKind::Optional
+                            },
+                            symmetrical: true,
+                        },
+                        origin: Origin(0),
+                    });
+                }
+                p
+            },
+        )
 }
 
 /// A state for `p`: node statuses, what runs where, failures.
@@ -174,7 +231,14 @@ fn state_for(p: &Policy) -> impl Strategy<Value = ClusterState> {
         .resources
         .iter()
         .filter(|r| r.primitive().is_some())
-        .map(|r| (r.name.clone(), r.is_promotable() || r.parent.is_some_and(|g| p.resources[g.index()].is_promotable())))
+        .map(|r| {
+            (
+                r.name.clone(),
+                r.is_promotable()
+                    || r.parent
+                        .is_some_and(|g| p.resources[g.index()].is_promotable()),
+            )
+        })
         .collect();
     let n_nodes = nodes.len();
     let n_prims = prims.len();
@@ -185,7 +249,10 @@ fn state_for(p: &Policy) -> impl Strategy<Value = ClusterState> {
         any::<bool>(),
     )
         .prop_map(move |(node_st, placement, fails, witness)| {
-            let mut s = ClusterState { witness_up: Some(witness), ..Default::default() };
+            let mut s = ClusterState {
+                witness_up: Some(witness),
+                ..Default::default()
+            };
             for (i, (st, standby)) in node_st.iter().enumerate() {
                 let ns = s.node_mut(&nodes[i]);
                 ns.status = match st {
@@ -205,19 +272,36 @@ fn state_for(p: &Policy) -> impl Strategy<Value = ClusterState> {
                         (2, _) => Role::Started,
                         _ => continue,
                     };
-                    let e = s.resources.entry(name.clone()).or_default().entry(nodes[ni].clone()).or_default();
-                    e.role = if *promotable && role == Role::Started { Role::Unpromoted } else { role };
+                    let e = s
+                        .resources
+                        .entry(name.clone())
+                        .or_default()
+                        .entry(nodes[ni].clone())
+                        .or_default();
+                    e.role = if *promotable && role == Role::Started {
+                        Role::Unpromoted
+                    } else {
+                        role
+                    };
                     if *promotable {
                         e.promotion = Some(5 + pi as i64);
                     }
                     if *v == 2 {
-                        e.failed = Some(FailedOp { op: OpAction::Monitor, rc: 7 });
+                        e.failed = Some(FailedOp {
+                            op: OpAction::Monitor,
+                            rc: 7,
+                        });
                     }
                 }
             }
             for (pi, ni, count) in fails {
                 if n_prims > 0 {
-                    let fc = s.failures.entry(prims[pi % n_prims].0.clone()).or_default().entry(nodes[ni % n_nodes].clone()).or_default();
+                    let fc = s
+                        .failures
+                        .entry(prims[pi % n_prims].0.clone())
+                        .or_default()
+                        .entry(nodes[ni % n_nodes].clone())
+                        .or_default();
                     fc.count = count;
                 }
             }
@@ -234,13 +318,24 @@ fn case() -> impl Strategy<Value = (Policy, ClusterState)> {
 
 /// A compact description of a case for failure messages.
 fn describe(p: &Policy, s: &ClusterState) -> String {
-    let mut out = format!("fencing={} quorum={:?} nqp={:?} nodes={}\n", p.cluster.fencing, p.cluster.quorum, p.cluster.no_quorum_policy, p.cluster.nodes.len());
+    let mut out = format!(
+        "fencing={} quorum={:?} nqp={:?} nodes={}\n",
+        p.cluster.fencing,
+        p.cluster.quorum,
+        p.cluster.no_quorum_policy,
+        p.cluster.nodes.len()
+    );
     for (i, r) in p.resources.iter().enumerate() {
         let kind = match &r.kind {
             ResourceKind::Group(m) => format!("group {m:?}"),
             ResourceKind::Primitive(_) => "primitive".to_string(),
         };
-        out += &format!("  [{i}] {} {kind} clone={:?} parent={:?}\n", r.name, r.clone.as_ref().map(|c| (c.max, c.promotable)), r.parent);
+        out += &format!(
+            "  [{i}] {} {kind} clone={:?} parent={:?}\n",
+            r.name,
+            r.clone.as_ref().map(|c| (c.max, c.promotable)),
+            r.parent
+        );
     }
     for c in &p.constraints {
         out += &format!("  {:?}\n", c.kind);
@@ -251,8 +346,20 @@ fn describe(p: &Policy, s: &ClusterState) -> String {
 
 /// Everything about a plan that a user or the runtime can observe, as text.
 fn observable(p: &Plan) -> String {
-    let actions: Vec<String> = p.ordered().iter().map(|a| format!("{a} {:?}", a.because)).collect();
-    format!("{:?}\n{actions:?}\n{:?}\n{:?}", p.placements.iter().map(|x| (&x.rsc, &x.instances, &x.unplaced)).collect::<Vec<_>>(), p.edges(), p.notes)
+    let actions: Vec<String> = p
+        .ordered()
+        .iter()
+        .map(|a| format!("{a} {:?}", a.because))
+        .collect();
+    format!(
+        "{:?}\n{actions:?}\n{:?}\n{:?}",
+        p.placements
+            .iter()
+            .map(|x| (&x.rsc, &x.instances, &x.unplaced))
+            .collect::<Vec<_>>(),
+        p.edges(),
+        p.notes
+    )
 }
 
 proptest! {

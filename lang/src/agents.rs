@@ -102,7 +102,8 @@ impl AgentSchema {
                         if self.params.is_empty() {
                             format!("`{}` takes no parameters", self.agent)
                         } else {
-                            let names: Vec<_> = self.params.iter().map(|p| p.name.as_str()).collect();
+                            let names: Vec<_> =
+                                self.params.iter().map(|p| p.name.as_str()).collect();
                             format!("`{}` takes: {}", self.agent, names.join(", "))
                         }
                     });
@@ -167,7 +168,10 @@ pub(crate) fn lower_agent(stmt: &Stmt, diags: &mut Vec<Diagnostic>) -> Option<Ag
     let mut c = Cursor::new(stmt);
     let head = (|| -> Res<String> {
         c.word("agent")?;
-        let name = c.name("an agent such as `ocf:heartbeat:Dummy`")?.text.clone();
+        let name = c
+            .name("an agent such as `ocf:heartbeat:Dummy`")?
+            .text
+            .clone();
         c.end()?;
         Ok(name)
     })();
@@ -223,7 +227,15 @@ fn agent_stmt(s: &Stmt, schema: &mut AgentSchema) -> Res<()> {
                             unknown_keyword(
                                 t,
                                 "in a parameter declaration",
-                                &["string", "int", "bool", "duration", "required", "default", "description"],
+                                &[
+                                    "string",
+                                    "int",
+                                    "bool",
+                                    "duration",
+                                    "required",
+                                    "default",
+                                    "description",
+                                ],
                             )
                         })?
                     }

@@ -18,12 +18,18 @@ pub(crate) fn check(c: &Compiled) -> Vec<Diagnostic> {
 /// Errors first, then by position, so output is stable.
 pub(crate) fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| {
-        (a.span.file, a.span.range.start, a.span.range.end, &a.message).cmp(&(
-            b.span.file,
-            b.span.range.start,
-            b.span.range.end,
-            &b.message,
-        ))
+        (
+            a.span.file,
+            a.span.range.start,
+            a.span.range.end,
+            &a.message,
+        )
+            .cmp(&(
+                b.span.file,
+                b.span.range.start,
+                b.span.range.end,
+                &b.message,
+            ))
     });
 }
 
@@ -44,10 +50,22 @@ fn order_cycles(c: &Compiled, out: &mut Vec<Diagnostic>) {
         OpAction::Monitor => OpAction::Monitor,
     };
     for (i, k) in p.constraints.iter().enumerate() {
-        if let ConstraintKind::Order { first, first_action, then, then_action, symmetrical, .. } = &k.kind {
+        if let ConstraintKind::Order {
+            first,
+            first_action,
+            then,
+            then_action,
+            symmetrical,
+            ..
+        } = &k.kind
+        {
             g.add_edge((first.0, *first_action), (then.0, *then_action), i);
             if *symmetrical {
-                g.add_edge((then.0, reverse(*then_action)), (first.0, reverse(*first_action)), i);
+                g.add_edge(
+                    (then.0, reverse(*then_action)),
+                    (first.0, reverse(*first_action)),
+                    i,
+                );
             }
         }
     }
@@ -60,7 +78,14 @@ fn order_cycles(c: &Compiled, out: &mut Vec<Diagnostic>) {
         members.sort();
         let mut names: Vec<String> = members
             .iter()
-            .map(|(r, a)| format!("{}.{a}", p.resources.get(*r as usize).map_or("?", |x| x.name.as_str())))
+            .map(|(r, a)| {
+                format!(
+                    "{}.{a}",
+                    p.resources
+                        .get(*r as usize)
+                        .map_or("?", |x| x.name.as_str())
+                )
+            })
             .collect();
         if let Some(first) = names.first().cloned() {
             names.push(first);
@@ -72,19 +97,28 @@ fn order_cycles(c: &Compiled, out: &mut Vec<Diagnostic>) {
             .map(|(_, _, &i)| i)
             .min();
         // A symmetrical order's reverse cycle is the same mistake: say it once.
-        let Some(i) = first_edge.filter(|i| reported.insert(*i)) else { continue };
-        let Some(k) = p.constraints.get(i) else { continue };
+        let Some(i) = first_edge.filter(|i| reported.insert(*i)) else {
+            continue;
+        };
+        let Some(k) = p.constraints.get(i) else {
+            continue;
+        };
         out.push(
-            Diagnostic::error("halo::order-cycle", span(c, k.origin), format!("ordering constraints form a cycle: {}", names.join(" → ")))
-                .label("part of the cycle")
-                .help("no action can go first; remove one of these orders or make one `asymmetric`"),
+            Diagnostic::error(
+                "halo::order-cycle",
+                span(c, k.origin),
+                format!("ordering constraints form a cycle: {}", names.join(" → ")),
+            )
+            .label("part of the cycle")
+            .help("no action can go first; remove one of these orders or make one `asymmetric`"),
         );
     }
 }
 
 fn fence_devices(c: &Compiled) -> impl Iterator<Item = &Resource> {
     c.policy.resources.iter().filter(|r| {
-        r.primitive().is_some_and(|p| p.agent.class == AgentClass::Stonith)
+        r.primitive()
+            .is_some_and(|p| p.agent.class == AgentClass::Stonith)
     })
 }
 
@@ -102,17 +136,23 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
     if cl.fencing {
         for n in &cl.nodes {
             let covered = devices.iter().any(|d| {
-                d.primitive().and_then(|p| p.fence.as_ref()).is_some_and(|f| {
-                    (f.targets.is_empty() && f.host_map.is_empty())
-                        || f.targets.contains(&n.name)
-                        || f.host_map.contains_key(&n.name)
-                })
+                d.primitive()
+                    .and_then(|p| p.fence.as_ref())
+                    .is_some_and(|f| {
+                        (f.targets.is_empty() && f.host_map.is_empty())
+                            || f.targets.contains(&n.name)
+                            || f.host_map.contains_key(&n.name)
+                    })
             });
             if !covered && !devices.is_empty() {
                 out.push(
-                    Diagnostic::warning("halo::node-not-fenceable", span(c, n.origin), format!("no fence device can fence node `{}`", n.name))
-                        .label("not in any host-map or targets")
-                        .help("add the node to a fence device's `host-map` or `targets`"),
+                    Diagnostic::warning(
+                        "halo::node-not-fenceable",
+                        span(c, n.origin),
+                        format!("no fence device can fence node `{}`", n.name),
+                    )
+                    .label("not in any host-map or targets")
+                    .help("add the node to a fence device's `host-map` or `targets`"),
                 );
             }
         }
@@ -120,9 +160,13 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
     let safe_quorum = matches!(cl.quorum, QuorumMode::TwoNode | QuorumMode::Witness(_));
     if cl.nodes.len() == 2 && !cl.fencing && !safe_quorum {
         out.push(
-            Diagnostic::warning("halo::two-nodes-unfenced", at, "two nodes without fencing, two-node quorum or a witness")
-                .label("a split brain can run resources on both nodes")
-                .help("turn fencing on, or use `quorum two-node` or `quorum witness \"HOST\"`"),
+            Diagnostic::warning(
+                "halo::two-nodes-unfenced",
+                at,
+                "two nodes without fencing, two-node quorum or a witness",
+            )
+            .label("a split brain can run resources on both nodes")
+            .help("turn fencing on, or use `quorum two-node` or `quorum witness \"HOST\"`"),
         );
     }
 }
@@ -133,13 +177,27 @@ fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
     for k in &p.constraints {
         let (rsc, role) = match &k.kind {
             ConstraintKind::Location { rsc, role, .. } => (*rsc, *role),
-            ConstraintKind::Colocation { dependent, dependent_role, primary, primary_role, .. } => {
-                if matches!(primary_role, Some(Role::Promoted | Role::Unpromoted)) && !promotable(*primary) {
+            ConstraintKind::Colocation {
+                dependent,
+                dependent_role,
+                primary,
+                primary_role,
+                ..
+            } => {
+                if matches!(primary_role, Some(Role::Promoted | Role::Unpromoted))
+                    && !promotable(*primary)
+                {
                     out.push(not_promotable(c, *primary, k.origin));
                 }
                 (*dependent, *dependent_role)
             }
-            ConstraintKind::Order { first, first_action, then, then_action, .. } => {
+            ConstraintKind::Order {
+                first,
+                first_action,
+                then,
+                then_action,
+                ..
+            } => {
                 for (r, a) in [(first, first_action), (then, then_action)] {
                     if matches!(a, OpAction::Promote | OpAction::Demote) && !promotable(*r) {
                         out.push(not_promotable(c, *r, k.origin));
@@ -153,20 +211,40 @@ fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
         }
     }
     for r in &p.resources {
-        if r.meta.target_role.is_some_and(|t| matches!(t, halo_model::TargetRole::Promoted | halo_model::TargetRole::Unpromoted)) && !r.is_promotable() {
+        if r.meta.target_role.is_some_and(|t| {
+            matches!(
+                t,
+                halo_model::TargetRole::Promoted | halo_model::TargetRole::Unpromoted
+            )
+        }) && !r.is_promotable()
+        {
             out.push(
-                Diagnostic::error("halo::not-promotable", span(c, r.origin), format!("`{}` has a promoted target role but is not promotable", r.name))
-                    .label("no roles")
-                    .help("use `target-role started` or `stopped`"),
+                Diagnostic::error(
+                    "halo::not-promotable",
+                    span(c, r.origin),
+                    format!(
+                        "`{}` has a promoted target role but is not promotable",
+                        r.name
+                    ),
+                )
+                .label("no roles")
+                .help("use `target-role started` or `stopped`"),
             );
         }
         if let ResourceKind::Primitive(prim) = &r.kind {
             let fence = prim.agent.class == AgentClass::Stonith;
-            if !fence && !prim.ops.iter().any(|o| o.action == OpAction::Monitor) && r.meta.managed != Some(false) {
+            if !fence
+                && !prim.ops.iter().any(|o| o.action == OpAction::Monitor)
+                && r.meta.managed != Some(false)
+            {
                 out.push(
-                    Diagnostic::warning("halo::no-monitor", span(c, r.origin), format!("`{}` has no monitor: its failures go unnoticed", r.name))
-                        .label("never checked")
-                        .help("add `monitor every 30s`"),
+                    Diagnostic::warning(
+                        "halo::no-monitor",
+                        span(c, r.origin),
+                        format!("`{}` has no monitor: its failures go unnoticed", r.name),
+                    )
+                    .label("never checked")
+                    .help("add `monitor every 30s`"),
                 );
             }
         }
@@ -175,7 +253,13 @@ fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
 
 fn not_promotable(c: &Compiled, id: halo_model::RscId, origin: halo_model::Origin) -> Diagnostic {
     let name = c.policy.resource(id).map_or("?", |r| r.name.as_str());
-    Diagnostic::error("halo::not-promotable", span(c, origin), format!("`{name}` is not promotable, so it has no promoted or unpromoted role"))
-        .label("role or promotion of a resource without roles")
-        .help(format!("declare `{name}` with `promotable`, or drop the role"))
+    Diagnostic::error(
+        "halo::not-promotable",
+        span(c, origin),
+        format!("`{name}` is not promotable, so it has no promoted or unpromoted role"),
+    )
+    .label("role or promotion of a resource without roles")
+    .help(format!(
+        "declare `{name}` with `promotable`, or drop the role"
+    ))
 }

@@ -288,7 +288,11 @@ impl miette::SourceCode for Window<'_> {
 
 /// Renders several diagnostics, errors and warnings in source order.
 pub fn render_all(diags: &[Diagnostic], sources: &Sources, color: bool) -> String {
-    diags.iter().map(|d| d.render(sources, color)).collect::<Vec<_>>().join("\n")
+    diags
+        .iter()
+        .map(|d| d.render(sources, color))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

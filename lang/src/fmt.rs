@@ -59,14 +59,9 @@ impl Fmt<'_> {
     /// Whether the source has an empty line between `from` and `to`.
     fn blank_between(&self, from: usize, to: usize) -> bool {
         let gap = self.text.get(from.min(to)..to).unwrap_or("");
-        let mut newlines = 0;
-        for line in gap.split('\n').skip(1) {
-            newlines += 1;
-            if newlines >= 1 && line.trim().is_empty() && gap.matches('\n').count() >= 2 {
-                return true;
-            }
-        }
-        false
+        let lines: Vec<&str> = gap.split('\n').collect();
+        // Lines strictly between the first and the last newline-separated piece.
+        lines.len() > 2 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty())
     }
 
     fn blank_line(&mut self) {
@@ -76,7 +71,11 @@ impl Fmt<'_> {
     }
 
     fn comment_text(&self, c: &Comment) -> String {
-        self.text.get(c.range.clone()).unwrap_or("#").trim_end().to_string()
+        self.text
+            .get(c.range.clone())
+            .unwrap_or("#")
+            .trim_end()
+            .to_string()
     }
 
     /// Writes the comments that stand on their own lines before `until`.
@@ -104,7 +103,8 @@ impl Fmt<'_> {
             // Only whitespace (or the `{` that opened a block) may separate the
             // comment from what was just written.
             let gap_is_blank = gap.trim_start_matches('{').trim().is_empty() && !gap.contains('\n');
-            if c.trailing && c.range.start >= self.last_end && c.range.start < limit && gap_is_blank {
+            if c.trailing && c.range.start >= self.last_end && c.range.start < limit && gap_is_blank
+            {
                 self.next += 1;
                 if self.out.ends_with('\n') {
                     self.out.pop();
@@ -122,11 +122,16 @@ impl Fmt<'_> {
     /// statement's line when that line stays within [`WIDTH`] columns.
     fn fits_on_one_line(&self, s: &Stmt, depth: usize) -> bool {
         let Some(b) = &s.block else { return false };
-        let [only] = b.stmts.as_slice() else { return false };
+        let [only] = b.stmts.as_slice() else {
+            return false;
+        };
         if only.block.is_some() || only.tokens.is_empty() || s.tokens.is_empty() {
             return false;
         }
-        let has_comment = self.comments.iter().any(|c| c.range.start > b.span.range.start && c.range.start < b.span.range.end);
+        let has_comment = self
+            .comments
+            .iter()
+            .any(|c| c.range.start > b.span.range.start && c.range.start < b.span.range.end);
         let len = depth * 2 + join(&s.tokens).len() + join(&only.tokens).len() + 6;
         !has_comment && len <= WIDTH
     }
@@ -135,13 +140,16 @@ impl Fmt<'_> {
         let mut prev_block = false;
         for (i, s) in stmts.iter().enumerate() {
             let start = s.span.range.start;
-            let had_comment = self.comments.get(self.next).is_some_and(|c| c.range.start < start);
+            let had_comment = self
+                .comments
+                .get(self.next)
+                .is_some_and(|c| c.range.start < start);
             let separate = depth == 0 && i > 0 && (prev_block || s.block.is_some());
             if separate {
                 self.blank_line();
             }
             self.own_line_comments(start, depth);
-            if !(separate && !had_comment) && self.blank_between(self.last_end, start) {
+            if (had_comment || !separate) && self.blank_between(self.last_end, start) {
                 self.blank_line();
             }
             self.indent(depth);
@@ -159,7 +167,10 @@ impl Fmt<'_> {
                     }
                     self.out.push_str("{\n");
                     self.last_end = b.span.range.start + 1;
-                    let first = b.stmts.first().map_or(b.span.range.end, |s| s.span.range.start);
+                    let first = b
+                        .stmts
+                        .first()
+                        .map_or(b.span.range.end, |s| s.span.range.start);
                     self.trailing_comment(first);
                     self.stmts(&b.stmts, depth + 1, b.span.range.end.saturating_sub(1));
                     let close = b.span.range.end.saturating_sub(1);
@@ -186,7 +197,9 @@ pub fn join(tokens: &[Token]) -> String {
                 || t.is_op(")")
                 || p.is_op("(")
                 || (t.is_op("(") && p.is_word("secret"))
-                || (t.kind == TokenKind::Word && t.text.starts_with('.') && p.kind == TokenKind::Str);
+                || (t.kind == TokenKind::Word
+                    && t.text.starts_with('.')
+                    && p.kind == TokenKind::Str);
             if !tight {
                 out.push(' ');
             }
@@ -223,7 +236,10 @@ mod tests {
 
     #[test]
     fn secrets_and_quoted_names() {
-        let out = format("resource \"a.b\": lsb:x { key = secret ( \"k\" ) }\ncolocate \"a.b\" .promoted with c").unwrap();
+        let out = format(
+            "resource \"a.b\": lsb:x { key = secret ( \"k\" ) }\ncolocate \"a.b\" .promoted with c",
+        )
+        .unwrap();
         assert!(out.contains("key = secret(\"k\")"), "{out}");
         assert!(out.contains("colocate \"a.b\".promoted with c"), "{out}");
     }

@@ -14,4 +14,4 @@ mod lower;
 pub mod syntax;
 
 pub use diag::{Diagnostic, FileId, Severity, SourceFile, Sources, Span};
-pub use lower::{compile, Compiled};
+pub use lower::{compile, Compiled, Library};

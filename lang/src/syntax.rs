@@ -173,9 +173,7 @@ fn syntax_error(file: FileId, text: &str, pos: usize) -> Diagnostic {
         .help("policy files are plain UTF-8 text"),
         Some(c) => Diagnostic::error("halo::syntax", span, format!("unexpected character `{c}`"))
             .label("not allowed here")
-            .help(
-                "names are letters, digits, `_`, `-` and `.`; put other text in double quotes",
-            ),
+            .help("names are letters, digits, `_`, `-` and `.`; put other text in double quotes"),
     }
 }
 
@@ -227,19 +225,17 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
                     return diags;
                 }
             }
-            b'}' => {
-                if open.pop().is_none() {
-                    diags.push(
-                        Diagnostic::error(
-                            "halo::unbalanced-brace",
-                            Span::new(file, i..i + 1),
-                            "`}` without a matching `{`",
-                        )
-                        .label("nothing to close")
-                        .help("remove this `}` or add the `{` it closes"),
-                    );
-                    return diags;
-                }
+            b'}' if open.pop().is_none() => {
+                diags.push(
+                    Diagnostic::error(
+                        "halo::unbalanced-brace",
+                        Span::new(file, i..i + 1),
+                        "`}` without a matching `{`",
+                    )
+                    .label("nothing to close")
+                    .help("remove this `}` or add the `{` it closes"),
+                );
+                return diags;
             }
             _ => {}
         }

@@ -2,14 +2,21 @@
 //! is idempotent and keeps every token and comment; a formatted policy compiles to
 //! the same IR as the original.
 
+// Tests fail by panicking; helpers outside #[test] functions may too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use halo_lang::{compile, fmt::format, syntax, FileId, Sources};
 use proptest::prelude::*;
 
 fn compile_text(text: &str) -> (Option<String>, usize) {
     let mut sources = Sources::default();
-    let stdlib: Vec<_> = halo_stdlib::FILES.iter().map(|(n, t)| sources.add(*n, *t)).collect();
+    let stdlib: Vec<_> = halo_stdlib::FILES
+        .iter()
+        .map(|(n, t)| sources.add(*n, *t))
+        .collect();
+    let (library, _) = halo_lang::Library::load(&sources, &stdlib);
     let file = sources.add("p.ha", text);
-    let (compiled, diags) = compile(&sources, file, &stdlib);
+    let (compiled, diags) = compile(&sources, file, &library);
     (compiled.map(|c| format!("{:?}", c.policy)), diags.len())
 }
 
@@ -104,7 +111,10 @@ fn tokens(text: &str) -> Vec<(syntax::TokenKind, String)> {
 }
 
 fn comment_texts(text: &str) -> Vec<String> {
-    syntax::comments(text).iter().map(|c| text[c.range.clone()].trim_end().to_string()).collect()
+    syntax::comments(text)
+        .iter()
+        .map(|c| text[c.range.clone()].trim_end().to_string())
+        .collect()
 }
 
 proptest! {

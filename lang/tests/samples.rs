@@ -3,13 +3,20 @@
 //! `tests/fmt/` and `examples/` is formatted, snapshotted, and checked to be
 //! stable under a second formatting.
 
+// Tests fail by panicking; helpers outside #[test] functions may too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use halo_lang::{compile, diag::render_all, fmt::format, Sources};
 
 fn compile_rendered(name: &str, text: &str) -> String {
     let mut sources = Sources::default();
-    let stdlib: Vec<_> = halo_stdlib::FILES.iter().map(|(n, t)| sources.add(*n, *t)).collect();
+    let stdlib: Vec<_> = halo_stdlib::FILES
+        .iter()
+        .map(|(n, t)| sources.add(*n, *t))
+        .collect();
+    let (library, _) = halo_lang::Library::load(&sources, &stdlib);
     let file = sources.add(name, text);
-    let (_, diags) = compile(&sources, file, &stdlib);
+    let (_, diags) = compile(&sources, file, &library);
     render_all(&diags, &sources, false)
 }
 
@@ -17,7 +24,10 @@ fn compile_rendered(name: &str, text: &str) -> String {
 fn diagnostics() {
     insta::glob!("../../tests/diagnostics", "*.ha", |path| {
         let text = std::fs::read_to_string(path).unwrap();
-        let name = format!("diagnostics/{}", path.file_name().unwrap().to_string_lossy());
+        let name = format!(
+            "diagnostics/{}",
+            path.file_name().unwrap().to_string_lossy()
+        );
         let rendered = compile_rendered(&name, &text);
         assert!(!rendered.is_empty(), "{name} produced no diagnostics");
         insta::assert_snapshot!(rendered);
@@ -29,7 +39,12 @@ fn formatting() {
     insta::glob!("../../tests/fmt", "*.ha", |path| {
         let text = std::fs::read_to_string(path).unwrap();
         let once = format(&text).unwrap();
-        assert_eq!(format(&once).unwrap(), once, "fmt is not idempotent on {}", path.display());
+        assert_eq!(
+            format(&once).unwrap(),
+            once,
+            "fmt is not idempotent on {}",
+            path.display()
+        );
         insta::assert_snapshot!(once);
     });
 }
@@ -38,7 +53,12 @@ fn formatting() {
 fn examples_are_formatted_and_compile_cleanly() {
     insta::glob!("../../examples", "*.ha", |path| {
         let text = std::fs::read_to_string(path).unwrap();
-        assert_eq!(format(&text).unwrap(), text, "{} is not in canonical layout", path.display());
+        assert_eq!(
+            format(&text).unwrap(),
+            text,
+            "{} is not in canonical layout",
+            path.display()
+        );
         let rendered = compile_rendered("example.ha", &text);
         assert!(!rendered.contains('×'), "{}:\n{rendered}", path.display());
     });

@@ -365,10 +365,11 @@ impl OnFail {
 
 /// The role an instance has (or should have) on a node.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    #[default]
     Stopped,
     Started,
     Unpromoted,
@@ -560,8 +561,14 @@ pub enum Fact {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
-    When { event: Event, origin: Origin },
-    Expect { expectation: Expectation, origin: Origin },
+    When {
+        event: Event,
+        origin: Origin,
+    },
+    Expect {
+        expectation: Expectation,
+        origin: Origin,
+    },
 }
 
 /// Something that happens to the cluster in a `when` statement.

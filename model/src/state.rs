@@ -91,7 +91,8 @@ impl ClusterState {
             m.retain(|_, f| f.count > 0);
         }
         self.failures.retain(|_, m| !m.is_empty());
-        self.operator.sort_by(|a, b| (&a.rsc, &a.node).cmp(&(&b.rsc, &b.node)));
+        self.operator
+            .sort_by(|a, b| (&a.rsc, &a.node).cmp(&(&b.rsc, &b.node)));
         self.fenced.sort();
         self.fenced.dedup();
     }
@@ -129,12 +130,6 @@ pub struct ResourceState {
     pub promotion: Option<i64>,
     /// An operation in flight.
     pub pending: Option<OpAction>,
-}
-
-impl Default for Role {
-    fn default() -> Role {
-        Role::Stopped
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

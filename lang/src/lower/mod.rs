@@ -14,7 +14,7 @@ use crate::diag::{Diagnostic, FileId, Sources, Span};
 use crate::syntax::{self, Stmt, Token};
 use cursor::{suggest, unknown_keyword, Cursor, Res};
 use halo_model::{
-    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, Origin, OrderKind, Policy,
+    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, OrderKind, Origin, Policy,
     QuorumMode, Role, RscId, Score,
 };
 use std::collections::BTreeMap;
@@ -51,20 +51,52 @@ pub(crate) const TOP_LEVEL: &[&str] = &[
     "agent",
 ];
 
-/// Compiles one policy file. `stdlib` files contribute agent declarations only.
-/// Returns the policy when there are no errors; the diagnostics (errors and
-/// warnings) either way.
-pub fn compile(sources: &Sources, file: FileId, stdlib: &[FileId]) -> (Option<Compiled>, Vec<Diagnostic>) {
-    let mut l = Lower::default();
-    let mut file_stmts = Vec::new();
-    for &lib in stdlib {
-        let text = sources.get(lib).map_or("", |f| f.text.as_str());
-        let (stmts, diags) = syntax::parse(lib, text);
-        l.diags.extend(diags);
-        for s in stmts.iter().filter(|s| s.keyword().is_some_and(|k| k.text == "agent")) {
-            l.add_agent(s);
+/// Agent declarations read once (from the standard library) and shared by every
+/// compilation.
+#[derive(Clone, Debug, Default)]
+pub struct Library {
+    agents: BTreeMap<String, AgentSchema>,
+}
+
+impl Library {
+    /// Reads the `agent` declarations of `files` (other statements are ignored).
+    pub fn load(sources: &Sources, files: &[FileId]) -> (Library, Vec<Diagnostic>) {
+        let mut lib = Library::default();
+        let mut diags = Vec::new();
+        for &f in files {
+            let text = sources.get(f).map_or("", |x| x.text.as_str());
+            let (stmts, d) = syntax::parse(f, text);
+            diags.extend(d);
+            for s in stmts
+                .iter()
+                .filter(|s| s.keyword().is_some_and(|k| k.text == "agent"))
+            {
+                if let Some(a) = lower_agent(s, &mut diags) {
+                    lib.agents.insert(a.agent.clone(), a);
+                }
+            }
         }
+        (lib, diags)
     }
+
+    pub fn agent(&self, name: &str) -> Option<&AgentSchema> {
+        self.agents.get(name)
+    }
+}
+
+/// Compiles one policy file against a library of agent declarations. Returns the
+/// policy when there are no errors; the diagnostics (errors and warnings) either
+/// way.
+pub fn compile(
+    sources: &Sources,
+    file: FileId,
+    library: &Library,
+) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let mut l = Lower {
+        agents: library.agents.clone(),
+        ..Lower::default()
+    };
+    let mut file_stmts = Vec::new();
     let text = sources.get(file).map_or("", |f| f.text.as_str());
     l.text = Some(text.to_string());
     l.file = file;
@@ -91,7 +123,11 @@ pub fn compile(sources: &Sources, file: FileId, stdlib: &[FileId]) -> (Option<Co
     if diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }
-    compiled.policy.cluster.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    compiled
+        .policy
+        .cluster
+        .nodes
+        .sort_by(|a, b| a.name.cmp(&b.name));
     (Some(compiled), diags)
 }
 
@@ -133,9 +169,13 @@ impl Lower {
         for s in stmts {
             let Some(kw) = s.keyword() else {
                 self.diags.push(
-                    Diagnostic::error("halo::syntax", s.span.clone(), "expected a statement keyword")
-                        .label("a block or value with no statement")
-                        .help(format!("top-level statements: {}", TOP_LEVEL.join(", "))),
+                    Diagnostic::error(
+                        "halo::syntax",
+                        s.span.clone(),
+                        "expected a statement keyword",
+                    )
+                    .label("a block or value with no statement")
+                    .help(format!("top-level statements: {}", TOP_LEVEL.join(", "))),
                 );
                 continue;
             };
@@ -154,15 +194,21 @@ impl Lower {
                     self.report(r.map(|_| ()));
                 }
                 "prefer" | "avoid" | "colocate" | "separate" | "order" | "test" => {}
-                _ => self.diags.push(unknown_keyword(kw, "at the top level", TOP_LEVEL)),
+                _ => self
+                    .diags
+                    .push(unknown_keyword(kw, "at the top level", TOP_LEVEL)),
             }
         }
         if self.cluster_span.is_none() {
             let span = Span::new(self.file, 0..0);
             self.diags.push(
-                Diagnostic::error("halo::no-cluster", span, "the policy has no `cluster` block")
-                    .label("expected `cluster NAME { node ... }`")
-                    .help("declare the nodes: `cluster web { node web1  node web2 }`"),
+                Diagnostic::error(
+                    "halo::no-cluster",
+                    span,
+                    "the policy has no `cluster` block",
+                )
+                .label("expected `cluster NAME { node ... }`")
+                .help("declare the nodes: `cluster web { node web1  node web2 }`"),
             );
         }
         for s in stmts {
@@ -191,9 +237,13 @@ impl Lower {
         self.policy.cluster.origin = self.origin(&name.span);
         self.policy.cluster.fencing = true;
         let Some(block) = &s.block else {
-            return Err(Diagnostic::error("halo::syntax", c.here(), "expected `{` after the cluster's name")
-                .label("the cluster needs a block of nodes")
-                .help("write `cluster NAME { node n1  node n2 }`"));
+            return Err(Diagnostic::error(
+                "halo::syntax",
+                c.here(),
+                "expected `{` after the cluster's name",
+            )
+            .label("the cluster needs a block of nodes")
+            .help("write `cluster NAME { node n1  node n2 }`"));
         };
         for st in &block.stmts {
             let r = self.cluster_stmt(st);
@@ -201,9 +251,13 @@ impl Lower {
         }
         if self.policy.cluster.nodes.is_empty() {
             self.diags.push(
-                Diagnostic::error("halo::no-nodes", name.span.clone(), "the cluster declares no nodes")
-                    .label("this cluster")
-                    .help("add `node NAME` lines inside the cluster block"),
+                Diagnostic::error(
+                    "halo::no-nodes",
+                    name.span.clone(),
+                    "the cluster declares no nodes",
+                )
+                .label("this cluster")
+                .help("add `node NAME` lines inside the cluster block"),
             );
         }
         Ok(())
@@ -223,8 +277,16 @@ impl Lower {
                     "majority" => QuorumMode::Majority,
                     "two-node" => QuorumMode::TwoNode,
                     "ignore" => QuorumMode::Ignore,
-                    "witness" => QuorumMode::Witness(c.value("the witness's address")?.text.clone()),
-                    _ => return Err(bad_choice(t, "quorum mode", &["majority", "two-node", "witness", "ignore"])),
+                    "witness" => {
+                        QuorumMode::Witness(c.value("the witness's address")?.text.clone())
+                    }
+                    _ => {
+                        return Err(bad_choice(
+                            t,
+                            "quorum mode",
+                            &["majority", "two-node", "witness", "ignore"],
+                        ))
+                    }
                 };
             }
             "no-quorum-policy" => {
@@ -234,7 +296,13 @@ impl Lower {
                     "freeze" => NoQuorumPolicy::Freeze,
                     "ignore" => NoQuorumPolicy::Ignore,
                     "demote" => NoQuorumPolicy::Demote,
-                    _ => return Err(bad_choice(t, "no-quorum policy", &["stop", "freeze", "ignore", "demote"])),
+                    _ => {
+                        return Err(bad_choice(
+                            t,
+                            "no-quorum policy",
+                            &["stop", "freeze", "ignore", "demote"],
+                        ))
+                    }
                 };
             }
             "fencing" => self.policy.cluster.fencing = c.boolean()?,
@@ -275,7 +343,11 @@ impl Lower {
                 } else {
                     let key = c.name("`address` or an attribute `NAME = VALUE`")?;
                     if !c.eat_op("=") {
-                        return Err(unknown_keyword(key, "in a node block", &["address", "NAME = VALUE"]));
+                        return Err(unknown_keyword(
+                            key,
+                            "in a node block",
+                            &["address", "NAME = VALUE"],
+                        ));
                     }
                     let v = c.value("the attribute's value")?;
                     spec.attrs.insert(key.text.clone(), v.text.clone());
@@ -306,7 +378,12 @@ impl Lower {
                     self.policy.op_timeout = Some(c.duration()?.0);
                 } else {
                     let mut meta = std::mem::take(&mut self.policy.defaults);
-                    let r = resources::meta_stmt(&mut c, &mut meta, "in a defaults block", &["op-timeout"]);
+                    let r = resources::meta_stmt(
+                        &mut c,
+                        &mut meta,
+                        "in a defaults block",
+                        &["op-timeout"],
+                    );
                     self.policy.defaults = meta;
                     r?;
                 }
@@ -323,11 +400,15 @@ impl Lower {
         if self.node_spans.contains_key(&t.text) {
             return Ok(t.text.clone());
         }
-        let help = suggest(&t.text, self.node_spans.keys().map(String::as_str))
-            .unwrap_or_else(|| {
+        let help =
+            suggest(&t.text, self.node_spans.keys().map(String::as_str)).unwrap_or_else(|| {
                 format!(
                     "the cluster's nodes are: {}",
-                    self.node_spans.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.node_spans
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             });
         Err(Diagnostic::error(
@@ -553,7 +634,10 @@ impl Ref {
                 format!("`.{other}` is an action, not a role"),
             )
             .label("expected a role")
-            .help(format!("use `{}.promoted`, `{}.unpromoted` or `{}`", self.name, self.name, self.name))),
+            .help(format!(
+                "use `{}.promoted`, `{}.unpromoted` or `{}`",
+                self.name, self.name, self.name
+            ))),
         }
     }
 
@@ -569,14 +653,20 @@ impl Ref {
                 "monitors cannot be ordered",
             )
             .label("not orderable")
-            .help(format!("order `{}.start`, `.stop`, `.promote` or `.demote`", self.name))),
+            .help(format!(
+                "order `{}.start`, `.stop`, `.promote` or `.demote`",
+                self.name
+            ))),
             Some(other) => Err(Diagnostic::error(
                 "halo::bad-action",
                 self.span.clone(),
                 format!("`.{other}` is a role, not an action"),
             )
             .label("expected an action")
-            .help(format!("use `{}.start`, `.stop`, `.promote` or `.demote`", self.name))),
+            .help(format!(
+                "use `{}.start`, `.stop`, `.promote` or `.demote`",
+                self.name
+            ))),
         }
     }
 }

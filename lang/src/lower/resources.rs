@@ -131,9 +131,13 @@ impl Lower {
         }
         if matches!(decl, Decl::Group | Decl::CloneGroup { .. }) && self.members(id).is_empty() {
             self.diags.push(
-                Diagnostic::error("halo::empty-group", name.span.clone(), format!("group `{}` has no members", name.text))
-                    .label("empty group")
-                    .help("add members with `resource NAME: AGENT` inside the group's block"),
+                Diagnostic::error(
+                    "halo::empty-group",
+                    name.span.clone(),
+                    format!("group `{}` has no members", name.text),
+                )
+                .label("empty group")
+                .help("add members with `resource NAME: AGENT` inside the group's block"),
             );
         }
         if let Some(a) = agent {
@@ -153,7 +157,9 @@ impl Lower {
         let mut d = super::duplicate(what, name, at, prev);
         if let Some(text) = &self.text {
             let (line, col) = crate::diag::line_col(text, prev.range.start);
-            d = d.help(format!("first declared at line {line}, column {col}; names must be unique"));
+            d = d.help(format!(
+                "first declared at line {line}, column {col}; names must be unique"
+            ));
         }
         d
     }
@@ -167,13 +173,20 @@ impl Lower {
     ) -> Res<()> {
         let mut c = Cursor::new(s);
         let Some(first) = c.peek() else {
-            return Err(Diagnostic::error("halo::syntax", s.span.clone(), "expected a statement")
-                .label("a block with no statement"));
+            return Err(
+                Diagnostic::error("halo::syntax", s.span.clone(), "expected a statement")
+                    .label("a block with no statement"),
+            );
         };
         let is_group = matches!(decl, Decl::Group | Decl::CloneGroup { .. });
         if is_group && first.is_word("resource") {
             let member = self.declare(s, Some(id))?;
-            if let Some(ResourceKind::Group(m)) = self.policy.resources.get_mut(id.index()).map(|r| &mut r.kind) {
+            if let Some(ResourceKind::Group(m)) = self
+                .policy
+                .resources
+                .get_mut(id.index())
+                .map(|r| &mut r.kind)
+            {
                 m.push(member);
             }
             return Ok(());
@@ -190,10 +203,19 @@ impl Lower {
             }
         } else if is_clone && CLONE_OPTS.contains(&kw) {
             c.next();
-            let spec = self.policy.resources.get_mut(id.index()).and_then(|r| r.clone.as_mut());
+            let spec = self
+                .policy
+                .resources
+                .get_mut(id.index())
+                .and_then(|r| r.clone.as_mut());
             let mut local = spec.cloned().unwrap_or_default();
             clone_opt(&mut c, kw, &mut local)?;
-            if let Some(spec) = self.policy.resources.get_mut(id.index()).and_then(|r| r.clone.as_mut()) {
+            if let Some(spec) = self
+                .policy
+                .resources
+                .get_mut(id.index())
+                .and_then(|r| r.clone.as_mut())
+            {
                 *spec = local;
             }
         } else if decl == Decl::Fence && FENCE_OPTS.contains(&kw) {
@@ -201,7 +223,12 @@ impl Lower {
             self.fence_opt(&mut c, s, kw, id)?;
             return Ok(());
         } else if META.contains(&kw) {
-            let mut meta = self.policy.resources.get(id.index()).map(|r| r.meta.clone()).unwrap_or_default();
+            let mut meta = self
+                .policy
+                .resources
+                .get(id.index())
+                .map(|r| r.meta.clone())
+                .unwrap_or_default();
             meta_stmt(&mut c, &mut meta, "", &[])?;
             if let Some(r) = self.policy.resources.get_mut(id.index()) {
                 r.meta = meta;
@@ -234,14 +261,24 @@ impl Lower {
     }
 
     fn primitive_mut(&mut self, id: RscId) -> Option<&mut Primitive> {
-        match self.policy.resources.get_mut(id.index()).map(|r| &mut r.kind) {
+        match self
+            .policy
+            .resources
+            .get_mut(id.index())
+            .map(|r| &mut r.kind)
+        {
             Some(ResourceKind::Primitive(p)) => Some(p),
             _ => None,
         }
     }
 
     /// `key = value` pairs, several per line allowed.
-    fn params(&mut self, c: &mut Cursor<'_>, id: RscId, spans: &mut BTreeMap<String, Span>) -> Res<()> {
+    fn params(
+        &mut self,
+        c: &mut Cursor<'_>,
+        id: RscId,
+        spans: &mut BTreeMap<String, Span>,
+    ) -> Res<()> {
         while !c.at_end() {
             let key = c.name("a parameter name")?;
             c.op("=")?;
@@ -286,23 +323,42 @@ impl Lower {
         while let Some(t) = c.next() {
             match t.text.as_str() {
                 "promoted" | "unpromoted" if action == OpAction::Monitor => {
-                    op.role = Some(if t.text == "promoted" { Role::Promoted } else { Role::Unpromoted });
-                    if !self.policy.resource(id).is_some_and(Resource::is_promotable) {
+                    op.role = Some(if t.text == "promoted" {
+                        Role::Promoted
+                    } else {
+                        Role::Unpromoted
+                    });
+                    if !self
+                        .policy
+                        .resource(id)
+                        .is_some_and(Resource::is_promotable)
+                    {
                         return Err(Diagnostic::error(
                             "halo::role-on-non-promotable",
                             t.span.clone(),
-                            format!("`{}` has no roles: it is not promotable", self.policy.resource(id).map_or("", |r| r.name.as_str())),
+                            format!(
+                                "`{}` has no roles: it is not promotable",
+                                self.policy.resource(id).map_or("", |r| r.name.as_str())
+                            ),
                         )
                         .label("role monitor")
                         .help("declare it with `promotable NAME: AGENT` or drop the role"));
                     }
                 }
-                "every" | "interval" if action == OpAction::Monitor => op.interval = c.duration()?.0,
+                "every" | "interval" if action == OpAction::Monitor => {
+                    op.interval = c.duration()?.0
+                }
                 "timeout" => op.timeout = Some(c.duration()?.0),
                 "on-fail" => {
                     let f = c.name("an on-fail policy")?;
                     op.on_fail = Some(OnFail::parse(&f.text).ok_or_else(|| {
-                        bad_choice(f, "on-fail policy", &["restart", "block", "stop", "ignore", "fence", "standby", "demote"])
+                        bad_choice(
+                            f,
+                            "on-fail policy",
+                            &[
+                                "restart", "block", "stop", "ignore", "fence", "standby", "demote",
+                            ],
+                        )
                     })?);
                 }
                 _ => {
@@ -316,7 +372,10 @@ impl Lower {
                         format!("unexpected `{}` in a {action} operation", t.shown()),
                     )
                     .label("not an operation option")
-                    .help(suggest(&t.text, allowed.iter().copied()).unwrap_or_else(|| format!("options: {}", allowed.join(", ")))));
+                    .help(
+                        suggest(&t.text, allowed.iter().copied())
+                            .unwrap_or_else(|| format!("options: {}", allowed.join(", "))),
+                    ));
                 }
             }
         }
@@ -330,7 +389,9 @@ impl Lower {
             .help("write `monitor every 10s`"));
         }
         if let Some(p) = self.policy.resource(id).and_then(Resource::primitive) {
-            let same = |o: &&Operation| o.action == op.action && o.interval == op.interval && o.role == op.role;
+            let same = |o: &&Operation| {
+                o.action == op.action && o.interval == op.interval && o.role == op.role
+            };
             if p.ops.iter().any(|o| same(&o)) {
                 return Err(Diagnostic::error(
                     "halo::duplicate",
@@ -348,7 +409,12 @@ impl Lower {
         let mut fence = self
             .primitive_mut(id)
             .and_then(|p| p.fence.take())
-            .unwrap_or(FenceSpec { host_map: BTreeMap::new(), targets: Vec::new(), timeout: None, retries: 0 });
+            .unwrap_or(FenceSpec {
+                host_map: BTreeMap::new(),
+                targets: Vec::new(),
+                timeout: None,
+                retries: 0,
+            });
         let r = (|| -> Res<()> {
             match kw {
                 "timeout" => fence.timeout = Some(c.duration()?.0),
@@ -385,8 +451,16 @@ impl Lower {
 
     /// Validates a primitive against its agent's declaration and fills in default
     /// operation timeouts.
-    fn check_primitive(&mut self, id: RscId, agent: &Agent, spans: &BTreeMap<String, Span>, name_span: &Span) {
-        let Some(rsc) = self.policy.resource(id) else { return };
+    fn check_primitive(
+        &mut self,
+        id: RscId,
+        agent: &Agent,
+        spans: &BTreeMap<String, Span>,
+        name_span: &Span,
+    ) {
+        let Some(rsc) = self.policy.resource(id) else {
+            return;
+        };
         let rsc_name = rsc.name.clone();
         let key = agent.to_string();
         let class_key = match agent.class {
@@ -407,7 +481,12 @@ impl Lower {
             );
             return;
         };
-        if schema.promotable != self.policy.resource(id).is_some_and(Resource::is_promotable) {
+        if schema.promotable
+            != self
+                .policy
+                .resource(id)
+                .is_some_and(Resource::is_promotable)
+        {
             if schema.promotable && rsc.clone.is_none() {
                 self.diags.push(
                     Diagnostic::warning("halo::promotable-agent", name_span.clone(), format!("`{key}` is a promotable agent but `{rsc_name}` is not promotable"))
@@ -423,14 +502,22 @@ impl Lower {
             }
         }
         let at = |p: &str| spans.get(p).cloned().unwrap_or_else(|| name_span.clone());
-        let params = self.policy.resource(id).and_then(Resource::primitive).map(|p| p.params.clone()).unwrap_or_default();
+        let params = self
+            .policy
+            .resource(id)
+            .and_then(Resource::primitive)
+            .map(|p| p.params.clone())
+            .unwrap_or_default();
         let diags = schema.check_params(&rsc_name, &params, &at, name_span);
         self.diags.extend(diags);
         let default_timeout = self.policy.op_timeout;
         if let Some(p) = self.primitive_mut(id) {
             for op in &mut p.ops {
                 if op.timeout.is_none() {
-                    op.timeout = schema.default_op(op.action).map(|d| d.timeout).or(default_timeout);
+                    op.timeout = schema
+                        .default_op(op.action)
+                        .map(|d| d.timeout)
+                        .or(default_timeout);
                 }
             }
         }
@@ -438,11 +525,18 @@ impl Lower {
 }
 
 /// Reads one meta statement (`stickiness 100`) into `meta`.
-pub(super) fn meta_stmt(c: &mut Cursor<'_>, meta: &mut Meta, place: &str, extra: &[&str]) -> Res<()> {
+pub(super) fn meta_stmt(
+    c: &mut Cursor<'_>,
+    meta: &mut Meta,
+    place: &str,
+    extra: &[&str],
+) -> Res<()> {
     let Some(kw) = c.next() else { return Ok(()) };
     match kw.text.as_str() {
         "stickiness" => meta.stickiness = Some(c.score()?),
-        "migration-threshold" => meta.migration_threshold = Some(c.count("the migration threshold")?),
+        "migration-threshold" => {
+            meta.migration_threshold = Some(c.count("the migration threshold")?)
+        }
         "failure-timeout" => meta.failure_timeout = Some(c.duration()?.0),
         "priority" => meta.priority = Some(c.integer("the priority")?.0),
         "managed" => meta.managed = Some(c.boolean()?),
@@ -453,7 +547,13 @@ pub(super) fn meta_stmt(c: &mut Cursor<'_>, meta: &mut Meta, place: &str, extra:
                 "started" => TargetRole::Started,
                 "unpromoted" => TargetRole::Unpromoted,
                 "promoted" => TargetRole::Promoted,
-                _ => return Err(bad_choice(t, "target role", &["stopped", "started", "unpromoted", "promoted"])),
+                _ => {
+                    return Err(bad_choice(
+                        t,
+                        "target role",
+                        &["stopped", "started", "unpromoted", "promoted"],
+                    ))
+                }
             });
         }
         _ => {
@@ -499,20 +599,36 @@ pub(crate) fn parse_agent(text: &str, fence: bool) -> Result<Agent, (String, Str
             ))
         }
         [class @ ("lsb" | "systemd" | "service" | "stonith")] => {
-            return Err((format!("`{text}` names a class but no agent"), format!("write `{class}:NAME`")))
+            return Err((
+                format!("`{text}` names a class but no agent"),
+                format!("write `{class}:NAME`"),
+            ))
         }
         [class, ..] => {
             let help = suggest(class, ["ocf", "lsb", "systemd", "service", "stonith"])
-                .unwrap_or_else(|| "classes: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, stonith:fence_X".into());
+                .unwrap_or_else(|| {
+                    "classes: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, stonith:fence_X".into()
+                });
             return Err((format!("`{text}` is not an agent of a known class"), help));
         }
-        [] => return Err(("empty agent name".into(), "write e.g. `ocf:heartbeat:Dummy`".into())),
+        [] => {
+            return Err((
+                "empty agent name".into(),
+                "write e.g. `ocf:heartbeat:Dummy`".into(),
+            ))
+        }
     };
     if fence != (a.class == AgentClass::Stonith) {
         return Err(if fence {
-            (format!("`{text}` is not a fence agent"), "fence devices use fence agents: `fence NAME: fence_aws`".into())
+            (
+                format!("`{text}` is not a fence agent"),
+                "fence devices use fence agents: `fence NAME: fence_aws`".into(),
+            )
         } else {
-            (format!("`{text}` is a fence agent"), "declare fence devices with `fence NAME: AGENT { ... }`".into())
+            (
+                format!("`{text}` is a fence agent"),
+                "declare fence devices with `fence NAME: AGENT { ... }`".into(),
+            )
         });
     }
     Ok(a)

@@ -19,7 +19,11 @@ fn or(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
     while c.eat_word("or") {
         parts.push(and(c, depth)?);
     }
-    Ok(if parts.len() == 1 { parts.remove(0) } else { Rule::Or(parts) })
+    Ok(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Rule::Or(parts)
+    })
 }
 
 fn and(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
@@ -27,7 +31,11 @@ fn and(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
     while c.eat_word("and") {
         parts.push(unary(c, depth)?);
     }
-    Ok(if parts.len() == 1 { parts.remove(0) } else { Rule::And(parts) })
+    Ok(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Rule::And(parts)
+    })
 }
 
 fn unary(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
@@ -51,7 +59,10 @@ fn unary(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
     if c.eat_word("defined") {
         return Ok(Rule::Defined(c.name("an attribute name")?.text.clone()));
     }
-    let attr = c.name("an attribute name, `not`, `defined` or `(`")?.text.clone();
+    let attr = c
+        .name("an attribute name, `not`, `defined` or `(`")?
+        .text
+        .clone();
     let op = match c.next() {
         Some(t) if t.is_op("==") => CmpOp::Eq,
         Some(t) if t.is_op("!=") => CmpOp::Ne,
@@ -60,9 +71,11 @@ fn unary(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
         Some(t) if t.is_op(">") => CmpOp::Gt,
         Some(t) if t.is_op(">=") => CmpOp::Ge,
         Some(t) if t.is_op("=") => {
-            return Err(Diagnostic::error("halo::syntax", t.span.clone(), "`=` in a rule")
-                .label("assignment, not comparison")
-                .help("compare with `==`"))
+            return Err(
+                Diagnostic::error("halo::syntax", t.span.clone(), "`=` in a rule")
+                    .label("assignment, not comparison")
+                    .help("compare with `==`"),
+            )
         }
         _ => return Err(c.expected("a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`)")),
     };

@@ -1,11 +1,11 @@
 //! `test` blocks: `given` facts, `when` events and `expect` assertions.
 
+use super::cursor::suggest;
 use super::cursor::{unknown_keyword, Cursor, Res};
 use super::Lower;
 use crate::diag::Diagnostic;
 use crate::syntax::Stmt;
 use halo_model::{Event, Expectation, Fact, OpAction, Role, Scenario, Step};
-use super::cursor::suggest;
 
 const TEST_STMTS: &[&str] = &["given", "when", "expect"];
 
@@ -34,12 +34,20 @@ impl Lower {
             let r = self.test_stmt(st, &mut scenario);
             self.report(r);
         }
-        let wrote_expect = s.block.iter().flat_map(|b| &b.stmts).any(|st| st.keyword().is_some_and(|k| k.text == "expect"));
+        let wrote_expect = s
+            .block
+            .iter()
+            .flat_map(|b| &b.stmts)
+            .any(|st| st.keyword().is_some_and(|k| k.text == "expect"));
         if !wrote_expect {
             self.diags.push(
-                Diagnostic::error("halo::empty-test", name.span.clone(), format!("test `{}` expects nothing", name.text))
-                    .label("no `expect`")
-                    .help("add `expect { RESOURCE running on NODE }` after the events"),
+                Diagnostic::error(
+                    "halo::empty-test",
+                    name.span.clone(),
+                    format!("test `{}` expects nothing", name.text),
+                )
+                .label("no `expect`")
+                .help("add `expect { RESOURCE running on NODE }` after the events"),
             );
         }
         self.policy.tests.push(scenario);
@@ -49,15 +57,23 @@ impl Lower {
     fn test_stmt(&mut self, s: &Stmt, sc: &mut Scenario) -> Res<()> {
         let mut c = Cursor::new(s);
         let Some(kw) = c.next() else {
-            return Err(Diagnostic::error("halo::syntax", s.span.clone(), "expected `given`, `when` or `expect`"));
+            return Err(Diagnostic::error(
+                "halo::syntax",
+                s.span.clone(),
+                "expected `given`, `when` or `expect`",
+            ));
         };
         match kw.text.as_str() {
             "given" => {
                 c.end()?;
                 if !sc.steps.is_empty() {
-                    return Err(Diagnostic::error("halo::late-given", kw.span.clone(), "`given` after `when` or `expect`")
-                        .label("too late")
-                        .help("state the starting state first; later changes are `when` events"));
+                    return Err(Diagnostic::error(
+                        "halo::late-given",
+                        kw.span.clone(),
+                        "`given` after `when` or `expect`",
+                    )
+                    .label("too late")
+                    .help("state the starting state first; later changes are `when` events"));
                 }
                 for st in s.block.iter().flat_map(|b| &b.stmts) {
                     let mut fc = Cursor::new(st);
@@ -93,7 +109,10 @@ impl Lower {
                         match r {
                             Ok(expectation) => {
                                 let origin = self.origin(&st.span);
-                                sc.steps.push(Step::Expect { expectation, origin });
+                                sc.steps.push(Step::Expect {
+                                    expectation,
+                                    origin,
+                                });
                             }
                             Err(d) => self.diags.push(d),
                         }
@@ -104,7 +123,10 @@ impl Lower {
                 c.end()?;
                 c.no_block()?;
                 let origin = self.origin(&s.span);
-                sc.steps.push(Step::Expect { expectation, origin });
+                sc.steps.push(Step::Expect {
+                    expectation,
+                    origin,
+                });
                 Ok(())
             }
             _ => Err(unknown_keyword(kw, "in a test", TEST_STMTS)),
@@ -146,7 +168,13 @@ impl Lower {
                 "down" | "offline" => Fact::NodeDown(node),
                 "standby" => Fact::NodeStandby(node),
                 "maintenance" => Fact::NodeMaintenance(node),
-                _ => return Err(super::bad_choice(t, "node state", &["down", "standby", "maintenance"])),
+                _ => {
+                    return Err(super::bad_choice(
+                        t,
+                        "node state",
+                        &["down", "standby", "maintenance"],
+                    ))
+                }
             });
         }
         if c.eat_word("time") {
@@ -155,7 +183,10 @@ impl Lower {
         let r = self.rsc_ref(c, "a resource or `node`")?;
         if let Some(role) = Self::role_word(c) {
             let nodes = self.nodes_after_on(c)?;
-            let promotable = self.policy.resource(r.id).is_some_and(|x| x.is_promotable());
+            let promotable = self
+                .policy
+                .resource(r.id)
+                .is_some_and(|x| x.is_promotable());
             let role = match role {
                 Role::Started if promotable => Role::Unpromoted,
                 Role::Promoted | Role::Unpromoted if !promotable => {
@@ -163,25 +194,49 @@ impl Lower {
                 }
                 other => other,
             };
-            return Ok(Fact::Running { rsc: r.name, role, nodes });
+            return Ok(Fact::Running {
+                rsc: r.name,
+                role,
+                nodes,
+            });
         }
         if c.eat_word("failed") {
             let (count, _) = c.integer("how many times")?;
             c.word("times")?;
             let node = self.nodes_after_on(c)?.remove(0);
             let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
-            return Ok(Fact::Failures { rsc: r.name, node, count });
+            return Ok(Fact::Failures {
+                rsc: r.name,
+                node,
+                count,
+            });
         }
         if c.eat_word("promotion") {
             let (score, _) = c.integer("the promotion score")?;
             let node = self.nodes_after_on(c)?.remove(0);
-            return Ok(Fact::Promotion { rsc: r.name, node, score });
+            return Ok(Fact::Promotion {
+                rsc: r.name,
+                node,
+                score,
+            });
         }
-        Err(with_suggestion(c, "`running on`, `promoted on`, `failed N times on` or `promotion N on`", &["running", "promoted", "unpromoted", "failed", "promotion"]))
+        Err(with_suggestion(
+            c,
+            "`running on`, `promoted on`, `failed N times on` or `promotion N on`",
+            &["running", "promoted", "unpromoted", "failed", "promotion"],
+        ))
     }
 
     fn event(&mut self, c: &mut Cursor<'_>) -> Res<Event> {
-        const EVENTS: &[&str] = &["node", "cleanup", "move", "ban", "clear", "RESOURCE.OP fails on NODE", "DURATION passes"];
+        const EVENTS: &[&str] = &[
+            "node",
+            "cleanup",
+            "move",
+            "ban",
+            "clear",
+            "RESOURCE.OP fails on NODE",
+            "DURATION passes",
+        ];
         if c.eat_word("node") {
             let node = self.node_ref(c.name("a node name")?)?;
             let t = c.name("what happens to the node")?;
@@ -193,13 +248,31 @@ impl Lower {
                 "unstandby" => Event::NodeUnstandby(node),
                 "maintenance" => Event::NodeMaintenance(node),
                 "ready" => Event::NodeReady(node),
-                _ => return Err(super::bad_choice(t, "node event", &["fails", "stops", "returns", "standby", "unstandby", "maintenance", "ready"])),
+                _ => {
+                    return Err(super::bad_choice(
+                        t,
+                        "node event",
+                        &[
+                            "fails",
+                            "stops",
+                            "returns",
+                            "standby",
+                            "unstandby",
+                            "maintenance",
+                            "ready",
+                        ],
+                    ))
+                }
             });
         }
         for (kw, make) in [("cleanup", 0), ("clear", 1)] {
             if c.eat_word(kw) {
                 let r = self.rsc_ref(c, "a resource")?;
-                return Ok(if make == 0 { Event::Cleanup(r.name) } else { Event::Clear(r.name) });
+                return Ok(if make == 0 {
+                    Event::Cleanup(r.name)
+                } else {
+                    Event::Clear(r.name)
+                });
             }
         }
         if c.eat_word("move") {
@@ -226,9 +299,13 @@ impl Lower {
             return Err(unknown_keyword(t, "as an event", EVENTS));
         };
         let Some(op) = OpAction::parse(op) else {
-            return Err(Diagnostic::error("halo::bad-action", t.span.clone(), format!("`{op}` is not an operation"))
-                .label("expected start, stop, monitor, promote or demote")
-                .help("write e.g. `when web.monitor fails on web1`"));
+            return Err(Diagnostic::error(
+                "halo::bad-action",
+                t.span.clone(),
+                format!("`{op}` is not an operation"),
+            )
+            .label("expected start, stop, monitor, promote or demote")
+            .help("write e.g. `when web.monitor fails on web1`"));
         };
         let r = self.rsc_ref(c, "a resource")?;
         c.word("fails")?;
@@ -240,7 +317,12 @@ impl Lower {
         } else {
             1
         };
-        Ok(Event::OpFails { rsc: r.name, op, node, rc })
+        Ok(Event::OpFails {
+            rsc: r.name,
+            op,
+            node,
+            rc,
+        })
     }
 
     fn expectation(&mut self, c: &mut Cursor<'_>) -> Res<Expectation> {
@@ -266,28 +348,53 @@ impl Lower {
             return Ok(Expectation::NotOn { rsc: r.name, node });
         }
         let Some(role) = Self::role_word(c) else {
-            return Err(with_suggestion(c, "`running on`, `promoted on`, `unpromoted on`, `stopped`, `blocked` or `not on`", &["running", "promoted", "unpromoted", "stopped", "blocked", "not"]));
+            return Err(with_suggestion(
+                c,
+                "`running on`, `promoted on`, `unpromoted on`, `stopped`, `blocked` or `not on`",
+                &[
+                    "running",
+                    "promoted",
+                    "unpromoted",
+                    "stopped",
+                    "blocked",
+                    "not",
+                ],
+            ));
         };
-        let promotable = self.policy.resource(r.id).is_some_and(|x| x.is_promotable());
+        let promotable = self
+            .policy
+            .resource(r.id)
+            .is_some_and(|x| x.is_promotable());
         if matches!(role, Role::Promoted | Role::Unpromoted) && !promotable {
             return Err(not_promotable(&r.name, &r.span));
         }
         let nodes = self.nodes_after_on(c)?;
         let role = (role != Role::Started).then_some(role);
-        Ok(Expectation::Running { rsc: r.name, role, nodes })
+        Ok(Expectation::Running {
+            rsc: r.name,
+            role,
+            nodes,
+        })
     }
 }
 
 fn not_promotable(name: &str, span: &crate::diag::Span) -> Diagnostic {
-    Diagnostic::error("halo::not-promotable", span.clone(), format!("`{name}` is not promotable: it has no promoted or unpromoted role"))
-        .label("no roles")
-        .help(format!("say `{name} running on NODE`"))
+    Diagnostic::error(
+        "halo::not-promotable",
+        span.clone(),
+        format!("`{name}` is not promotable: it has no promoted or unpromoted role"),
+    )
+    .label("no roles")
+    .help(format!("say `{name} running on NODE`"))
 }
 
 /// "expected X" with a "did you mean" for a near miss.
 fn with_suggestion(c: &Cursor<'_>, what: &str, words: &[&str]) -> Diagnostic {
     let d = c.expected(what);
-    match c.peek_word().and_then(|w| suggest(w, words.iter().copied())) {
+    match c
+        .peek_word()
+        .and_then(|w| suggest(w, words.iter().copied()))
+    {
         Some(help) => d.help(help),
         None => d,
     }
