@@ -454,7 +454,16 @@ fn test(a: &TestArgs, color: bool) -> Result<Exit, InputError> {
     let mut totals = testing::Totals::default();
     for f in &files {
         let mut out = String::new();
-        testing::run_file(f, testing::SnapshotMode { update: a.update, ci: a.ci }, color, &mut out, &mut totals);
+        testing::run_file(
+            f,
+            testing::SnapshotMode {
+                update: a.update,
+                ci: a.ci,
+            },
+            color,
+            &mut out,
+            &mut totals,
+        );
         write_stdout(&out)?;
     }
     for w in &totals.written {

@@ -59,7 +59,13 @@ pub struct SnapshotMode {
     pub ci: bool,
 }
 
-pub fn run_file(path: &Path, mode: SnapshotMode, color: bool, out: &mut String, totals: &mut Totals) {
+pub fn run_file(
+    path: &Path,
+    mode: SnapshotMode,
+    color: bool,
+    out: &mut String,
+    totals: &mut Totals,
+) {
     let loaded = match load::policy(path) {
         Ok(l) => l,
         Err(e) => {
@@ -112,7 +118,11 @@ pub fn run_file(path: &Path, mode: SnapshotMode, color: bool, out: &mut String, 
     let snapshot_diff = match &old {
         Some(o) if *o == snapshot => None,
         Some(o) if !mode.update => Some(diff(o, &snapshot)),
-        None if mode.ci => Some(format!("    (no snapshot: run `halo test {}` and commit {})\n", path.display(), snap_path.display())),
+        None if mode.ci => Some(format!(
+            "    (no snapshot: run `halo test {}` and commit {})\n",
+            path.display(),
+            snap_path.display()
+        )),
         _ => {
             if let Err(e) = write_snapshot(&snap_path, &snapshot) {
                 let _ = writeln!(out, "cannot write snapshot {}: {e}", snap_path.display());

@@ -233,7 +233,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // Without quorum: `stop` stops everything, `demote` everything but
         // promotable clones (demoted in `promote`); `freeze` is handled in scoring.
         let nqp = self.cx.p.cluster.no_quorum_policy;
-        if !self.cx.may_start() && nqp != NoQuorumPolicy::Freeze && (nqp == NoQuorumPolicy::Stop || !r.is_promotable()) {
+        if !self.cx.may_start()
+            && nqp != NoQuorumPolicy::Freeze
+            && (nqp == NoQuorumPolicy::Stop || !r.is_promotable())
+        {
             return Some("the cluster has no quorum".to_string());
         }
         if r.parent.is_none() && self.cx.leaves(u).len() == 1 && self.member_stopped(u).is_some() {

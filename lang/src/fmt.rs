@@ -61,7 +61,10 @@ impl Fmt<'_> {
         let gap = self.text.get(from.min(to)..to).unwrap_or("");
         let lines: Vec<&str> = gap.split('\n').collect();
         // Lines strictly between the first and the last newline-separated piece.
-        lines.len() > 2 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty())
+        lines.len() > 2
+            && lines[1..lines.len() - 1]
+                .iter()
+                .any(|l| l.trim().is_empty())
     }
 
     fn blank_line(&mut self) {

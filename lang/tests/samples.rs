@@ -8,6 +8,17 @@
 
 use halo_lang::{compile, diag::render_all, fmt::format, Sources};
 
+fn compile_diags(name: &str, text: &str) -> Vec<halo_lang::Diagnostic> {
+    let mut sources = Sources::default();
+    let stdlib: Vec<_> = halo_stdlib::FILES
+        .iter()
+        .map(|(n, t)| sources.add(*n, *t))
+        .collect();
+    let (library, _) = halo_lang::Library::load(&sources, &stdlib);
+    let file = sources.add(name, text);
+    compile(&sources, file, &library).1
+}
+
 fn compile_rendered(name: &str, text: &str) -> String {
     let mut sources = Sources::default();
     let stdlib: Vec<_> = halo_stdlib::FILES
@@ -30,6 +41,10 @@ fn diagnostics() {
         );
         let rendered = compile_rendered(&name, &text);
         assert!(!rendered.is_empty(), "{name} produced no diagnostics");
+        for d in compile_diags(&name, &text) {
+            assert!(d.help.is_some(), "{name}: `{}` has no help line", d.message);
+            assert!(!d.label.is_empty(), "{name}: `{}` has no label", d.message);
+        }
         insta::assert_snapshot!(rendered);
     });
 }

@@ -69,6 +69,10 @@ impl<'s> Cursor<'s> {
             format!("expected {what}, {found}"),
         )
         .label(format!("expected {what}"))
+        .help(match self.stmt.keyword() {
+            Some(k) => format!("see the `{}` statement in docs/language.md", k.text),
+            None => "see docs/language.md for the statements of the language".to_string(),
+        })
     }
 
     pub fn eat_word(&mut self, w: &str) -> bool {
@@ -170,6 +174,9 @@ impl<'s> Cursor<'s> {
                 format!("{what} must be between 0 and {}", u32::MAX),
             )
             .label("out of range")
+            .help(format!(
+                "write a whole number of zero or more, or `inf`, for {what}"
+            ))
         })
     }
 
@@ -183,7 +190,8 @@ impl<'s> Cursor<'s> {
                 t.span.clone(),
                 format!("`{}` is not yes or no", t.text),
             )
-            .label("expected `yes` or `no`")),
+            .label("expected `yes` or `no`")
+            .help("write `yes` or `no`")),
         }
     }
 
@@ -210,7 +218,8 @@ impl<'s> Cursor<'s> {
                 Span::new(b.span.file, b.span.range.start..b.span.range.start + 1),
                 "this statement takes no `{ ... }` block",
             )
-            .label("unexpected block")),
+            .label("unexpected block")
+            .help("remove the `{ ... }`, or put its content on the statement's line")),
         }
     }
 }

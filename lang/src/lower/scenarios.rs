@@ -61,7 +61,9 @@ impl Lower {
                 "halo::syntax",
                 s.span.clone(),
                 "expected `given`, `when` or `expect`",
-            ));
+            )
+            .label("not a test statement")
+            .help("a test is `given { ... }`, then `when EVENT` and `expect ...` lines"));
         };
         match kw.text.as_str() {
             "given" => {
