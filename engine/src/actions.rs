@@ -93,6 +93,15 @@ impl<'c, 'a> Builder<'c, 'a> {
         self.index.get(&(Some(rsc.index()), kind, node)).copied()
     }
 
+    /// Every action of one kind for one resource: (node, action), by node.
+    fn all(&self, rsc: RscId, kind: ActionKind) -> Vec<(usize, NodeIndex)> {
+        let r = Some(rsc.index());
+        self.index
+            .range((r, kind, 0)..=(r, kind, usize::MAX))
+            .map(|(&(_, _, n), &ix)| (n, ix))
+            .collect()
+    }
+
     fn edge(&mut self, a: Option<NodeIndex>, b: Option<NodeIndex>) {
         if let (Some(a), Some(b)) = (a, b) {
             if a != b && self.graph.find_edge(a, b).is_none() {
@@ -356,8 +365,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         for _ in 0..=pairs.len() {
             let mut changed = false;
             for &(f, t) in &pairs {
-                let first_stops =
-                    (0..cx.nodes.len()).any(|n| self.get(f, ActionKind::Stop, n).is_some());
+                let first_stops = !self.all(f, ActionKind::Stop).is_empty();
                 if !first_stops {
                     continue;
                 }
@@ -399,37 +407,42 @@ impl<'c, 'a> Builder<'c, 'a> {
 
     fn edges(&mut self) {
         let cx = self.cx;
-        let n_nodes = cx.nodes.len();
-        let n_rsc = cx.p.resources.len();
-        // Within an instance, and across nodes of one resource.
-        for i in 0..n_rsc {
+        for i in 0..cx.p.resources.len() {
             let id = RscId(u32::try_from(i).unwrap_or(u32::MAX));
-            for n in 0..n_nodes {
-                let chain = [
-                    ActionKind::Demote,
-                    ActionKind::Stop,
-                    ActionKind::Start,
-                    ActionKind::Promote,
-                ];
-                let present: Vec<NodeIndex> =
-                    chain.iter().filter_map(|k| self.get(id, *k, n)).collect();
-                for w in present.windows(2) {
+            let [demotes, stops, starts, promotes] = [
+                ActionKind::Demote,
+                ActionKind::Stop,
+                ActionKind::Start,
+                ActionKind::Promote,
+            ]
+            .map(|k| self.all(id, k));
+            // Within an instance: demote, stop, start, promote.
+            let mut nodes: Vec<usize> = [&demotes, &stops, &starts, &promotes]
+                .iter()
+                .flat_map(|v| v.iter().map(|(n, _)| *n))
+                .collect();
+            nodes.sort_unstable();
+            nodes.dedup();
+            for n in nodes {
+                let at =
+                    |v: &[(usize, NodeIndex)]| v.iter().find(|(m, _)| *m == n).map(|(_, ix)| *ix);
+                let chain: Vec<NodeIndex> = [at(&demotes), at(&stops), at(&starts), at(&promotes)]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                for w in chain.windows(2) {
                     if let [a, b] = w {
                         self.edge(Some(*a), Some(*b));
                     }
                 }
             }
-            for a in 0..n_nodes {
-                for b in 0..n_nodes {
-                    if a != b {
-                        self.edge(
-                            self.get(id, ActionKind::Stop, a),
-                            self.get(id, ActionKind::Start, b),
-                        );
-                        self.edge(
-                            self.get(id, ActionKind::Demote, a),
-                            self.get(id, ActionKind::Promote, b),
-                        );
+            // Across nodes: stops before starts, demotions before promotions.
+            for (from, to) in [(&stops, &starts), (&demotes, &promotes)] {
+                for &(a, x) in from {
+                    for &(b, y) in to {
+                        if a != b {
+                            self.edge(Some(x), Some(y));
+                        }
                     }
                 }
             }
@@ -439,9 +452,8 @@ impl<'c, 'a> Builder<'c, 'a> {
                     let Some(f) = self.fence_of(*cn) else {
                         continue;
                     };
-                    for b in 0..n_nodes {
-                        self.edge(Some(f), self.get(id, ActionKind::Start, b));
-                        self.edge(Some(f), self.get(id, ActionKind::Promote, b));
+                    for &(_, y) in starts.iter().chain(&promotes) {
+                        self.edge(Some(f), Some(y));
                     }
                 }
             }
@@ -506,13 +518,12 @@ impl<'c, 'a> Builder<'c, 'a> {
     }
 
     fn order_pair(&mut self, a: RscId, ak: ActionKind, b: RscId, bk: ActionKind, same_node: bool) {
-        let n = self.cx.nodes.len();
-        for x in 0..n {
-            for y in 0..n {
-                if same_node && x != y {
-                    continue;
+        let (xs, ys) = (self.all(a, ak), self.all(b, bk));
+        for &(n, x) in &xs {
+            for &(m, y) in &ys {
+                if !same_node || n == m {
+                    self.edge(Some(x), Some(y));
                 }
-                self.edge(self.get(a, ak, x), self.get(b, bk, y));
             }
         }
     }

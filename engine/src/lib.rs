@@ -52,11 +52,17 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
             assigned_as: t.order,
             unplaced: t.unplaced.clone(),
         })
+        .collect::<Vec<Placement>>();
+    let by_name = placements
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.rsc.clone(), i))
         .collect();
     Plan {
         quorate: cx.quorate,
         placements,
         graph,
         notes,
+        by_name,
     }
 }

@@ -17,6 +17,8 @@ pub struct Plan {
     pub graph: DiGraph<Action, ()>,
     /// Things an operator should know: blocked resources, resources that cannot run.
     pub notes: Vec<String>,
+    /// Placement index by resource name.
+    pub(crate) by_name: std::collections::BTreeMap<String, usize>,
 }
 
 impl Plan {
@@ -69,7 +71,7 @@ impl Plan {
     }
 
     pub fn placement(&self, rsc: &str) -> Option<&Placement> {
-        self.placements.iter().find(|p| p.rsc == rsc)
+        self.by_name.get(rsc).and_then(|&i| self.placements.get(i))
     }
 }
 

@@ -184,6 +184,27 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
             });
         }
         for n in starts {
+            // A start that moves a resource off a fenced node has no stop of its
+            // own (the fence stopped it): it is still a move.
+            let moved_from = actions
+                .iter()
+                .find(|a| a.kind == ActionKind::Start && a.node == n)
+                .and_then(|a| {
+                    a.because.iter().find_map(|b| match b {
+                        Reason::Moving { from, .. } if single && from != n => Some(from.clone()),
+                        _ => None,
+                    })
+                });
+            if let Some(from) = moved_from {
+                let reason = format!("{from} is fenced");
+                out.push(Transition::Move {
+                    rsc: rsc.clone(),
+                    from,
+                    to: n.into(),
+                    reason,
+                });
+                continue;
+            }
             out.push(Transition::Start {
                 rsc: rsc.clone(),
                 node: n.into(),
