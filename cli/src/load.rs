@@ -62,7 +62,20 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
             MAX_INPUT_BYTES / 1024 / 1024
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| InputError::io(path, &e))?;
+    // The size in the metadata can lie (devices, pipes, /proc): bound the read.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_INPUT_BYTES + 1), &mut bytes)
+        })
+        .map_err(|e| InputError::io(path, &e))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(InputError::content(format!(
+            "{}: larger than the {} MiB limit for inputs",
+            path.display(),
+            MAX_INPUT_BYTES / 1024 / 1024
+        )));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.as_bytes()[..valid]);

@@ -176,6 +176,30 @@ fn malformed_input_gives_located_errors() {
     let long = format!("{VALID}prefer r on n1 score 5 {}\n", "x".repeat(5_000_000));
     rejects("long.ha", long.as_bytes(), "unexpected `x");
     rejects("empty.ha", b"", "no `cluster` block");
+    rejects(
+        "words.ha",
+        "x ".repeat(2_500_000).as_bytes(),
+        "more than 10000 words",
+    );
+    rejects(
+        "escape.ha",
+        b"cluster c {\n  node \"a\\p\"\n}\n",
+        "unknown escape `\\p`",
+    );
+    let dups = format!("cluster c {{ {} }}\n", "node n {}; ".repeat(100_000));
+    rejects("dups.ha", dups.as_bytes(), "more diagnostics not shown");
+}
+
+#[test]
+fn byte_order_marks_and_crlf_line_endings_are_fine() {
+    let f = Scratch::new("bom.ha", format!("\u{feff}{VALID}").as_bytes());
+    let out = halo(&["check", f.path()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let crlf = format!("{VALID}prefer x on n1\n").replace('\n', "\r\n");
+    let f = Scratch::new("crlf.ha", crlf.as_bytes());
+    let err = text(&halo(&["check", f.path()]).stderr);
+    assert!(err.contains("crlf.ha:11:8"), "{err}");
+    assert!(err.contains(" 11 │ prefer x on n1"), "{err}");
 }
 
 #[test]

@@ -40,6 +40,34 @@ impl Span {
 pub struct SourceFile {
     pub name: String,
     pub text: String,
+    lines: LineIndex,
+}
+
+/// Where each line of a text starts, for offset → line:column in O(log n).
+#[derive(Clone, Debug, Default)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset in `text`.
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts.get(line - 1).copied().unwrap_or(0).min(offset);
+        (line, text[start..offset].chars().count() + 1)
+    }
 }
 
 /// The files of one compilation.
@@ -50,9 +78,11 @@ pub struct Sources {
 
 impl Sources {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        let text = text.into();
         self.files.push(SourceFile {
             name: name.into(),
-            text: text.into(),
+            lines: LineIndex::new(&text),
+            text,
         });
         FileId(u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX))
     }
@@ -70,7 +100,7 @@ impl Sources {
         let Some(f) = self.get(file) else {
             return (1, 1);
         };
-        line_col(&f.text, offset)
+        f.lines.line_col(&f.text, offset)
     }
 
     /// `file:line:col` of the start of a span.
@@ -173,8 +203,8 @@ impl Diagnostic {
         let report = Report {
             diag: self,
             source: Window {
-                name: file.map_or("<unknown>", |f| f.name.as_str()),
                 text: file.map_or("", |f| f.text.as_str()),
+                lines: file.map(|f| &f.lines),
             },
             location: sources.locate(&self.span),
         };
@@ -249,8 +279,8 @@ impl miette::Diagnostic for Report<'_> {
 /// Serves miette the one line a span starts on, cut to a window of at most
 /// [`Window::WIDTH`] bytes around the span when the line is long.
 struct Window<'a> {
-    name: &'a str,
     text: &'a str,
+    lines: Option<&'a LineIndex>,
 }
 
 impl Window<'_> {
@@ -266,16 +296,27 @@ impl miette::SourceCode for Window<'_> {
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, miette::MietteError> {
         let text = self.text;
         let start = floor_char_boundary(text, span.offset().min(text.len()));
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let (line, _) = match self.lines {
+            Some(l) => l.line_col(text, start),
+            None => line_col(text, start),
+        };
+        let line_start = self
+            .lines
+            .and_then(|l| l.starts.get(line - 1).copied())
+            .unwrap_or(0)
+            .min(start);
+        let mut line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        if text[..line_end].ends_with('\r') {
+            line_end -= 1;
+        }
+        let line_end = line_end.max(start);
         let (mut from, mut to) = (line_start, line_end);
         if to - from > Self::WIDTH {
             from = floor_char_boundary(text, start.saturating_sub(Self::WIDTH / 2).max(from));
             to = ceil_char_boundary(text, (from + Self::WIDTH).min(line_end));
         }
-        let (line, col) = line_col(text, from);
+        let col = text[line_start..from].chars().count() + 1;
         // Unnamed: the report's first line already says `file:line:col`.
-        let _ = self.name;
         Ok(Box::new(miette::MietteSpanContents::new(
             &text.as_bytes()[from..to],
             SourceSpan::from(from..to),

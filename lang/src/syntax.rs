@@ -101,6 +101,15 @@ pub struct Block {
 
 /// Parses one file's text into statements.
 pub fn parse(file: FileId, text: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
+    // A byte-order mark is not content: parse it as three spaces (offsets kept).
+    let unmarked;
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            unmarked = format!("   {rest}");
+            unmarked.as_str()
+        }
+        None => text,
+    };
     let diags = prescan(file, text);
     if !diags.is_empty() {
         return (Vec::new(), diags);
@@ -177,82 +186,120 @@ fn syntax_error(file: FileId, text: &str, pos: usize) -> Diagnostic {
     }
 }
 
-/// Checks braces and strings in one linear pass, without recursion.
+/// Words a single statement may hold; real statements hold a few dozen.
+pub const MAX_WORDS_PER_STATEMENT: usize = 10_000;
+
+/// Checks braces, strings and statement length in one linear pass, without
+/// recursion, so the parser only sees input of bounded depth and size.
 fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
     let mut open: Vec<usize> = Vec::new();
-    let mut diags = Vec::new();
     let bytes = text.as_bytes();
+    let err = |code, at: usize, len: usize, msg: String, label: &str, help: &str| {
+        vec![Diagnostic::error(code, Span::new(file, at..at + len), msg)
+            .label(label)
+            .help(help)]
+    };
+    let (mut words, mut in_word) = (0usize, false);
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
+        let b = bytes[i];
+        let blank = matches!(b, b' ' | b'\t' | b'\r');
+        if matches!(b, b'\n' | b';' | b',' | b'{' | b'}') {
+            words = 0;
+        } else if !blank && !in_word {
+            words += 1;
+            if words > MAX_WORDS_PER_STATEMENT {
+                return err(
+                    "halo::statement-too-long",
+                    i,
+                    1,
+                    format!("a statement of more than {MAX_WORDS_PER_STATEMENT} words"),
+                    "too long",
+                    "is a line break missing? statements end at a newline, `;` or `,`",
+                );
+            }
+        }
+        in_word = !blank && !matches!(b, b'\n' | b';' | b',' | b'{' | b'}');
+        match b {
             b'#' => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
+                in_word = false;
                 continue;
             }
             b'"' => {
                 let start = i;
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    if bytes[i] == b'\\' {
+                        let next = text[i + 1..].chars().next();
+                        if !matches!(next, Some('"' | '\\' | 'n' | 't')) {
+                            let len = 1 + next.map_or(0, char::len_utf8);
+                            let shown: String = text[i..i + len].to_string();
+                            return err(
+                                "halo::bad-escape",
+                                i,
+                                len,
+                                format!("unknown escape `{shown}` in a string"),
+                                "not an escape",
+                                "the escapes are \\\" \\\\ \\n \\t; write `\\\\` for a backslash",
+                            );
+                        }
+                        i += 1 + next.map_or(0, char::len_utf8);
+                    } else {
+                        i += 1;
+                    }
                 }
                 if i >= bytes.len() || bytes[i] == b'\n' {
-                    diags.push(
-                        Diagnostic::error(
-                            "halo::unterminated-string",
-                            Span::new(file, start..start + 1),
-                            "string is never closed",
-                        )
-                        .label("this string")
-                        .help("add a closing `\"` on the same line"),
+                    return err(
+                        "halo::unterminated-string",
+                        start,
+                        1,
+                        "string is never closed".to_string(),
+                        "this string",
+                        "add a closing `\"` on the same line",
                     );
-                    return diags;
                 }
             }
             b'{' => {
                 open.push(i);
                 if open.len() > MAX_DEPTH {
-                    diags.push(
-                        Diagnostic::error(
-                            "halo::too-deep",
-                            Span::new(file, i..i + 1),
-                            format!("blocks nest more than {MAX_DEPTH} levels deep"),
-                        )
-                        .label("too deep")
-                        .help("a policy needs a few levels at most; is a `}` missing?"),
+                    return err(
+                        "halo::too-deep",
+                        i,
+                        1,
+                        format!("blocks nest more than {MAX_DEPTH} levels deep"),
+                        "too deep",
+                        "a policy needs a few levels at most; is a `}` missing?",
                     );
-                    return diags;
                 }
             }
             b'}' if open.pop().is_none() => {
-                diags.push(
-                    Diagnostic::error(
-                        "halo::unbalanced-brace",
-                        Span::new(file, i..i + 1),
-                        "`}` without a matching `{`",
-                    )
-                    .label("nothing to close")
-                    .help("remove this `}` or add the `{` it closes"),
+                return err(
+                    "halo::unbalanced-brace",
+                    i,
+                    1,
+                    "`}` without a matching `{`".to_string(),
+                    "nothing to close",
+                    "remove this `}` or add the `{` it closes",
                 );
-                return diags;
             }
             _ => {}
         }
         i += 1;
     }
-    if let Some(&p) = open.last() {
-        diags.push(
-            Diagnostic::error(
-                "halo::unbalanced-brace",
-                Span::new(file, p..p + 1),
-                "`{` is never closed",
-            )
-            .label("this block")
-            .help("add the matching `}`"),
-        );
+    match open.last() {
+        Some(&p) => err(
+            "halo::unbalanced-brace",
+            p,
+            1,
+            "`{` is never closed".to_string(),
+            "this block",
+            "add the matching `}`",
+        ),
+        None => Vec::new(),
     }
-    diags
 }
 
 type Pairs<'a> = pest::iterators::Pairs<'a, Rule>;

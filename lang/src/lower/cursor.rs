@@ -229,6 +229,10 @@ pub(crate) fn suggest<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    // Edit distance is quadratic: nothing that long is a typo of a keyword or name.
+    if word.len() > 64 {
+        return None;
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))

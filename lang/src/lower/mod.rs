@@ -34,6 +34,41 @@ impl Compiled {
     }
 }
 
+/// At most this many diagnostics are reported per file; the rest are counted.
+pub const MAX_DIAGNOSTICS: usize = 50;
+
+/// Keeps the first [`MAX_DIAGNOSTICS`] diagnostics and says how many were left out.
+fn cap(mut diags: Vec<Diagnostic>, file: FileId) -> Vec<Diagnostic> {
+    if diags.len() <= MAX_DIAGNOSTICS {
+        return diags;
+    }
+    let more = diags.len() - MAX_DIAGNOSTICS;
+    let errors = diags
+        .iter()
+        .skip(MAX_DIAGNOSTICS)
+        .filter(|d| d.is_error())
+        .count();
+    diags.truncate(MAX_DIAGNOSTICS);
+    let span = diags
+        .last()
+        .map_or_else(|| Span::new(file, 0..0), |d| d.span.clone());
+    let kind = if errors > 0 {
+        Diagnostic::error
+    } else {
+        Diagnostic::warning
+    };
+    diags.push(
+        kind(
+            "halo::too-many-diagnostics",
+            span,
+            format!("{more} more diagnostics not shown ({errors} of them errors)"),
+        )
+        .label("after this one")
+        .help("fix the ones above and run `halo check` again"),
+    );
+    diags
+}
+
 pub(crate) const TOP_LEVEL: &[&str] = &[
     "cluster",
     "defaults",
@@ -98,7 +133,7 @@ pub fn compile(
     };
     let mut file_stmts = Vec::new();
     let text = sources.get(file).map_or("", |f| f.text.as_str());
-    l.text = Some(text.to_string());
+    l.text = Some((text.to_string(), crate::diag::LineIndex::new(text)));
     l.file = file;
     let (stmts, diags) = syntax::parse(file, text);
     let syntax_ok = diags.is_empty();
@@ -110,7 +145,7 @@ pub fn compile(
     }
     if l.diags.iter().any(Diagnostic::is_error) {
         crate::check::sort(&mut l.diags);
-        return (None, l.diags);
+        return (None, cap(l.diags, file));
     }
     let mut compiled = Compiled {
         policy: l.policy,
@@ -120,6 +155,7 @@ pub fn compile(
     let mut diags = l.diags;
     diags.extend(crate::check::check(&compiled));
     crate::check::sort(&mut diags);
+    let diags = cap(diags, file);
     if diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }
@@ -140,7 +176,7 @@ pub(crate) struct Lower {
     /// Where each resource's name was declared.
     pub rsc_spans: BTreeMap<String, Span>,
     pub node_spans: BTreeMap<String, Span>,
-    pub text: Option<String>,
+    pub text: Option<(String, crate::diag::LineIndex)>,
     file: FileId,
     cluster_span: Option<Span>,
     defaults_span: Option<Span>,

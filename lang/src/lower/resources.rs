@@ -155,8 +155,8 @@ impl Lower {
 
     pub(super) fn duplicate(&self, what: &str, name: &str, at: &Span, prev: &Span) -> Diagnostic {
         let mut d = super::duplicate(what, name, at, prev);
-        if let Some(text) = &self.text {
-            let (line, col) = crate::diag::line_col(text, prev.range.start);
+        if let Some((text, lines)) = &self.text {
+            let (line, col) = lines.line_col(text, prev.range.start);
             d = d.help(format!(
                 "first declared at line {line}, column {col}; names must be unique"
             ));
