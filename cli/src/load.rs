@@ -144,10 +144,20 @@ pub fn compile_text(name: &str, text: String) -> Loaded {
     }
 }
 
-/// Reads a cluster-state file (JSON; see docs/state-format.md) and checks that
-/// the nodes it names exist in the policy.
+/// Reads a cluster-state file (JSON; see docs/state-format.md) and checks it
+/// against the policy: nodes must exist, group names are not resources, roles
+/// need a promotable resource, operator constraints are `inf` or `-inf`.
 pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
     let text = read_text(path)?;
+    let bad = |msg: String| {
+        InputError::content(format!(
+            "{}: error[halo::bad-state]: {msg}\n  help: see docs/state-format.md for the state file format",
+            path.display()
+        ))
+    };
+    if !text.trim_start().starts_with('{') {
+        return Err(bad("the state must be a JSON object (`{ ... }`)".into()));
+    }
     let state: ClusterState = serde_json::from_str(&text).map_err(|e| {
         InputError::content(format!(
             "{}:{}:{}: error[halo::bad-state]: {e}\n  help: see docs/state-format.md for the state file format",
@@ -157,24 +167,66 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
         ))
     })?;
     let known = |n: &str| policy.cluster.nodes.iter().any(|x| x.name == n);
-    let mut unknown: Vec<String> = state.nodes.keys().filter(|n| !known(n)).cloned().collect();
-    for per_node in state.resources.values().chain(std::iter::empty()) {
-        unknown.extend(per_node.keys().filter(|n| !known(n)).cloned());
+    let mut named: Vec<(&str, String)> = state.nodes.keys().map(|n| ("nodes", n.clone())).collect();
+    for per_node in state.resources.values() {
+        named.extend(per_node.keys().map(|n| ("resources", n.clone())));
     }
-    unknown.sort();
-    unknown.dedup();
-    if let Some(n) = unknown.first() {
+    for per_node in state.failures.values() {
+        named.extend(per_node.keys().map(|n| ("failures", n.clone())));
+    }
+    named.extend(state.fenced.iter().map(|n| ("fenced", n.clone())));
+    named.extend(state.operator.iter().map(|o| ("operator", o.node.clone())));
+    if let Some((section, n)) = named.iter().find(|(_, n)| !known(n)) {
         let nodes: Vec<&str> = policy
             .cluster
             .nodes
             .iter()
             .map(|x| x.name.as_str())
             .collect();
-        return Err(InputError::content(format!(
-            "{}: error[halo::unknown-node]: the state names node `{n}`, which the policy does not declare\n  help: the policy's nodes are: {}",
-            path.display(),
+        return Err(bad(format!(
+            "`{section}` names node `{n}`, which the policy does not declare (its nodes: {})",
             nodes.join(", ")
         )));
+    }
+    for (name, per_node) in &state.resources {
+        let Some(r) = policy.find(name).and_then(|id| policy.resource(id)) else {
+            continue;
+        };
+        if r.primitive().is_none() {
+            return Err(bad(format!(
+                "`{name}` is a group: list the state of its members instead"
+            )));
+        }
+        let promotable = r.is_promotable()
+            || r.parent
+                .and_then(|g| policy.resource(g))
+                .is_some_and(|g| g.is_promotable());
+        if let Some((node, rs)) = per_node.iter().find(|(_, rs)| {
+            !promotable
+                && matches!(
+                    rs.role,
+                    halo_model::Role::Promoted | halo_model::Role::Unpromoted
+                )
+        }) {
+            return Err(bad(format!(
+                "`{name}` is {} on `{node}`, but it is not promotable (use `started`)",
+                rs.role
+            )));
+        }
+    }
+    for o in &state.operator {
+        if policy.find(&o.rsc).is_none() {
+            return Err(bad(format!(
+                "`operator` names resource `{}`, which the policy does not declare",
+                o.rsc
+            )));
+        }
+        if !o.score.is_inf() && !o.score.is_neg_inf() {
+            return Err(bad(format!(
+                "operator constraint on `{}` has score {}: only 1000000 (move) or -1000000 (ban)",
+                o.rsc, o.score
+            )));
+        }
     }
     Ok(state)
 }

@@ -103,7 +103,9 @@ struct Scenario {
     /// An operation fails: RSC:OP@NODE[=RC], e.g. `web:monitor@web1=7`. Repeatable.
     #[arg(long, value_name = "RSC:OP@NODE[=RC]")]
     op_fail: Vec<String>,
-    /// The time to plan at, in seconds since the epoch (for failure-timeout).
+    /// The time to plan at, in seconds since the epoch: failures whose
+    /// `last_failure` is older than failure-timeout at this time have expired.
+    /// Dry runs never read the clock; pass `--now $(date +%s)` for "now".
     #[arg(long, default_value_t = 0)]
     now: i64,
 }
@@ -176,7 +178,15 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
         let loaded = match load::policy(f) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("halo: {}", e.message);
+                match a.format {
+                    CheckFormat::Text => eprintln!("halo: {}", e.message),
+                    CheckFormat::Json => json.push(serde_json::json!({
+                        "file": f.display().to_string(),
+                        "ok": false,
+                        "error": e.message,
+                        "diagnostics": [],
+                    })),
+                }
                 worst = worse(
                     worst,
                     if e.code == 1 {
@@ -283,8 +293,11 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             );
             worst = worse(worst, Exit::Policy);
         } else if a.diff {
-            println!("--- {}\n+++ {} (formatted)", f.display(), f.display());
-            print!("{}", testing::diff(&text, &formatted));
+            let name = f.display().to_string();
+            print!(
+                "{}",
+                testing::diff_named(&text, &formatted, &name, &format!("{name} (formatted)"))
+            );
             worst = worse(worst, Exit::Policy);
         } else {
             let tmp = f.with_extension("ha.fmt-tmp");
@@ -386,9 +399,19 @@ fn parse_op_fail(spec: &str, policy: &halo_model::Policy) -> Result<Event, Input
         None => (rest, None),
     };
     let op = OpAction::parse(op).ok_or_else(|| InputError::usage(format!("--op-fail `{spec}`: `{op}` is not an operation (start, stop, monitor, promote, demote)")))?;
-    if policy.find(rsc).is_none() {
+    let Some(r) = policy.find(rsc).and_then(|id| policy.resource(id)) else {
         return Err(InputError::usage(format!(
             "--op-fail `{spec}`: unknown resource `{rsc}`"
+        )));
+    };
+    if r.primitive().is_none() {
+        return Err(InputError::usage(format!(
+            "--op-fail `{spec}`: `{rsc}` is a group; name the member whose operation fails"
+        )));
+    }
+    if rc == Some(0) {
+        return Err(InputError::usage(format!(
+            "--op-fail `{spec}`: rc 0 means success; a failure has another exit code (7: not running)"
         )));
     }
     let rc = rc.unwrap_or(if op == OpAction::Monitor { 7 } else { 1 });

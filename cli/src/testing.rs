@@ -191,18 +191,14 @@ fn write_snapshot(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 pub fn diff(old: &str, new: &str) -> String {
-    let mut out = String::new();
-    let d = similar::TextDiff::from_lines(old, new);
-    for change in d.iter_all_changes() {
-        let sign = match change.tag() {
-            similar::ChangeTag::Delete => "-",
-            similar::ChangeTag::Insert => "+",
-            similar::ChangeTag::Equal => continue,
-        };
-        let _ = write!(out, "    {sign} {change}");
-        if !change.to_string().ends_with('\n') {
-            out.push('\n');
-        }
-    }
-    out
+    diff_named(old, new, "recorded", "now")
+}
+
+/// A unified diff with headers, hunk positions and three lines of context.
+pub fn diff_named(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
 }

@@ -95,7 +95,9 @@ fn examples_check_format_and_pass_their_tests() {
             );
         }
     }
-    let out = halo(&["test", "examples"]);
+    let out = halo(&["test", "--ci", "tests/policies"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = halo(&["test", "--ci", "examples"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let last = stdout.lines().last().unwrap();
@@ -335,7 +337,7 @@ fn fmt_rewrites_check_and_diff() {
     let out = halo(&["fmt", "--diff", f.path()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("+   node n2"),
+        text(&out.stdout).contains("\n+  node n2\n") && text(&out.stdout).contains("\n@@ -1,3 +1,7 @@\n"),
         "{}",
         text(&out.stdout)
     );

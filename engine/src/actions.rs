@@ -115,11 +115,13 @@ impl<'c, 'a> Builder<'c, 'a> {
             return;
         }
         for (ni, node) in self.cx.nodes.iter().enumerate() {
-            if node.status == halo_model::NodeStatus::Unclean && !self.cx.may_fence() {
-                notes.push(format!(
-                    "node {} needs fencing, but the cluster has no quorum",
-                    node.name
-                ));
+            if node.status == halo_model::NodeStatus::Unclean && !node.fenceable {
+                let why = if self.cx.may_fence() {
+                    "no fence device can fence it"
+                } else {
+                    "the cluster has no quorum"
+                };
+                notes.push(format!("node {} needs fencing, but {why}", node.name));
                 continue;
             }
             let Some(why) = &node.fence else { continue };
@@ -167,6 +169,19 @@ impl<'c, 'a> Builder<'c, 'a> {
             .collect();
         nodes.sort_unstable();
         nodes.dedup();
+        // Frozen instances are left exactly as they are.
+        nodes.retain(|n| !info.frozen.iter().any(|(f, _)| f == n));
+        if !info.frozen.is_empty() {
+            notes.push(format!(
+                "{} is left as it is on {}",
+                r.name,
+                info.frozen
+                    .iter()
+                    .filter_map(|(n, _)| cx.nodes.get(*n).map(|x| x.name.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         let moving_to = target.instances.first().map(|(n, _)| *n);
         for n in nodes {
             let cur = info
@@ -332,41 +347,61 @@ impl<'c, 'a> Builder<'c, 'a> {
     /// where it will run again or elsewhere, a running `then` restarts too.
     fn restart_dependents(&mut self) {
         let cx = self.cx;
-        let mut pairs: Vec<(RscId, RscId)> = Vec::new();
+        // (first, what of first triggers, then, same node only)
+        let mut pairs: Vec<(RscId, &[ActionKind], RscId, bool)> = Vec::new();
+        const ON_STOP: &[ActionKind] = &[ActionKind::Stop];
+        const ON_DEMOTE: &[ActionKind] = &[ActionKind::Stop, ActionKind::Demote];
         for c in &cx.p.constraints {
-            if let ConstraintKind::Order {
+            let ConstraintKind::Order {
                 first,
+                first_action,
                 then,
-                kind: halo_model::OrderKind::Mandatory,
-                first_action: OpAction::Start,
                 then_action: OpAction::Start,
+                kind: halo_model::OrderKind::Mandatory,
                 ..
             } = &c.kind
-            {
-                if cx.unit_of(*first) == cx.unit_of(*then) {
-                    continue;
-                }
-                for f in cx.leaves(*first) {
-                    for t in cx.leaves(*then) {
-                        pairs.push((f, t));
-                    }
+            else {
+                continue;
+            };
+            let trigger = match first_action {
+                OpAction::Start => ON_STOP,
+                OpAction::Promote => ON_DEMOTE,
+                _ => continue,
+            };
+            if cx.unit_of(*first) == cx.unit_of(*then) {
+                continue;
+            }
+            let interleave = [first, then].iter().all(|r| {
+                cx.clone_of(**r)
+                    .and_then(|c| cx.p.resource(c))
+                    .and_then(|x| x.clone.as_ref())
+                    .is_some_and(|s| s.interleave)
+            });
+            for f in cx.leaves(*first) {
+                for t in cx.leaves(*then) {
+                    pairs.push((f, trigger, t, interleave));
                 }
             }
         }
         for r in &cx.p.resources {
             if let halo_model::ResourceKind::Group(m) = &r.kind {
+                // Members of one group instance share a node.
                 for w in m.windows(2) {
                     if let [a, b] = w {
-                        pairs.push((*a, *b));
+                        pairs.push((*a, ON_STOP, *b, true));
                     }
                 }
             }
         }
         for _ in 0..=pairs.len() {
             let mut changed = false;
-            for &(f, t) in &pairs {
-                let first_stops = !self.all(f, ActionKind::Stop).is_empty();
-                if !first_stops {
+            for &(f, trigger, t, same_node) in &pairs {
+                let triggered: Vec<usize> = trigger
+                    .iter()
+                    .flat_map(|k| self.all(f, *k))
+                    .map(|(n, _)| n)
+                    .collect();
+                if triggered.is_empty() {
                     continue;
                 }
                 let Some(info) = cx.rsc.get(t.index()) else {
@@ -379,7 +414,10 @@ impl<'c, 'a> Builder<'c, 'a> {
                     continue;
                 }
                 for &(n, role) in &info.current {
-                    if self.get(t, ActionKind::Stop, n).is_some() || self.fence_of(n).is_some() {
+                    let untouched =
+                        self.get(t, ActionKind::Stop, n).is_none() && self.fence_of(n).is_none();
+                    let frozen = info.frozen.iter().any(|(x, _)| *x == n);
+                    if !untouched || frozen || (same_node && !triggered.contains(&n)) {
                         continue;
                     }
                     let why = Reason::DependsOn {
@@ -494,27 +532,19 @@ impl<'c, 'a> Builder<'c, 'a> {
                     .is_some_and(|s| s.interleave)
             });
             let (fk, tk) = (kind_of(*first_action), kind_of(*then_action));
-            let fl = self.ends(*first, *first_action);
-            let tl = self.ends(*then, *then_action);
-            self.order_pair(fl, fk, tl, tk, interleave);
-            if *symmetrical {
-                let (rf, rt) = (reverse(*first_action), reverse(*then_action));
-                let tl = self.ends(*then, rt);
-                let fl = self.ends(*first, rf);
-                self.order_pair(tl, kind_of(rt), fl, kind_of(rf), interleave);
+            // An order on a group binds every member: the group as a whole starts
+            // after its predecessor and stops before it.
+            let (fl, tl) = (cx.leaves(*first), cx.leaves(*then));
+            for &f in &fl {
+                for &t in &tl {
+                    self.order_pair(f, fk, t, tk, interleave);
+                    if *symmetrical {
+                        let (rf, rt) = (reverse(*first_action), reverse(*then_action));
+                        self.order_pair(t, kind_of(rt), f, kind_of(rf), interleave);
+                    }
+                }
             }
         }
-    }
-
-    /// The member of a group that an order on the group attaches to: the last
-    /// member to start (or promote), the first to stop.
-    fn ends(&self, id: RscId, action: OpAction) -> RscId {
-        let leaves = self.cx.leaves(id);
-        let pick = match action {
-            OpAction::Stop | OpAction::Demote => leaves.first(),
-            _ => leaves.last(),
-        };
-        pick.copied().unwrap_or(id)
     }
 
     fn order_pair(&mut self, a: RscId, ak: ActionKind, b: RscId, bk: ActionKind, same_node: bool) {

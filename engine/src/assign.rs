@@ -544,17 +544,29 @@ impl<'c, 'a> Assigner<'c, 'a> {
         } else {
             Role::Started
         };
-        let mut out = Vec::new();
-        for _round in 0..spec.node_max.max(1) {
-            for &n in &order {
-                if out.len() >= max {
-                    break;
-                }
+        // Frozen instances stay where they are and count against clone-max.
+        let frozen = self.frozen(u);
+        let mut out: Vec<(usize, Role)> = frozen.clone();
+        for &n in &order {
+            if out.len() >= max {
+                break;
+            }
+            if !frozen.iter().any(|(f, _)| *f == n) {
                 out.push((n, role));
             }
         }
         out.sort();
         out
+    }
+
+    /// Instances of a clone that are left as they are, with their roles.
+    fn frozen(&self, u: RscId) -> Vec<(usize, Role)> {
+        let first = self.cx.leaves(u).first().copied().unwrap_or(u);
+        self.cx
+            .rsc
+            .get(first.index())
+            .map(|i| i.frozen.clone())
+            .unwrap_or_default()
     }
 
     /// Picks promoted instances: highest promotion score first (ties: already
@@ -643,11 +655,29 @@ impl<'c, 'a> Assigner<'c, 'a> {
             key(a).cmp(&key(b))
         });
         cands.dedup();
-        let promoted: Vec<usize> = if wants_promotion {
-            cands.into_iter().take(spec.promoted_max as usize).collect()
+        // Frozen instances keep their role, and a frozen primary takes a slot.
+        let frozen = self.frozen(u);
+        let frozen_promoted: Vec<usize> = frozen
+            .iter()
+            .filter(|(_, r)| *r == Role::Promoted)
+            .map(|(n, _)| *n)
+            .collect();
+        cands.retain(|n| !frozen.iter().any(|(f, _)| f == n));
+        let freeze = !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze;
+        let slots = (spec.promoted_max as usize).saturating_sub(frozen_promoted.len());
+        let mut promoted: Vec<usize> = if freeze {
+            // No quorum, freeze: nothing new is promoted; primaries stay primaries.
+            cands
+                .into_iter()
+                .filter(|n| current.contains(n))
+                .take(slots)
+                .collect()
+        } else if wants_promotion {
+            cands.into_iter().take(slots).collect()
         } else {
             Vec::new()
         };
+        promoted.extend(frozen_promoted);
         let out = inst
             .iter()
             .map(|&(n, _)| {

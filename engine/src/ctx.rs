@@ -18,6 +18,8 @@ pub(crate) struct NodeInfo {
     pub attrs: BTreeMap<String, String>,
     /// Must be fenced in this plan (unclean, or an on-fail=fence failure).
     pub fence: Option<FenceWhy>,
+    /// Fencing is possible: quorum, and a fence device that can target the node.
+    pub fenceable: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +64,10 @@ pub(crate) struct RscInfo {
     pub stop_wanted: bool,
     /// Nodes where the promoted role failed with on-fail=demote.
     pub no_promote: Vec<usize>,
+    /// Clone instances left exactly as they are (unreachable node that cannot be
+    /// fenced, maintenance, an operation in flight). For a single-instance
+    /// resource the whole resource is `blocked` instead.
+    pub frozen: Vec<(usize, Role)>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -105,6 +111,7 @@ impl<'a> Ctx<'a> {
                     maintenance: st.maintenance,
                     attrs,
                     fence: (status == NodeStatus::Unclean).then_some(FenceWhy::Unclean),
+                    fenceable: false,
                 }
             })
             .collect();
@@ -133,11 +140,13 @@ impl<'a> Ctx<'a> {
         };
         cx.index_constraints();
         cx.quorate = cx.compute_quorum();
-        if !cx.may_fence() {
-            // An unclean node that cannot be fenced keeps its resources in an
-            // unknown state: they must not be stopped there (it is unreachable) nor
-            // started elsewhere (they may still run).
-            for n in &mut cx.nodes {
+        // An unclean node that cannot be fenced (no quorum, or no device that can
+        // fence it) keeps its resources in an unknown state: they must not be
+        // stopped there (it is unreachable) nor started elsewhere (they may run).
+        let fenceable: Vec<bool> = cx.nodes.iter().map(|n| cx.can_fence(&n.name)).collect();
+        for (n, ok) in cx.nodes.iter_mut().zip(fenceable) {
+            n.fenceable = ok;
+            if !ok {
                 n.fence = None;
             }
         }
@@ -201,6 +210,25 @@ impl<'a> Ctx<'a> {
         self.p.cluster.fencing && self.may_start()
     }
 
+    /// Whether `node` can be fenced now: fencing may happen and some fence device
+    /// targets it (its `targets`, its host map, or every node if it names none).
+    fn can_fence(&self, node: &str) -> bool {
+        self.may_fence()
+            && self
+                .p
+                .resources
+                .iter()
+                .filter_map(|r| r.primitive())
+                .filter_map(|p| p.fence.as_ref())
+                .any(|f| {
+                    if !f.targets.is_empty() {
+                        f.targets.iter().any(|t| t == node)
+                    } else {
+                        f.host_map.is_empty() || f.host_map.contains_key(node)
+                    }
+                })
+    }
+
     /// Whether resources may be started (no-quorum policy).
     pub fn may_start(&self) -> bool {
         self.quorate || self.p.cluster.no_quorum_policy == NoQuorumPolicy::Ignore
@@ -230,18 +258,36 @@ impl<'a> Ctx<'a> {
             if node.status == NodeStatus::Offline {
                 continue;
             }
-            let active = rs.role.is_active();
+            // An operation in flight may leave it running: count it as active.
+            let role = match (rs.pending, rs.role) {
+                (Some(_), Role::Stopped) if r.is_promotable() => Role::Unpromoted,
+                (Some(_), Role::Stopped) => Role::Started,
+                (_, role) => role,
+            };
+            let active = role.is_active();
             if active {
-                info.current.push((ni, rs.role));
+                info.current.push((ni, role));
             }
-            if node.maintenance && active {
-                info.blocked = Some(format!("{} is in maintenance", node.name));
-            }
-            if node.status == NodeStatus::Unclean && active && !self.may_fence() {
-                info.blocked = Some(format!(
+            let frozen_why = if !active {
+                None
+            } else if let Some(op) = rs.pending {
+                Some(format!("a {op} is in flight on {}", node.name))
+            } else if node.maintenance {
+                Some(format!("{} is in maintenance", node.name))
+            } else if node.status == NodeStatus::Unclean && !node.fenceable {
+                Some(format!(
                     "it may still run on {}, which is unclean and cannot be fenced now",
                     node.name
-                ));
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = frozen_why {
+                if self.clone_of(id).is_some() {
+                    info.frozen.push((ni, role));
+                } else {
+                    info.blocked = Some(why);
+                }
             }
             let Some(failed) = &rs.failed else { continue };
             let role = (failed.op == OpAction::Monitor)
@@ -260,9 +306,9 @@ impl<'a> Ctx<'a> {
                         failed.op, node.name
                     ))
                 }
-                OnFail::Fence if !self.p.cluster.fencing => {
+                OnFail::Fence if !node.fenceable => {
                     info.blocked = Some(format!(
-                        "{} failed on {} and fencing is off",
+                        "{} failed on {} and the node cannot be fenced",
                         failed.op, node.name
                     ))
                 }
@@ -278,6 +324,21 @@ impl<'a> Ctx<'a> {
             if failed.op == OpAction::Stop && on_fail != OnFail::Fence && on_fail != OnFail::Ignore
             {
                 info.blocked = Some(format!("stop failed on {}", node.name));
+            }
+        }
+        // on-fail=stop keeps acting until the failure is cleaned up or expires.
+        for &ni in info.failcount.keys() {
+            let Some(node) = self.nodes.get(ni) else {
+                continue;
+            };
+            let op = self.s.failcount(&r.name, &node.name).and_then(|f| f.op);
+            let on_fail = op.map(|op| {
+                prim.op(op, None)
+                    .map(|o| o.effective_on_fail(self.p.cluster.fencing))
+                    .unwrap_or_else(|| default_on_fail(op, self.p.cluster.fencing))
+            });
+            if on_fail == Some(OnFail::Stop) {
+                info.stop_wanted = true;
             }
         }
         if r.meta.managed == Some(false) || self.p.meta(id, |m| m.managed) == Some(false) {
@@ -302,9 +363,23 @@ impl<'a> Ctx<'a> {
                     .map(|o| o.effective_on_fail(fencing))
                     .unwrap_or_else(|| default_on_fail(failed.op, fencing));
                 match on_fail {
-                    OnFail::Fence if fencing => fence.push(*ni),
+                    OnFail::Fence if self.nodes.get(*ni).is_some_and(|n| n.fenceable) => {
+                        fence.push(*ni)
+                    }
                     OnFail::Standby => standby.push(*ni),
                     _ => {}
+                }
+            }
+            // on-fail=standby keeps the node in standby until cleanup or expiry.
+            for &ni in info.failcount.keys() {
+                let Some(node) = self.nodes.get(ni) else {
+                    continue;
+                };
+                let op = self.s.failcount(&r.name, &node.name).and_then(|f| f.op);
+                if op.and_then(|op| prim.op(op, None)).and_then(|o| o.on_fail)
+                    == Some(OnFail::Standby)
+                {
+                    standby.push(ni);
                 }
             }
             for ni in fence {

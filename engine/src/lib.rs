@@ -19,7 +19,7 @@ pub mod summary;
 
 pub use plan::{Action, ActionKind, Contribution, NodeScore, Placement, Plan, Reason, Source};
 
-use halo_model::{ClusterState, Policy, Timestamp};
+use halo_model::{ClusterState, Policy, RscId, Timestamp};
 
 /// Computes the plan that takes the cluster from `state` to what `policy` wants.
 pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
@@ -49,6 +49,20 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 s
             }),
             blocked: t.blocked || cx.rsc.get(i).is_some_and(|x| x.blocked.is_some()),
+            frozen: cx
+                .rsc
+                .get(
+                    cx.leaves(RscId(u32::try_from(i).unwrap_or(u32::MAX)))
+                        .first()
+                        .map_or(i, |l| l.index()),
+                )
+                .map(|x| {
+                    x.frozen
+                        .iter()
+                        .filter_map(|(n, _)| cx.nodes.get(*n).map(|m| m.name.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             assigned_as: t.order,
             unplaced: t.unplaced.clone(),
         })

@@ -87,6 +87,9 @@ pub struct Placement {
     pub promotion: Option<Vec<NodeScore>>,
     /// The resource is left as it is: a failed stop or on-fail block.
     pub blocked: bool,
+    /// Nodes where a clone instance is left as it is (unfenceable, maintenance,
+    /// operation in flight); they appear in `instances` with their current role.
+    pub frozen: Vec<String>,
     /// Position in the assignment order (resources assigned earlier win ties).
     pub assigned_as: usize,
     /// Why the resource cannot run, when it cannot.

@@ -123,7 +123,7 @@ pub fn apply_event(
                 ));
             }
             let fatal = *op == halo_model::OpAction::Start;
-            s.add_failure(rsc, node, *now, fatal);
+            s.add_failure(rsc, node, *op, *now);
             let entry = s
                 .resources
                 .entry(rsc.clone())

@@ -220,7 +220,11 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
                     node: n.into(),
                 });
             }
-            if has(ActionKind::Promote, n) {
+            // Demoted, restarted and promoted again in place: the role is the
+            // same, and the Recover/Restart line says it all.
+            let same_role =
+                has(ActionKind::Demote, n) && has(ActionKind::Stop, n) && has(ActionKind::Start, n);
+            if has(ActionKind::Promote, n) && !same_role {
                 out.push(Transition::Promote {
                     rsc: rsc.clone(),
                     node: n.into(),

@@ -9,6 +9,7 @@ use petgraph::graphmap::DiGraphMap;
 
 pub(crate) fn check(c: &Compiled) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    within_one_group(c, &mut out);
     order_cycles(c, &mut out);
     fencing(c, &mut out);
     roles(c, &mut out);
@@ -262,4 +263,28 @@ fn not_promotable(c: &Compiled, id: halo_model::RscId, origin: halo_model::Origi
     .help(format!(
         "declare `{name}` with `promotable`, or drop the role"
     ))
+}
+
+/// Orders and colocations between members of one group (or a group and its own
+/// member) contradict or repeat the group's own ordering and colocation.
+fn within_one_group(c: &Compiled, out: &mut Vec<Diagnostic>) {
+    let p = &c.policy;
+    let unit = |id: halo_model::RscId| p.resource(id).and_then(|r| r.parent).unwrap_or(id);
+    for k in &p.constraints {
+        let (a, b, what) = match &k.kind {
+            ConstraintKind::Order { first, then, .. } => (*first, *then, "order"),
+            ConstraintKind::Colocation {
+                dependent, primary, ..
+            } => (*dependent, *primary, "colocation"),
+            ConstraintKind::Location { .. } => continue,
+        };
+        if unit(a) == unit(b) {
+            let g = p.resource(unit(a)).map_or("?", |r| r.name.as_str());
+            out.push(
+                Diagnostic::error("halo::within-group", span(c, k.origin), format!("{what} inside group `{g}`"))
+                    .label("both sides are in the same group")
+                    .help("a group already orders and colocates its members in the order they are written; reorder the members instead"),
+            );
+        }
+    }
 }

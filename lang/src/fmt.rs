@@ -105,7 +105,10 @@ impl Fmt<'_> {
             let gap = self.text.get(self.last_end..c.range.start).unwrap_or("\n");
             // Only whitespace (or the `{` that opened a block) may separate the
             // comment from what was just written.
-            let gap_is_blank = gap.trim_start_matches('{').trim().is_empty() && !gap.contains('\n');
+            let gap_is_blank = !gap.contains('\n')
+                && gap
+                    .chars()
+                    .all(|c| c.is_whitespace() || matches!(c, '{' | ';' | ','));
             if c.trailing && c.range.start >= self.last_end && c.range.start < limit && gap_is_blank
             {
                 self.next += 1;

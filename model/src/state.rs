@@ -66,7 +66,8 @@ impl ClusterState {
     }
 
     /// Records one more failure of `rsc` on `node` at `at`.
-    pub fn add_failure(&mut self, rsc: &str, node: &str, at: Timestamp, fatal: bool) {
+    pub fn add_failure(&mut self, rsc: &str, node: &str, op: OpAction, at: Timestamp) {
+        let fatal = op == OpAction::Start;
         let fc = self
             .failures
             .entry(rsc.to_string())
@@ -79,6 +80,7 @@ impl ClusterState {
             fc.count.saturating_add(1).min(FailCount::INFINITE)
         };
         fc.last_failure = at;
+        fc.op = Some(op);
     }
 
     /// Removes empty maps and stopped entries so that equal states compare equal.
@@ -145,6 +147,10 @@ pub struct FailedOp {
 pub struct FailCount {
     pub count: u32,
     pub last_failure: Timestamp,
+    /// The operation that failed last: its on-fail (stop, standby) keeps acting
+    /// until the failure is cleaned up or expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op: Option<OpAction>,
 }
 
 impl FailCount {

@@ -181,17 +181,17 @@ impl<'s> Cursor<'s> {
     }
 
     pub fn boolean(&mut self) -> Res<bool> {
-        let t = self.name("`yes` or `no`")?;
+        let t = self.name("`on` or `off`")?;
         match t.text.as_str() {
             "yes" | "true" | "on" => Ok(true),
             "no" | "false" | "off" => Ok(false),
             _ => Err(Diagnostic::error(
                 "halo::bad-value",
                 t.span.clone(),
-                format!("`{}` is not yes or no", t.text),
+                format!("`{}` is neither on nor off", t.text),
             )
-            .label("expected `yes` or `no`")
-            .help("write `yes` or `no`")),
+            .label("expected `on` or `off`")
+            .help("write `on` or `off` (`yes`/`no` and `true`/`false` work too)")),
         }
     }
 

@@ -143,17 +143,17 @@ pub fn compile(
         // Lowering a partial tree would only add errors caused by the syntax ones.
         l.lower_file(&file_stmts);
     }
-    if l.diags.iter().any(Diagnostic::is_error) {
-        crate::check::sort(&mut l.diags);
-        return (None, cap(l.diags, file));
-    }
     let mut compiled = Compiled {
         policy: l.policy,
         origins: l.origins,
         agents: l.agents,
     };
     let mut diags = l.diags;
-    diags.extend(crate::check::check(&compiled));
+    if syntax_ok {
+        // Whole-policy checks run on what lowered, so their errors are reported
+        // alongside the others rather than after they are fixed.
+        diags.extend(crate::check::check(&compiled));
+    }
     crate::check::sort(&mut diags);
     let diags = cap(diags, file);
     if diags.iter().any(Diagnostic::is_error) {
@@ -375,7 +375,17 @@ impl Lower {
             let mut c = Cursor::new(st);
             let r = (|| -> Res<()> {
                 if c.eat_word("address") {
-                    spec.address = Some(c.value("an address")?.text.clone());
+                    let a = c.value("an address")?;
+                    if spec.address.is_some() {
+                        return Err(Diagnostic::error(
+                            "halo::duplicate",
+                            a.span.clone(),
+                            format!("node `{}` has two addresses", spec.name),
+                        )
+                        .label("second address")
+                        .help("a node has one address; remove one of them"));
+                    }
+                    spec.address = Some(a.text.clone());
                 } else {
                     let key = c.name("`address` or an attribute `NAME = VALUE`")?;
                     if !c.eat_op("=") {

@@ -566,9 +566,40 @@ pub(super) fn meta_stmt(
 }
 
 fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
+    let at = c.here();
+    let bad = |msg: String, help: &str| {
+        Err(Diagnostic::error("halo::bad-value", at.clone(), msg)
+            .label("not allowed")
+            .help(help.to_string()))
+    };
+    if kw.starts_with("promoted") && !spec.promotable {
+        return bad(
+            format!("`{kw}` applies to promotable clones only"),
+            "declare it with `promotable`, or remove this line",
+        );
+    }
     match kw {
-        "clone-max" => spec.max = Some(c.count("clone-max")?),
-        "clone-node-max" => spec.node_max = c.count("clone-node-max")?,
+        "clone-max" => {
+            let n = c.count("clone-max")?;
+            if n == 0 {
+                return bad(
+                    "clone-max 0 would never run an instance".into(),
+                    "use `target-role stopped` to stop a clone",
+                );
+            }
+            spec.max = Some(n);
+        }
+        "clone-node-max" => {
+            let n = c.count("clone-node-max")?;
+            if n != 1 {
+                // FIXME: several instances per node need per-instance state.
+                return bad(
+                    format!("clone-node-max {n} is not supported yet: one instance per node"),
+                    "remove this line (the default is 1)",
+                );
+            }
+            spec.node_max = n;
+        }
         "promoted-max" => spec.promoted_max = c.count("promoted-max")?,
         "promoted-node-max" => spec.promoted_node_max = c.count("promoted-node-max")?,
         _ => spec.interleave = if c.at_end() { true } else { c.boolean()? },
