@@ -337,7 +337,8 @@ fn fmt_rewrites_check_and_diff() {
     let out = halo(&["fmt", "--diff", f.path()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("\n+  node n2\n") && text(&out.stdout).contains("\n@@ -1,3 +1,7 @@\n"),
+        text(&out.stdout).contains("\n+  node n2\n")
+            && text(&out.stdout).contains("\n@@ -1,3 +1,7 @@\n"),
         "{}",
         text(&out.stdout)
     );
