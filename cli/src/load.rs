@@ -95,6 +95,68 @@ pub struct Loaded {
     pub diags: Vec<Diagnostic>,
 }
 
+/// Where a policy came from: a `.ha` file or an imported CIB. Renderers use it
+/// to name the source of each policy item.
+pub trait Input {
+    fn policy(&self) -> Option<&Policy>;
+    /// Where a policy item came from: `file:line:col`, or the CIB element id.
+    fn locate(&self, origin: halo_model::Origin) -> String;
+    /// The names another tool prints for the resources (Pacemaker's ids).
+    fn display(&self) -> std::collections::BTreeMap<String, String> {
+        Default::default()
+    }
+}
+
+impl Input for Loaded {
+    fn policy(&self) -> Option<&Policy> {
+        self.compiled.as_ref().map(|c| &c.policy)
+    }
+
+    fn locate(&self, origin: halo_model::Origin) -> String {
+        Loaded::locate(self, origin)
+    }
+}
+
+/// An imported Pacemaker CIB.
+pub struct Cib {
+    pub path: String,
+    pub imported: halo_pcmk::Imported,
+}
+
+impl Input for Cib {
+    fn policy(&self) -> Option<&Policy> {
+        Some(&self.imported.policy)
+    }
+
+    fn locate(&self, origin: halo_model::Origin) -> String {
+        let id = self
+            .imported
+            .origins
+            .get(origin.0 as usize)
+            .map_or("?", String::as_str);
+        format!("{} id={id}", self.path)
+    }
+
+    fn display(&self) -> std::collections::BTreeMap<String, String> {
+        self.imported.display.clone()
+    }
+}
+
+/// Reads and imports a CIB (the output of `cibadmin -Q`).
+pub fn cib(path: &Path) -> Result<Cib, InputError> {
+    let text = read_text(path)?;
+    let imported = halo_pcmk::import(&text).map_err(|m| {
+        InputError::content(format!(
+            "{}: error[halo::bad-cib]: {m}\n  help: give the XML that `cibadmin -Q` prints",
+            path.display()
+        ))
+    })?;
+    Ok(Cib {
+        path: path.display().to_string(),
+        imported,
+    })
+}
+
 impl Loaded {
     pub fn policy(&self) -> Option<&Policy> {
         self.compiled.as_ref().map(|c| &c.policy)

@@ -2,6 +2,7 @@
 //! read files here and hand text and data to the pure crates.
 
 mod load;
+mod pacemaker;
 mod render;
 mod testing;
 
@@ -22,6 +23,8 @@ enum Exit {
     Policy = 1,
     /// Bad usage or an I/O error.
     Usage = 2,
+    /// The input uses something Halo cannot express yet (named on stderr).
+    Unsupported = 3,
 }
 
 #[derive(Parser)]
@@ -85,7 +88,7 @@ struct FmtArgs {
 }
 
 /// The state to plan from and what happens to it.
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct Scenario {
     /// Cluster-state file (JSON, see docs/state-format.md). Default: every node
     /// online and nothing running yet.
@@ -105,16 +108,27 @@ struct Scenario {
     op_fail: Vec<String>,
     /// The time to plan at, in seconds since the epoch: failures whose
     /// `last_failure` is older than failure-timeout at this time have expired.
-    /// Dry runs never read the clock; pass `--now $(date +%s)` for "now".
-    #[arg(long, default_value_t = 0)]
-    now: i64,
+    /// Default for a policy: 0 (dry runs of policies never read the clock; pass
+    /// `--now $(date +%s)` for "now"). Default for --cib: the CIB's
+    /// execution-date if it has one, else the current time, as crm_simulate does.
+    #[arg(long)]
+    now: Option<i64>,
 }
 
 #[derive(Args)]
 struct SimulateArgs {
-    file: PathBuf,
+    /// The policy (.ha). Or give a Pacemaker CIB with --cib.
+    #[arg(required_unless_present = "cib")]
+    file: Option<PathBuf>,
+    /// Plan from a Pacemaker CIB (the XML of `cibadmin -Q`): its configuration
+    /// becomes the policy and its status the state. Exit 3 if it uses what Halo
+    /// cannot express yet.
+    #[arg(long, conflicts_with_all = ["file", "state"])]
+    cib: Option<PathBuf>,
     #[command(flatten)]
     scenario: Scenario,
+    /// text (crm_simulate-like with reasons), json, dot (the action graph), or
+    /// pacemaker (only the Transition Summary, in Pacemaker 2.1's line format).
     #[arg(long, value_enum, default_value_t = SimFormat::Text)]
     format: SimFormat,
 }
@@ -124,6 +138,7 @@ enum SimFormat {
     Text,
     Json,
     Dot,
+    Pacemaker,
 }
 
 #[derive(Args)]
@@ -161,10 +176,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("halo: {}", e.message);
-            if e.code == 1 {
-                Exit::Policy
-            } else {
-                Exit::Usage
+            match e.code {
+                1 => Exit::Policy,
+                3 => Exit::Unsupported,
+                _ => Exit::Usage,
             }
         }
     };
@@ -311,6 +326,54 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
 }
 
 /// Loads the policy, the state, and applies the scenario's events.
+/// What a dry run plans from: its input, the state after the events, the time.
+type Prepared = (Box<dyn load::Input>, ClusterState, Timestamp);
+
+/// Loads a `.ha` policy (and `--state`) or imports a CIB, then applies the
+/// scenario's events.
+fn prepare_input(
+    file: Option<&std::path::Path>,
+    cib: Option<&std::path::Path>,
+    sc: &Scenario,
+    color: bool,
+) -> Result<Prepared, Result<Exit, InputError>> {
+    let Some(cib) = cib else {
+        let Some(file) = file else {
+            return Err(Err(InputError::usage(
+                "give a policy file or --cib CIB.xml",
+            )));
+        };
+        let (loaded, state, now) = prepare(file, sc, color)?;
+        return Ok((Box::new(loaded), state, now));
+    };
+    let cib = load::cib(cib).map_err(Err)?;
+    if !cib.imported.unsupported.is_empty() {
+        for u in &cib.imported.unsupported {
+            eprintln!("unsupported: {u}");
+        }
+        return Err(Err(InputError {
+            message: format!(
+                "{}: uses what Halo cannot express yet (listed above)",
+                cib.path
+            ),
+            code: 3,
+        }));
+    }
+    let mut state = cib.imported.state.clone();
+    let clock = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    };
+    let start = sc.now.or(cib.imported.execution_date).unwrap_or_else(clock);
+    let sc = Scenario {
+        now: Some(start),
+        ..sc.clone()
+    };
+    let now = apply_events(&cib.imported.policy, &mut state, &sc).map_err(Err)?;
+    Ok((Box::new(cib), state, now))
+}
+
 fn prepare(
     file: &std::path::Path,
     sc: &Scenario,
@@ -343,7 +406,17 @@ fn prepare(
         Some(p) => load::state(p, policy).map_err(Err)?,
         None => ClusterState::default(),
     };
-    let mut now = Timestamp(sc.now);
+    let now = apply_events(policy, &mut state, sc).map_err(Err)?;
+    Ok((loaded, state, now))
+}
+
+/// Applies the scenario flags (--node-fail, --op-fail, ...) to a state.
+fn apply_events(
+    policy: &halo_model::Policy,
+    state: &mut ClusterState,
+    sc: &Scenario,
+) -> Result<Timestamp, InputError> {
+    let mut now = Timestamp(sc.now.unwrap_or(0));
     let mut events = Vec::new();
     let node = |n: &String| -> Result<String, InputError> {
         if policy.cluster.nodes.iter().any(|x| &x.name == n) {
@@ -362,27 +435,26 @@ fn prepare(
         }
     };
     for n in &sc.node_fail {
-        events.push(Event::NodeFails(node(n).map_err(Err)?));
+        events.push(Event::NodeFails(node(n)?));
     }
     for n in &sc.node_down {
-        events.push(Event::NodeStops(node(n).map_err(Err)?));
+        events.push(Event::NodeStops(node(n)?));
     }
     for n in &sc.standby {
-        events.push(Event::NodeStandby(node(n).map_err(Err)?));
+        events.push(Event::NodeStandby(node(n)?));
     }
     for spec in &sc.op_fail {
-        let e = parse_op_fail(spec, policy).map_err(Err)?;
+        let e = parse_op_fail(spec, policy)?;
         node(match &e {
             Event::OpFails { node, .. } => node,
             _ => spec,
-        })
-        .map_err(Err)?;
+        })?;
         events.push(e);
     }
     for e in &events {
-        apply_event(policy, &mut state, &mut now, e).map_err(|m| Err(InputError::usage(m)))?;
+        apply_event(policy, state, &mut now, e).map_err(InputError::usage)?;
     }
-    Ok((loaded, state, now))
+    Ok(now)
 }
 
 /// `RSC:OP@NODE[=RC]`.
@@ -424,23 +496,31 @@ fn parse_op_fail(spec: &str, policy: &halo_model::Policy) -> Result<Event, Input
 }
 
 fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
-    let (loaded, state, now) = match prepare(&a.file, &a.scenario, color) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(policy) = loaded.policy() else {
+    let (input, state, now) =
+        match prepare_input(a.file.as_deref(), a.cib.as_deref(), &a.scenario, color) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let Some(policy) = input.policy() else {
         return Ok(Exit::Policy);
     };
     let plan = halo_engine::plan(policy, &state, now);
     let revised = halo_engine::settle::apply(&plan, &state);
     let text = match a.format {
-        SimFormat::Text => render::simulate_text(&loaded, &state, &plan, &revised),
+        SimFormat::Text => render::simulate_text(input.as_ref(), &state, &plan, &revised),
         SimFormat::Json => {
-            serde_json::to_string_pretty(&render::simulate_json(&loaded, &plan, &revised))
+            serde_json::to_string_pretty(&render::simulate_json(input.as_ref(), &plan, &revised))
                 .unwrap_or_default()
                 + "\n"
         }
         SimFormat::Dot => render::simulate_dot(&plan),
+        SimFormat::Pacemaker => {
+            let display = match &a.cib {
+                Some(_) => input_display(input.as_ref()),
+                None => Default::default(),
+            };
+            pacemaker::transition_summary(policy, &state, &plan, &display)
+        }
     };
     write_stdout(&text)?;
     Ok(Exit::Ok)
@@ -524,4 +604,9 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
+}
+
+/// The names Pacemaker prints for an imported CIB's resources.
+fn input_display(input: &dyn load::Input) -> std::collections::BTreeMap<String, String> {
+    input.display()
 }

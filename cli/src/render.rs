@@ -1,6 +1,6 @@
 //! Text, JSON and DOT renderings of cluster status and plans.
 
-use crate::load::Loaded;
+use crate::load::Input;
 use halo_engine::summary::{role_label, transitions};
 use halo_engine::Plan;
 use halo_model::{ClusterState, NodeStatus, Policy, ResourceKind, Role};
@@ -124,7 +124,7 @@ fn where_(state: &ClusterState, rsc: &str, many: bool) -> String {
 
 /// The full text report of `halo simulate`.
 pub fn simulate_text(
-    loaded: &Loaded,
+    loaded: &dyn Input,
     state: &ClusterState,
     plan: &Plan,
     revised: &ClusterState,
@@ -157,7 +157,7 @@ pub fn simulate_text(
 
 /// The machine-readable form: transitions, actions with their order, placements
 /// with score breakdowns, notes and the revised state.
-pub fn simulate_json(loaded: &Loaded, plan: &Plan, revised: &ClusterState) -> serde_json::Value {
+pub fn simulate_json(loaded: &dyn Input, plan: &Plan, revised: &ClusterState) -> serde_json::Value {
     let ordered = plan.ordered();
     let index_of = |a: &halo_engine::Action| ordered.iter().position(|b| std::ptr::eq(*b, a));
     let edges: Vec<(usize, usize)> = {
@@ -195,7 +195,7 @@ pub fn simulate_json(loaded: &Loaded, plan: &Plan, revised: &ClusterState) -> se
 }
 
 /// Adds `"at": "file:line:col"` beside every `"origin"` in a JSON tree.
-fn annotate_origins(v: &mut serde_json::Value, loaded: &Loaded) {
+fn annotate_origins(v: &mut serde_json::Value, loaded: &dyn Input) {
     match v {
         serde_json::Value::Object(m) => {
             if let Some(o) = m.get("origin").and_then(serde_json::Value::as_u64) {
@@ -235,7 +235,7 @@ pub fn simulate_dot(plan: &Plan) -> String {
 
 /// `halo why`: the score of every node for a resource, with each part and where
 /// in the policy it came from.
-pub fn why(loaded: &Loaded, plan: &Plan, rsc: &str) -> String {
+pub fn why(loaded: &dyn Input, plan: &Plan, rsc: &str) -> String {
     let mut out = String::new();
     let Some(p) = plan.placement(rsc) else {
         return out;
@@ -277,7 +277,7 @@ pub fn why(loaded: &Loaded, plan: &Plan, rsc: &str) -> String {
     out
 }
 
-fn write_scores(out: &mut String, loaded: &Loaded, scores: &[halo_engine::NodeScore]) {
+fn write_scores(out: &mut String, loaded: &dyn Input, scores: &[halo_engine::NodeScore]) {
     for s in scores {
         let _ = writeln!(out, "    {:<16} {:>8}", s.node, s.total.to_string());
         for c in &s.parts {

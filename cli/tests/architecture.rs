@@ -140,6 +140,12 @@ fn model_is_plain_data() {
 }
 
 #[test]
+fn pacemaker_import_is_pure() {
+    assert_pure("pcmk");
+    assert_deps("pcmk", &["halo-model", "quick-xml"]);
+}
+
+#[test]
 fn stdlib_is_text() {
     assert_deps("stdlib", &[]);
 }

@@ -365,3 +365,59 @@ fn a_failing_test_fails_the_run() {
     let snap = f.0.parent().unwrap().join("__snapshots__/failing.ha.snap");
     let _ = std::fs::remove_file(snap);
 }
+
+const CIB: &str = r#"<cib have-quorum="1">
+  <configuration>
+    <crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+    <resources>
+      <primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/>
+      <primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/>
+      BUNDLE
+    </resources>
+    <constraints><rsc_location id="l" rsc="b" node="n2" score="100"/></constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">
+      <lrm id="1"><lrm_resources><lrm_resource id="b" class="ocf" provider="heartbeat" type="Dummy">
+        <lrm_rsc_op id="b_last_0" operation="start" call-id="2" rc-code="0" op-status="0" interval="0"/>
+      </lrm_resource></lrm_resources></lrm>
+    </node_state>
+    <node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/>
+  </status>
+</cib>"#;
+
+#[test]
+fn simulate_a_pacemaker_cib() {
+    let f = Scratch::new("cib.xml", CIB.replace("BUNDLE", "").as_bytes());
+    let out = halo(&["simulate", "--cib", f.path(), "--format", "pacemaker"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.starts_with("Transition Summary:\n"), "{s}");
+    assert!(s.contains("  * Start a ( n1 )\n"), "{s}");
+    assert!(s.contains("  * Move b ( n1 -> n2 )\n"), "{s}");
+}
+
+#[test]
+fn unsupported_cib_features_are_named_with_exit_3() {
+    let f = Scratch::new(
+        "cib-bundle.xml",
+        CIB.replace("BUNDLE", "<bundle id=\"httpd-bundle\"/>")
+            .as_bytes(),
+    );
+    let out = halo(&["simulate", "--cib", f.path(), "--format", "pacemaker"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("unsupported: bundle 'httpd-bundle'"),
+        "{}",
+        text(&out.stderr)
+    );
+    let f = Scratch::new("not-xml.xml", b"<cib><configuration>");
+    let out = halo(&["simulate", "--cib", f.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not-xml.xml"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -187,6 +187,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn compute_quorum(&self) -> bool {
+        if let Some(q) = self.s.quorate {
+            return q;
+        }
         let total = self.nodes.len();
         let up = self
             .nodes

@@ -24,6 +24,10 @@ pub struct ClusterState {
     pub witness_up: Option<bool>,
     /// Constraints an operator added at run time (`resource move`, `ban`).
     pub operator: Vec<OperatorConstraint>,
+    /// Quorum as the membership layer decided it, when it is known (an imported
+    /// CIB's `have-quorum`); otherwise the engine counts votes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorate: Option<bool>,
 }
 
 /// A run-time location preference from an operator command: `move` adds `inf` on

@@ -1,0 +1,169 @@
+//! `halo simulate --cib ... --format pacemaker`: the plan as Pacemaker 2.1's
+//! `Transition Summary:` section, line for line comparable with `crm_simulate`.
+
+use halo_engine::{ActionKind, Plan, Reason};
+use halo_model::{ClusterState, Policy, Role};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Pacemaker's role names.
+fn role(r: Role) -> &'static str {
+    match r {
+        Role::Stopped => "Stopped",
+        Role::Started => "Started",
+        Role::Unpromoted => "Unpromoted",
+        Role::Promoted => "Promoted",
+    }
+}
+
+/// The Transition Summary of a plan. `display` maps resource names to the ids
+/// Pacemaker prints (a clone's primitive).
+pub fn transition_summary(
+    policy: &Policy,
+    state: &ClusterState,
+    plan: &Plan,
+    display: &BTreeMap<String, String>,
+) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let actions: Vec<&halo_engine::Action> = plan.graph.node_weights().collect();
+    for a in actions.iter().filter(|a| a.kind == ActionKind::Fence) {
+        lines.push(format!(
+            "  * Fence (reboot) {} 'peer is no longer part of the cluster'",
+            a.node
+        ));
+    }
+    for r in &policy.resources {
+        if r.primitive().is_none() {
+            continue;
+        }
+        let mine: Vec<&&halo_engine::Action> = actions
+            .iter()
+            .filter(|a| a.rsc.as_deref() == Some(r.name.as_str()))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let shown = display
+            .get(&r.name)
+            .cloned()
+            .unwrap_or_else(|| r.name.clone());
+        let promotable = r.is_promotable()
+            || r.parent
+                .and_then(|g| policy.resource(g))
+                .is_some_and(|g| g.is_promotable());
+        let has = |k: ActionKind, n: &str| mine.iter().any(|a| a.kind == k && a.node == n);
+        let current = |n: &str| state.on(&r.name, n).map_or(Role::Stopped, |x| x.role);
+        let with_role = |n: &str, r: Role| {
+            if promotable {
+                format!("{} {n}", role(r))
+            } else {
+                n.to_string()
+            }
+        };
+        let mut nodes: Vec<&str> = mine.iter().map(|a| a.node.as_str()).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let mut stops: Vec<&str> = Vec::new();
+        let mut starts: Vec<&str> = Vec::new();
+        for &n in &nodes {
+            let (stop, start) = (has(ActionKind::Stop, n), has(ActionKind::Start, n));
+            let (promote, demote) = (has(ActionKind::Promote, n), has(ActionKind::Demote, n));
+            let was = current(n);
+            if stop && start {
+                let failed = mine.iter().any(|a| {
+                    a.node == n && a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
+                });
+                let verb = if failed { "Recover" } else { "Restart" };
+                let now_role = if promote {
+                    Role::Promoted
+                } else if demote {
+                    Role::Unpromoted
+                } else {
+                    was
+                };
+                let detail = if promotable && now_role != was {
+                    format!("{} -> {} {n}", role(was), role(now_role))
+                } else {
+                    with_role(n, was)
+                };
+                lines.push(format!("  * {verb} {shown} ( {detail} )"));
+            } else if stop {
+                stops.push(n);
+            } else if start {
+                starts.push(n);
+            } else if promote {
+                lines.push(format!(
+                    "  * Promote {shown} ( {} -> Promoted {n} )",
+                    role(if was.is_active() {
+                        was
+                    } else {
+                        Role::Unpromoted
+                    })
+                ));
+            } else if demote {
+                lines.push(format!("  * Demote {shown} ( Promoted -> Unpromoted {n} )"));
+            }
+        }
+        // A start that moves off a fenced node has no stop of its own.
+        for &n in &starts.clone() {
+            let from = mine
+                .iter()
+                .find(|a| a.kind == ActionKind::Start && a.node == n)
+                .and_then(|a| {
+                    a.because.iter().find_map(|b| match b {
+                        Reason::Moving { from, .. }
+                            if !stops.contains(&from.as_str()) && from != n =>
+                        {
+                            Some(from.clone())
+                        }
+                        _ => None,
+                    })
+                });
+            if let Some(from) = from {
+                if r.clone.is_none()
+                    && r.parent
+                        .and_then(|g| policy.resource(g))
+                        .is_none_or(|g| g.clone.is_none())
+                {
+                    lines.push(format!("  * Move {shown} ( {from} -> {n} )"));
+                    starts.retain(|x| *x != n);
+                }
+            }
+        }
+        // Stops paired with starts are moves, instance by instance.
+        while let (Some(&from), Some(&to)) = (stops.first(), starts.first()) {
+            if promotable {
+                let was = current(from);
+                let next = if has(ActionKind::Promote, to) {
+                    Role::Promoted
+                } else {
+                    Role::Unpromoted
+                };
+                if was == next {
+                    lines.push(format!("  * Move {shown} ( {} {from} -> {to} )", role(was)));
+                } else {
+                    break;
+                }
+            } else {
+                lines.push(format!("  * Move {shown} ( {from} -> {to} )"));
+            }
+            stops.remove(0);
+            starts.remove(0);
+        }
+        for n in stops {
+            lines.push(format!("  * Stop {shown} ( {} )", with_role(n, current(n))));
+        }
+        for n in starts {
+            if has(ActionKind::Promote, n) {
+                lines.push(format!("  * Promote {shown} ( Stopped -> Promoted {n} )"));
+            } else {
+                lines.push(format!("  * Start {shown} ( {n} )"));
+            }
+        }
+    }
+    let mut out = String::from("Transition Summary:\n");
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    out
+}

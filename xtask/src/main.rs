@@ -1,0 +1,208 @@
+//! `cargo xtask conformance [--corpus DIR] [--bless] [--tier N]`
+//!
+//! Runs Pacemaker's scheduler regression corpus (`../shared/pcmk-corpus` by
+//! default, or `--corpus DIR` / `HALO_PCMK_CORPUS`; it is never copied into the
+//! project) through `halo simulate --cib CASE.xml --format pacemaker`, compared by
+//! the corpus's own `compare.py`, and prints pass rates per tier.
+//!
+//! `tests/pcmk.passing` is a ratchet: the names of the cases that pass. A case
+//! listed there that no longer passes fails the run (with the command that
+//! reproduces it); `--bless` rewrites the list after an improvement.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const RATCHET: &str = "tests/pcmk.passing";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("conformance") => match conformance(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::from(2)
+            }
+        },
+        _ => {
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+struct Options {
+    corpus: PathBuf,
+    bless: bool,
+    tier: Option<String>,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        corpus: std::env::var_os("HALO_PCMK_CORPUS")
+            .map_or_else(|| root().join("../shared/pcmk-corpus"), PathBuf::from),
+        bless: false,
+        tier: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--corpus" => o.corpus = PathBuf::from(it.next().ok_or("--corpus needs a directory")?),
+            "--bless" => o.bless = true,
+            "--tier" => o.tier = Some(it.next().ok_or("--tier needs a number")?.clone()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(o)
+}
+
+fn conformance(args: &[String]) -> Result<ExitCode, String> {
+    let o = options(args)?;
+    let compare = o.corpus.join("compare.py");
+    if !compare.exists() {
+        return Err(format!(
+            "no Pacemaker corpus at {} (give --corpus DIR or set HALO_PCMK_CORPUS)",
+            o.corpus.display()
+        ));
+    }
+    eprintln!("building halo (release)...");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-q", "-p", "halo"])
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("cargo build failed".into());
+    }
+    let halo = root().join("target/release/halo");
+    let out = std::env::temp_dir().join(format!("halo-conformance-{}.json", std::process::id()));
+    let cmd = format!(
+        "{} simulate --cib {{xml}} --format pacemaker",
+        halo.display()
+    );
+    eprintln!("running the corpus ({})...", o.corpus.display());
+    let mut run = Command::new("python3");
+    run.arg(&compare)
+        .args([
+            "--manifest",
+            &o.corpus.join("manifest.json").to_string_lossy(),
+        ])
+        .args(["--xml-dir", &o.corpus.join("xml").to_string_lossy()])
+        .args([
+            "--cmd",
+            &cmd,
+            "--jobs",
+            "2",
+            "--json",
+            &out.to_string_lossy(),
+        ]);
+    if let Some(t) = &o.tier {
+        run.args(["--tier", t]);
+    }
+    let result = run
+        .output()
+        .map_err(|e| format!("cannot run python3 {}: {e}", compare.display()))?;
+    if !result.status.success() {
+        return Err(format!(
+            "compare.py failed: {}",
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("compare.py wrote unreadable JSON: {e}"))?;
+    let _ = std::fs::remove_file(&out);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(o.corpus.join("manifest.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let tier_of = |case: &str| manifest["cases"][case]["tier"].as_u64().unwrap_or(0);
+
+    let mut passing = BTreeSet::new();
+    let mut outcomes: BTreeMap<String, String> = BTreeMap::new();
+    let mut by_tier: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for r in report["results"].as_array().into_iter().flatten() {
+        let case = r["case"].as_str().unwrap_or_default().to_string();
+        let outcome = r["outcome"].as_str().unwrap_or_default().to_string();
+        let t = by_tier.entry(tier_of(&case)).or_default();
+        t.1 += 1;
+        if outcome == "pass" {
+            t.0 += 1;
+            passing.insert(case.clone());
+        }
+        outcomes.insert(case, outcome);
+    }
+    for (tier, (pass, total)) in &by_tier {
+        let pct = if *total == 0 {
+            0.0
+        } else {
+            100.0 * *pass as f64 / *total as f64
+        };
+        println!("tier {tier}: {pass}/{total} pass ({pct:.0}%)");
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in outcomes.values() {
+        *counts.entry(o.as_str()).or_default() += 1;
+    }
+    println!("outcomes: {counts:?}");
+    for bad in ["crashed", "timeout"] {
+        for (case, _) in outcomes.iter().filter(|(_, o)| o.as_str() == bad) {
+            println!("{bad}: {case}");
+        }
+    }
+
+    let ratchet_path = root().join(RATCHET);
+    let listed: BTreeSet<String> = std::fs::read_to_string(&ratchet_path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if o.bless {
+        if o.tier.is_some() {
+            return Err("--bless needs the whole corpus (no --tier)".into());
+        }
+        let mut text = String::from("# Pacemaker corpus cases that `halo simulate --cib` decides as crm_simulate does.\n# Written by `cargo xtask conformance --bless`; CI fails if a listed case regresses.\n");
+        for c in &passing {
+            text.push_str(c);
+            text.push('\n');
+        }
+        std::fs::write(&ratchet_path, text).map_err(|e| e.to_string())?;
+        println!("wrote {} ({} cases)", RATCHET, passing.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let regressed: Vec<&String> = listed
+        .iter()
+        .filter(|c| outcomes.contains_key(*c) && !passing.contains(*c))
+        .collect();
+    let newly: usize = passing.iter().filter(|c| !listed.contains(*c)).count();
+    if newly > 0 {
+        println!("{newly} case(s) pass that {RATCHET} does not list yet: run `cargo xtask conformance --bless`");
+    }
+    let crashed = outcomes.values().any(|o| o == "crashed" || o == "timeout");
+    if regressed.is_empty() && !crashed {
+        println!(
+            "conformance ratchet holds ({} listed cases pass)",
+            listed.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in &regressed {
+        println!(
+            "REGRESSED {c} ({}): reproduce with `{} simulate --cib {} --format pacemaker` and compare with {}",
+            outcomes.get(*c).map_or("?", String::as_str),
+            halo.display(),
+            o.corpus.join("xml").join(format!("{c}.xml")).display(),
+            o.corpus.join("summary").join(format!("{c}.summary")).display()
+        );
+    }
+    Ok(ExitCode::FAILURE)
+}
