@@ -130,8 +130,30 @@ pub fn transition_summary(
                 }
             }
         }
-        // Stops paired with starts are moves, instance by instance.
+        // Found active on several nodes: Pacemaker reports only the restart.
+        let multiple = mine
+            .iter()
+            .any(|a| a.because.contains(&Reason::MultipleActive));
+        let restarted = nodes
+            .iter()
+            .any(|n| has(ActionKind::Stop, n) && has(ActionKind::Start, n));
+        if multiple && restarted {
+            stops.clear();
+        }
+        // Stops paired with starts are moves (recoveries when the stop is for a
+        // failure), instance by instance.
         while let (Some(&from), Some(&to)) = (stops.first(), starts.first()) {
+            let failed = mine.iter().any(|a| {
+                a.node == from
+                    && a.kind == ActionKind::Stop
+                    && a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
+            });
+            if failed && !promotable {
+                lines.push(format!("  * Recover {shown} ( {from} -> {to} )"));
+                stops.remove(0);
+                starts.remove(0);
+                continue;
+            }
             if promotable {
                 let was = current(from);
                 let next = if has(ActionKind::Promote, to) {
@@ -159,6 +181,39 @@ pub fn transition_summary(
             } else {
                 lines.push(format!("  * Start {shown} ( {n} )"));
             }
+        }
+    }
+    // Starts that a mandatory order holds back are listed as blocked.
+    for p in &plan.placements {
+        let Some(r) = policy.find(&p.rsc).and_then(|id| policy.resource(id)) else {
+            continue;
+        };
+        if r.primitive().is_none() {
+            continue;
+        }
+        let shown = display
+            .get(&p.rsc)
+            .cloned()
+            .unwrap_or_else(|| p.rsc.clone());
+        // Only for resources that run nowhere now; a running one is reported
+        // by its stop.
+        let running = state
+            .resources
+            .get(&p.rsc)
+            .is_some_and(|m| m.values().any(|x| x.role.is_active()));
+        for n in p.held.iter().filter(|_| !running) {
+            {
+                lines.push(format!("  * Start {shown} ( {n} ) blocked"));
+            }
+        }
+    }
+    // Resources the policy no longer has.
+    for a in actions.iter().filter(|a| a.kind == ActionKind::Stop) {
+        if let Some(rsc) = a.rsc.as_deref().filter(|r| policy.find(r).is_none()) {
+            lines.push(format!(
+                "  * Stop {rsc} ( {} )  due to node availability",
+                a.node
+            ));
         }
     }
     let mut out = String::from("Transition Summary:\n");

@@ -202,12 +202,17 @@ impl<'c, 'a> Builder<'c, 'a> {
             let node = &cx.nodes[n.min(cx.nodes.len().saturating_sub(1))];
             let fenced = self.fence_of(n).is_some();
             let mut changed = false;
-            if cur.is_active() && (tgt == Role::Stopped || failed.is_some()) {
+            // Active on several nodes though it should run once: stop it
+            // everywhere, then start it on its node (Pacemaker's stop_start).
+            let multiple = cx.clone_of(id).is_none() && info.current.len() > 1;
+            if cur.is_active() && (tgt == Role::Stopped || failed.is_some() || multiple) {
                 let why = if let Some(f) = &failed {
                     Reason::Failed {
                         op: f.op.to_string(),
                         rc: f.rc,
                     }
+                } else if multiple {
+                    Reason::MultipleActive
                 } else if let Some(u) = node.unavailable() {
                     Reason::NodeUnavailable {
                         node: node.name.clone(),
@@ -349,8 +354,11 @@ impl<'c, 'a> Builder<'c, 'a> {
         let cx = self.cx;
         // (first, what of first triggers, then, same node only)
         let mut pairs: Vec<(RscId, &[ActionKind], RscId, bool)> = Vec::new();
+        // `then` restarts when `first` stops or (re)starts: its start must follow.
         const ON_STOP: &[ActionKind] = &[ActionKind::Stop];
-        const ON_DEMOTE: &[ActionKind] = &[ActionKind::Stop, ActionKind::Demote];
+        const ON_START: &[ActionKind] = &[ActionKind::Stop, ActionKind::Start];
+        const ON_PROMOTE: &[ActionKind] =
+            &[ActionKind::Stop, ActionKind::Demote, ActionKind::Promote];
         for c in &cx.p.constraints {
             let ConstraintKind::Order {
                 first,
@@ -364,8 +372,8 @@ impl<'c, 'a> Builder<'c, 'a> {
                 continue;
             };
             let trigger = match first_action {
-                OpAction::Start => ON_STOP,
-                OpAction::Promote => ON_DEMOTE,
+                OpAction::Start => ON_START,
+                OpAction::Promote => ON_PROMOTE,
                 _ => continue,
             };
             if cx.unit_of(*first) == cx.unit_of(*then) {
@@ -396,8 +404,22 @@ impl<'c, 'a> Builder<'c, 'a> {
         for _ in 0..=pairs.len() {
             let mut changed = false;
             for &(f, trigger, t, same_node) in &pairs {
+                // A start (or promotion) of `first` only forces `then` to restart
+                // when nothing of `first` ran (or was promoted) before: another
+                // clone instance starting elsewhere does not.
+                let before = cx
+                    .rsc
+                    .get(f.index())
+                    .map(|i| i.current.clone())
+                    .unwrap_or_default();
+                let fresh = |k: ActionKind| match k {
+                    ActionKind::Start => before.is_empty(),
+                    ActionKind::Promote => !before.iter().any(|(_, r)| *r == Role::Promoted),
+                    _ => true,
+                };
                 let triggered: Vec<usize> = trigger
                     .iter()
+                    .filter(|k| fresh(**k))
                     .flat_map(|k| self.all(f, *k))
                     .map(|(n, _)| n)
                     .collect();

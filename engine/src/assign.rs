@@ -61,6 +61,8 @@ pub(crate) struct Target {
     pub order: usize,
     /// Left as it is (a member, or the unit it belongs to, is blocked).
     pub blocked: bool,
+    /// Where it would run if a mandatory order did not hold it back.
+    pub held: Vec<usize>,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -357,6 +359,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
                         },
                     );
                 }
+            }
+            for &(ni, rc) in &info.banned {
+                s.add(
+                    ni,
+                    Score::NEG_INF,
+                    Source::HardError {
+                        rsc: cx.name(m).to_string(),
+                        rc,
+                    },
+                );
             }
             let stickiness = cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO);
             if stickiness != Score::ZERO {
@@ -736,6 +748,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 for id in ids {
                     if let Some(t) = self.targets.get_mut(id.index()) {
                         if !t.instances.is_empty() && !t.blocked {
+                            t.held = t.instances.iter().map(|(n, _)| *n).collect();
                             t.instances.clear();
                             t.unplaced = Some(why.clone());
                             changed = true;

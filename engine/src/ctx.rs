@@ -68,6 +68,9 @@ pub(crate) struct RscInfo {
     /// fenced, maintenance, an operation in flight). For a single-instance
     /// resource the whole resource is `blocked` instead.
     pub frozen: Vec<(usize, Role)>,
+    /// Nodes where an operation failed with a hard error (invalid arguments,
+    /// unimplemented, not installed): it cannot run there until cleanup.
+    pub banned: Vec<(usize, i32)>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -293,6 +296,13 @@ impl<'a> Ctx<'a> {
                 }
             }
             let Some(failed) = &rs.failed else { continue };
+            // OCF hard errors: 2 invalid arguments, 5 not installed (this node
+            // only); 6 not configured (anywhere).
+            match failed.rc {
+                2 | 5 => info.banned.push((ni, failed.rc)),
+                6 => info.stop_wanted = true,
+                _ => {}
+            }
             let role = (failed.op == OpAction::Monitor)
                 .then_some(rs.role)
                 .filter(|r| *r != Role::Started);

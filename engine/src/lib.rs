@@ -65,6 +65,11 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 .unwrap_or_default(),
             assigned_as: t.order,
             unplaced: t.unplaced.clone(),
+            held: t
+                .held
+                .iter()
+                .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
+                .collect(),
         })
         .collect::<Vec<Placement>>();
     let by_name = placements

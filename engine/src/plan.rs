@@ -94,6 +94,9 @@ pub struct Placement {
     pub assigned_as: usize,
     /// Why the resource cannot run, when it cannot.
     pub unplaced: Option<String>,
+    /// Nodes it would start on if a mandatory order did not hold it back
+    /// (Pacemaker lists these starts as blocked).
+    pub held: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -137,6 +140,8 @@ pub enum Source {
     NoQuorum,
     /// An operator's `move` or `ban`.
     Operator { rsc: String },
+    /// An operation failed there with a hard error (agent not installed...).
+    HardError { rsc: String, rc: i32 },
 }
 
 impl fmt::Display for Source {
@@ -161,6 +166,7 @@ impl fmt::Display for Source {
             Source::Promotion { rsc } => write!(f, "promotion score reported by {rsc}"),
             Source::NoQuorum => f.write_str("no quorum"),
             Source::Operator { rsc } => write!(f, "operator move/ban of {rsc}"),
+            Source::HardError { rsc, rc } => write!(f, "{rsc} failed here with hard error rc={rc}"),
         }
     }
 }
@@ -258,6 +264,8 @@ pub enum Reason {
     Promotion,
     /// Recurring health check for the new role.
     Health,
+    /// Found active on several nodes though it runs once: restarted on one.
+    MultipleActive,
     /// A failed operation's on-fail requires fencing the node.
     OnFailFence { rsc: String },
     /// The resource is not wanted (target-role, no quorum, on-fail stop).
@@ -283,6 +291,7 @@ impl fmt::Display for Reason {
             Reason::DependsOn { rsc } => write!(f, "{rsc} restarts"),
             Reason::Promotion => f.write_str("promotion choice"),
             Reason::Health => f.write_str("recurring monitor"),
+            Reason::MultipleActive => f.write_str("active on several nodes"),
             Reason::OnFailFence { rsc } => write!(f, "on-fail=fence for {rsc}"),
             Reason::NotWanted { why } => f.write_str(why),
         }

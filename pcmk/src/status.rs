@@ -129,7 +129,7 @@ impl Builder {
             // Not in the configuration: an orphan, stopped if it is running.
             let mut ops: Vec<&Element> = r.all("lrm_rsc_op").collect();
             ops.sort_by_key(|o| call_id(o));
-            if let Some(role) = fold(&ops).map(|(role, _, _)| role) {
+            if let Some(role) = fold(&ops, &[]).map(|(role, _, _)| role) {
                 if role.is_active() {
                     state.set_role(id, node, role);
                 }
@@ -142,7 +142,18 @@ impl Builder {
         let name = rsc.name.clone();
         let mut ops: Vec<&Element> = r.all("lrm_rsc_op").collect();
         ops.sort_by_key(|o| call_id(o));
-        let Some((role, failed, pending)) = fold(&ops) else {
+        // Monitors configured for the Stopped role expect "not running".
+        let stopped_monitors: Vec<u64> = rsc
+            .primitive()
+            .map(|p| {
+                p.ops
+                    .iter()
+                    .filter(|o| o.action == OpAction::Monitor && o.role == Some(Role::Stopped))
+                    .map(|o| o.interval.as_ms())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some((role, failed, pending)) = fold(&ops, &stopped_monitors) else {
             return;
         };
         let promotable = rsc.is_promotable();
@@ -184,7 +195,10 @@ fn call_id(op: &Element) -> i64 {
 
 /// The role an operation history leaves, the failure still standing, and an
 /// operation in flight.
-fn fold(ops: &[&Element]) -> Option<(Role, Option<FailedOp>, Option<OpAction>)> {
+fn fold(
+    ops: &[&Element],
+    stopped_monitors: &[u64],
+) -> Option<(Role, Option<FailedOp>, Option<OpAction>)> {
     let mut role = Role::Stopped;
     let mut failed: Option<FailedOp> = None;
     let mut pending = None;
@@ -220,9 +234,20 @@ fn fold(ops: &[&Element]) -> Option<(Role, Option<FailedOp>, Option<OpAction>)> 
                     }
                 }
                 8 => role = Role::Promoted,
-                7 if interval == 0 => {
+                // A probe, or a monitor of the Stopped role, that finds it not
+                // running: as expected.
+                7 if interval == 0 || stopped_monitors.contains(&interval) => {
                     role = Role::Stopped;
                     failed = None;
+                }
+                // A probe that finds the agent missing or misconfigured: not
+                // running, and it cannot run here.
+                2 | 5 | 6 if interval == 0 => {
+                    role = Role::Stopped;
+                    failed = Some(FailedOp {
+                        op: OpAction::Monitor,
+                        rc,
+                    });
                 }
                 _ => {
                     // A recurring monitor that fails: the resource was active and
