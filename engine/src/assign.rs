@@ -393,9 +393,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// assigned, scaled by the colocation score. Undone if it would leave `u`
     /// nowhere to run. With `role`, only colocations with that role of `u` count.
     fn add_dependents(&self, u: RscId, s: &mut Scores, role: Option<Role>) {
-        let before = s.clone();
-        let could_run = (0..self.cx.nodes.len()).any(|n| s.runnable(n));
+        let runnable = |s: &Scores| (0..self.cx.nodes.len()).any(|n| s.runnable(n));
         for c in self.cx.colocations_of_primary(u) {
+            // One dependent at a time: one whose preferences would leave `u`
+            // nowhere to run is left out, the others still count.
+            let before = s.clone();
+            let could_run = runnable(s);
             let ConstraintKind::Colocation {
                 dependent,
                 primary,
@@ -438,9 +441,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     );
                 }
             }
-        }
-        if could_run && !(0..self.cx.nodes.len()).any(|n| s.runnable(n)) {
-            *s = before;
+            if could_run && !runnable(s) {
+                *s = before;
+            }
         }
     }
 

@@ -20,6 +20,22 @@ fn yes(v: Option<&str>) -> bool {
 
 impl Builder {
     pub fn status(&mut self, status: &Element, state: &mut ClusterState) {
+        // A node the cluster has never seen is not known to be down: with fencing
+        // it is unclean (startup fencing), without it offline.
+        let seen: Vec<&str> = status
+            .all("node_state")
+            .filter_map(|n| n.attr("uname"))
+            .collect();
+        let unseen = if self.policy.cluster.fencing {
+            NodeStatus::Unclean
+        } else {
+            NodeStatus::Offline
+        };
+        for n in &self.policy.cluster.nodes {
+            if !seen.contains(&n.name.as_str()) {
+                state.node_mut(&n.name).status = unseen;
+            }
+        }
         for ns in status.all("node_state") {
             let Some(name) = ns.attr("uname").map(str::to_string) else {
                 continue;
