@@ -173,7 +173,7 @@ fn cluster(nodes: usize, resources: usize) -> (Policy, ClusterState) {
                 .next()
                 .map(|(n, r)| (n.clone(), r.clone()))
             {
-                s.add_failure(name, &node, OpAction::Monitor, Timestamp(0));
+                s.add_failure(name, &node, OpAction::Monitor, Timestamp(0), true);
                 if let Some(e) = s.resources.get_mut(name).and_then(|m| m.get_mut(&node)) {
                     e.failed = Some(FailedOp {
                         op: OpAction::Monitor,

@@ -123,7 +123,7 @@ pub fn apply_event(
                 ));
             }
             let fatal = *op == halo_model::OpAction::Start;
-            s.add_failure(rsc, node, *op, *now);
+            s.add_failure(rsc, node, *op, *now, policy.cluster.start_failure_is_fatal);
             let entry = s
                 .resources
                 .entry(rsc.clone())

@@ -76,6 +76,9 @@ pub struct Cluster {
     /// `false` makes the cluster opt-in: resources run only where a location
     /// constraint allows them.
     pub symmetric: bool,
+    /// A failed start bans the resource from the node at once (fail count
+    /// `inf`); when false it counts as one failure, like any other.
+    pub start_failure_is_fatal: bool,
     pub origin: Origin,
 }
 

@@ -70,8 +70,15 @@ impl ClusterState {
     }
 
     /// Records one more failure of `rsc` on `node` at `at`.
-    pub fn add_failure(&mut self, rsc: &str, node: &str, op: OpAction, at: Timestamp) {
-        let fatal = op == OpAction::Start;
+    pub fn add_failure(
+        &mut self,
+        rsc: &str,
+        node: &str,
+        op: OpAction,
+        at: Timestamp,
+        start_is_fatal: bool,
+    ) {
+        let fatal = op == OpAction::Start && start_is_fatal;
         let fc = self
             .failures
             .entry(rsc.to_string())

@@ -19,6 +19,8 @@ pub(crate) struct Builder {
     /// Node attributes from the nodes section that are node state in Halo.
     pub standby: Vec<String>,
     pub maintenance: Vec<String>,
+    /// Whether nodes never seen are fenced (startup-fencing).
+    pub startup_fencing: bool,
 }
 
 /// name → value of every nvpair in the sets named `set` directly under `el`.
@@ -136,6 +138,10 @@ impl Builder {
             .unwrap_or_else(|| "imported".into());
         c.fencing = props.get("stonith-enabled").is_none_or(|v| truthy(v));
         c.symmetric = props.get("symmetric-cluster").is_none_or(|v| truthy(v));
+        c.start_failure_is_fatal = props
+            .get("start-failure-is-fatal")
+            .is_none_or(|v| truthy(v));
+        self.startup_fencing = props.get("startup-fencing").is_none_or(|v| truthy(v));
         c.no_quorum_policy = match props.get("no-quorum-policy").map(String::as_str) {
             Some("freeze") => NoQuorumPolicy::Freeze,
             Some("ignore") => NoQuorumPolicy::Ignore,
@@ -155,12 +161,11 @@ impl Builder {
         for (k, v) in props {
             let unsupported = match k.as_str() {
                 "maintenance-mode" | "stop-all-resources" => truthy(v),
-                "start-failure-is-fatal" => !truthy(v),
+
                 "placement-strategy" => v != "default",
-                "enable-startup-probes"
-                | "startup-fencing"
-                | "stop-orphan-resources"
-                | "stop-orphan-actions" => !truthy(v),
+                "enable-startup-probes" | "stop-orphan-resources" | "stop-orphan-actions" => {
+                    !truthy(v)
+                }
                 _ => false,
             };
             if unsupported {

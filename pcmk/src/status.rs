@@ -26,7 +26,7 @@ impl Builder {
             .all("node_state")
             .filter_map(|n| n.attr("uname"))
             .collect();
-        let unseen = if self.policy.cluster.fencing {
+        let unseen = if self.policy.cluster.fencing && self.startup_fencing {
             NodeStatus::Unclean
         } else {
             NodeStatus::Offline

@@ -272,6 +272,7 @@ impl Lower {
         self.policy.cluster.name = name.text.clone();
         self.policy.cluster.origin = self.origin(&name.span);
         self.policy.cluster.fencing = true;
+        self.policy.cluster.start_failure_is_fatal = true;
         let Some(block) = &s.block else {
             return Err(Diagnostic::error(
                 "halo::syntax",
@@ -300,7 +301,14 @@ impl Lower {
     }
 
     fn cluster_stmt(&mut self, s: &Stmt) -> Res<()> {
-        const ALLOWED: &[&str] = &["node", "quorum", "no-quorum-policy", "fencing", "placement"];
+        const ALLOWED: &[&str] = &[
+            "node",
+            "quorum",
+            "no-quorum-policy",
+            "fencing",
+            "placement",
+            "start-failure-is-fatal",
+        ];
         let mut c = Cursor::new(s);
         let Some(kw) = c.next() else {
             return Ok(());
@@ -342,6 +350,7 @@ impl Lower {
                 };
             }
             "fencing" => self.policy.cluster.fencing = c.boolean()?,
+            "start-failure-is-fatal" => self.policy.cluster.start_failure_is_fatal = c.boolean()?,
             "placement" => {
                 let t = c.name("symmetric or opt-in")?;
                 self.policy.cluster.symmetric = match t.text.as_str() {
