@@ -176,11 +176,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("halo: {}", e.message);
-            match e.code {
-                1 => Exit::Policy,
-                3 => Exit::Unsupported,
-                _ => Exit::Usage,
-            }
+            exit_of(&e)
         }
     };
     ExitCode::from(code as u8)
@@ -202,14 +198,7 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
                         "diagnostics": [],
                     })),
                 }
-                worst = worse(
-                    worst,
-                    if e.code == 1 {
-                        Exit::Policy
-                    } else {
-                        Exit::Usage
-                    },
-                );
+                worst = worse(worst, exit_of(&e));
                 continue;
             }
         };
@@ -272,14 +261,7 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("halo: {}", e.message);
-                worst = worse(
-                    worst,
-                    if e.code == 1 {
-                        Exit::Policy
-                    } else {
-                        Exit::Usage
-                    },
-                );
+                worst = worse(worst, exit_of(&e));
                 continue;
             }
         };
@@ -587,6 +569,15 @@ fn write_stdout(text: &str) -> Result<(), InputError> {
         // A closed pipe (`halo simulate ... | head`) is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(InputError::usage(format!("cannot write output: {e}"))),
+    }
+}
+
+/// The exit code for an input error.
+fn exit_of(e: &InputError) -> Exit {
+    match e.code {
+        1 => Exit::Policy,
+        3 => Exit::Unsupported,
+        _ => Exit::Usage,
     }
 }
 

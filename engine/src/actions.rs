@@ -379,12 +379,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             if cx.unit_of(*first) == cx.unit_of(*then) {
                 continue;
             }
-            let interleave = [first, then].iter().all(|r| {
-                cx.clone_of(**r)
-                    .and_then(|c| cx.p.resource(c))
-                    .and_then(|x| x.clone.as_ref())
-                    .is_some_and(|s| s.interleave)
-            });
+            let interleave = cx.interleaved(*first, *then);
             for f in cx.leaves(*first) {
                 for t in cx.leaves(*then) {
                     pairs.push((f, trigger, t, interleave));
@@ -547,12 +542,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 // Orders within one group are the group's own (rejected by `check`).
                 continue;
             }
-            let interleave = [first, then].iter().all(|r| {
-                cx.clone_of(**r)
-                    .and_then(|c| cx.p.resource(c))
-                    .and_then(|x| x.clone.as_ref())
-                    .is_some_and(|s| s.interleave)
-            });
+            let interleave = cx.interleaved(*first, *then);
             let (fk, tk) = (kind_of(*first_action), kind_of(*then_action));
             // An order on a group binds every member: the group as a whole starts
             // after its predecessor and stops before it.

@@ -432,6 +432,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Whether both resources are clones with `interleave`: orders between them
+    /// bind instances on the same node only.
+    pub fn interleaved(&self, a: RscId, b: RscId) -> bool {
+        [a, b].iter().all(|r| {
+            self.clone_of(*r)
+                .and_then(|c| self.p.resource(c))
+                .and_then(|x| x.clone.as_ref())
+                .is_some_and(|s| s.interleave)
+        })
+    }
+
     pub fn unit_of(&self, id: RscId) -> RscId {
         self.unit.get(id.index()).copied().unwrap_or(id)
     }

@@ -42,13 +42,7 @@ pub fn state_from_facts(policy: &Policy, facts: &[Fact]) -> (ClusterState, Times
             Fact::NodeStandby(n) => s.node_mut(n).standby = true,
             Fact::NodeMaintenance(n) => s.node_mut(n).maintenance = true,
             Fact::Failures { rsc, node, count } => {
-                let fc = s
-                    .failures
-                    .entry(rsc.clone())
-                    .or_default()
-                    .entry(node.clone())
-                    .or_default();
-                fc.count = *count;
+                s.failure_mut(rsc, node).count = *count;
             }
             Fact::Promotion { rsc, node, score } => {
                 let e = s

@@ -69,6 +69,15 @@ impl ClusterState {
         self.failures.get(rsc).and_then(|m| m.get(node))
     }
 
+    /// The failure record of `rsc` on `node`, created empty if there is none.
+    pub fn failure_mut(&mut self, rsc: &str, node: &str) -> &mut FailCount {
+        self.failures
+            .entry(rsc.to_string())
+            .or_default()
+            .entry(node.to_string())
+            .or_default()
+    }
+
     /// Records one more failure of `rsc` on `node` at `at`.
     pub fn add_failure(
         &mut self,
@@ -79,12 +88,7 @@ impl ClusterState {
         start_is_fatal: bool,
     ) {
         let fatal = op == OpAction::Start && start_is_fatal;
-        let fc = self
-            .failures
-            .entry(rsc.to_string())
-            .or_default()
-            .entry(node.to_string())
-            .or_default();
+        let fc = self.failure_mut(rsc, node);
         fc.count = if fatal {
             FailCount::INFINITE
         } else {

@@ -85,12 +85,7 @@ impl Builder {
         };
         if let Some(rest) = k.strip_prefix("fail-count-") {
             if let Some(rsc) = rsc_of(rest) {
-                let fc = state
-                    .failures
-                    .entry(rsc)
-                    .or_default()
-                    .entry(node.to_string())
-                    .or_default();
+                let fc = state.failure_mut(&rsc, node);
                 let n = crate::config::score(v)
                     .map_or(0, |s| s.value().clamp(0, i64::from(FailCount::INFINITE)));
                 fc.count = fc
@@ -107,12 +102,7 @@ impl Builder {
             }
         } else if let Some(rest) = k.strip_prefix("last-failure-") {
             if let Some(rsc) = rsc_of(rest) {
-                let fc = state
-                    .failures
-                    .entry(rsc)
-                    .or_default()
-                    .entry(node.to_string())
-                    .or_default();
+                let fc = state.failure_mut(&rsc, node);
                 fc.last_failure = fc.last_failure.max(Timestamp(v.parse().unwrap_or(0)));
             }
         } else if let Some(rest) = k
