@@ -58,6 +58,19 @@ enum Command {
     Why(WhyArgs),
     /// Run the `test` blocks of policies and compare plans with their snapshots.
     Test(TestArgs),
+    /// Turn a Pacemaker CIB (`cibadmin -Q` output) into a .ha policy and a state
+    /// file. Exit 3, naming each, if it uses what Halo cannot express yet.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The CIB XML.
+    cib: PathBuf,
+    /// Directory to write NAME.ha and NAME.state.json into (NAME: the CIB file's
+    /// name without extension).
+    #[arg(short, long, default_value = ".")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -171,6 +184,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate(&a, color),
         Command::Why(a) => why(&a, color),
         Command::Test(a) => test(&a, color),
+        Command::Import(a) => import(&a, color),
     };
     let code = match result {
         Ok(code) => code,
@@ -600,4 +614,65 @@ fn plural(n: usize) -> &'static str {
 /// The names Pacemaker prints for an imported CIB's resources.
 fn input_display(input: &dyn load::Input) -> std::collections::BTreeMap<String, String> {
     input.display()
+}
+
+fn import(a: &ImportArgs, color: bool) -> Result<Exit, InputError> {
+    let cib = load::cib(&a.cib)?;
+    if !cib.imported.unsupported.is_empty() {
+        for u in &cib.imported.unsupported {
+            eprintln!("unsupported: {u}");
+        }
+        return Err(InputError {
+            message: format!(
+                "{}: uses what Halo cannot express yet (listed above); nothing written",
+                cib.path
+            ),
+            code: 3,
+        });
+    }
+    let stem = a.cib.file_stem().map_or_else(
+        || "imported".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let text = halo_lang::print::print_policy(&cib.imported.policy);
+    let text = halo_lang::fmt::format(&text).map_err(|_| {
+        InputError::usage(format!(
+            "{}: internal error: the written policy does not parse",
+            cib.path
+        ))
+    })?;
+    let ha = a.out.join(format!("{stem}.ha"));
+    // The written policy must pass `halo check`: compile it before writing.
+    let loaded = load::compile_text(&ha.display().to_string(), text.clone());
+    if loaded.errors() > 0 {
+        // What the CIB says that a Halo policy refuses (a parameter the agent
+        // does not take, fencing with no device...) cannot be carried over.
+        let _ = color;
+        for d in loaded.diags.iter().filter(|d| d.is_error()) {
+            eprintln!("unsupported: {}", d.message);
+        }
+        return Err(InputError {
+            message: format!(
+                "{}: uses what a Halo policy refuses (listed above); nothing written",
+                cib.path
+            ),
+            code: 3,
+        });
+    }
+    let state = serde_json::to_string_pretty(&cib.imported.state).unwrap_or_default() + "\n";
+    let json = a.out.join(format!("{stem}.state.json"));
+    std::fs::create_dir_all(&a.out).map_err(|e| InputError::io(&a.out, &e))?;
+    for (path, body) in [(&ha, text.as_str()), (&json, state.as_str())] {
+        let tmp = path.with_extension("import-tmp");
+        std::fs::write(&tmp, body)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| InputError::io(path, &e))?;
+    }
+    println!("wrote {} and {}", ha.display(), json.display());
+    println!(
+        "try: halo simulate {} --state {}",
+        ha.display(),
+        json.display()
+    );
+    Ok(Exit::Ok)
 }

@@ -421,3 +421,26 @@ fn unsupported_cib_features_are_named_with_exit_3() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn import_writes_a_policy_that_checks_and_plans_the_same() {
+    let f = Scratch::new("imported.xml", CIB.replace("BUNDLE", "").as_bytes());
+    let dir = f.0.parent().unwrap().join("import-out");
+    let out = halo(&["import", f.path(), "-o", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ha = dir.join("imported.ha");
+    let state = dir.join("imported.state.json");
+    let check = halo(&["check", ha.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let a = halo(&["simulate", "--cib", f.path(), "--now", "1"]);
+    let b = halo(&[
+        "simulate",
+        ha.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--now",
+        "1",
+    ]);
+    assert_eq!(text(&a.stdout), text(&b.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -94,7 +94,9 @@ impl AgentSchema {
         let mut out = Vec::new();
         for (name, value) in params {
             let Some(p) = self.param(name) else {
-                if self.open {
+                // Fencer options (pcmk_delay_max, pcmk_reboot_timeout, ...) apply
+                // to every fence agent.
+                if self.open || (self.agent.starts_with("stonith:") && name.starts_with("pcmk_")) {
                     continue;
                 }
                 let help = suggest(name, self.params.iter().map(|p| p.name.as_str()))

@@ -11,6 +11,7 @@ mod check;
 pub mod diag;
 pub mod fmt;
 mod lower;
+pub mod print;
 pub mod syntax;
 
 pub use diag::{Diagnostic, FileId, Severity, SourceFile, Sources, Span};

@@ -322,6 +322,9 @@ impl Builder {
                 retries: 0,
             }
         });
+        // Carried by the fence spec now.
+        params.remove("pcmk_host_map");
+        params.remove("pcmk_host_list");
         let mut ops = Vec::new();
         for op in el.first("operations").into_iter().flat_map(|o| o.all("op")) {
             let Some(action) = op.attr("name").and_then(OpAction::parse) else {

@@ -54,6 +54,8 @@ pub fn import(xml: &str) -> Result<Imported, String> {
     }
     b.unsupported.sort();
     b.unsupported.dedup();
+    // As a compiled policy has them, so both give identical plans and output.
+    b.policy.cluster.nodes.sort_by(|x, y| x.name.cmp(&y.name));
     state.normalize();
     let execution_date = root.attr("execution-date").and_then(|v| v.parse().ok());
     Ok(Imported {

@@ -25,8 +25,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("import-roundtrip") => match import_roundtrip(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]");
             ExitCode::from(2)
         }
     }
@@ -205,4 +212,87 @@ fn conformance(args: &[String]) -> Result<ExitCode, String> {
         );
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// `cargo xtask import-roundtrip`: `halo import` on every corpus case either
+/// writes a policy that passes `halo check` and plans exactly as `simulate --cib`
+/// does, or exits 3 naming what is unsupported. Anything else fails.
+fn import_roundtrip(args: &[String]) -> Result<ExitCode, String> {
+    let o = options(args)?;
+    let xml_dir = o.corpus.join("xml");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&xml_dir)
+        .map_err(|e| format!("no Pacemaker corpus at {}: {e}", xml_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    cases.sort();
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-q", "-p", "halo"])
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("cargo build failed".into());
+    }
+    let halo = root().join("target/release/halo");
+    let out = std::env::temp_dir().join(format!("halo-import-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        Command::new(&halo)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run halo: {e}"))
+    };
+    let (mut same, mut unsupported, mut bad) = (0, 0, Vec::new());
+    for case in &cases {
+        let xml = case.to_string_lossy().into_owned();
+        let imported = run(&["import", &xml, "-o", &out.to_string_lossy()])?;
+        match imported.status.code() {
+            Some(3) => unsupported += 1,
+            Some(0) => {
+                let stem = case
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let ha = out
+                    .join(format!("{stem}.ha"))
+                    .to_string_lossy()
+                    .into_owned();
+                let state = out
+                    .join(format!("{stem}.state.json"))
+                    .to_string_lossy()
+                    .into_owned();
+                let check = run(&["check", &ha])?;
+                let a = run(&["simulate", "--cib", &xml, "--now", "1700000000"])?;
+                let b = run(&["simulate", &ha, "--state", &state, "--now", "1700000000"])?;
+                if check.status.success() && a.status.success() && a.stdout == b.stdout {
+                    same += 1;
+                } else {
+                    bad.push(format!(
+                        "{stem}: the imported policy plans differently or fails check"
+                    ));
+                }
+            }
+            other => bad.push(format!(
+                "{}: halo import exited {other:?}: {}",
+                case.display(),
+                String::from_utf8_lossy(&imported.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    println!(
+        "import: {same} round-trip, {unsupported} unsupported (exit 3), {} wrong",
+        bad.len()
+    );
+    for b in &bad {
+        println!("  {b}");
+    }
+    Ok(if bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -345,6 +345,7 @@ impl Lower {
                         .help("declare it with `promotable NAME: AGENT` or drop the role"));
                     }
                 }
+                "stopped" if action == OpAction::Monitor => op.role = Some(Role::Stopped),
                 "every" | "interval" if action == OpAction::Monitor => {
                     op.interval = c.duration()?.0
                 }

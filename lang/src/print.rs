@@ -1,0 +1,319 @@
+//! Policy IR → `.ha` text: how `halo import` writes a policy it did not read
+//! from a file. The output is in canonical layout and compiles back to the
+//! same IR (names, resources, constraints and settings).
+
+use crate::syntax::quote;
+use halo_model::*;
+use std::fmt::Write as _;
+
+/// A name as a bare word when the grammar reads it back as one, else quoted.
+fn name(n: &str) -> String {
+    let bare = !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        && !matches!(n, "inf" | "-inf");
+    if bare {
+        n.to_string()
+    } else {
+        quote(n)
+    }
+}
+
+fn role_suffix(r: Option<Role>) -> &'static str {
+    match r {
+        Some(Role::Promoted) => ".promoted",
+        Some(Role::Unpromoted) => ".unpromoted",
+        _ => "",
+    }
+}
+
+fn rule(r: &Rule) -> String {
+    match r {
+        Rule::And(rs) if rs.is_empty() => "defined name".to_string(),
+        Rule::Or(rs) if rs.is_empty() => "not defined name".to_string(),
+        Rule::And(rs) => rs
+            .iter()
+            .map(|x| format!("({})", rule(x)))
+            .collect::<Vec<_>>()
+            .join(" and "),
+        Rule::Or(rs) => rs
+            .iter()
+            .map(|x| format!("({})", rule(x)))
+            .collect::<Vec<_>>()
+            .join(" or "),
+        Rule::Not(x) => format!("not ({})", rule(x)),
+        Rule::Defined(a) => format!("defined {}", name(a)),
+        Rule::Compare { attr, op, value } => {
+            format!("{} {} {}", name(attr), op.as_str(), quote(value))
+        }
+    }
+}
+
+/// Writes a policy as `.ha` text (before `fmt`).
+pub fn print_policy(p: &Policy) -> String {
+    let mut out = String::new();
+    let c = &p.cluster;
+    let _ = writeln!(out, "cluster {} {{", name(&c.name));
+    for n in &c.nodes {
+        let _ = write!(out, "node {} {{", name(&n.name));
+        if let Some(a) = &n.address {
+            let _ = write!(out, "\naddress {}", quote(a));
+        }
+        for (k, v) in &n.attrs {
+            let _ = write!(out, "\n{} = {}", name(k), quote(v));
+        }
+        out.push_str("\n}\n");
+    }
+    let quorum = match &c.quorum {
+        QuorumMode::Majority => "majority".to_string(),
+        QuorumMode::TwoNode => "two-node".to_string(),
+        QuorumMode::Ignore => "ignore".to_string(),
+        QuorumMode::Witness(w) => format!("witness {}", quote(w)),
+    };
+    let nqp = match c.no_quorum_policy {
+        NoQuorumPolicy::Stop => "stop",
+        NoQuorumPolicy::Freeze => "freeze",
+        NoQuorumPolicy::Ignore => "ignore",
+        NoQuorumPolicy::Demote => "demote",
+    };
+    let _ = writeln!(out, "quorum {quorum}\nno-quorum-policy {nqp}");
+    let _ = writeln!(out, "fencing {}", if c.fencing { "on" } else { "off" });
+    let _ = writeln!(
+        out,
+        "placement {}",
+        if c.symmetric { "symmetric" } else { "opt-in" }
+    );
+    let _ = writeln!(
+        out,
+        "start-failure-is-fatal {}\n}}\n",
+        if c.start_failure_is_fatal {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    let mut defaults = meta_lines(&p.defaults);
+    if let Some(t) = p.op_timeout {
+        defaults.push(format!("op-timeout {t}"));
+    }
+    if !defaults.is_empty() {
+        let _ = writeln!(out, "defaults {{\n{}\n}}\n", defaults.join("\n"));
+    }
+    for (i, r) in p.resources.iter().enumerate() {
+        if r.parent.is_none() {
+            resource(&mut out, p, RscId(u32::try_from(i).unwrap_or(u32::MAX)), r);
+        }
+    }
+    for k in &p.constraints {
+        constraint(&mut out, p, k);
+    }
+    out
+}
+
+fn meta_lines(m: &Meta) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(s) = m.stickiness {
+        v.push(format!("stickiness {s}"));
+    }
+    if let Some(t) = m.migration_threshold {
+        if t >= FailCount::INFINITE {
+            v.push("migration-threshold inf".to_string());
+        } else {
+            v.push(format!("migration-threshold {t}"));
+        }
+    }
+    if let Some(d) = m.failure_timeout {
+        v.push(format!("failure-timeout {d}"));
+    }
+    if let Some(pr) = m.priority {
+        v.push(format!("priority {pr}"));
+    }
+    if let Some(t) = m.target_role {
+        let t = match t {
+            TargetRole::Stopped => "stopped",
+            TargetRole::Started => "started",
+            TargetRole::Unpromoted => "unpromoted",
+            TargetRole::Promoted => "promoted",
+        };
+        v.push(format!("target-role {t}"));
+    }
+    if let Some(m) = m.managed {
+        v.push(format!("managed {}", if m { "yes" } else { "no" }));
+    }
+    v
+}
+
+fn resource(out: &mut String, p: &Policy, _id: RscId, r: &Resource) {
+    let mut body: Vec<String> = Vec::new();
+    let head = match &r.kind {
+        ResourceKind::Primitive(prim) => {
+            let fence = prim.agent.class == AgentClass::Stonith;
+            let kw = match (&r.clone, fence) {
+                (_, true) => "fence",
+                (Some(c), _) if c.promotable => "promotable",
+                (Some(_), _) => "clone",
+                (None, _) => "resource",
+            };
+            primitive_body(prim, &mut body);
+            format!("{kw} {}: {}", name(&r.name), prim.agent)
+        }
+        ResourceKind::Group(members) => {
+            let kw = match &r.clone {
+                Some(c) if c.promotable => "promotable group",
+                Some(_) => "clone group",
+                None => "group",
+            };
+            for m in members {
+                let Some(mr) = p.resource(*m) else { continue };
+                let Some(prim) = mr.primitive() else { continue };
+                let mut mb = Vec::new();
+                primitive_body(prim, &mut mb);
+                mb.extend(meta_lines(&mr.meta));
+                body.push(format!(
+                    "resource {}: {} {{\n{}\n}}",
+                    name(&mr.name),
+                    prim.agent,
+                    mb.join("\n")
+                ));
+            }
+            format!("{kw} {}", name(&r.name))
+        }
+    };
+    body.extend(meta_lines(&r.meta));
+    if let Some(c) = &r.clone {
+        if let Some(m) = c.max {
+            body.push(format!("clone-max {m}"));
+        }
+        if c.promotable {
+            body.push(format!("promoted-max {}", c.promoted_max));
+            body.push(format!("promoted-node-max {}", c.promoted_node_max));
+        }
+        if c.interleave {
+            body.push("interleave".to_string());
+        }
+    }
+    let _ = writeln!(out, "{head} {{\n{}\n}}\n", body.join("\n"));
+}
+
+fn primitive_body(prim: &Primitive, body: &mut Vec<String>) {
+    for (k, v) in &prim.params {
+        let v = match v {
+            ParamValue::Text(t) => quote(t),
+            ParamValue::Secret(s) => format!("secret({})", quote(s)),
+        };
+        body.push(format!("{} = {v}", name(k)));
+    }
+    for op in &prim.ops {
+        let mut line = op.action.as_str().to_string();
+        if op.action == OpAction::Monitor {
+            match op.role {
+                Some(Role::Promoted) => line.push_str(" promoted"),
+                Some(Role::Unpromoted) => line.push_str(" unpromoted"),
+                Some(Role::Stopped) => line.push_str(" stopped"),
+                _ => {}
+            }
+            if op.interval == Duration::ZERO {
+                // A probe setting: Halo probes on its own.
+                continue;
+            }
+            let _ = write!(line, " every {}", op.interval);
+        }
+        if let Some(t) = op.timeout {
+            let _ = write!(line, " timeout {t}");
+        }
+        if let Some(f) = op.on_fail {
+            let f = format!("{f:?}").to_lowercase();
+            let _ = write!(line, " on-fail {f}");
+        }
+        body.push(line);
+    }
+    if let Some(f) = &prim.fence {
+        if !f.host_map.is_empty() {
+            let map: Vec<String> = f
+                .host_map
+                .iter()
+                .map(|(n, plug)| format!("{} = {}", name(n), quote(plug)))
+                .collect();
+            body.push(format!("host-map {{\n{}\n}}", map.join("\n")));
+        }
+        if !f.targets.is_empty() {
+            body.push(format!(
+                "targets {}",
+                f.targets
+                    .iter()
+                    .map(|t| name(t))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        if let Some(t) = f.timeout {
+            body.push(format!("timeout {t}"));
+        }
+        if f.retries > 0 {
+            body.push(format!("retries {}", f.retries));
+        }
+    }
+}
+
+fn constraint(out: &mut String, p: &Policy, k: &Constraint) {
+    let n = |id: RscId| {
+        p.resource(id)
+            .map_or_else(|| "?".to_string(), |r| name(&r.name))
+    };
+    let line = match &k.kind {
+        ConstraintKind::Location {
+            rsc,
+            role,
+            target,
+            score,
+        } => {
+            let target = match target {
+                LocationTarget::Nodes(ns) => format!(
+                    "on {}",
+                    ns.iter().map(|x| name(x)).collect::<Vec<_>>().join(" ")
+                ),
+                LocationTarget::Rule(r) => format!("where {}", rule(r)),
+            };
+            format!(
+                "prefer {}{} {target} score {score}",
+                n(*rsc),
+                role_suffix(*role)
+            )
+        }
+        ConstraintKind::Colocation {
+            dependent,
+            dependent_role,
+            primary,
+            primary_role,
+            score,
+        } => format!(
+            "colocate {}{} with {}{} score {score}",
+            n(*dependent),
+            role_suffix(*dependent_role),
+            n(*primary),
+            role_suffix(*primary_role)
+        ),
+        ConstraintKind::Order {
+            first,
+            first_action,
+            then,
+            then_action,
+            kind,
+            symmetrical,
+        } => {
+            let mut l = format!(
+                "order {}.{first_action} then {}.{then_action}",
+                n(*first),
+                n(*then)
+            );
+            if *kind == OrderKind::Optional {
+                l.push_str(" optional");
+            }
+            if !symmetrical {
+                l.push_str(" asymmetric");
+            }
+            l
+        }
+    };
+    let _ = writeln!(out, "{line}");
+}
