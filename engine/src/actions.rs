@@ -421,6 +421,20 @@ impl<'c, 'a> Builder<'c, 'a> {
                 if triggered.is_empty() {
                     continue;
                 }
+                // A clone as a whole: instances stopping or starting elsewhere
+                // leave it started; an instance restarting (stopped and started
+                // again) restarts what depends on the clone.
+                let restarts_somewhere = before.iter().any(|(n, _)| {
+                    self.get(f, ActionKind::Stop, *n).is_some()
+                        && self.get(f, ActionKind::Start, *n).is_some()
+                });
+                if cx.clone_of(f).is_some()
+                    && !same_node
+                    && !before.is_empty()
+                    && !restarts_somewhere
+                {
+                    continue;
+                }
                 let Some(info) = cx.rsc.get(t.index()) else {
                     continue;
                 };
@@ -444,7 +458,16 @@ impl<'c, 'a> Builder<'c, 'a> {
                         self.add(Some(t), ActionKind::Demote, n, why.clone());
                     }
                     self.add(Some(t), ActionKind::Stop, n, why.clone());
-                    if let Some(&(_, tr)) = target.instances.iter().find(|(tn, _)| *tn == n) {
+                    // Per node: `then` comes back only if `first` does, there.
+                    let first_back = !same_node
+                        || self.get(f, ActionKind::Start, n).is_some()
+                        || (cx.clone_of(f).is_some() && self.get(f, ActionKind::Stop, n).is_none());
+                    if let Some(&(_, tr)) = target
+                        .instances
+                        .iter()
+                        .find(|(tn, _)| *tn == n)
+                        .filter(|_| first_back)
+                    {
                         self.add(Some(t), ActionKind::Start, n, why.clone());
                         if tr == Role::Promoted {
                             self.add(Some(t), ActionKind::Promote, n, why);
