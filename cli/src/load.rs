@@ -5,8 +5,11 @@ use halo_lang::{Compiled, Diagnostic, FileId, Sources};
 use halo_model::{ClusterState, Policy};
 use std::path::Path;
 
-/// Policies and state files larger than this are refused before reading.
+/// Policies larger than this are refused before reading.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+/// Pacemaker CIBs and state files carry operation histories: a 64-node cluster
+/// with 10,000 resources writes several hundred megabytes.
+pub const MAX_CIB_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// A failure that is not a policy error: usage, I/O, unreadable input.
 #[derive(Debug)]
@@ -47,6 +50,11 @@ impl InputError {
 /// Reads a file as UTF-8 text, refusing huge files and naming the first invalid
 /// byte of non-UTF-8 input by line and column.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
+    read_text_bounded(path, MAX_INPUT_BYTES)
+}
+
+/// Reads a file as UTF-8 text of at most `max` bytes.
+pub fn read_text_bounded(path: &Path, max: u64) -> Result<String, InputError> {
     let meta = std::fs::metadata(path).map_err(|e| InputError::io(path, &e))?;
     if meta.is_dir() {
         return Err(InputError::usage(format!(
@@ -54,26 +62,24 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
             path.display()
         )));
     }
-    if meta.len() > MAX_INPUT_BYTES {
+    if meta.len() > max {
         return Err(InputError::content(format!(
             "{}: {} bytes is larger than the {} MiB limit for inputs",
             path.display(),
             meta.len(),
-            MAX_INPUT_BYTES / 1024 / 1024
+            max / 1024 / 1024
         )));
     }
     // The size in the metadata can lie (devices, pipes, /proc): bound the read.
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|f| {
-            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_INPUT_BYTES + 1), &mut bytes)
-        })
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
         .map_err(|e| InputError::io(path, &e))?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
+    if bytes.len() as u64 > max {
         return Err(InputError::content(format!(
             "{}: larger than the {} MiB limit for inputs",
             path.display(),
-            MAX_INPUT_BYTES / 1024 / 1024
+            max / 1024 / 1024
         )));
     }
     String::from_utf8(bytes).map_err(|e| {
@@ -144,7 +150,7 @@ impl Input for Cib {
 
 /// Reads and imports a CIB (the output of `cibadmin -Q`).
 pub fn cib(path: &Path) -> Result<Cib, InputError> {
-    let text = read_text(path)?;
+    let text = read_text_bounded(path, MAX_CIB_BYTES)?;
     let imported = halo_pcmk::import(&text).map_err(|m| {
         InputError::content(format!(
             "{}: error[halo::bad-cib]: {m}\n  help: give the XML that `cibadmin -Q` prints",
@@ -210,7 +216,7 @@ pub fn compile_text(name: &str, text: String) -> Loaded {
 /// against the policy: nodes must exist, group names are not resources, roles
 /// need a promotable resource, operator constraints are `inf` or `-inf`.
 pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
-    let text = read_text(path)?;
+    let text = read_text_bounded(path, MAX_CIB_BYTES)?;
     let bad = |msg: String| {
         InputError::content(format!(
             "{}: error[halo::bad-state]: {msg}\n  help: see docs/state-format.md for the state file format",
