@@ -256,8 +256,9 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
             nodes.join(", ")
         )));
     }
+    let names = policy.name_index();
     for (name, per_node) in &state.resources {
-        let Some(r) = policy.find(name).and_then(|id| policy.resource(id)) else {
+        let Some(r) = names.get(name.as_str()).and_then(|id| policy.resource(*id)) else {
             continue;
         };
         if r.primitive().is_none() {

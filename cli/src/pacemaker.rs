@@ -26,6 +26,13 @@ pub fn transition_summary(
 ) -> String {
     let mut lines: Vec<String> = Vec::new();
     let actions: Vec<&halo_engine::Action> = plan.graph.node_weights().collect();
+    // Actions by resource, so the summary stays linear in the plan's size.
+    let mut by_rsc: BTreeMap<&str, Vec<&&halo_engine::Action>> = BTreeMap::new();
+    for a in &actions {
+        if let Some(r) = a.rsc.as_deref() {
+            by_rsc.entry(r).or_default().push(a);
+        }
+    }
     for a in actions.iter().filter(|a| a.kind == ActionKind::Fence) {
         lines.push(format!(
             "  * Fence (reboot) {} 'peer is no longer part of the cluster'",
@@ -36,10 +43,8 @@ pub fn transition_summary(
         if r.primitive().is_none() {
             continue;
         }
-        let mine: Vec<&&halo_engine::Action> = actions
-            .iter()
-            .filter(|a| a.rsc.as_deref() == Some(r.name.as_str()))
-            .collect();
+        let mine: Vec<&&halo_engine::Action> =
+            by_rsc.get(r.name.as_str()).cloned().unwrap_or_default();
         if mine.is_empty() {
             continue;
         }
@@ -184,8 +189,8 @@ pub fn transition_summary(
         }
     }
     // Starts that a mandatory order holds back are listed as blocked.
-    for p in &plan.placements {
-        let Some(r) = policy.find(&p.rsc).and_then(|id| policy.resource(id)) else {
+    for (i, p) in plan.placements.iter().enumerate() {
+        let Some(r) = policy.resources.get(i) else {
             continue;
         };
         if r.primitive().is_none() {
@@ -209,7 +214,7 @@ pub fn transition_summary(
     }
     // Resources the policy no longer has.
     for a in actions.iter().filter(|a| a.kind == ActionKind::Stop) {
-        if let Some(rsc) = a.rsc.as_deref().filter(|r| policy.find(r).is_none()) {
+        if let Some(rsc) = a.rsc.as_deref().filter(|r| plan.placement(r).is_none()) {
             lines.push(format!(
                 "  * Stop {rsc} ( {} )  due to node availability",
                 a.node

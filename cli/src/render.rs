@@ -71,10 +71,11 @@ pub fn status(policy: &Policy, state: &ClusterState, plan: Option<&Plan>) -> Str
             }
         }
     }
+    let names = policy.name_index();
     let mut orphans: Vec<&String> = state
         .resources
         .keys()
-        .filter(|k| policy.find(k).is_none())
+        .filter(|k| !names.contains_key(k.as_str()))
         .collect();
     orphans.sort();
     for o in orphans {

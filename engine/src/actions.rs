@@ -320,8 +320,9 @@ impl<'c, 'a> Builder<'c, 'a> {
     fn orphans(&mut self) {
         let cx = self.cx;
         let mut extra = Vec::new();
+        let known = cx.p.name_index();
         for (name, per_node) in &cx.s.resources {
-            if cx.p.find(name).is_some() {
+            if known.contains_key(name.as_str()) {
                 continue;
             }
             for (node, rs) in per_node {

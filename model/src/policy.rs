@@ -44,6 +44,16 @@ impl Policy {
         self.resources.get(id.index())
     }
 
+    /// Every resource by name, for callers that look up many names (`find` is
+    /// a linear scan).
+    pub fn name_index(&self) -> BTreeMap<&str, RscId> {
+        self.resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), RscId(u32::try_from(i).unwrap_or(u32::MAX))))
+            .collect()
+    }
+
     pub fn find(&self, name: &str) -> Option<RscId> {
         self.resources
             .iter()

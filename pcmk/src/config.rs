@@ -35,7 +35,13 @@ pub(crate) fn nvpairs(
             unsupported.push(format!("rule in {set} '{}'", s.id()));
             continue;
         }
+        if s.attr("id-ref").is_some() {
+            unsupported.push(format!("id-ref in {set} '{}'", s.id()));
+        }
         for p in s.all("nvpair") {
+            if p.attr("id-ref").is_some() {
+                unsupported.push(format!("id-ref in nvpair '{}'", p.id()));
+            }
             if let (Some(n), Some(v)) = (p.attr("name"), p.attr("value")) {
                 out.insert(n.to_string(), v.to_string());
             }
@@ -68,18 +74,37 @@ fn role(v: &str) -> Option<Role> {
 /// Pacemaker durations: `10s`, `1m`, `500ms`, `10` (seconds), ISO-8601 `PT10S`.
 fn duration(v: &str) -> Option<Duration> {
     let v = v.trim();
+    // ISO 8601: PT1H30M10S.
     if let Some(iso) = v.strip_prefix("PT") {
-        let (n, unit) = iso.split_at(iso.len().saturating_sub(1));
-        let n: u64 = n.parse().ok()?;
-        return Some(match unit {
-            "S" => Duration::from_secs(n),
-            "M" => Duration::from_secs(n * 60),
-            "H" => Duration::from_secs(n * 3600),
-            _ => return None,
-        });
+        let (mut secs, mut num) = (0u64, String::new());
+        for c in iso.chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
+            let n: u64 = num.parse().ok()?;
+            num.clear();
+            secs += n * match c {
+                'H' => 3600,
+                'M' => 60,
+                'S' => 1,
+                _ => return None,
+            };
+        }
+        return num.is_empty().then(|| Duration::from_secs(secs));
     }
-    let v = v.strip_suffix("sec").map_or(v, |x| x);
-    Duration::parse(v).ok()
+    // Pacemaker's units: ms/msec, s/sec, m/min, h/hr.
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let ms = match unit.trim() {
+        "ms" | "msec" => n,
+        "" | "s" | "sec" => n * 1000,
+        "m" | "min" => n * 60_000,
+        "h" | "hr" => n * 3_600_000,
+        _ => return None,
+    };
+    Some(Duration::from_ms(ms))
 }
 
 impl Builder {
@@ -216,16 +241,30 @@ impl Builder {
                     meta.migration_threshold =
                         score(v).map(|s| u32::try_from(s.value().max(0)).unwrap_or(0))
                 }
-                "failure-timeout" => meta.failure_timeout = duration(v),
+                "failure-timeout" => {
+                    meta.failure_timeout = duration(v);
+                    if meta.failure_timeout.is_none() {
+                        self.unsupported
+                            .push(format!("failure-timeout={v} of '{owner}'"));
+                    }
+                }
+                "maintenance" if truthy(v) => self
+                    .unsupported
+                    .push(format!("maintenance mode of resource '{owner}'")),
                 "priority" => meta.priority = v.parse().ok(),
                 "is-managed" => meta.managed = Some(truthy(v)),
                 "target-role" => {
-                    meta.target_role = match v.as_str() {
-                        "Stopped" | "stopped" => Some(TargetRole::Stopped),
-                        "Started" | "started" => Some(TargetRole::Started),
-                        "Master" | "Promoted" => Some(TargetRole::Promoted),
-                        "Slave" | "Unpromoted" => Some(TargetRole::Unpromoted),
-                        _ => None,
+                    meta.target_role = match v.to_ascii_lowercase().as_str() {
+                        "stopped" => Some(TargetRole::Stopped),
+                        "started" => Some(TargetRole::Started),
+                        "master" | "promoted" => Some(TargetRole::Promoted),
+                        "slave" | "unpromoted" => Some(TargetRole::Unpromoted),
+                        "#default" => None,
+                        other => {
+                            self.unsupported
+                                .push(format!("target-role={other} of '{owner}'"));
+                            None
+                        }
                     }
                 }
                 "allow-migrate" if truthy(v) => self
@@ -276,7 +315,20 @@ impl Builder {
                 .push(format!("resource template for '{}'", el.id()));
             return None;
         }
+        if self.names.contains_key(el.id()) {
+            self.unsupported
+                .push(format!("duplicate resource id '{}'", el.id()));
+            return None;
+        }
         let class = el.attr("class").unwrap_or("ocf");
+        if class == "ocf"
+            && el.attr("provider") == Some("pacemaker")
+            && el.attr("type") == Some("remote")
+        {
+            self.unsupported
+                .push(format!("remote node connection '{}'", el.id()));
+            return None;
+        }
         let kind = el.attr("type").unwrap_or("").to_string();
         let agent_class = match class {
             "ocf" => AgentClass::Ocf,
@@ -429,6 +481,9 @@ impl Builder {
             self.unsupported
                 .push(format!("clone-node-max={} of '{}'", spec.node_max, el.id()));
         }
+        if m.contains_key("clone-min") {
+            self.unsupported.push(format!("clone-min of '{}'", el.id()));
+        }
         if m.get("globally-unique").is_some_and(|v| truthy(v)) {
             self.unsupported
                 .push(format!("globally-unique clone '{}'", el.id()));
@@ -479,7 +534,16 @@ impl Builder {
             return;
         }
         match el.name.as_str() {
+            "rsc_location" if el.attr("resource-discovery").is_some_and(|v| v != "always") => {
+                self.unsupported
+                    .push(format!("resource-discovery in location '{id}'"));
+            }
             "rsc_location" => self.location(el),
+            "rsc_colocation" if el.attr("node-attribute").is_some_and(|a| a != "#uname") => {
+                self.unsupported
+                    .push(format!("colocation by node attribute in '{id}'"));
+            }
+
             "rsc_colocation" => {
                 let (Some(dependent), Some(primary), Some(score)) = (
                     self.rsc(el, "rsc"),

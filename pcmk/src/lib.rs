@@ -49,9 +49,9 @@ pub fn import(xml: &str) -> Result<Imported, String> {
     }
     // Membership decides quorum in Pacemaker; the CIB records the verdict.
     state.quorate = root.attr("have-quorum").map(|v| v == "1" || v == "true");
-    if let Some(st) = root.first("status") {
-        b.status(st, &mut state);
-    }
+    // Without a status section every node is one the cluster has never seen.
+    let empty = xml::Element::default();
+    b.status(root.first("status").unwrap_or(&empty), &mut state);
     b.unsupported.sort();
     b.unsupported.dedup();
     // As a compiled policy has them, so both give identical plans and output.

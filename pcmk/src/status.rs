@@ -49,7 +49,11 @@ impl Builder {
             let expected = ns.attr("expected").unwrap_or("down");
             let status = if in_ccm && crmd && join == "member" {
                 NodeStatus::Online
-            } else if expected == "down" || (!in_ccm && join == "down" && expected != "member") {
+            } else if expected == "down"
+                || join == "pending"
+                || (!in_ccm && join == "down" && expected != "member")
+            {
+                // Cleanly down, or still joining: nothing runs there yet.
                 NodeStatus::Offline
             } else {
                 NodeStatus::Unclean
@@ -68,6 +72,19 @@ impl Builder {
                 .flat_map(|l| l.all("lrm_resource"))
             {
                 self.history(state, &name, r);
+            }
+            // Down, yet its history shows resources active: they were never
+            // stopped, so the node must be fenced before they run elsewhere.
+            let active_here = state
+                .resources
+                .values()
+                .any(|m| m.get(&name).is_some_and(|r| r.role.is_active()));
+            if state.node(&name).status == NodeStatus::Offline
+                && active_here
+                && self.policy.cluster.fencing
+                && join != "pending"
+            {
+                state.node_mut(&name).status = NodeStatus::Unclean;
             }
         }
     }
@@ -120,7 +137,16 @@ impl Builder {
             }
         } else if k == "standby" {
             state.node_mut(node).standby = v == "true" || v == "on";
-        } else if k != "probe_complete" && k != "shutdown" && k != "terminate" {
+        } else if k == "shutdown" {
+            // The node is shutting down: its resources must leave it.
+            if v != "0" && !v.is_empty() {
+                state.node_mut(node).standby = true;
+            }
+        } else if k == "terminate" {
+            if v == "true" || v == "1" {
+                state.node_mut(node).status = NodeStatus::Unclean;
+            }
+        } else if k != "probe_complete" {
             state
                 .node_mut(node)
                 .attrs
@@ -225,13 +251,22 @@ fn fold(
             continue;
         }
         seen = true;
+        // Cancelled (1) operations say nothing about the resource.
+        if status == 1 {
+            continue;
+        }
         let Some(action) = OpAction::parse(task) else {
             continue;
         };
-        let ok = rc == 0 && status == 0;
+        // Executor status: 0 done and 4 "rc not as expected" leave the rc to
+        // speak; a timeout (2) or an executor failure (3, 5...) is a failure
+        // whatever the rc.
+        let done = status == 0 || status == 4;
+        let rc = if !done && rc == 0 { 1 } else { rc };
+        let ok = rc == 0 && done;
         match action {
             OpAction::Monitor => match rc {
-                0 if status == 0 => {
+                0 if done => {
                     if !role.is_active() {
                         role = Role::Started;
                     }
@@ -239,10 +274,17 @@ fn fold(
                         role = Role::Started;
                     }
                 }
-                8 => role = Role::Promoted,
+                8 if done => role = Role::Promoted,
+                9 => {
+                    role = Role::Promoted;
+                    failed = Some(FailedOp {
+                        op: OpAction::Monitor,
+                        rc,
+                    });
+                }
                 // A probe, or a monitor of the Stopped role, that finds it not
                 // running: as expected.
-                7 if interval == 0 || stopped_monitors.contains(&interval) => {
+                7 if done && (interval == 0 || stopped_monitors.contains(&interval)) => {
                     role = Role::Stopped;
                     failed = None;
                 }
@@ -282,6 +324,25 @@ fn fold(
             OpAction::Demote if ok => {
                 role = Role::Unpromoted;
                 failed = None;
+            }
+            OpAction::Promote => {
+                // A failed promotion may have half-promoted it.
+                role = Role::Promoted;
+                failed = Some(FailedOp {
+                    op: OpAction::Promote,
+                    rc,
+                });
+            }
+            OpAction::Demote => {
+                role = if rc == 7 {
+                    Role::Stopped
+                } else {
+                    Role::Unpromoted
+                };
+                failed = Some(FailedOp {
+                    op: OpAction::Demote,
+                    rc,
+                });
             }
             other => {
                 if !role.is_active() {
