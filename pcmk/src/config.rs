@@ -130,6 +130,12 @@ impl Builder {
         if let Some(d) = cfg.first("op_defaults") {
             let m = nvpairs(d, "meta_attributes", &mut self.unsupported);
             self.policy.op_timeout = m.get("timeout").and_then(|t| duration(t));
+            for k in m
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "timeout" | "record-pending" | "interval"))
+            {
+                self.unsupported.push(format!("op_defaults {k}"));
+            }
         }
         if let Some(nodes) = cfg.first("nodes") {
             self.nodes(nodes);
@@ -188,6 +194,7 @@ impl Builder {
                 "maintenance-mode" | "stop-all-resources" => truthy(v),
 
                 "placement-strategy" => v != "default",
+                "node-health-strategy" => v != "none",
                 "enable-startup-probes" | "stop-orphan-resources" | "stop-orphan-actions" => {
                     !truthy(v)
                 }
@@ -631,6 +638,13 @@ impl Builder {
             .attr("role")
             .and_then(role)
             .filter(|r| *r != Role::Started);
+        if el.attr("node").is_some() && el.attr("score").and_then(score).is_none() {
+            self.unsupported.push(format!(
+                "score '{}' in location '{id}'",
+                el.attr("score").unwrap_or("")
+            ));
+            return;
+        }
         if let (Some(node), Some(score)) = (el.attr("node"), el.attr("score").and_then(score)) {
             let origin = self.origin(&id);
             self.policy.constraints.push(Constraint {
@@ -679,6 +693,14 @@ impl Builder {
                     if attr.starts_with('#') {
                         self.unsupported
                             .push(format!("node attribute '{attr}' in rule '{}'", r.id()));
+                        return None;
+                    }
+                    if e.attr("type")
+                        .is_some_and(|t| t != "number" && t != "integer")
+                        || e.attr("value-source").is_some_and(|v| v != "literal")
+                    {
+                        self.unsupported
+                            .push(format!("typed or referenced value in rule '{}'", r.id()));
                         return None;
                     }
                     let value = e.attr("value").unwrap_or("").to_string();
