@@ -1,7 +1,7 @@
 //! Reading policy and state files: the only place the dry-run commands touch the
 //! file system. Everything read is handed to the pure crates as text or data.
 
-use halo_lang::{Compiled, Diagnostic, FileId, Sources};
+use halo_lang::{Compiled, Diagnostic, Sources};
 use halo_model::{ClusterState, Policy};
 use std::path::Path;
 
@@ -196,15 +196,7 @@ pub fn policy(path: &Path) -> Result<Loaded, InputError> {
 }
 
 pub fn compile_text(name: &str, text: String) -> Loaded {
-    let mut sources = Sources::default();
-    let stdlib: Vec<FileId> = halo_stdlib::FILES
-        .iter()
-        .map(|(n, t)| sources.add(*n, *t))
-        .collect();
-    let (library, mut diags) = halo_lang::Library::load(&sources, &stdlib);
-    let file = sources.add(name, text);
-    let (compiled, more) = halo_lang::compile(&sources, file, &library);
-    diags.extend(more);
+    let (sources, compiled, diags) = halo_lang::compile_text(name, &text, halo_stdlib::FILES);
     Loaded {
         sources,
         compiled,

@@ -73,12 +73,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         let action = Action {
             kind,
             rsc: rsc.map(|r| self.cx.name(r).to_string()),
-            node: self
-                .cx
-                .nodes
-                .get(node)
-                .map(|n| n.name.clone())
-                .unwrap_or_default(),
+            node: self.cx.node_name(node),
             interval: None,
             role: None,
             timeout,
@@ -297,12 +292,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             let action = Action {
                 kind: ActionKind::Monitor,
                 rsc: Some(self.cx.name(id).to_string()),
-                node: self
-                    .cx
-                    .nodes
-                    .get(node)
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default(),
+                node: self.cx.node_name(node),
                 interval: Some(op.interval),
                 role: op.role,
                 timeout: op.timeout,
@@ -337,7 +327,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             let action = Action {
                 kind: ActionKind::Stop,
                 rsc: Some(name),
-                node: cx.nodes.get(ni).map(|n| n.name.clone()).unwrap_or_default(),
+                node: cx.node_name(ni),
                 interval: None,
                 role: None,
                 timeout: None,

@@ -166,6 +166,14 @@ impl<'a> Ctx<'a> {
             .ok()
     }
 
+    /// A node's name by index (empty for an index out of range).
+    pub fn node_name(&self, n: usize) -> String {
+        self.nodes
+            .get(n)
+            .map(|x| x.name.clone())
+            .unwrap_or_default()
+    }
+
     pub fn name(&self, id: RscId) -> &str {
         self.p.resource(id).map_or("?", |r| r.name.as_str())
     }

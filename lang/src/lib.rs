@@ -15,4 +15,4 @@ pub mod print;
 pub mod syntax;
 
 pub use diag::{Diagnostic, FileId, Severity, SourceFile, Sources, Span};
-pub use lower::{compile, Compiled, Library};
+pub use lower::{compile, compile_text, Compiled, Library};

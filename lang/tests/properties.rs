@@ -5,18 +5,11 @@
 // Tests fail by panicking; helpers outside #[test] functions may too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use halo_lang::{compile, fmt::format, syntax, FileId, Sources};
+use halo_lang::{fmt::format, syntax, FileId};
 use proptest::prelude::*;
 
 fn compile_text(text: &str) -> (Option<String>, usize) {
-    let mut sources = Sources::default();
-    let stdlib: Vec<_> = halo_stdlib::FILES
-        .iter()
-        .map(|(n, t)| sources.add(*n, *t))
-        .collect();
-    let (library, _) = halo_lang::Library::load(&sources, &stdlib);
-    let file = sources.add("p.ha", text);
-    let (compiled, diags) = compile(&sources, file, &library);
+    let (_, compiled, diags) = halo_lang::compile_text("p.ha", text, halo_stdlib::FILES);
     (compiled.map(|c| format!("{:?}", c.policy)), diags.len())
 }
 

@@ -6,28 +6,14 @@
 // Tests fail by panicking; helpers outside #[test] functions may too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use halo_lang::{compile, diag::render_all, fmt::format, Sources};
+use halo_lang::{compile_text, diag::render_all, fmt::format};
 
 fn compile_diags(name: &str, text: &str) -> Vec<halo_lang::Diagnostic> {
-    let mut sources = Sources::default();
-    let stdlib: Vec<_> = halo_stdlib::FILES
-        .iter()
-        .map(|(n, t)| sources.add(*n, *t))
-        .collect();
-    let (library, _) = halo_lang::Library::load(&sources, &stdlib);
-    let file = sources.add(name, text);
-    compile(&sources, file, &library).1
+    compile_text(name, text, halo_stdlib::FILES).2
 }
 
 fn compile_rendered(name: &str, text: &str) -> String {
-    let mut sources = Sources::default();
-    let stdlib: Vec<_> = halo_stdlib::FILES
-        .iter()
-        .map(|(n, t)| sources.add(*n, *t))
-        .collect();
-    let (library, _) = halo_lang::Library::load(&sources, &stdlib);
-    let file = sources.add(name, text);
-    let (_, diags) = compile(&sources, file, &library);
+    let (sources, _, diags) = compile_text(name, text, halo_stdlib::FILES);
     render_all(&diags, &sources, false)
 }
 

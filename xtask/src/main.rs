@@ -39,6 +39,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Builds `halo` in release mode and returns its path.
+fn build_halo() -> Result<PathBuf, String> {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-q", "-p", "halo"])
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("cargo build failed".into());
+    }
+    Ok(root().join("target/release/halo"))
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -80,15 +93,7 @@ fn conformance(args: &[String]) -> Result<ExitCode, String> {
         ));
     }
     eprintln!("building halo (release)...");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-q", "-p", "halo"])
-        .current_dir(root())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err("cargo build failed".into());
-    }
-    let halo = root().join("target/release/halo");
+    let halo = build_halo()?;
     let out = std::env::temp_dir().join(format!("halo-conformance-{}.json", std::process::id()));
     let cmd = format!(
         "{} simulate --cib {{xml}} --format pacemaker",
@@ -226,15 +231,7 @@ fn import_roundtrip(args: &[String]) -> Result<ExitCode, String> {
         .filter(|p| p.extension().is_some_and(|x| x == "xml"))
         .collect();
     cases.sort();
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-q", "-p", "halo"])
-        .current_dir(root())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err("cargo build failed".into());
-    }
-    let halo = root().join("target/release/halo");
+    let halo = build_halo()?;
     let out = std::env::temp_dir().join(format!("halo-import-{}", std::process::id()));
     let run = |args: &[&str]| {
         Command::new(&halo)

@@ -119,6 +119,23 @@ impl Library {
     }
 }
 
+/// Compiles one policy text against library texts (name, text), e.g. the
+/// standard library: the sources table (for rendering), the policy if there are
+/// no errors, and every diagnostic.
+pub fn compile_text(
+    name: &str,
+    text: &str,
+    library: &[(&str, &str)],
+) -> (Sources, Option<Compiled>, Vec<Diagnostic>) {
+    let mut sources = Sources::default();
+    let files: Vec<FileId> = library.iter().map(|(n, t)| sources.add(*n, *t)).collect();
+    let (lib, mut diags) = Library::load(&sources, &files);
+    let file = sources.add(name, text);
+    let (compiled, more) = compile(&sources, file, &lib);
+    diags.extend(more);
+    (sources, compiled, diags)
+}
+
 /// Compiles one policy file against a library of agent declarations. Returns the
 /// policy when there are no errors; the diagnostics (errors and warnings) either
 /// way.
