@@ -178,6 +178,7 @@ fn cluster(nodes: usize, resources: usize) -> (Policy, ClusterState) {
                     e.failed = Some(FailedOp {
                         op: OpAction::Monitor,
                         rc: 7,
+                        agent_missing: false,
                     });
                 }
             }

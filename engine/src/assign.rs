@@ -467,6 +467,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
             if promotion != (*dependent_role == Some(Role::Promoted)) {
                 continue;
             }
+            // A primary still being assigned is a colocation loop: the
+            // constraint that closes the loop is left out, as Pacemaker does.
+            if self.progress.get(self.unit(*primary).index()) != Some(&Progress::Done) {
+                continue;
+            }
             let Some(pt) = self.targets.get(primary.index()) else {
                 continue;
             };
@@ -513,23 +518,36 @@ impl<'c, 'a> Assigner<'c, 'a> {
         }
     }
 
-    /// The node for a single-instance unit, by score, then current node, then
-    /// load, then name.
+    /// The node for a single-instance unit. Nodes rank by score, then fewer
+    /// resources assigned so far, then the current node, then name; but the
+    /// current node wins any tie on the best score, unless the cluster spreads
+    /// ties and that score is zero or less (Pacemaker's rule).
     fn best_node(&self, u: RscId, s: &Scores) -> Option<usize> {
         let current = self.current_instances(u);
-        (0..self.cx.nodes.len())
+        let is_current = |n: usize| current.iter().any(|(c, _)| *c == n);
+        let spread = self.cx.p.cluster.spread_ties;
+        let best = (0..self.cx.nodes.len())
             .filter(|&n| s.runnable(n))
             .max_by(|&a, &b| {
                 let key = |n: usize| {
                     (
                         s.total(n),
-                        current.iter().any(|(c, _)| *c == n),
                         std::cmp::Reverse(self.load.get(n).copied().unwrap_or(0)),
+                        is_current(n),
                         std::cmp::Reverse(n),
                     )
                 };
                 key(a).cmp(&key(b))
-            })
+            })?;
+        if (!spread || s.total(best) > Score::ZERO) && !is_current(best) {
+            if let Some(&(c, _)) = current
+                .iter()
+                .find(|(c, _)| s.runnable(*c) && s.total(*c) == s.total(best))
+            {
+                return Some(c);
+            }
+        }
+        Some(best)
     }
 
     /// Nodes for a clone's instances: up to clone-max, at most clone-node-max per

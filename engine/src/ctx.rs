@@ -262,7 +262,11 @@ impl<'a> Ctx<'a> {
             if let Some(fc) = self.s.failcount(&r.name, &node.name) {
                 let expired = failure_timeout
                     .is_some_and(|t| t.as_ms() > 0 && self.now.since(fc.last_failure) >= t);
-                if !expired && fc.count > 0 {
+                // Failures of an operation with on-fail=ignore do not count.
+                let ignored = fc.op.is_some_and(|op| {
+                    prim.op(op, None).and_then(|o| o.on_fail) == Some(OnFail::Ignore)
+                });
+                if !expired && !ignored && fc.count > 0 {
                     info.failcount.insert(ni, fc.count);
                 }
             }
@@ -304,21 +308,28 @@ impl<'a> Ctx<'a> {
                 }
             }
             let Some(failed) = &rs.failed else { continue };
-            // OCF hard errors: 2 invalid arguments, 5 not installed (this node
-            // only); 6 not configured (anywhere).
-            match failed.rc {
-                2 | 5 => info.banned.push((ni, failed.rc)),
-                6 => info.stop_wanted = true,
-                _ => {}
-            }
             let role = (failed.op == OpAction::Monitor)
                 .then_some(rs.role)
                 .filter(|r| *r != Role::Started);
-            let on_fail = prim
+            let mut on_fail = prim
                 .op(failed.op, role)
                 .or_else(|| prim.op(failed.op, None))
                 .map(|o| o.effective_on_fail(self.p.cluster.fencing))
                 .unwrap_or_else(|| default_on_fail(failed.op, self.p.cluster.fencing));
+            // A missing agent cannot be ignored.
+            if failed.agent_missing && on_fail == OnFail::Ignore {
+                on_fail = OnFail::Restart;
+            }
+            // OCF hard errors: 2 invalid arguments, 3 unimplemented, 4
+            // insufficient privileges, 5 not installed (this node only); 6 not
+            // configured (anywhere).
+            if on_fail != OnFail::Ignore {
+                match failed.rc {
+                    2..=5 => info.banned.push((ni, failed.rc)),
+                    6 => info.stop_wanted = true,
+                    _ => {}
+                }
+            }
             match on_fail {
                 OnFail::Ignore => {}
                 OnFail::Block => {

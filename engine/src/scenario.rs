@@ -127,7 +127,11 @@ pub fn apply_event(
             if fatal && !active {
                 entry.role = Role::Started;
             }
-            entry.failed = Some(FailedOp { op: *op, rc: *rc });
+            entry.failed = Some(FailedOp {
+                op: *op,
+                rc: *rc,
+                agent_missing: false,
+            });
         }
         Event::TimePasses(d) => *now = now.plus(*d),
         Event::Cleanup(rsc) => {

@@ -290,6 +290,7 @@ fn state_for(p: &Policy) -> impl Strategy<Value = ClusterState> {
                         e.failed = Some(FailedOp {
                             op: OpAction::Monitor,
                             rc: 7,
+                            agent_missing: false,
                         });
                     }
                 }

@@ -83,6 +83,9 @@ pub fn print_policy(p: &Policy) -> String {
         "placement {}",
         if c.symmetric { "symmetric" } else { "opt-in" }
     );
+    if c.spread_ties {
+        out.push_str("ties spread\n");
+    }
     let _ = writeln!(
         out,
         "start-failure-is-fatal {}\n}}\n",

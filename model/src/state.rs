@@ -155,6 +155,10 @@ pub struct FailedOp {
     pub op: OpAction,
     #[serde(default)]
     pub rc: i32,
+    /// The node could not find the agent at all: on-fail=ignore does not
+    /// apply, and the resource may not run on this node.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent_missing: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

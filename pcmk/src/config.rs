@@ -169,6 +169,8 @@ impl Builder {
             .unwrap_or_else(|| "imported".into());
         c.fencing = props.get("stonith-enabled").is_none_or(|v| truthy(v));
         c.symmetric = props.get("symmetric-cluster").is_none_or(|v| truthy(v));
+        // Pacemaker's tie rule: a zero score is no reason to stay.
+        c.spread_ties = true;
         c.start_failure_is_fatal = props
             .get("start-failure-is-fatal")
             .is_none_or(|v| truthy(v));

@@ -161,7 +161,7 @@ impl Builder {
             // Not in the configuration: an orphan, stopped if it is running.
             let mut ops: Vec<&Element> = r.all("lrm_rsc_op").collect();
             ops.sort_by_key(|o| call_id(o));
-            if let Some(role) = fold(&ops, &[]).map(|(role, _, _)| role) {
+            if let Some(role) = fold(&ops, &[], &|_, _| OnFail::Restart).map(|f| f.role) {
                 if role.is_active() {
                     state.set_role(id, node, role);
                 }
@@ -185,9 +185,43 @@ impl Builder {
                     .collect()
             })
             .unwrap_or_default();
-        let Some((role, failed, pending)) = fold(&ops, &stopped_monitors) else {
+        let fencing = self.policy.cluster.fencing;
+        let prim = rsc.primitive();
+        let on_fail = |action: OpAction, interval: u64| {
+            prim.and_then(|p| {
+                p.ops
+                    .iter()
+                    .find(|o| o.action == action && o.interval.as_ms() == interval)
+                    .or_else(|| p.op(action, None))
+            })
+            .map(|o| o.effective_on_fail(fencing))
+            .unwrap_or(match action {
+                OpAction::Stop if fencing => OnFail::Fence,
+                OpAction::Stop => OnFail::Block,
+                _ => OnFail::Restart,
+            })
+        };
+        let Some(Folded {
+            role,
+            failed,
+            pending,
+            ignored,
+        }) = fold(&ops, &stopped_monitors, &on_fail)
+        else {
             return;
         };
+        // A failure on-fail=ignore pretended away does not count towards
+        // migration-threshold: say which operation the fail count is for.
+        if let Some(op) = ignored {
+            if let Some(fc) = state
+                .failures
+                .get_mut(&rsc.name)
+                .and_then(|m| m.get_mut(node))
+                .filter(|fc| fc.op.is_none())
+            {
+                fc.op = Some(op);
+            }
+        }
         let promotable = rsc.is_promotable();
         let role = match role {
             Role::Started if promotable => Role::Unpromoted,
@@ -225,14 +259,48 @@ fn call_id(op: &Element) -> i64 {
     }
 }
 
-/// The role an operation history leaves, the failure still standing, and an
-/// operation in flight.
+/// The result Pacemaker's controller expected of an operation: the third field
+/// of its transition key (`action:transition:EXPECTED:uuid`).
+fn expected_rc(op: &Element) -> Option<i32> {
+    op.attr("transition-key")?.split(':').nth(2)?.parse().ok()
+}
+
+/// How a recorded result counts, after comparing it with the expected one
+/// (the executor's own status wins when it is not "done" or "error").
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Outcome {
+    /// As expected (or a result that needs no recovery).
+    Done,
+    /// A failure to recover from per on-fail.
+    Error,
+    /// A failure that also bans the resource from this node.
+    Hard,
+    /// A failure that bans the resource from every node.
+    Fatal,
+}
+
+/// What an operation history leaves.
+struct Folded {
+    role: Role,
+    /// The failure still standing.
+    failed: Option<FailedOp>,
+    /// An operation in flight.
+    pending: Option<OpAction>,
+    /// A failure that on-fail=ignore pretended away.
+    ignored: Option<OpAction>,
+}
+
+/// Folds an operation history, as Pacemaker reads it. `on_fail` gives the configured reaction to a failure
+/// of an operation (action, interval in ms); `ignore` makes Pacemaker pretend
+/// the operation succeeded.
 fn fold(
     ops: &[&Element],
     stopped_monitors: &[u64],
-) -> Option<(Role, Option<FailedOp>, Option<OpAction>)> {
+    on_fail: &dyn Fn(OpAction, u64) -> OnFail,
+) -> Option<Folded> {
     let mut role = Role::Stopped;
-    let mut failed: Option<FailedOp> = None;
+    let mut ignored = None;
+    let mut failed: Option<(FailedOp, u64, OnFail)> = None;
     let mut pending = None;
     let mut seen = false;
     for op in ops {
@@ -248,6 +316,11 @@ fn fold(
             .unwrap_or(0);
         if status == -1 || op.attr("call-id") == Some("-1") {
             pending = OpAction::parse(task);
+            match pending {
+                Some(OpAction::Start) if !role.is_active() => role = Role::Started,
+                Some(OpAction::Promote) => role = Role::Promoted,
+                _ => {}
+            }
             continue;
         }
         seen = true;
@@ -258,99 +331,160 @@ fn fold(
         let Some(action) = OpAction::parse(task) else {
             continue;
         };
-        // Executor status: 0 done and 4 "rc not as expected" leave the rc to
-        // speak; a timeout (2) or an executor failure (3, 5...) is a failure
-        // whatever the rc.
-        let done = status == 0 || status == 4;
-        let rc = if !done && rc == 0 { 1 } else { rc };
-        let ok = rc == 0 && done;
-        match action {
-            OpAction::Monitor => match rc {
-                0 if done => {
-                    if !role.is_active() {
-                        role = Role::Started;
-                    }
-                    if role == Role::Promoted && interval == 0 {
-                        role = Role::Started;
-                    }
-                }
-                8 if done => role = Role::Promoted,
-                9 => {
-                    role = Role::Promoted;
-                    failed = Some(FailedOp {
-                        op: OpAction::Monitor,
-                        rc,
-                    });
-                }
-                // A probe, or a monitor of the Stopped role, that finds it not
-                // running: as expected.
-                7 if done && (interval == 0 || stopped_monitors.contains(&interval)) => {
-                    role = Role::Stopped;
-                    failed = None;
-                }
-                // A probe that finds the agent missing or misconfigured: not
-                // running, and it cannot run here.
-                2 | 5 | 6 if interval == 0 => {
-                    role = Role::Stopped;
-                    failed = Some(FailedOp {
-                        op: OpAction::Monitor,
-                        rc,
-                    });
-                }
-                _ => {
-                    // A recurring monitor that fails: the resource was active and
-                    // is not healthy any more.
-                    if !role.is_active() {
-                        role = Role::Started;
-                    }
-                    failed = Some(FailedOp {
-                        op: OpAction::Monitor,
-                        rc,
-                    });
-                }
-            },
-            OpAction::Start if ok => {
-                role = Role::Started;
-                failed = None;
-            }
-            OpAction::Stop if ok => {
-                role = Role::Stopped;
-                failed = None;
-            }
-            OpAction::Promote if ok => {
-                role = Role::Promoted;
-                failed = None;
-            }
-            OpAction::Demote if ok => {
-                role = Role::Unpromoted;
-                failed = None;
-            }
-            OpAction::Promote => {
-                // A failed promotion may have half-promoted it.
-                role = Role::Promoted;
-                failed = Some(FailedOp {
-                    op: OpAction::Promote,
+        let probe = action == OpAction::Monitor && interval == 0;
+        // A probe that finds the agent missing or misconfigured: not running,
+        // and it cannot run here.
+        if probe && (rc == 5 || rc == 2 || status == 7) {
+            role = Role::Stopped;
+            let rc = if status == 7 { 5 } else { rc };
+            failed = Some((
+                FailedOp {
+                    op: action,
                     rc,
-                });
+                    agent_missing: false,
+                },
+                interval,
+                OnFail::Restart,
+            ));
+            continue;
+        }
+        let expected = if action == OpAction::Monitor && stopped_monitors.contains(&interval) {
+            Some(7)
+        } else {
+            expected_rc(op)
+        };
+        let mut outcome = match status {
+            0 | 4 => {
+                let mut o = if expected.is_some_and(|e| e == rc) || (expected.is_none() && rc == 0)
+                {
+                    Outcome::Done
+                } else {
+                    Outcome::Error
+                };
+                match rc {
+                    0 if probe => o = Outcome::Done,
+                    7 if probe || expected == Some(7) => {
+                        o = Outcome::Done;
+                    }
+                    8 => {
+                        if probe {
+                            o = Outcome::Done;
+                        }
+                        role = Role::Promoted;
+                    }
+                    9 | 191 => {
+                        role = Role::Promoted;
+                        o = Outcome::Error;
+                    }
+                    6 => o = Outcome::Fatal,
+                    3 if interval == 0 => o = Outcome::Hard,
+                    2 | 4 | 5 => o = Outcome::Hard,
+                    _ => {}
+                }
+                o
             }
+            // The executor could not find the agent.
+            7 => Outcome::Hard,
+            _ => Outcome::Error,
+        };
+        let reaction = on_fail(action, interval);
+        let agent_missing = status == 7;
+        let mut success_rc = rc;
+        if outcome != Outcome::Done && reaction == OnFail::Ignore && !agent_missing {
+            // Pacemaker pretends the operation succeeded.
+            outcome = Outcome::Done;
+            ignored = Some(action);
+            success_rc = expected.unwrap_or(0);
+        }
+        if outcome == Outcome::Done {
+            let clears = match action {
+                _ if success_rc == 7 => {
+                    role = Role::Stopped;
+                    true
+                }
+                OpAction::Monitor => {
+                    if !role.is_active() {
+                        role = Role::Started;
+                    }
+                    failed
+                        .as_ref()
+                        .is_some_and(|(f, i, _)| f.op == OpAction::Monitor && *i == interval)
+                }
+                OpAction::Start => {
+                    role = Role::Started;
+                    true
+                }
+                OpAction::Stop => {
+                    role = Role::Stopped;
+                    true
+                }
+                OpAction::Promote => {
+                    role = Role::Promoted;
+                    true
+                }
+                OpAction::Demote => {
+                    role = Role::Unpromoted;
+                    failed
+                        .as_ref()
+                        .is_some_and(|(_, _, r)| *r == OnFail::Demote)
+                }
+            };
+            // A completed operation clears a past failure, unless its on-fail
+            // acts beyond the resource (stop, fence, standby).
+            if clears
+                && failed.as_ref().is_some_and(|(f, _, r)| {
+                    !f.agent_missing
+                        && matches!(
+                            r,
+                            OnFail::Block | OnFail::Ignore | OnFail::Demote | OnFail::Restart
+                        )
+                })
+            {
+                failed = None;
+            }
+            continue;
+        }
+        // A failure: where does it leave the resource?
+        match action {
+            OpAction::Promote => role = Role::Promoted,
             OpAction::Demote => {
-                role = if rc == 7 {
+                role = if reaction == OnFail::Block {
+                    Role::Promoted
+                } else if rc == 7 {
                     Role::Stopped
                 } else {
                     Role::Unpromoted
-                };
-                failed = Some(FailedOp {
-                    op: OpAction::Demote,
-                    rc,
-                });
-            }
-            other => {
-                if !role.is_active() {
-                    role = Role::Started;
                 }
-                failed = Some(FailedOp { op: other, rc });
             }
+            _ if !role.is_active() => role = Role::Started,
+            _ => {}
         }
+        let rc = match outcome {
+            Outcome::Hard if ![2, 3, 4, 5].contains(&rc) => 5,
+            Outcome::Fatal => 6,
+            // Not a hard error, whatever the agent said (a timeout, or rc 3 from
+            // a recurring monitor).
+            Outcome::Error if (2..=6).contains(&rc) => 1,
+            _ => rc,
+        };
+        failed = Some((
+            FailedOp {
+                op: action,
+                rc,
+                agent_missing,
+            },
+            interval,
+            if agent_missing && reaction == OnFail::Ignore {
+                OnFail::Restart
+            } else {
+                reaction
+            },
+        ));
     }
-    (seen || pending.is_some()).then_some((role, failed, pending))
+    (seen || pending.is_some()).then_some(Folded {
+        role,
+        failed: failed.map(|(f, _, _)| f),
+        pending,
+        ignored,
+    })
 }

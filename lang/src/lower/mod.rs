@@ -325,6 +325,7 @@ impl Lower {
             "fencing",
             "placement",
             "start-failure-is-fatal",
+            "ties",
         ];
         let mut c = Cursor::new(s);
         let Some(kw) = c.next() else {
@@ -368,6 +369,14 @@ impl Lower {
             }
             "fencing" => self.policy.cluster.fencing = c.boolean()?,
             "start-failure-is-fatal" => self.policy.cluster.start_failure_is_fatal = c.boolean()?,
+            "ties" => {
+                let t = c.name("stay or spread")?;
+                self.policy.cluster.spread_ties = match t.text.as_str() {
+                    "stay" => false,
+                    "spread" => true,
+                    _ => return Err(bad_choice(t, "tie rule", &["stay", "spread"])),
+                };
+            }
             "placement" => {
                 let t = c.name("symmetric or opt-in")?;
                 self.policy.cluster.symmetric = match t.text.as_str() {
