@@ -207,9 +207,10 @@ pub fn transition_summary(
             .get(&p.rsc)
             .is_some_and(|m| m.values().any(|x| x.role.is_active()));
         for n in p.held.iter().filter(|_| !running) {
-            {
-                lines.push(format!("  * Start {shown} ( {n} ) blocked"));
-            }
+            lines.push(format!("  * Start {shown} ( {n} ) blocked"));
+        }
+        for n in &p.stop_held {
+            lines.push(format!("  * Stop {shown} ( {n} ) blocked"));
         }
     }
     // Resources the policy no longer has.

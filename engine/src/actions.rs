@@ -156,6 +156,30 @@ impl<'c, 'a> Builder<'c, 'a> {
             ));
             return;
         }
+        let names = |ns: &[usize]| -> String {
+            ns.iter()
+                .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !target.held.is_empty() && info.current.is_empty() {
+            notes.push(format!(
+                "{} cannot start on {}: {}",
+                r.name,
+                names(&target.held),
+                target
+                    .unplaced
+                    .as_deref()
+                    .unwrap_or("a mandatory order holds it back")
+            ));
+        }
+        if !target.stop_held.is_empty() {
+            notes.push(format!(
+                "{} stays on {}: its stop is ordered after the stop of a blocked resource",
+                r.name,
+                names(&target.stop_held)
+            ));
+        }
         let mut nodes: Vec<usize> = info
             .current
             .iter()
@@ -343,8 +367,8 @@ impl<'c, 'a> Builder<'c, 'a> {
     /// where it will run again or elsewhere, a running `then` restarts too.
     fn restart_dependents(&mut self) {
         let cx = self.cx;
-        // (first, what of first triggers, then, same node only)
-        let mut pairs: Vec<(RscId, &[ActionKind], RscId, bool)> = Vec::new();
+        // (first, what of first triggers, then, same node only, from an order)
+        let mut pairs: Vec<(RscId, &[ActionKind], RscId, bool, bool)> = Vec::new();
         // `then` restarts when `first` stops or (re)starts: its start must follow.
         const ON_STOP: &[ActionKind] = &[ActionKind::Stop];
         const ON_START: &[ActionKind] = &[ActionKind::Stop, ActionKind::Start];
@@ -373,7 +397,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             let interleave = cx.interleaved(*first, *then);
             for f in cx.leaves(*first) {
                 for t in cx.leaves(*then) {
-                    pairs.push((f, trigger, t, interleave));
+                    pairs.push((f, trigger, t, interleave, true));
                 }
             }
         }
@@ -382,14 +406,23 @@ impl<'c, 'a> Builder<'c, 'a> {
                 // Members of one group instance share a node.
                 for w in m.windows(2) {
                     if let [a, b] = w {
-                        pairs.push((*a, ON_STOP, *b, true));
+                        pairs.push((*a, ON_STOP, *b, true, false));
                     }
                 }
             }
         }
         for _ in 0..=pairs.len() {
             let mut changed = false;
-            for &(f, trigger, t, same_node) in &pairs {
+            for &(f, trigger, t, same_node, ordered) in &pairs {
+                // An order restarts `then` only when `first` starts (moves or
+                // restarts): `first` merely stopping holds `then` back instead
+                // (or, for an asymmetrical order, leaves it alone).
+                if ordered
+                    && self.all(f, ActionKind::Start).is_empty()
+                    && self.all(f, ActionKind::Promote).is_empty()
+                {
+                    continue;
+                }
                 // A start (or promotion) of `first` only forces `then` to restart
                 // when nothing of `first` ran (or was promoted) before: another
                 // clone instance starting elsewhere does not.

@@ -10,7 +10,9 @@
 
 use crate::ctx::Ctx;
 use crate::plan::{Contribution, NodeScore, Source};
-use halo_model::{ConstraintKind, LocationTarget, NoQuorumPolicy, Role, RscId, Score, TargetRole};
+use halo_model::{
+    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, Role, RscId, Score, TargetRole,
+};
 
 /// Per-node scores with their parts, indexed like `Ctx::nodes`.
 #[derive(Clone, Default)]
@@ -63,6 +65,9 @@ pub(crate) struct Target {
     pub blocked: bool,
     /// Where it would run if a mandatory order did not hold it back.
     pub held: Vec<usize>,
+    /// Where it would stop if a mandatory order did not keep it running: its
+    /// stop must follow the stop of a blocked resource, which cannot happen.
+    pub stop_held: Vec<usize>,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -93,6 +98,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             a.assign(u);
         }
         a.enforce_mandatory_orders();
+        a.hold_stops_behind_blocked();
         a.targets
     }
 
@@ -729,6 +735,64 @@ impl<'c, 'a> Assigner<'c, 'a> {
 
     /// A mandatory `order A then B` keeps B stopped while A cannot run (or, for
     /// `A.promote`, while nothing of A is promoted).
+    /// A stop ordered after the stop of a blocked resource (the inverse of a
+    /// symmetrical start order, or an explicit stop order) cannot happen: the
+    /// resource keeps running where it would have stopped.
+    fn hold_stops_behind_blocked(&mut self) {
+        let cx = self.cx;
+        for _ in 0..=cx.p.constraints.len() {
+            let mut changed = false;
+            for c in &cx.p.constraints {
+                let ConstraintKind::Order {
+                    first,
+                    first_action,
+                    then,
+                    then_action,
+                    kind: halo_model::OrderKind::Mandatory,
+                    symmetrical,
+                } = &c.kind
+                else {
+                    continue;
+                };
+                // (stops first, stops after it)
+                let (before, after) = match (first_action, then_action) {
+                    (OpAction::Start, OpAction::Start) if *symmetrical => (*then, *first),
+                    (OpAction::Stop, OpAction::Stop) => (*first, *then),
+                    _ => continue,
+                };
+                let stuck = self.targets.get(before.index()).is_some_and(|t| t.blocked)
+                    && !self.current_instances(before).is_empty()
+                    || self
+                        .targets
+                        .get(before.index())
+                        .is_some_and(|t| !t.stop_held.is_empty());
+                if !stuck {
+                    continue;
+                }
+                for id in cx.leaves(after) {
+                    let now = self.current_instances(id);
+                    let Some(t) = self.targets.get_mut(id.index()) else {
+                        continue;
+                    };
+                    if t.blocked {
+                        continue;
+                    }
+                    for (n, role) in now {
+                        if t.instances.iter().any(|(x, _)| *x == n) || t.stop_held.contains(&n) {
+                            continue;
+                        }
+                        t.instances.push((n, role));
+                        t.stop_held.push(n);
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
     fn enforce_mandatory_orders(&mut self) {
         let cx = self.cx;
         for _ in 0..=cx.p.constraints.len() {
@@ -739,6 +803,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     first_action,
                     then,
                     kind,
+                    symmetrical,
                     ..
                 } = &c.kind
                 else {
@@ -750,11 +815,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 let Some(ft) = self.targets.get(first.index()) else {
                     continue;
                 };
+                // A blocked resource starts nowhere: it is left as it is.
+                let first_blocked = ft.blocked;
                 let ok = match first_action {
                     halo_model::OpAction::Promote => {
-                        ft.instances.iter().any(|(_, r)| *r == Role::Promoted)
+                        !first_blocked && ft.instances.iter().any(|(_, r)| *r == Role::Promoted)
                     }
-                    halo_model::OpAction::Start => !ft.instances.is_empty(),
+                    halo_model::OpAction::Start => !first_blocked && !ft.instances.is_empty(),
                     _ => true,
                 };
                 if ok {
@@ -767,6 +834,24 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 let mut ids = vec![*then];
                 ids.extend(cx.leaves(*then).into_iter().filter(|m| m != then));
                 for id in ids {
+                    // An asymmetrical order only gates a start that has to
+                    // happen: what already runs where it should stays.
+                    let stays = !*symmetrical
+                        && self.targets.get(id.index()).is_some_and(|t| {
+                            let now = self.current_instances(id);
+                            let recover = cx.rsc.get(id.index()).map(|i| &i.recover);
+                            !t.instances.is_empty()
+                                && t.instances.iter().all(|(n, _)| {
+                                    now.iter().any(|(c, _)| c == n)
+                                        && !recover.is_some_and(|r| r.iter().any(|(x, _)| x == n))
+                                })
+                        });
+                    // Behind a blocked resource, only what would start waits;
+                    // what runs is left to the stop rules.
+                    let running = !self.current_instances(id).is_empty();
+                    if stays || (first_blocked && running) {
+                        continue;
+                    }
                     if let Some(t) = self.targets.get_mut(id.index()) {
                         if !t.instances.is_empty() && !t.blocked {
                             t.held = t.instances.iter().map(|(n, _)| *n).collect();

@@ -70,6 +70,11 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 .iter()
                 .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
                 .collect(),
+            stop_held: t
+                .stop_held
+                .iter()
+                .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
+                .collect(),
         })
         .collect::<Vec<Placement>>();
     let by_name = placements

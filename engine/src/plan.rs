@@ -97,6 +97,9 @@ pub struct Placement {
     /// Nodes it would start on if a mandatory order did not hold it back
     /// (Pacemaker lists these starts as blocked).
     pub held: Vec<String>,
+    /// Nodes it keeps running on only because its stop is ordered after the
+    /// stop of a blocked resource (Pacemaker lists these stops as blocked).
+    pub stop_held: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
