@@ -148,10 +148,11 @@ impl Input for Cib {
     }
 }
 
-/// Reads and imports a CIB (the output of `cibadmin -Q`).
-pub fn cib(path: &Path) -> Result<Cib, InputError> {
+/// Reads and imports a CIB (the output of `cibadmin -Q`) as of `now`, or of
+/// its execution-date, or of the clock.
+pub fn cib(path: &Path, now: Option<i64>) -> Result<Cib, InputError> {
     let text = read_text_bounded(path, MAX_CIB_BYTES)?;
-    let imported = halo_pcmk::import(&text).map_err(|m| {
+    let imported = halo_pcmk::import_at(&text, now, Some(clock())).map_err(|m| {
         InputError::content(format!(
             "{}: error[halo::bad-cib]: {m}\n  help: give the XML that `cibadmin -Q` prints",
             path.display()
@@ -290,4 +291,11 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
         }
     }
     Ok(state)
+}
+
+/// The wall clock, in seconds since the epoch.
+pub fn clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -342,7 +342,7 @@ fn prepare_input(
         let (loaded, state, now) = prepare(file, sc, color)?;
         return Ok((Box::new(loaded), state, now));
     };
-    let cib = load::cib(cib).map_err(Err)?;
+    let cib = load::cib(cib, sc.now).map_err(Err)?;
     if !cib.imported.unsupported.is_empty() {
         for u in &cib.imported.unsupported {
             eprintln!("unsupported: {u}");
@@ -356,12 +356,10 @@ fn prepare_input(
         }));
     }
     let mut state = cib.imported.state.clone();
-    let clock = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-    };
-    let start = sc.now.or(cib.imported.execution_date).unwrap_or_else(clock);
+    let start = sc
+        .now
+        .or(cib.imported.execution_date)
+        .unwrap_or_else(load::clock);
     let sc = Scenario {
         now: Some(start),
         ..sc.clone()
@@ -617,7 +615,7 @@ fn input_display(input: &dyn load::Input) -> std::collections::BTreeMap<String, 
 }
 
 fn import(a: &ImportArgs, color: bool) -> Result<Exit, InputError> {
-    let cib = load::cib(&a.cib)?;
+    let cib = load::cib(&a.cib, None)?;
     if !cib.imported.unsupported.is_empty() {
         for u in &cib.imported.unsupported {
             eprintln!("unsupported: {u}");

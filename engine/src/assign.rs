@@ -156,10 +156,31 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if target.instances.is_empty() && target.unplaced.is_none() {
             target.unplaced = Some("no node can run it".to_string());
         }
+        // Without quorum, where it would start is still worth telling
+        // (Pacemaker assigns it and lists the start as blocked).
+        let no_quorum = self.cx.quorum_blocks_starts(u)
+            && self.cx.p.meta(u, |m| m.target_role) != Some(TargetRole::Stopped);
+        let held = if no_quorum && !target.blocked && self.cx.clone_of(u).is_none() {
+            self.best_node(u, &scores)
+        } else {
+            None
+        };
         target.scores = scores;
         self.set_members(u, &target);
         if let Some(t) = self.targets.get_mut(u.index()) {
             *t = target;
+        }
+        if let Some(n) = held {
+            for m in self.cx.leaves(u).into_iter().chain(std::iter::once(u)) {
+                let idle = self
+                    .cx
+                    .rsc
+                    .get(m.index())
+                    .is_some_and(|i| i.current.is_empty());
+                if let Some(t) = self.targets.get_mut(m.index()).filter(|_| idle) {
+                    t.held = vec![n];
+                }
+            }
         }
         if let Some(p) = self.progress.get_mut(u.index()) {
             *p = Progress::Done;
@@ -238,13 +259,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if self.cx.p.meta(u, |m| m.target_role) == Some(TargetRole::Stopped) {
             return Some("target-role is stopped".to_string());
         }
-        // Without quorum: `stop` stops everything, `demote` everything but
-        // promotable clones (demoted in `promote`); `freeze` is handled in scoring.
-        let nqp = self.cx.p.cluster.no_quorum_policy;
-        if !self.cx.may_start()
-            && nqp != NoQuorumPolicy::Freeze
-            && (nqp == NoQuorumPolicy::Stop || !r.is_promotable())
-        {
+        if self.cx.quorum_blocks_starts(u) {
             return Some("the cluster has no quorum".to_string());
         }
         if r.parent.is_none() && self.cx.leaves(u).len() == 1 && self.member_stopped(u).is_some() {

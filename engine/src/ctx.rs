@@ -244,6 +244,16 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether resources may be started (no-quorum policy).
+    /// Without quorum: `stop` stops everything, `demote` everything but
+    /// promotable clones (demoted when promoting); `freeze` acts in scoring.
+    pub fn quorum_blocks_starts(&self, u: RscId) -> bool {
+        let nqp = self.p.cluster.no_quorum_policy;
+        !self.may_start()
+            && nqp != NoQuorumPolicy::Freeze
+            && (nqp == NoQuorumPolicy::Stop
+                || !self.p.resource(u).is_some_and(|r| r.is_promotable()))
+    }
+
     pub fn may_start(&self) -> bool {
         self.quorate || self.p.cluster.no_quorum_policy == NoQuorumPolicy::Ignore
     }

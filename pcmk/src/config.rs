@@ -21,6 +21,8 @@ pub(crate) struct Builder {
     pub maintenance: Vec<String>,
     /// Whether nodes never seen are fenced (startup-fencing).
     pub startup_fencing: bool,
+    /// The time the status is read at (failure-timeout expiry), if known.
+    pub now: Option<i64>,
 }
 
 /// name → value of every nvpair in the sets named `set` directly under `el`.

@@ -30,12 +30,24 @@ pub struct Imported {
 }
 
 /// Imports a CIB. Fails only when the XML is malformed or is not a CIB.
+/// Failed operations older than their resource's failure-timeout are read as
+/// of the CIB's `execution-date`; use [`import_at`] to give the time.
 pub fn import(xml: &str) -> Result<Imported, String> {
+    import_at(xml, None, None)
+}
+
+/// Imports a CIB as of `now` (seconds since the epoch); failing that, as of
+/// its `execution-date`; failing that, as of `clock`.
+pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
     let root = xml::parse(xml)?;
     if root.name != "cib" {
         return Err(format!("the root element is <{}>, not <cib>", root.name));
     }
-    let mut b = config::Builder::default();
+    let execution_date = root.attr("execution-date").and_then(|v| v.parse().ok());
+    let mut b = config::Builder {
+        now: now.or(execution_date).or(clock),
+        ..config::Builder::default()
+    };
     let cfg = root
         .first("configuration")
         .ok_or("the CIB has no <configuration> section")?;
@@ -57,7 +69,6 @@ pub fn import(xml: &str) -> Result<Imported, String> {
     // As a compiled policy has them, so both give identical plans and output.
     b.policy.cluster.nodes.sort_by(|x, y| x.name.cmp(&y.name));
     state.normalize();
-    let execution_date = root.attr("execution-date").and_then(|v| v.parse().ok());
     Ok(Imported {
         policy: b.policy,
         state,
@@ -156,5 +167,80 @@ mod tests {
         assert!(import("<cib><configuration>").is_err());
         assert!(import("<html/>").is_err());
         assert!(import("\0\u{1}garbage").is_err());
+    }
+
+    /// One primitive `r` with the given operation history on n1.
+    fn history(meta: &str, ops: &str) -> Imported {
+        import(&history_xml(meta, ops)).unwrap()
+    }
+
+    fn history_xml(meta: &str, ops: &str) -> String {
+        format!(
+            r#"<cib have-quorum="1" execution-date="1000">
+  <configuration>
+    <crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="n1"/></nodes>
+    <resources><primitive id="r" class="ocf" provider="pacemaker" type="Dummy">{meta}
+      <operations><op id="r-m" name="monitor" interval="10s"/></operations></primitive></resources>
+  </configuration>
+  <status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">
+    <lrm id="1"><lrm_resources><lrm_resource id="r" class="ocf" provider="pacemaker" type="Dummy">{ops}</lrm_resource></lrm_resources></lrm>
+  </node_state></status>
+</cib>"#
+        )
+    }
+
+    #[test]
+    fn results_are_judged_against_the_expected_rc() {
+        // A probe that expected "not running" (7) and found it running.
+        let i = history(
+            "",
+            r#"<lrm_rsc_op id="a" operation="monitor" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:7:x"/>"#,
+        );
+        let r = &i.state.resources["r"]["n1"];
+        assert_eq!(r.role, Role::Started);
+        assert!(r.failed.is_none());
+        // A recurring monitor that expected "running" (0) and got "promoted" (8).
+        let i = history(
+            "",
+            r#"<lrm_rsc_op id="a" operation="start" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x"/>
+               <lrm_rsc_op id="b" operation="monitor" call-id="2" rc-code="8" op-status="0" interval="10000" transition-key="2:1:0:x"/>"#,
+        );
+        let r = &i.state.resources["r"]["n1"];
+        assert_eq!(r.failed.as_ref().map(|f| f.rc), Some(8));
+    }
+
+    #[test]
+    fn hard_errors_and_missing_agents() {
+        // rc 4 (insufficient privileges) from a probe: a failure, active.
+        let i = history(
+            "",
+            r#"<lrm_rsc_op id="a" operation="monitor" call-id="1" rc-code="4" op-status="0" interval="0" transition-key="1:1:7:x"/>"#,
+        );
+        let r = &i.state.resources["r"]["n1"];
+        assert_eq!(r.role, Role::Started);
+        assert_eq!(r.failed.as_ref().map(|f| f.rc), Some(4));
+        // The executor could not find the agent (op-status 7).
+        let i = history(
+            "",
+            r#"<lrm_rsc_op id="a" operation="start" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x"/>
+               <lrm_rsc_op id="b" operation="monitor" call-id="2" rc-code="5" op-status="7" interval="10000" transition-key="2:1:0:x"/>"#,
+        );
+        let f = i.state.resources["r"]["n1"].failed.clone().unwrap();
+        assert!(f.agent_missing);
+        assert_eq!(f.rc, 5);
+    }
+
+    #[test]
+    fn failures_older_than_failure_timeout_are_forgotten() {
+        let meta = r#"<meta_attributes id="m"><nvpair id="m1" name="failure-timeout" value="60"/></meta_attributes>"#;
+        let ops = r#"<lrm_rsc_op id="a" operation="start" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x" last-rc-change="100"/>
+               <lrm_rsc_op id="b" operation="monitor" call-id="2" rc-code="1" op-status="0" interval="10000" transition-key="2:1:0:x" last-rc-change="900"/>"#;
+        // At 1000 (the execution date), 100 s after the failure: forgotten.
+        let i = history(meta, ops);
+        assert!(i.state.resources["r"]["n1"].failed.is_none());
+        // At 950, 50 s after it: still standing.
+        let i = import_at(&history_xml(meta, ops), Some(950), None).unwrap();
+        assert!(i.state.resources["r"]["n1"].failed.is_some());
     }
 }

@@ -161,7 +161,7 @@ impl Builder {
             // Not in the configuration: an orphan, stopped if it is running.
             let mut ops: Vec<&Element> = r.all("lrm_rsc_op").collect();
             ops.sort_by_key(|o| call_id(o));
-            if let Some(role) = fold(&ops, &[], &|_, _| OnFail::Restart).map(|f| f.role) {
+            if let Some(role) = fold(&ops, &[], &|_, _| OnFail::Restart, None).map(|f| f.role) {
                 if role.is_active() {
                     state.set_role(id, node, role);
                 }
@@ -201,12 +201,30 @@ impl Builder {
                 _ => OnFail::Restart,
             })
         };
+        // Failed operations older than failure-timeout are ignored, unless the
+        // resource still has a fail count that has not expired.
+        let timeout = self
+            .policy
+            .meta(rid, |m| m.failure_timeout)
+            .map_or(0, |t| i64::try_from(t.as_ms() / 1000).unwrap_or(i64::MAX));
+        let expiry = self.now.filter(|_| timeout > 0).map(|now| {
+            let unexpired = state
+                .failures
+                .get(&name)
+                .and_then(|m| m.get(node))
+                .is_some_and(|fc| fc.count > 0 && now < fc.last_failure.0.saturating_add(timeout));
+            Expiry {
+                now,
+                timeout,
+                unexpired,
+            }
+        });
         let Some(Folded {
             role,
             failed,
             pending,
             ignored,
-        }) = fold(&ops, &stopped_monitors, &on_fail)
+        }) = fold(&ops, &stopped_monitors, &on_fail, expiry)
         else {
             return;
         };
@@ -290,6 +308,15 @@ struct Folded {
     ignored: Option<OpAction>,
 }
 
+/// When failed operations expire: at `timeout` seconds after they happened,
+/// as of `now`, unless the fail count has not expired.
+#[derive(Clone, Copy)]
+struct Expiry {
+    now: i64,
+    timeout: i64,
+    unexpired: bool,
+}
+
 /// Folds an operation history, as Pacemaker reads it. `on_fail` gives the configured reaction to a failure
 /// of an operation (action, interval in ms); `ignore` makes Pacemaker pretend
 /// the operation succeeded.
@@ -297,6 +324,7 @@ fn fold(
     ops: &[&Element],
     stopped_monitors: &[u64],
     on_fail: &dyn Fn(OpAction, u64) -> OnFail,
+    expiry: Option<Expiry>,
 ) -> Option<Folded> {
     let mut role = Role::Stopped;
     let mut ignored = None;
@@ -332,6 +360,22 @@ fn fold(
             continue;
         };
         let probe = action == OpAction::Monitor && interval == 0;
+        let expected = if action == OpAction::Monitor && stopped_monitors.contains(&interval) {
+            Some(7)
+        } else {
+            expected_rc(op)
+        };
+        // An unexpected result older than failure-timeout is forgotten.
+        let expired = expiry.is_some_and(|e| {
+            !e.unexpired
+                && op
+                    .attr("last-rc-change")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|at| e.now >= at.saturating_add(e.timeout))
+        });
+        if expired && expected.is_some_and(|x| x != rc) {
+            continue;
+        }
         // A probe that finds the agent missing or misconfigured: not running,
         // and it cannot run here.
         if probe && (rc == 5 || rc == 2 || status == 7) {
@@ -348,11 +392,6 @@ fn fold(
             ));
             continue;
         }
-        let expected = if action == OpAction::Monitor && stopped_monitors.contains(&interval) {
-            Some(7)
-        } else {
-            expected_rc(op)
-        };
         let mut outcome = match status {
             0 | 4 => {
                 let mut o = if expected.is_some_and(|e| e == rc) || (expected.is_none() && rc == 0)
