@@ -241,8 +241,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
             return Some(format!("{} has target-role stopped", r.name));
         }
         let info = self.cx.rsc.get(m.index())?;
-        if info.stop_wanted {
-            return Some(format!("{} failed with on-fail=stop", r.name));
+        if let Some(why) = &info.stop_wanted {
+            return Some(why.clone());
         }
         None
     }

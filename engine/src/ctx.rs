@@ -5,8 +5,8 @@
 //! nodes can run resources, quorum) is computed here once.
 
 use halo_model::{
-    ClusterState, ConstraintKind, FailedOp, NoQuorumPolicy, NodeStatus, OnFail, OpAction, Policy,
-    QuorumMode, ResourceKind, Role, RscId, Timestamp,
+    ClusterState, ConstraintKind, FailedOp, MultipleActive, NoQuorumPolicy, NodeStatus, OnFail,
+    OpAction, Policy, QuorumMode, ResourceKind, Role, RscId, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -61,7 +61,7 @@ pub(crate) struct RscInfo {
     /// Left alone: failed stop, on-fail block, unmanaged, or on a maintenance node.
     pub blocked: Option<String>,
     /// on-fail=stop: stop and do not start anywhere.
-    pub stop_wanted: bool,
+    pub stop_wanted: Option<String>,
     /// Nodes where the promoted role failed with on-fail=demote.
     pub no_promote: Vec<usize>,
     /// Clone instances left exactly as they are (unreachable node that cannot be
@@ -336,7 +336,10 @@ impl<'a> Ctx<'a> {
             if on_fail != OnFail::Ignore {
                 match failed.rc {
                     2..=5 => info.banned.push((ni, failed.rc)),
-                    6 => info.stop_wanted = true,
+                    6 => {
+                        info.stop_wanted =
+                            Some(format!("{} is not configured correctly (rc 6)", r.name))
+                    }
                     _ => {}
                 }
             }
@@ -355,7 +358,7 @@ impl<'a> Ctx<'a> {
                     ))
                 }
                 OnFail::Stop => {
-                    info.stop_wanted = true;
+                    info.stop_wanted = Some(format!("{} failed with on-fail=stop", r.name));
                     info.recover.push((ni, failed.clone()));
                 }
                 OnFail::Demote if rs.role == Role::Promoted => info.no_promote.push(ni),
@@ -380,11 +383,27 @@ impl<'a> Ctx<'a> {
                     .unwrap_or_else(|| default_on_fail(op, self.p.cluster.fencing))
             });
             if on_fail == Some(OnFail::Stop) {
-                info.stop_wanted = true;
+                info.stop_wanted = Some(format!("{} failed with on-fail=stop", r.name));
             }
         }
         if r.meta.managed == Some(false) || self.p.meta(id, |m| m.managed) == Some(false) {
             info.blocked = Some("unmanaged".to_string());
+        }
+        // Active on several nodes though it runs once.
+        if self.clone_of(id).is_none() && info.current.len() > 1 {
+            match self.p.meta(id, |m| m.multiple_active) {
+                Some(MultipleActive::Block) => {
+                    info.blocked =
+                        Some("it is active on several nodes (multiple-active block)".into())
+                }
+                Some(MultipleActive::Stop) => {
+                    info.stop_wanted = Some(format!(
+                        "{} is active on several nodes (multiple-active stop)",
+                        r.name
+                    ))
+                }
+                _ => {}
+            }
         }
         info
     }

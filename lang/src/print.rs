@@ -143,6 +143,16 @@ fn meta_lines(m: &Meta) -> Vec<String> {
     if let Some(m) = m.managed {
         v.push(format!("managed {}", if m { "yes" } else { "no" }));
     }
+    if let Some(m) = m.multiple_active {
+        v.push(format!(
+            "multiple-active {}",
+            match m {
+                MultipleActive::Restart => "restart",
+                MultipleActive::Stop => "stop",
+                MultipleActive::Block => "block",
+            }
+        ));
+    }
     v
 }
 

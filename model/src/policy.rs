@@ -139,6 +139,19 @@ pub struct Meta {
     pub priority: Option<i64>,
     pub target_role: Option<TargetRole>,
     pub managed: Option<bool>,
+    pub multiple_active: Option<MultipleActive>,
+}
+
+/// What to do with a single-instance resource found active on several nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MultipleActive {
+    /// Stop it everywhere, then start it on one node (the default).
+    Restart,
+    /// Stop it everywhere and leave it stopped.
+    Stop,
+    /// Leave it alone: an operator must sort it out.
+    Block,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

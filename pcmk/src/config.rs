@@ -23,28 +23,79 @@ pub(crate) struct Builder {
     pub startup_fencing: bool,
     /// The time the status is read at (failure-timeout expiry), if known.
     pub now: Option<i64>,
+    /// What `id-ref`s point at.
+    pub refs: Refs,
 }
 
-/// name → value of every nvpair in the sets named `set` directly under `el`.
+/// Elements that `id-ref` attributes point at, by id (only those referenced).
+#[derive(Default)]
+pub(crate) struct Refs(BTreeMap<String, Element>);
+
+impl Refs {
+    /// Collects the elements of `root` that something in it refers to.
+    pub fn of(root: &Element) -> Refs {
+        let mut wanted = std::collections::BTreeSet::new();
+        let mut stack = vec![root];
+        while let Some(e) = stack.pop() {
+            if let Some(r) = e.attr("id-ref") {
+                wanted.insert(r.to_string());
+            }
+            stack.extend(e.children.iter());
+        }
+        let mut found = BTreeMap::new();
+        if !wanted.is_empty() {
+            let mut stack = vec![root];
+            while let Some(e) = stack.pop() {
+                if e.attr("id-ref").is_none() && wanted.contains(e.id()) {
+                    found.insert(e.id().to_string(), e.clone());
+                }
+                stack.extend(e.children.iter());
+            }
+        }
+        Refs(found)
+    }
+
+    /// `el` itself, or the element its `id-ref` names.
+    fn resolve<'a>(&'a self, el: &'a Element) -> Option<&'a Element> {
+        match el.attr("id-ref") {
+            None => Some(el),
+            Some(r) => self.0.get(r),
+        }
+    }
+}
+
+/// name → value of every nvpair in the sets named `set` directly under `el`,
+/// following `id-ref`s to sets and nvpairs defined elsewhere.
 pub(crate) fn nvpairs(
     el: &Element,
     set: &str,
+    refs: &Refs,
     unsupported: &mut Vec<String>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for s in el.all(set) {
+        let Some(s) = refs.resolve(s) else {
+            unsupported.push(format!(
+                "{set} id-ref '{}' to nothing",
+                s.attr("id-ref").unwrap_or("")
+            ));
+            continue;
+        };
         if s.first("rule").is_some() {
             unsupported.push(format!("rule in {set} '{}'", s.id()));
             continue;
         }
-        if s.attr("id-ref").is_some() {
-            unsupported.push(format!("id-ref in {set} '{}'", s.id()));
-        }
         for p in s.all("nvpair") {
-            if p.attr("id-ref").is_some() {
-                unsupported.push(format!("id-ref in nvpair '{}'", p.id()));
-            }
-            if let (Some(n), Some(v)) = (p.attr("name"), p.attr("value")) {
+            let Some(target) = refs.resolve(p) else {
+                unsupported.push(format!(
+                    "nvpair id-ref '{}' to nothing",
+                    p.attr("id-ref").unwrap_or("")
+                ));
+                continue;
+            };
+            // A reference may rename the pair it borrows the value of.
+            let name = p.attr("name").or(target.attr("name"));
+            if let (Some(n), Some(v)) = (name, target.attr("value")) {
                 out.insert(n.to_string(), v.to_string());
             }
         }
@@ -122,15 +173,15 @@ impl Builder {
     pub fn configuration(&mut self, cfg: &Element) {
         let props = cfg
             .first("crm_config")
-            .map(|c| nvpairs(c, "cluster_property_set", &mut self.unsupported))
+            .map(|c| nvpairs(c, "cluster_property_set", &self.refs, &mut self.unsupported))
             .unwrap_or_default();
         self.properties(&props);
         if let Some(d) = cfg.first("rsc_defaults") {
-            let m = nvpairs(d, "meta_attributes", &mut self.unsupported);
+            let m = nvpairs(d, "meta_attributes", &self.refs, &mut self.unsupported);
             self.policy.defaults = self.meta(&m, "rsc_defaults");
         }
         if let Some(d) = cfg.first("op_defaults") {
-            let m = nvpairs(d, "meta_attributes", &mut self.unsupported);
+            let m = nvpairs(d, "meta_attributes", &self.refs, &mut self.unsupported);
             self.policy.op_timeout = m.get("timeout").and_then(|t| duration(t));
             for k in m
                 .keys()
@@ -220,7 +271,7 @@ impl Builder {
                     .push(format!("{} node '{name}'", n.attr("type").unwrap_or("")));
                 continue;
             }
-            let attrs = nvpairs(n, "instance_attributes", &mut self.unsupported);
+            let attrs = nvpairs(n, "instance_attributes", &self.refs, &mut self.unsupported);
             let mut spec = NodeSpec {
                 name: name.clone(),
                 origin: Origin(0),
@@ -284,9 +335,18 @@ impl Builder {
                 "requires" if v != "quorum" && v != "fencing" => {
                     self.unsupported.push(format!("requires={v} on '{owner}'"))
                 }
-                "multiple-active" if v != "stop_start" => self
-                    .unsupported
-                    .push(format!("multiple-active={v} on '{owner}'")),
+                "multiple-active" => {
+                    meta.multiple_active = match v.as_str() {
+                        "stop_start" => Some(MultipleActive::Restart),
+                        "stop_only" => Some(MultipleActive::Stop),
+                        "block" => Some(MultipleActive::Block),
+                        _ => {
+                            self.unsupported
+                                .push(format!("multiple-active={v} on '{owner}'"));
+                            None
+                        }
+                    }
+                }
                 "container" | "remote-node" => self
                     .unsupported
                     .push(format!("guest node resource '{owner}'")),
@@ -354,7 +414,7 @@ impl Builder {
             }
         };
         let mut params = BTreeMap::new();
-        for (k, v) in nvpairs(el, "instance_attributes", &mut self.unsupported) {
+        for (k, v) in nvpairs(el, "instance_attributes", &self.refs, &mut self.unsupported) {
             params.insert(k, ParamValue::Text(v));
         }
         let fence = (agent_class == AgentClass::Stonith).then(|| {
@@ -412,7 +472,7 @@ impl Builder {
                 origin,
             });
         }
-        let m = nvpairs(el, "meta_attributes", &mut self.unsupported);
+        let m = nvpairs(el, "meta_attributes", &self.refs, &mut self.unsupported);
         let meta = self.meta(&m, el.id());
         let id = self.next_id();
         let origin = self.origin(el.id());
@@ -442,7 +502,7 @@ impl Builder {
     fn group(&mut self, el: &Element, clone: Option<CloneSpec>, name: String) -> Option<RscId> {
         let id = self.next_id();
         let origin = self.origin(el.id());
-        let m = nvpairs(el, "meta_attributes", &mut self.unsupported);
+        let m = nvpairs(el, "meta_attributes", &self.refs, &mut self.unsupported);
         let meta = self.meta(&m, el.id());
         self.policy.resources.push(Resource {
             name: name.clone(),
@@ -473,7 +533,7 @@ impl Builder {
     }
 
     fn clone(&mut self, el: &Element) -> Option<RscId> {
-        let m = nvpairs(el, "meta_attributes", &mut self.unsupported);
+        let m = nvpairs(el, "meta_attributes", &self.refs, &mut self.unsupported);
         let num = |k: &str| m.get(k).and_then(|v| v.parse::<u32>().ok());
         let promotable = el.name == "master" || m.get("promotable").is_some_and(|v| truthy(v));
         let spec = CloneSpec {
@@ -524,6 +584,7 @@ impl Builder {
             own.priority = meta.priority.or(own.priority);
             own.managed = meta.managed.or(own.managed);
             own.target_role = meta.target_role.or(own.target_role);
+            own.multiple_active = meta.multiple_active.or(own.multiple_active);
         }
         if let Some(c) = child {
             self.names.insert(c.id().to_string(), id);

@@ -61,7 +61,12 @@ impl Builder {
             let node = state.node_mut(&name);
             node.status = status;
             if let Some(t) = ns.path(&["transient_attributes"]) {
-                let attrs = crate::config::nvpairs(t, "instance_attributes", &mut self.unsupported);
+                let attrs = crate::config::nvpairs(
+                    t,
+                    "instance_attributes",
+                    &self.refs,
+                    &mut self.unsupported,
+                );
                 for (k, v) in attrs {
                     self.transient(state, &name, &k, &v);
                 }

@@ -5,8 +5,8 @@ use super::{bad_choice, Lower};
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::{Stmt, TokenKind};
 use halo_model::{
-    Agent, AgentClass, CloneSpec, Duration, FenceSpec, Meta, OnFail, OpAction, Operation,
-    ParamValue, Primitive, Resource, ResourceKind, Role, RscId, TargetRole,
+    Agent, AgentClass, CloneSpec, Duration, FenceSpec, Meta, MultipleActive, OnFail, OpAction,
+    Operation, ParamValue, Primitive, Resource, ResourceKind, Role, RscId, TargetRole,
 };
 use std::collections::BTreeMap;
 
@@ -27,6 +27,7 @@ const META: &[&str] = &[
     "priority",
     "target-role",
     "managed",
+    "multiple-active",
 ];
 const CLONE_OPTS: &[&str] = &[
     "clone-max",
@@ -541,6 +542,21 @@ pub(super) fn meta_stmt(
         "failure-timeout" => meta.failure_timeout = Some(c.duration()?.0),
         "priority" => meta.priority = Some(c.integer("the priority")?.0),
         "managed" => meta.managed = Some(c.boolean()?),
+        "multiple-active" => {
+            let t = c.name("restart, stop or block")?;
+            meta.multiple_active = Some(match t.text.as_str() {
+                "restart" => MultipleActive::Restart,
+                "stop" => MultipleActive::Stop,
+                "block" => MultipleActive::Block,
+                _ => {
+                    return Err(bad_choice(
+                        t,
+                        "multiple-active reaction",
+                        &["restart", "stop", "block"],
+                    ))
+                }
+            });
+        }
         "target-role" => {
             let t = c.name("stopped, started, unpromoted or promoted")?;
             meta.target_role = Some(match t.text.as_str() {
