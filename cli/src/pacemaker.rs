@@ -75,8 +75,14 @@ pub fn transition_summary(
             let (promote, demote) = (has(ActionKind::Promote, n), has(ActionKind::Demote, n));
             let was = current(n);
             if stop && start {
+                // Failed anywhere makes it a recovery (Pacemaker's flag is
+                // per resource, not per node).
                 let failed = mine.iter().any(|a| {
-                    a.node == n && a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
+                    (a.node == n
+                        || mine
+                            .iter()
+                            .any(|m| m.because.contains(&Reason::MultipleActive)))
+                        && a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
                 });
                 let verb = if failed { "Recover" } else { "Restart" };
                 let now_role = if promote {
