@@ -7,7 +7,7 @@ use halo_model::*;
 use std::collections::BTreeMap;
 
 #[derive(Default)]
-pub(crate) struct Builder {
+pub(crate) struct Builder<'a> {
     pub policy: Policy,
     /// `origins[o]` is the CIB id of the element an item came from.
     pub origins: Vec<String>,
@@ -24,21 +24,25 @@ pub(crate) struct Builder {
     /// The time the status is read at (failure-timeout expiry), if known.
     pub now: Option<i64>,
     /// What `id-ref`s point at.
-    pub refs: Refs,
+    pub refs: Refs<'a>,
 }
 
 /// Elements that `id-ref` attributes point at, by id (only those referenced).
 #[derive(Default)]
-pub(crate) struct Refs(BTreeMap<String, Element>);
+pub(crate) struct Refs<'a>(BTreeMap<&'a str, &'a Element<'a>>);
 
-impl Refs {
-    /// Collects the elements of `root` that something in it refers to.
-    pub fn of(root: &Element) -> Refs {
+impl<'a> Refs<'a> {
+    /// Collects the elements of `root` (read from `text`) that something in it
+    /// refers to.
+    pub fn of(root: &'a Element<'a>, text: &str) -> Refs<'a> {
+        if !text.contains("id-ref") {
+            return Refs::default();
+        }
         let mut wanted = std::collections::BTreeSet::new();
         let mut stack = vec![root];
         while let Some(e) = stack.pop() {
             if let Some(r) = e.attr("id-ref") {
-                wanted.insert(r.to_string());
+                wanted.insert(r);
             }
             stack.extend(e.children.iter());
         }
@@ -47,7 +51,7 @@ impl Refs {
             let mut stack = vec![root];
             while let Some(e) = stack.pop() {
                 if e.attr("id-ref").is_none() && wanted.contains(e.id()) {
-                    found.insert(e.id().to_string(), e.clone());
+                    found.insert(e.id(), e);
                 }
                 stack.extend(e.children.iter());
             }
@@ -56,10 +60,10 @@ impl Refs {
     }
 
     /// `el` itself, or the element its `id-ref` names.
-    fn resolve<'a>(&'a self, el: &'a Element) -> Option<&'a Element> {
+    fn resolve<'s>(&'s self, el: &'s Element<'a>) -> Option<&'s Element<'a>> {
         match el.attr("id-ref") {
             None => Some(el),
-            Some(r) => self.0.get(r),
+            Some(r) => self.0.get(r).copied(),
         }
     }
 }
@@ -69,7 +73,7 @@ impl Refs {
 pub(crate) fn nvpairs(
     el: &Element,
     set: &str,
-    refs: &Refs,
+    refs: &Refs<'_>,
     unsupported: &mut Vec<String>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -160,7 +164,7 @@ fn duration(v: &str) -> Option<Duration> {
     Some(Duration::from_ms(ms))
 }
 
-impl Builder {
+impl Builder<'_> {
     fn origin(&mut self, id: &str) -> Origin {
         self.origins.push(id.to_string());
         Origin(u32::try_from(self.origins.len() - 1).unwrap_or(u32::MAX))
@@ -204,10 +208,8 @@ impl Builder {
             }
         }
         for el in &cfg.children {
-            if matches!(
-                el.name.as_str(),
-                "fencing-topology" | "tags" | "acls" | "alerts"
-            ) && !el.children.is_empty()
+            if matches!(el.name, "fencing-topology" | "tags" | "acls" | "alerts")
+                && !el.children.is_empty()
             {
                 self.unsupported.push(format!("{} section", el.name));
             }
@@ -357,7 +359,7 @@ impl Builder {
     }
 
     fn resource(&mut self, el: &Element, clone: Option<CloneSpec>) -> Option<RscId> {
-        match el.name.as_str() {
+        match el.name {
             "primitive" => self.primitive(el, None, clone, el.id().to_string()),
             "group" => self.group(el, clone, el.id().to_string()),
             "clone" | "master" => self.clone(el),
@@ -563,7 +565,7 @@ impl Builder {
         let child = el
             .children
             .iter()
-            .find(|c| matches!(c.name.as_str(), "primitive" | "group"));
+            .find(|c| matches!(c.name, "primitive" | "group"));
         let id = match child {
             Some(c) if c.name == "primitive" => {
                 self.primitive(c, None, Some(spec), el.id().to_string())
@@ -605,7 +607,7 @@ impl Builder {
                 .push(format!("resource sets in constraint '{id}'"));
             return;
         }
-        match el.name.as_str() {
+        match el.name {
             "rsc_location" if el.attr("resource-discovery").is_some_and(|v| v != "always") => {
                 self.unsupported
                     .push(format!("resource-discovery in location '{id}'"));
@@ -751,7 +753,7 @@ impl Builder {
     fn rule(&mut self, r: &Element) -> Option<Rule> {
         let mut parts = Vec::new();
         for e in &r.children {
-            match e.name.as_str() {
+            match e.name {
                 "expression" => {
                     let attr = e.attr("attribute")?;
                     let attr = if attr == "#uname" { "name" } else { attr }.to_string();

@@ -46,7 +46,7 @@ pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Impo
     let execution_date = root.attr("execution-date").and_then(|v| v.parse().ok());
     let mut b = config::Builder {
         now: now.or(execution_date).or(clock),
-        refs: config::Refs::of(&root),
+        refs: config::Refs::of(&root, xml),
         ..config::Builder::default()
     };
     let cfg = root

@@ -18,7 +18,7 @@ fn yes(v: Option<&str>) -> bool {
     }
 }
 
-impl Builder {
+impl Builder<'_> {
     pub fn status(&mut self, status: &Element, state: &mut ClusterState) {
         // A node the cluster has never seen is not known to be down: with fencing
         // it is unclean (startup fencing), without it offline.

@@ -1,25 +1,30 @@
 //! A small element tree read with quick-xml: names, attributes and children.
 //! CIBs are data, not documents: text content and namespaces do not matter.
 
+use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
 
 /// Elements nest at most this deep in a CIB; deeper input is refused.
 const MAX_DEPTH: usize = 64;
 
+/// An element borrowing from the text it was read from: names and attribute
+/// values are slices of the input, except values with entities to unescape.
+/// A CIB of hundreds of megabytes is read without copying its strings.
 #[derive(Clone, Debug, Default)]
-pub struct Element {
-    pub name: String,
-    pub attrs: Vec<(String, String)>,
-    pub children: Vec<Element>,
+pub struct Element<'a> {
+    pub name: &'a str,
+    pub attrs: Vec<(&'a str, Cow<'a, str>)>,
+    pub children: Vec<Element<'a>>,
 }
 
-impl Element {
+impl<'a> Element<'a> {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn id(&self) -> &str {
@@ -27,25 +32,25 @@ impl Element {
     }
 
     /// Direct children with this name.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Element<'a>> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
 
-    pub fn first(&self, name: &str) -> Option<&Element> {
+    pub fn first(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// Follows a path of child names.
-    pub fn path(&self, names: &[&str]) -> Option<&Element> {
+    pub fn path(&self, names: &[&str]) -> Option<&Element<'a>> {
         names.iter().try_fold(self, |e, n| e.first(n))
     }
 }
 
 /// Parses XML text into its root element, or says where it is malformed.
-pub fn parse(text: &str) -> Result<Element, String> {
+pub fn parse(text: &str) -> Result<Element<'_>, String> {
     let mut reader = Reader::from_str(text);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
+    let mut stack: Vec<Element<'_>> = Vec::new();
+    let mut root: Option<Element<'_>> = None;
     loop {
         let pos = reader.buffer_position();
         let event = reader
@@ -58,10 +63,10 @@ pub fn parse(text: &str) -> Result<Element, String> {
                         "elements nest more than {MAX_DEPTH} deep at byte {pos}"
                     ));
                 }
-                stack.push(element(&s, pos)?);
+                stack.push(element(text, &s, pos)?);
             }
             Event::Empty(s) => {
-                let e = element(&s, pos)?;
+                let e = element(text, &s, pos)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(e),
                     None => root = Some(e),
@@ -86,16 +91,35 @@ pub fn parse(text: &str) -> Result<Element, String> {
     root.ok_or_else(|| "no XML element found".to_string())
 }
 
-fn element(s: &BytesStart<'_>, pos: u64) -> Result<Element, String> {
-    let name = String::from_utf8_lossy(s.name().as_ref()).into_owned();
-    let mut attrs = Vec::new();
-    for a in s.attributes() {
+/// The part of `text` that `part` (a slice of it) covers, as a `&str` with
+/// `text`'s lifetime.
+fn within<'a>(text: &'a str, part: &[u8]) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    text.get(start..start.checked_add(part.len())?)
+}
+
+fn element<'a>(text: &'a str, s: &BytesStart<'_>, pos: u64) -> Result<Element<'a>, String> {
+    // Reading from a &str, quick-xml hands out slices of the input.
+    let tag = within(text, s).ok_or_else(|| format!("unreadable tag at byte {pos}"))?;
+    let name_len = s.name().as_ref().len();
+    let name = tag.get(..name_len).unwrap_or(tag);
+    // One allocation per element: at most one attribute per `=`.
+    let mut attrs = Vec::with_capacity(tag.bytes().filter(|&b| b == b'=').count());
+    // Duplicate attributes are not looked for (the first one wins): checking
+    // costs a comparison with every earlier attribute of the element.
+    for a in Attributes::new(tag, name_len).with_checks(false) {
         let a = a.map_err(|e| format!("malformed attribute in <{name}> at byte {pos}: {e}"))?;
-        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-        let value = a
-            .unescape_value()
-            .map_err(|e| format!("bad attribute value in <{name}> at byte {pos}: {e}"))?
-            .into_owned();
+        let key = within(tag, a.key.as_ref()).unwrap_or("");
+        let raw = within(tag, &a.value).unwrap_or("");
+        let value = if raw.contains('&') {
+            Cow::Owned(
+                quick_xml::escape::unescape(raw)
+                    .map_err(|e| format!("bad attribute value in <{name}> at byte {pos}: {e}"))?
+                    .into_owned(),
+            )
+        } else {
+            Cow::Borrowed(raw)
+        };
         attrs.push((key, value));
     }
     Ok(Element {
