@@ -149,6 +149,7 @@ fn cluster(nodes: usize, resources: usize) -> (Policy, ClusterState) {
                     then_action: OpAction::Start,
                     kind: OrderKind::Mandatory,
                     symmetrical: true,
+                    first_min: None,
                 },
                 origin: Origin(0),
             });

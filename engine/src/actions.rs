@@ -381,6 +381,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 then,
                 then_action: OpAction::Start,
                 kind: halo_model::OrderKind::Mandatory,
+                first_min,
                 ..
             } = &c.kind
             else {
@@ -392,6 +393,10 @@ impl<'c, 'a> Builder<'c, 'a> {
                 _ => continue,
             };
             if cx.unit_of(*first) == cx.unit_of(*then) {
+                continue;
+            }
+            // A threshold does not chain restarts.
+            if first_min.is_some_and(|k| k > 0) {
                 continue;
             }
             let interleave = cx.interleaved(*first, *then);

@@ -765,6 +765,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     then_action,
                     kind: halo_model::OrderKind::Mandatory,
                     symmetrical,
+                    ..
                 } = &c.kind
                 else {
                     continue;
@@ -784,22 +785,26 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 if !stuck {
                     continue;
                 }
+                // Only a resource that runs once, on one node, is kept there
+                // (moving it would need that stop too); clones and resources
+                // active on several nodes are recovered as usual.
+                if cx.clone_of(after).is_some() {
+                    continue;
+                }
                 for id in cx.leaves(after) {
                     let now = self.current_instances(id);
                     let Some(t) = self.targets.get_mut(id.index()) else {
                         continue;
                     };
-                    if t.blocked {
+                    let [(n, role)] = now[..] else {
+                        continue;
+                    };
+                    if t.blocked || t.instances.iter().any(|(x, _)| *x == n) {
                         continue;
                     }
-                    for (n, role) in now {
-                        if t.instances.iter().any(|(x, _)| *x == n) || t.stop_held.contains(&n) {
-                            continue;
-                        }
-                        t.instances.push((n, role));
-                        t.stop_held.push(n);
-                        changed = true;
-                    }
+                    t.instances = vec![(n, role)];
+                    t.stop_held = vec![n];
+                    changed = true;
                 }
             }
             if !changed {
@@ -819,12 +824,15 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     then,
                     kind,
                     symmetrical,
+                    first_min,
                     ..
                 } = &c.kind
                 else {
                     continue;
                 };
-                if *kind != halo_model::OrderKind::Mandatory {
+                // A threshold holds `then` back whatever the order's kind.
+                let gate = first_min.filter(|k| *k > 0);
+                if *kind != halo_model::OrderKind::Mandatory && gate.is_none() {
                     continue;
                 }
                 let Some(ft) = self.targets.get(first.index()) else {
@@ -832,20 +840,33 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 };
                 // A blocked resource starts nowhere: it is left as it is.
                 let first_blocked = ft.blocked;
+                let need = usize::try_from(gate.unwrap_or(1)).unwrap_or(usize::MAX);
                 let ok = match first_action {
                     halo_model::OpAction::Promote => {
-                        !first_blocked && ft.instances.iter().any(|(_, r)| *r == Role::Promoted)
+                        !first_blocked
+                            && ft
+                                .instances
+                                .iter()
+                                .filter(|(_, r)| *r == Role::Promoted)
+                                .count()
+                                >= need
                     }
-                    halo_model::OpAction::Start => !first_blocked && !ft.instances.is_empty(),
+                    halo_model::OpAction::Start => !first_blocked && ft.instances.len() >= need,
                     _ => true,
                 };
                 if ok {
                     continue;
                 }
-                let why = format!(
-                    "it is ordered after {}.{first_action}, which will not happen",
-                    cx.name(*first)
-                );
+                let why = match gate {
+                    Some(k) => format!(
+                        "it needs {k} instance(s) of {} to {first_action}, and fewer can",
+                        cx.name(*first)
+                    ),
+                    None => format!(
+                        "it is ordered after {}.{first_action}, which will not happen",
+                        cx.name(*first)
+                    ),
+                };
                 let mut ids = vec![*then];
                 ids.extend(cx.leaves(*then).into_iter().filter(|m| m != then));
                 for id in ids {

@@ -215,6 +215,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                                 OrderKind::Optional
                             },
                             symmetrical: true,
+                            first_min: None,
                         },
                         origin: Origin(0),
                     });
@@ -381,7 +382,10 @@ proptest! {
             if placement.blocked {
                 continue;
             }
-            for (node, _) in placement.instances.iter().filter(|(n, _)| !placement.frozen.contains(n)) {
+            // Left as they are: frozen instances, and those whose stop must wait
+            // for a blocked resource's stop.
+            let left = |n: &String| placement.frozen.contains(n) || placement.stop_held.contains(n);
+            for (node, _) in placement.instances.iter().filter(|(n, _)| !left(n)) {
                 let score = placement.scores.iter().find(|x| &x.node == node).map(|x| x.total);
                 prop_assert!(score.is_some_and(|t| !t.is_neg_inf()), "{} placed on {node} with score {score:?}\n{}", placement.rsc, describe(&p, &s));
                 let st = s.node(node);

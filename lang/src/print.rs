@@ -313,12 +313,16 @@ fn constraint(out: &mut String, p: &Policy, k: &Constraint) {
             then_action,
             kind,
             symmetrical,
+            first_min,
         } => {
             let mut l = format!(
                 "order {}.{first_action} then {}.{then_action}",
                 n(*first),
                 n(*then)
             );
+            if let Some(k) = first_min {
+                let _ = write!(l, " needs {k}");
+            }
             if *kind == OrderKind::Optional {
                 l.push_str(" optional");
             }

@@ -459,6 +459,11 @@ pub enum ConstraintKind {
         then_action: OpAction,
         kind: OrderKind,
         symmetrical: bool,
+        /// `then` needs at least this many instances of `first` (a clone) able
+        /// to run, on any nodes; such an order is a threshold, not a chain: a
+        /// restart of one instance of `first` does not restart `then`.
+        /// (Pacemaker's `require-all=false` is 1, `clone-min=N` is N.)
+        first_min: Option<u32>,
     },
 }
 

@@ -25,6 +25,8 @@ pub(crate) struct Builder<'a> {
     pub now: Option<i64>,
     /// What `id-ref`s point at.
     pub refs: Refs<'a>,
+    /// Clones' clone-min, for the orders that start after them.
+    pub clone_min: BTreeMap<RscId, u32>,
 }
 
 /// Elements that `id-ref` attributes point at, by id (only those referenced).
@@ -554,9 +556,7 @@ impl Builder<'_> {
             self.unsupported
                 .push(format!("clone-node-max={} of '{}'", spec.node_max, el.id()));
         }
-        if m.contains_key("clone-min") {
-            self.unsupported.push(format!("clone-min of '{}'", el.id()));
-        }
+        let clone_min = m.get("clone-min").map(|v| v.parse::<u32>().unwrap_or(0));
         if m.get("globally-unique").is_some_and(|v| truthy(v)) {
             self.unsupported
                 .push(format!("globally-unique clone '{}'", el.id()));
@@ -593,6 +593,9 @@ impl Builder<'_> {
             self.display.insert(el.id().to_string(), c.id().to_string());
         }
         self.names.insert(el.id().to_string(), id);
+        if let Some(k) = clone_min {
+            self.clone_min.insert(id, k);
+        }
         Some(id)
     }
 
@@ -668,10 +671,23 @@ impl Builder<'_> {
                     (None, Some(s)) if s == Score::ZERO => OrderKind::Optional,
                     _ => OrderKind::Mandatory,
                 };
-                if el.attr("require-all").is_some_and(|v| !truthy(v)) {
-                    self.unsupported
-                        .push(format!("require-all=false in order '{id}'"));
-                }
+                // A clone first: clone-min, else require-all=false (any one
+                // instance), makes the order a threshold.
+                let first_min = if self
+                    .policy
+                    .resource(first)
+                    .is_some_and(|r| r.clone.is_some())
+                {
+                    match self.clone_min.get(&first) {
+                        Some(&k) => Some(k).filter(|k| *k > 0),
+                        None => el
+                            .attr("require-all")
+                            .is_some_and(|v| !truthy(v))
+                            .then_some(1),
+                    }
+                } else {
+                    None
+                };
                 let symmetrical = el.attr("symmetrical").is_none_or(truthy);
                 let origin = self.origin(&id);
                 self.policy.constraints.push(Constraint {
@@ -682,6 +698,7 @@ impl Builder<'_> {
                         then_action,
                         kind,
                         symmetrical,
+                        first_min,
                     },
                     origin,
                 });

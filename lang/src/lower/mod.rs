@@ -641,8 +641,11 @@ impl Lower {
             return Err(c.expected("`then RESOURCE`"));
         }
         let (mut kind, mut symmetrical) = (OrderKind::Mandatory, true);
+        let mut first_min = None;
         while !c.at_end() {
-            if c.eat_word("optional") {
+            if c.eat_word("needs") {
+                first_min = Some(c.count("how many instances of the first clone")?);
+            } else if c.eat_word("optional") {
                 kind = OrderKind::Optional;
             } else if c.eat_word("mandatory") {
                 kind = OrderKind::Mandatory;
@@ -651,7 +654,7 @@ impl Lower {
             } else if c.eat_word("symmetric") {
                 symmetrical = true;
             } else {
-                return Err(c.expected("`then`, `optional` or `asymmetric`"));
+                return Err(c.expected("`then`, `optional`, `asymmetric` or `needs N`"));
             }
         }
         c.no_block()?;
@@ -675,6 +678,7 @@ impl Lower {
                     then_action,
                     kind,
                     symmetrical,
+                    first_min,
                 },
                 &s.span,
             );
