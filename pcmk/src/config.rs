@@ -27,7 +27,17 @@ pub(crate) struct Builder<'a> {
     pub refs: Refs<'a>,
     /// Clones' clone-min, for the orders that start after them.
     pub clone_min: BTreeMap<RscId, u32>,
+    /// Node name → CIB node id.
+    pub node_ids: BTreeMap<String, String>,
+    /// Built-in node attributes rules use (`#is_dc`, `#id`, `#kind`), as the
+    /// plain node attributes they become.
+    pub builtin_attrs: std::collections::BTreeSet<&'static str>,
 }
+
+/// The node attributes Pacemaker's built-in `#is_dc`, `#id` and `#kind` become.
+pub(crate) const IS_DC: &str = "is-dc";
+pub(crate) const NODE_ID: &str = "node-id";
+pub(crate) const NODE_KIND: &str = "node-kind";
 
 /// Elements that `id-ref` attributes point at, by id (only those referenced).
 #[derive(Default)]
@@ -282,6 +292,7 @@ impl Builder<'_> {
                 ..Default::default()
             };
             spec.origin = self.origin(n.id());
+            self.node_ids.insert(name.clone(), n.id().to_string());
             for (k, v) in attrs {
                 match k.as_str() {
                     "standby" if truthy(&v) => self.standby.push(name.clone()),
@@ -773,15 +784,37 @@ impl Builder<'_> {
             match e.name {
                 "expression" => {
                     let attr = e.attr("attribute")?;
-                    let attr = if attr == "#uname" { "name" } else { attr }.to_string();
+                    // Built-in attributes that are fixed for a saved CIB become
+                    // plain node attributes (set on every node by the import).
+                    let builtin = match attr {
+                        "#uname" => Some("name"),
+                        "#is_dc" => Some(IS_DC),
+                        "#id" => Some(NODE_ID),
+                        "#kind" => Some(NODE_KIND),
+                        _ => None,
+                    };
+                    if let Some(b) = builtin.filter(|b| *b != "name") {
+                        self.builtin_attrs.insert(b);
+                    }
+                    let attr = builtin.unwrap_or(attr).to_string();
                     if attr.starts_with('#') {
                         self.unsupported
                             .push(format!("node attribute '{attr}' in rule '{}'", r.id()));
                         return None;
                     }
-                    if e.attr("type")
-                        .is_some_and(|t| t != "number" && t != "integer")
-                        || e.attr("value-source").is_some_and(|v| v != "literal")
+                    // Strings compare as Halo compares them, except numbers
+                    // ordered as text.
+                    let textual = |v: Option<&str>| {
+                        matches!(
+                            e.attr("operation"),
+                            Some("eq" | "ne" | "defined" | "not_defined")
+                        ) || v.is_some_and(|v| v.parse::<i64>().is_err())
+                    };
+                    if e.attr("type").is_some_and(|t| {
+                        t != "number"
+                            && t != "integer"
+                            && !(t == "string" && textual(e.attr("value")))
+                    }) || e.attr("value-source").is_some_and(|v| v != "literal")
                     {
                         self.unsupported
                             .push(format!("typed or referenced value in rule '{}'", r.id()));

@@ -65,6 +65,22 @@ pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Impo
     // Without a status section every node is one the cluster has never seen.
     let empty = xml::Element::default();
     b.status(root.first("status").unwrap_or(&empty), &mut state);
+    // Built-in node attributes that rules use, as of this CIB.
+    let dc = root.attr("dc-uuid");
+    for n in &mut b.policy.cluster.nodes {
+        let id = b
+            .node_ids
+            .get(&n.name)
+            .map_or(n.name.as_str(), String::as_str);
+        for &a in &b.builtin_attrs {
+            let v = match a {
+                config::IS_DC => if dc == Some(id) { "true" } else { "false" }.to_string(),
+                config::NODE_ID => id.to_string(),
+                _ => "cluster".to_string(),
+            };
+            n.attrs.insert(a.to_string(), v);
+        }
+    }
     b.unsupported.sort();
     b.unsupported.dedup();
     // As a compiled policy has them, so both give identical plans and output.
