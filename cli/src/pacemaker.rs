@@ -39,10 +39,11 @@ pub fn transition_summary(
             a.node
         ));
     }
-    for r in &policy.resources {
+    for (ri, r) in policy.resources.iter().enumerate() {
         if r.primitive().is_none() {
             continue;
         }
+        let rid = halo_model::RscId(u32::try_from(ri).unwrap_or(u32::MAX));
         let mine: Vec<&&halo_engine::Action> =
             by_rsc.get(r.name.as_str()).cloned().unwrap_or_default();
         if mine.is_empty() {
@@ -177,6 +178,8 @@ pub fn transition_summary(
                 } else {
                     break;
                 }
+            } else if migrates(policy, state, &by_rsc, rid, 0) {
+                lines.push(format!("  * Migrate {shown} ( {from} -> {to} )"));
             } else {
                 lines.push(format!("  * Move {shown} ( {from} -> {to} )"));
             }
@@ -233,4 +236,76 @@ pub fn transition_summary(
         let _ = writeln!(out, "{l}");
     }
     out
+}
+
+/// Whether Pacemaker would move `rsc` live (migrate_to / migrate_from) rather
+/// than stop it on `from` and start it elsewhere: it allows migration, did not
+/// fail, leaves a node that is up, and nothing it must start after (by a
+/// mandatory order, or an earlier member of its group) is itself stopped and
+/// started again without migrating.
+fn migrates(
+    policy: &Policy,
+    state: &ClusterState,
+    by_rsc: &BTreeMap<&str, Vec<&&halo_engine::Action>>,
+    id: halo_model::RscId,
+    depth: usize,
+) -> bool {
+    let Some(r) = policy.resource(id) else {
+        return false;
+    };
+    if depth > 16 || r.primitive().is_none() || policy.meta(id, |m| m.allow_migrate) != Some(true) {
+        return false;
+    }
+    let mine = by_rsc.get(r.name.as_str()).map_or(&[][..], Vec::as_slice);
+    let stop = mine.iter().find(|a| a.kind == ActionKind::Stop);
+    let start = mine.iter().find(|a| a.kind == ActionKind::Start);
+    let (Some(stop), Some(start)) = (stop, start) else {
+        return false;
+    };
+    if stop.node == start.node
+        || mine
+            .iter()
+            .any(|a| a.because.iter().any(|b| matches!(b, Reason::Failed { .. })))
+        || state.node(&stop.node).status != halo_model::NodeStatus::Online
+    {
+        return false;
+    }
+    // What must start before it: mandatory orders, and the earlier members of
+    // its group.
+    let mut before: Vec<halo_model::RscId> = Vec::new();
+    let mut targets = vec![id];
+    if let Some(g) = r.parent {
+        targets.push(g);
+        if let Some(halo_model::ResourceKind::Group(ms)) = policy.resource(g).map(|g| &g.kind) {
+            before.extend(ms.iter().take_while(|m| **m != id));
+        }
+    }
+    for c in &policy.constraints {
+        if let halo_model::ConstraintKind::Order {
+            first,
+            first_action: halo_model::OpAction::Start,
+            then,
+            then_action: halo_model::OpAction::Start,
+            kind: halo_model::OrderKind::Mandatory,
+            ..
+        } = &c.kind
+        {
+            if targets.contains(then) {
+                match policy.resource(*first).map(|f| &f.kind) {
+                    Some(halo_model::ResourceKind::Group(ms)) => before.extend(ms.iter()),
+                    Some(_) => before.push(*first),
+                    None => {}
+                }
+            }
+        }
+    }
+    before.into_iter().all(|b| {
+        let Some(br) = policy.resource(b) else {
+            return true;
+        };
+        let theirs = by_rsc.get(br.name.as_str()).map_or(&[][..], Vec::as_slice);
+        let restarted = theirs.iter().any(|a| a.kind == ActionKind::Stop)
+            && theirs.iter().any(|a| a.kind == ActionKind::Start);
+        !restarted || migrates(policy, state, by_rsc, b, depth + 1)
+    })
 }

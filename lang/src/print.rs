@@ -143,6 +143,9 @@ fn meta_lines(m: &Meta) -> Vec<String> {
     if let Some(m) = m.managed {
         v.push(format!("managed {}", if m { "yes" } else { "no" }));
     }
+    if let Some(a) = m.allow_migrate {
+        v.push(format!("allow-migrate {}", if a { "yes" } else { "no" }));
+    }
     if let Some(m) = m.multiple_active {
         v.push(format!(
             "multiple-active {}",
@@ -162,10 +165,10 @@ fn resource(out: &mut String, p: &Policy, _id: RscId, r: &Resource) {
         ResourceKind::Primitive(prim) => {
             let fence = prim.agent.class == AgentClass::Stonith;
             let kw = match (&r.clone, fence) {
-                (_, true) => "fence",
                 (Some(c), _) if c.promotable => "promotable",
                 (Some(_), _) => "clone",
-                (None, _) => "resource",
+                (None, true) => "fence",
+                (None, false) => "resource",
             };
             primitive_body(prim, &mut body);
             format!("{kw} {}: {}", name(&r.name), prim.agent)

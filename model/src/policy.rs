@@ -140,6 +140,9 @@ pub struct Meta {
     pub target_role: Option<TargetRole>,
     pub managed: Option<bool>,
     pub multiple_active: Option<MultipleActive>,
+    /// The agent can move the service live (migrate_to / migrate_from)
+    /// instead of stopping it on one node and starting it on another.
+    pub allow_migrate: Option<bool>,
 }
 
 /// What to do with a single-instance resource found active on several nodes.

@@ -27,6 +27,8 @@ pub(crate) struct Builder<'a> {
     pub refs: Refs<'a>,
     /// Clones' clone-min, for the orders that start after them.
     pub clone_min: BTreeMap<RscId, u32>,
+    /// Completed live migrations: (resource id, source node, target node).
+    pub migrated: Vec<(String, String, String)>,
     /// Node name → CIB node id.
     pub node_ids: BTreeMap<String, String>,
     /// Built-in node attributes rules use (`#is_dc`, `#id`, `#kind`), as the
@@ -344,9 +346,7 @@ impl Builder<'_> {
                         }
                     }
                 }
-                "allow-migrate" if truthy(v) => self
-                    .unsupported
-                    .push(format!("live migration (allow-migrate) of '{owner}'")),
+                "allow-migrate" => meta.allow_migrate = Some(truthy(v)),
                 "requires" if v != "quorum" && v != "fencing" => {
                     self.unsupported.push(format!("requires={v} on '{owner}'"))
                 }
@@ -598,6 +598,7 @@ impl Builder<'_> {
             own.managed = meta.managed.or(own.managed);
             own.target_role = meta.target_role.or(own.target_role);
             own.multiple_active = meta.multiple_active.or(own.multiple_active);
+            own.allow_migrate = meta.allow_migrate.or(own.allow_migrate);
         }
         if let Some(c) = child {
             self.names.insert(c.id().to_string(), id);

@@ -36,6 +36,31 @@ impl Builder<'_> {
                 state.node_mut(&n.name).status = unseen;
             }
         }
+        // Completed live migrations: (resource, source, target) of every
+        // successful migrate_from.
+        self.migrated = status
+            .all("node_state")
+            .flat_map(|ns| {
+                ns.path(&["lrm", "lrm_resources"])
+                    .into_iter()
+                    .flat_map(|l| l.all("lrm_resource"))
+            })
+            .flat_map(|r| {
+                r.all("lrm_rsc_op")
+                    .filter(|op| {
+                        op.attr("operation") == Some("migrate_from")
+                            && op.attr("rc-code") == Some("0")
+                            && op.attr("op-status").is_none_or(|s| s == "0")
+                    })
+                    .map(move |op| {
+                        (
+                            strip_instance(r.id()).to_string(),
+                            op.attr("migrate_source").unwrap_or("").to_string(),
+                            op.attr("migrate_target").unwrap_or("").to_string(),
+                        )
+                    })
+            })
+            .collect();
         for ns in status.all("node_state") {
             let Some(name) = ns.attr("uname").map(str::to_string) else {
                 continue;
@@ -179,6 +204,38 @@ impl Builder<'_> {
         let name = rsc.name.clone();
         let mut ops: Vec<&Element> = r.all("lrm_rsc_op").collect();
         ops.sort_by_key(|o| call_id(o));
+        // Live migrations: a completed migrate_from is a start on its target,
+        // and a migrate_to whose migrate_from completed leaves the source
+        // stopped; anything else (partial or failed migrations) is not
+        // expressed yet.
+        let mut migrated_away = false;
+        for (i, op) in ops.iter().enumerate() {
+            let task = op.attr("operation").unwrap_or("");
+            if task != "migrate_to" && task != "migrate_from" {
+                continue;
+            }
+            let ok =
+                op.attr("rc-code") == Some("0") && op.attr("op-status").is_none_or(|s| s == "0");
+            let later_change = ops[i + 1..].iter().any(|o| {
+                matches!(
+                    o.attr("operation"),
+                    Some("start" | "stop" | "migrate_to" | "migrate_from")
+                )
+            });
+            let completed = task == "migrate_from"
+                || self.migrated.iter().any(|(r2, s, t)| {
+                    r2 == id && s == node && Some(t.as_str()) == op.attr("migrate_target")
+                });
+            if !(ok && (completed || later_change)) {
+                self.unsupported.push(format!(
+                    "partial or failed live migration of '{id}' on '{node}'"
+                ));
+                return;
+            }
+            if task == "migrate_to" && !later_change {
+                migrated_away = true;
+            }
+        }
         // Monitors configured for the Stopped role expect "not running".
         let stopped_monitors: Vec<u64> = rsc
             .primitive()
@@ -225,7 +282,7 @@ impl Builder<'_> {
             }
         });
         let Some(Folded {
-            role,
+            mut role,
             failed,
             pending,
             ignored,
@@ -233,6 +290,9 @@ impl Builder<'_> {
         else {
             return;
         };
+        if migrated_away {
+            role = Role::Stopped;
+        }
         // A failure on-fail=ignore pretended away does not count towards
         // migration-threshold: say which operation the fail count is for.
         if let Some(op) = ignored {
@@ -361,6 +421,12 @@ fn fold(
         if status == 1 {
             continue;
         }
+        // A completed live migration into this node is a start here.
+        let task = if task == "migrate_from" {
+            "start"
+        } else {
+            task
+        };
         let Some(action) = OpAction::parse(task) else {
             continue;
         };

@@ -28,6 +28,7 @@ const META: &[&str] = &[
     "target-role",
     "managed",
     "multiple-active",
+    "allow-migrate",
 ];
 const CLONE_OPTS: &[&str] = &[
     "clone-max",
@@ -84,7 +85,13 @@ impl Lower {
             Decl::Primitive | Decl::Clone { .. } | Decl::Fence => {
                 c.op(":")?;
                 let t = c.name("an agent such as `ocf:heartbeat:IPaddr2`")?;
-                Some(parse_agent(&t.text, decl == Decl::Fence).map_err(|(m, h)| {
+                // A clone may also be of a fence device (it runs on every node).
+                let parsed = match decl {
+                    Decl::Clone { promotable: false } => parse_agent(&t.text, false)
+                        .or_else(|e| parse_agent(&t.text, true).map_err(|_| e)),
+                    _ => parse_agent(&t.text, decl == Decl::Fence),
+                };
+                Some(parsed.map_err(|(m, h)| {
                     Diagnostic::error("halo::bad-agent", t.span.clone(), m)
                         .label("not an agent")
                         .help(h)
@@ -108,7 +115,7 @@ impl Lower {
                 agent: a.clone(),
                 params: BTreeMap::new(),
                 ops: Vec::new(),
-                fence: (decl == Decl::Fence).then(|| FenceSpec {
+                fence: (a.class == AgentClass::Stonith).then(|| FenceSpec {
                     host_map: BTreeMap::new(),
                     targets: Vec::new(),
                     timeout: None,
@@ -197,6 +204,11 @@ impl Lower {
         }
         let kw = first.text.as_str();
         let is_clone = matches!(decl, Decl::Clone { .. } | Decl::CloneGroup { .. });
+        let is_fence = self
+            .policy
+            .resource(id)
+            .and_then(|r| r.primitive())
+            .is_some_and(|p| p.fence.is_some());
         if OPS.contains(&kw) && !is_group {
             let op = self.operation(&mut c, id)?;
             if let Some(p) = self.primitive_mut(id) {
@@ -219,7 +231,7 @@ impl Lower {
             {
                 *spec = local;
             }
-        } else if decl == Decl::Fence && FENCE_OPTS.contains(&kw) {
+        } else if is_fence && FENCE_OPTS.contains(&kw) {
             c.next();
             self.fence_opt(&mut c, s, kw, id)?;
             return Ok(());
@@ -246,7 +258,7 @@ impl Lower {
             if is_clone {
                 allowed.extend(CLONE_OPTS);
             }
-            if decl == Decl::Fence {
+            if is_fence {
                 allowed.extend(FENCE_OPTS);
             }
             let place = match decl {
@@ -542,6 +554,7 @@ pub(super) fn meta_stmt(
         "failure-timeout" => meta.failure_timeout = Some(c.duration()?.0),
         "priority" => meta.priority = Some(c.integer("the priority")?.0),
         "managed" => meta.managed = Some(c.boolean()?),
+        "allow-migrate" => meta.allow_migrate = Some(c.boolean()?),
         "multiple-active" => {
             let t = c.name("restart, stop or block")?;
             meta.multiple_active = Some(match t.text.as_str() {
