@@ -29,6 +29,9 @@ pub(crate) struct Builder<'a> {
     pub clone_min: BTreeMap<RscId, u32>,
     /// Completed live migrations: (resource id, source node, target node).
     pub migrated: Vec<(String, String, String)>,
+    /// Resource templates by id, and the resources made from each.
+    pub templates: BTreeMap<&'a str, &'a Element<'a>>,
+    pub template_users: BTreeMap<String, Vec<RscId>>,
     /// Node name → CIB node id.
     pub node_ids: BTreeMap<String, String>,
     /// Built-in node attributes rules use (`#is_dc`, `#id`, `#kind`), as the
@@ -40,6 +43,36 @@ pub(crate) struct Builder<'a> {
 pub(crate) const IS_DC: &str = "is-dc";
 pub(crate) const NODE_ID: &str = "node-id";
 pub(crate) const NODE_KIND: &str = "node-kind";
+
+/// A resource set of a constraint (or one side of a constraint on a template):
+/// its element, for the set's own attributes, and its members in order.
+pub(crate) struct Set<'e> {
+    pub el: Option<&'e Element<'e>>,
+    pub members: Vec<RscId>,
+}
+
+impl Set<'_> {
+    fn attr(&self, k: &str) -> Option<&str> {
+        self.el.and_then(|e| e.attr(k))
+    }
+
+    /// `sequential` as written: `None` when absent (defaults differ by place).
+    fn sequential(&self) -> Option<bool> {
+        self.attr("sequential").map(truthy)
+    }
+
+    fn role(&self) -> Option<Role> {
+        self.attr("role")
+            .and_then(role)
+            .filter(|r| *r != Role::Started)
+    }
+
+    fn action(&self) -> OpAction {
+        self.attr("action")
+            .and_then(OpAction::parse)
+            .unwrap_or(OpAction::Start)
+    }
+}
 
 /// Elements that `id-ref` attributes point at, by id (only those referenced).
 #[derive(Default)]
@@ -380,11 +413,8 @@ impl Builder<'_> {
                 self.unsupported.push(format!("bundle '{}'", el.id()));
                 None
             }
-            "template" => {
-                self.unsupported
-                    .push(format!("resource template '{}'", el.id()));
-                None
-            }
+            // A template is used by the primitives made from it.
+            "template" => None,
             _ => None,
         }
     }
@@ -396,26 +426,33 @@ impl Builder<'_> {
         clone: Option<CloneSpec>,
         name: String,
     ) -> Option<RscId> {
-        if el.attr("template").is_some() {
-            self.unsupported
-                .push(format!("resource template for '{}'", el.id()));
-            return None;
-        }
+        // A primitive made from a template takes the template's agent, and its
+        // parameters, meta attributes and operations unless it sets its own.
+        let template = match el.attr("template") {
+            None => None,
+            Some(t) => match self.templates.get(t).copied() {
+                Some(t) => Some(t),
+                None => {
+                    self.unsupported
+                        .push(format!("unknown template '{t}' of '{}'", el.id()));
+                    return None;
+                }
+            },
+        };
+        let from = |k: &str| el.attr(k).or_else(|| template.and_then(|t| t.attr(k)));
         if self.names.contains_key(el.id()) {
             self.unsupported
                 .push(format!("duplicate resource id '{}'", el.id()));
             return None;
         }
-        let class = el.attr("class").unwrap_or("ocf");
-        if class == "ocf"
-            && el.attr("provider") == Some("pacemaker")
-            && el.attr("type") == Some("remote")
+        let class = from("class").unwrap_or("ocf");
+        if class == "ocf" && from("provider") == Some("pacemaker") && from("type") == Some("remote")
         {
             self.unsupported
                 .push(format!("remote node connection '{}'", el.id()));
             return None;
         }
-        let kind = el.attr("type").unwrap_or("").to_string();
+        let kind = from("type").unwrap_or("").to_string();
         let agent_class = match class {
             "ocf" => AgentClass::Ocf,
             "lsb" => AgentClass::Lsb,
@@ -429,8 +466,15 @@ impl Builder<'_> {
             }
         };
         let mut params = BTreeMap::new();
-        for (k, v) in nvpairs(el, "instance_attributes", &self.refs, &mut self.unsupported) {
-            params.insert(k, ParamValue::Text(v));
+        for src in template.into_iter().chain(std::iter::once(el)) {
+            for (k, v) in nvpairs(
+                src,
+                "instance_attributes",
+                &self.refs,
+                &mut self.unsupported,
+            ) {
+                params.insert(k, ParamValue::Text(v));
+            }
         }
         let fence = (agent_class == AgentClass::Stonith).then(|| {
             let text = |k: &str| match params.get(k) {
@@ -464,7 +508,23 @@ impl Builder<'_> {
         params.remove("pcmk_host_map");
         params.remove("pcmk_host_list");
         let mut ops = Vec::new();
-        for op in el.first("operations").into_iter().flat_map(|o| o.all("op")) {
+        let own_ops: Vec<&Element> = el
+            .first("operations")
+            .into_iter()
+            .flat_map(|o| o.all("op"))
+            .collect();
+        let key = |o: &Element| {
+            (
+                o.attr("name").map(str::to_string),
+                o.attr("interval").and_then(duration),
+            )
+        };
+        let inherited = template
+            .and_then(|t| t.first("operations"))
+            .into_iter()
+            .flat_map(|o| o.all("op"))
+            .filter(|o| !own_ops.iter().any(|m| key(m) == key(o)));
+        for op in inherited.chain(own_ops.iter().copied()) {
             let Some(action) = op.attr("name").and_then(OpAction::parse) else {
                 continue;
             };
@@ -487,16 +547,30 @@ impl Builder<'_> {
                 origin,
             });
         }
-        let m = nvpairs(el, "meta_attributes", &self.refs, &mut self.unsupported);
+        let mut m = BTreeMap::new();
+        for src in template.into_iter().chain(std::iter::once(el)) {
+            m.extend(nvpairs(
+                src,
+                "meta_attributes",
+                &self.refs,
+                &mut self.unsupported,
+            ));
+        }
         let meta = self.meta(&m, el.id());
         let id = self.next_id();
+        if let Some(t) = el.attr("template") {
+            self.template_users
+                .entry(t.to_string())
+                .or_default()
+                .push(id);
+        }
         let origin = self.origin(el.id());
         self.policy.resources.push(Resource {
             name: name.clone(),
             kind: ResourceKind::Primitive(Primitive {
                 agent: Agent {
                     class: agent_class,
-                    provider: el.attr("provider").unwrap_or("").to_string(),
+                    provider: from("provider").unwrap_or("").to_string(),
                     kind,
                 },
                 params,
@@ -611,17 +685,54 @@ impl Builder<'_> {
         Some(id)
     }
 
-    fn rsc(&self, el: &Element, attr: &str) -> Option<RscId> {
-        el.attr(attr).and_then(|n| self.names.get(n)).copied()
+    /// The resources an id names: the resource, or every resource made from
+    /// the template of that name.
+    fn members_of(&self, id: &str) -> Vec<RscId> {
+        match self.names.get(id) {
+            Some(&r) => vec![r],
+            None => self.template_users.get(id).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn rscs(&self, el: &Element, attr: &str) -> Vec<RscId> {
+        el.attr(attr)
+            .map(|n| self.members_of(n))
+            .unwrap_or_default()
+    }
+
+    /// The resource sets of a constraint. `None` (and the reason recorded)
+    /// when a member is unknown.
+    fn sets<'e>(&mut self, el: &'e Element<'e>) -> Option<Vec<Set<'e>>> {
+        let mut out = Vec::new();
+        for s in el.all("resource_set") {
+            if s.attr("id-ref").is_some() {
+                self.unsupported
+                    .push(format!("resource_set id-ref in constraint '{}'", el.id()));
+                return None;
+            }
+            let mut members = Vec::new();
+            for r in s.all("resource_ref") {
+                let found = self.members_of(r.id());
+                if found.is_empty() {
+                    self.unsupported.push(format!(
+                        "unknown resource '{}' in set '{}'",
+                        r.id(),
+                        s.id()
+                    ));
+                    return None;
+                }
+                members.extend(found);
+            }
+            out.push(Set {
+                el: Some(s),
+                members,
+            });
+        }
+        Some(out)
     }
 
     fn constraint(&mut self, el: &Element) {
         let id = el.id().to_string();
-        if el.first("resource_set").is_some() {
-            self.unsupported
-                .push(format!("resource sets in constraint '{id}'"));
-            return;
-        }
         match el.name {
             "rsc_location" if el.attr("resource-discovery").is_some_and(|v| v != "always") => {
                 self.unsupported
@@ -633,56 +744,201 @@ impl Builder<'_> {
                     .push(format!("colocation by node attribute in '{id}'"));
             }
 
-            "rsc_colocation" => {
-                let (Some(dependent), Some(primary), Some(score)) = (
-                    self.rsc(el, "rsc"),
-                    self.rsc(el, "with-rsc"),
-                    el.attr("score").and_then(score),
-                ) else {
-                    if el.attr("score").is_none() {
-                        self.unsupported
-                            .push(format!("colocation '{id}' without a score"));
-                    }
-                    return;
-                };
-                if dependent == primary {
+            "rsc_colocation" => self.colocation(el),
+            "rsc_order" => self.order(el),
+            "rsc_ticket" => self.unsupported.push(format!("ticket constraint '{id}'")),
+            _ => {}
+        }
+    }
+
+    /// A colocation, or a colocation of resource sets expanded into pairs as
+    /// Pacemaker does: within a set each member follows the one before it (a
+    /// negative score keeps it away from every earlier one); between sets the
+    /// earlier set follows the later one.
+    fn colocation(&mut self, el: &Element) {
+        let id = el.id().to_string();
+        let cscore = el.attr("score").and_then(score);
+        if el.attr("score").is_some() && cscore.is_none() {
+            self.unsupported.push(format!(
+                "score '{}' in colocation '{id}'",
+                el.attr("score").unwrap_or("")
+            ));
+            return;
+        }
+        // (dependent, its role, primary, its role, score)
+        type Pair = (RscId, Option<Role>, RscId, Option<Role>, Score);
+        let mut pairs: Vec<Pair> = Vec::new();
+        if el.first("resource_set").is_some() {
+            let Some(sets) = self.sets(el) else { return };
+            for set in &sets {
+                let local = set
+                    .attr("score")
+                    .and_then(score)
+                    .or(cscore)
+                    .unwrap_or(Score::ZERO);
+                if local == Score::ZERO || set.sequential() == Some(false) {
+                    continue;
+                }
+                if set.attr("ordering").is_some_and(|o| o != "group") {
+                    self.unsupported
+                        .push(format!("ordering in colocation set of '{id}'"));
                     return;
                 }
-                let origin = self.origin(&id);
-                self.policy.constraints.push(Constraint {
-                    kind: ConstraintKind::Colocation {
-                        dependent,
-                        dependent_role: el
-                            .attr("rsc-role")
-                            .and_then(role)
-                            .filter(|r| *r != Role::Started),
-                        primary,
-                        primary_role: el
-                            .attr("with-rsc-role")
-                            .and_then(role)
-                            .filter(|r| *r != Role::Started),
-                        score,
-                    },
-                    origin,
-                });
+                let (m, r) = (&set.members, set.role());
+                if local > Score::ZERO {
+                    for w in m.windows(2) {
+                        pairs.push((w[1], r, w[0], r, local));
+                    }
+                } else {
+                    for (j, later) in m.iter().enumerate() {
+                        for earlier in &m[..j] {
+                            pairs.push((*later, r, *earlier, r, local));
+                        }
+                    }
+                }
             }
-            "rsc_order" => {
-                let (Some(first), Some(then)) = (self.rsc(el, "first"), self.rsc(el, "then"))
-                else {
-                    return;
+            if let Some(cs) = cscore.filter(|s| *s != Score::ZERO) {
+                for w in sets.windows(2) {
+                    let [a, b] = w else { continue };
+                    let deps: Vec<RscId> = if a.sequential() == Some(false) {
+                        a.members.clone()
+                    } else {
+                        a.members.first().copied().into_iter().collect()
+                    };
+                    let prims: Vec<RscId> = if b.sequential() == Some(false) {
+                        b.members.clone()
+                    } else {
+                        b.members.last().copied().into_iter().collect()
+                    };
+                    for d in &deps {
+                        for p in &prims {
+                            pairs.push((*d, a.role(), *p, b.role(), cs));
+                        }
+                    }
+                }
+            }
+        } else {
+            let Some(cs) = cscore else {
+                self.unsupported
+                    .push(format!("colocation '{id}' without a score"));
+                return;
+            };
+            let role_of = |k: &str| el.attr(k).and_then(role).filter(|r| *r != Role::Started);
+            for d in self.rscs(el, "rsc") {
+                for p in self.rscs(el, "with-rsc") {
+                    pairs.push((d, role_of("rsc-role"), p, role_of("with-rsc-role"), cs));
+                }
+            }
+        }
+        let origin = self.origin(&id);
+        for (dependent, dependent_role, primary, primary_role, score) in pairs {
+            if dependent == primary {
+                continue;
+            }
+            self.policy.constraints.push(Constraint {
+                kind: ConstraintKind::Colocation {
+                    dependent,
+                    dependent_role,
+                    primary,
+                    primary_role,
+                    score,
+                },
+                origin,
+            });
+        }
+    }
+
+    /// An order's kind and whether it is symmetrical, from `kind`, the
+    /// deprecated `score` and `symmetrical` of `el` (falling back to `outer`).
+    /// Serialize orders behave as optional asymmetrical ones in Pacemaker 2.1.
+    fn order_kind(el: &Element, outer: Option<&Element>) -> (OrderKind, bool) {
+        let pick = |k: &str| el.attr(k).or_else(|| outer.and_then(|o| o.attr(k)));
+        let (kind, serialize) = match (pick("kind"), pick("score").and_then(score)) {
+            (Some("Optional"), _) => (OrderKind::Optional, false),
+            (Some("Serialize"), _) => (OrderKind::Optional, true),
+            (None, Some(s)) if s == Score::ZERO => (OrderKind::Optional, false),
+            _ => (OrderKind::Mandatory, false),
+        };
+        let symmetrical = !serialize && pick("symmetrical").is_none_or(truthy);
+        (kind, symmetrical)
+    }
+
+    /// An order, or an order of resource sets expanded into pairs: members of
+    /// a sequential set one after another; between sets, the last of a
+    /// sequential set before the first of the next (every member otherwise).
+    fn order(&mut self, el: &Element) {
+        let id = el.id().to_string();
+        let (kind, symmetrical) = Self::order_kind(el, None);
+        // (first, first action, then, then action, kind, symmetrical, first_min)
+        type Pair = (
+            RscId,
+            OpAction,
+            RscId,
+            OpAction,
+            OrderKind,
+            bool,
+            Option<u32>,
+        );
+        let mut pairs: Vec<Pair> = Vec::new();
+        if el.first("resource_set").is_some() {
+            let Some(sets) = self.sets(el) else { return };
+            for set in &sets {
+                let (sk, ssym) = Self::order_kind(set.el.unwrap_or(el), Some(el));
+                let a = set.action();
+                let serialize = set.attr("kind").or(el.attr("kind")) == Some("Serialize");
+                let m = &set.members;
+                if serialize {
+                    for (j, later) in m.iter().enumerate() {
+                        for earlier in &m[..j] {
+                            pairs.push((*earlier, a, *later, a, OrderKind::Optional, false, None));
+                        }
+                    }
+                } else if set.sequential() != Some(false) {
+                    for w in m.windows(2) {
+                        pairs.push((w[0], a, w[1], a, sk, ssym, None));
+                    }
+                }
+            }
+            for w in sets.windows(2) {
+                let [a, b] = w else { continue };
+                let (a1, a2) = (a.action(), b.action());
+                let require_all = a.attr("require-all").is_none_or(truthy)
+                    || matches!(a1, OpAction::Stop | OpAction::Demote);
+                let from: Vec<RscId> = if a.sequential() == Some(true) {
+                    a.members.last().copied().into_iter().collect()
+                } else {
+                    a.members.clone()
                 };
-                let action = |a: Option<&str>| a.and_then(OpAction::parse);
-                let first_action = action(el.attr("first-action")).unwrap_or(OpAction::Start);
-                let then_action = action(el.attr("then-action")).unwrap_or(first_action);
-                let kind = match (el.attr("kind"), el.attr("score").and_then(score)) {
-                    (Some("Optional"), _) => OrderKind::Optional,
-                    (Some("Serialize"), _) => {
-                        self.unsupported.push(format!("serializing order '{id}'"));
+                let mut to: Vec<RscId> = if b.sequential() == Some(true) {
+                    b.members.first().copied().into_iter().collect()
+                } else {
+                    b.members.clone()
+                };
+                let mut first_min = None;
+                if !require_all {
+                    // "Any one of" over several resources is not expressible
+                    // yet; over one clone it is `needs 1`.
+                    let one_clone = matches!(&a.members[..], [r] if self.policy.resource(*r).is_some_and(|x| x.clone.is_some()));
+                    if !one_clone {
+                        self.unsupported.push(format!(
+                            "require-all=false over several resources in '{id}'"
+                        ));
                         return;
                     }
-                    (None, Some(s)) if s == Score::ZERO => OrderKind::Optional,
-                    _ => OrderKind::Mandatory,
-                };
+                    first_min = Some(1);
+                    to = b.members.clone();
+                }
+                for x in &from {
+                    for y in &to {
+                        pairs.push((*x, a1, *y, a2, kind, symmetrical, first_min));
+                    }
+                }
+            }
+        } else {
+            let action = |a: Option<&str>| a.and_then(OpAction::parse);
+            let first_action = action(el.attr("first-action")).unwrap_or(OpAction::Start);
+            let then_action = action(el.attr("then-action")).unwrap_or(first_action);
+            for first in self.rscs(el, "first") {
                 // A clone first: clone-min, else require-all=false (any one
                 // instance), makes the order a threshold.
                 let first_min = if self
@@ -700,10 +956,8 @@ impl Builder<'_> {
                 } else {
                     None
                 };
-                let symmetrical = el.attr("symmetrical").is_none_or(truthy);
-                let origin = self.origin(&id);
-                self.policy.constraints.push(Constraint {
-                    kind: ConstraintKind::Order {
+                for then in self.rscs(el, "then") {
+                    pairs.push((
                         first,
                         first_action,
                         then,
@@ -711,12 +965,27 @@ impl Builder<'_> {
                         kind,
                         symmetrical,
                         first_min,
-                    },
-                    origin,
-                });
+                    ));
+                }
             }
-            "rsc_ticket" => self.unsupported.push(format!("ticket constraint '{id}'")),
-            _ => {}
+        }
+        let origin = self.origin(&id);
+        for (first, first_action, then, then_action, kind, symmetrical, first_min) in pairs {
+            if first == then {
+                continue;
+            }
+            self.policy.constraints.push(Constraint {
+                kind: ConstraintKind::Order {
+                    first,
+                    first_action,
+                    then,
+                    then_action,
+                    kind,
+                    symmetrical,
+                    first_min,
+                },
+                origin,
+            });
         }
     }
 
@@ -727,21 +996,35 @@ impl Builder<'_> {
                 .push(format!("rsc-pattern in location '{id}'"));
             return;
         }
-        let Some(rsc) = self.rsc(el, "rsc") else {
+        if el.first("resource_set").is_some() {
+            // Each member of each set gets the constraint on its own; a set's
+            // score and role stand in for the constraint's.
+            let Some(sets) = self.sets(el) else { return };
+            for set in sets {
+                for m in set.members {
+                    self.location_of(el, m, set.el);
+                }
+            }
             return;
-        };
-        let rsc_role = el
-            .attr("role")
-            .and_then(role)
-            .filter(|r| *r != Role::Started);
-        if el.attr("node").is_some() && el.attr("score").and_then(score).is_none() {
+        }
+        for rsc in self.rscs(el, "rsc") {
+            self.location_of(el, rsc, None);
+        }
+    }
+
+    /// One location constraint for `rsc`; `set` may override score and role.
+    fn location_of(&mut self, el: &Element, rsc: RscId, set: Option<&Element>) {
+        let id = el.id().to_string();
+        let pick = |k: &str| set.and_then(|s| s.attr(k)).or_else(|| el.attr(k));
+        let rsc_role = pick("role").and_then(role).filter(|r| *r != Role::Started);
+        if el.attr("node").is_some() && pick("score").and_then(score).is_none() {
             self.unsupported.push(format!(
                 "score '{}' in location '{id}'",
-                el.attr("score").unwrap_or("")
+                pick("score").unwrap_or("")
             ));
             return;
         }
-        if let (Some(node), Some(score)) = (el.attr("node"), el.attr("score").and_then(score)) {
+        if let (Some(node), Some(score)) = (el.attr("node"), pick("score").and_then(score)) {
             let origin = self.origin(&id);
             self.policy.constraints.push(Constraint {
                 kind: ConstraintKind::Location {

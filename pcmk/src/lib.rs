@@ -47,6 +47,12 @@ pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Impo
     let mut b = config::Builder {
         now: now.or(execution_date).or(clock),
         refs: config::Refs::of(&root, xml),
+        templates: root
+            .path(&["configuration", "resources"])
+            .into_iter()
+            .flat_map(|r| r.all("template"))
+            .map(|t| (t.id(), t))
+            .collect(),
         ..config::Builder::default()
     };
     let cfg = root
