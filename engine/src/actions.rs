@@ -370,7 +370,6 @@ impl<'c, 'a> Builder<'c, 'a> {
         // (first, what of first triggers, then, same node only, from an order)
         let mut pairs: Vec<(RscId, &[ActionKind], RscId, bool, bool)> = Vec::new();
         // `then` restarts when `first` stops or (re)starts: its start must follow.
-        const ON_STOP: &[ActionKind] = &[ActionKind::Stop];
         const ON_START: &[ActionKind] = &[ActionKind::Stop, ActionKind::Start];
         const ON_PROMOTE: &[ActionKind] =
             &[ActionKind::Stop, ActionKind::Demote, ActionKind::Promote];
@@ -408,10 +407,11 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         for r in &cx.p.resources {
             if let halo_model::ResourceKind::Group(m) = &r.kind {
-                // Members of one group instance share a node.
+                // Members of one group instance share a node; a member that
+                // starts (or moves) restarts the members after it.
                 for w in m.windows(2) {
                     if let [a, b] = w {
-                        pairs.push((*a, ON_STOP, *b, true, false));
+                        pairs.push((*a, ON_START, *b, true, false));
                     }
                 }
             }

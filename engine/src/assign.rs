@@ -244,14 +244,26 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some(why) = &info.stop_wanted {
             return Some(why.clone());
         }
+        // Left as it is, and stopped: it stays stopped.
+        if let Some(why) = info.blocked.as_ref().filter(|_| info.current.is_empty()) {
+            if self.cx.clone_of(m).is_none() {
+                return Some(format!("{} stays stopped ({why})", r.name));
+            }
+        }
         None
     }
 
+    /// A unit is left as it is when a member that runs is (a stopped member
+    /// left as it is only stops the members after it).
     fn blocked(&self, u: RscId) -> Option<String> {
-        self.cx
-            .leaves(u)
-            .into_iter()
-            .find_map(|m| self.cx.rsc.get(m.index()).and_then(|i| i.blocked.clone()))
+        let clone = self.cx.clone_of(u).is_some();
+        self.cx.leaves(u).into_iter().find_map(|m| {
+            self.cx
+                .rsc
+                .get(m.index())
+                .filter(|i| clone || !i.current.is_empty())
+                .and_then(|i| i.blocked.clone())
+        })
     }
 
     fn why_not_run(&self, u: RscId) -> Option<String> {
