@@ -205,6 +205,23 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     stopped = Some(why);
                 }
             }
+            // A member that may not run where its group goes stops there, and
+            // so do the members after it.
+            if stopped.is_none() && grouped && !t.blocked && self.cx.clone_of(u).is_none() {
+                if let Some(&(n, _)) = t.instances.first() {
+                    let mut own = Scores::new(self.cx.nodes.len());
+                    let mut unused = vec![false; self.cx.nodes.len()];
+                    self.constraint_scores(m, &mut own, &mut unused);
+                    self.failure_scores(m, &mut own);
+                    if own.total(n).is_neg_inf() {
+                        stopped = Some(format!(
+                            "{} may not run on {}",
+                            self.cx.name(m),
+                            self.cx.node_name(n)
+                        ));
+                    }
+                }
+            }
             match &stopped {
                 _ if t.blocked => {
                     // A blocked unit stays exactly as it is, member by member.
@@ -317,54 +334,36 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 }
             }
         }
-        let mut members = vec![u];
-        members.extend(cx.leaves(u).into_iter().filter(|m| *m != u));
         let mut allowed_by_location = vec![false; cx.nodes.len()];
-        for &m in &members {
-            for c in cx.locations(m) {
-                let ConstraintKind::Location { target, score, .. } = &c.kind else {
-                    continue;
-                };
-                for (ni, node) in cx.nodes.iter().enumerate() {
-                    let hit = match target {
-                        LocationTarget::Nodes(ns) => ns.contains(&node.name),
-                        LocationTarget::Rule(rule) => rule.eval(&node.name, &node.attrs),
-                    };
-                    if hit {
-                        s.add(
-                            ni,
-                            *score,
-                            Source::Location {
-                                origin: c.origin,
-                                rsc: cx.name(m).to_string(),
-                            },
-                        );
-                        if *score >= Score::ZERO {
-                            if let Some(a) = allowed_by_location.get_mut(ni) {
-                                *a = true;
-                            }
-                        }
-                    }
-                }
-            }
+        let leaves: Vec<RscId> = cx.leaves(u).into_iter().filter(|m| *m != u).collect();
+        // The unit's own constraints, then each member's. A group member whose
+        // preferences would leave the group nowhere to run is left out, and so
+        // are the members after it (they follow it): the group runs without
+        // them, as Pacemaker places a group by its first member.
+        self.constraint_scores(u, &mut s, &mut allowed_by_location);
+        let mut parts: Vec<Scores> = Vec::new();
+        for &m in &leaves {
+            let mut part = Scores::new(cx.nodes.len());
+            self.constraint_scores(m, &mut part, &mut allowed_by_location);
+            parts.push(part);
         }
-        for &m in &members {
-            for oc in cx.s.operator.iter().filter(|o| o.rsc == cx.name(m)) {
-                if let Some(ni) = cx.node_index(&oc.node) {
-                    s.add(
-                        ni,
-                        oc.score,
-                        Source::Operator {
-                            rsc: oc.rsc.clone(),
-                        },
-                    );
-                    if oc.score >= Score::ZERO {
-                        if let Some(a) = allowed_by_location.get_mut(ni) {
-                            *a = true;
-                        }
-                    }
+        if leaves.is_empty() {
+            self.failure_scores(u, &mut s);
+        }
+        let grouped = leaves.len() > 1;
+        for (i, (&m, part)) in leaves.iter().zip(parts).enumerate() {
+            let mut with = s.clone();
+            for (ni, contributions) in part.parts.into_iter().enumerate() {
+                for c in contributions {
+                    with.add(ni, c.score, c.source);
                 }
             }
+            self.failure_scores(m, &mut with);
+            let runnable = |x: &Scores| (0..cx.nodes.len()).any(|n| x.runnable(n));
+            if grouped && i > 0 && runnable(&s) && !runnable(&with) {
+                break;
+            }
+            s = with;
         }
         if !cx.p.cluster.symmetric {
             for (ni, allowed) in allowed_by_location.iter().enumerate() {
@@ -373,53 +372,103 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 }
             }
         }
-        for m in cx.leaves(u) {
-            let Some(info) = cx.rsc.get(m.index()) else {
+        s
+    }
+
+    /// Location constraints and operator moves of `m`.
+    fn constraint_scores(&self, m: RscId, s: &mut Scores, allowed_by_location: &mut [bool]) {
+        let cx = self.cx;
+        for c in cx.locations(m) {
+            let ConstraintKind::Location { target, score, .. } = &c.kind else {
                 continue;
             };
-            let threshold =
-                cx.p.meta(m, |x| x.migration_threshold)
-                    .unwrap_or(halo_model::FailCount::INFINITE);
-            for (&ni, &count) in &info.failcount {
-                if threshold > 0 && count >= threshold {
+            for (ni, node) in cx.nodes.iter().enumerate() {
+                let hit = match target {
+                    LocationTarget::Nodes(ns) => ns.contains(&node.name),
+                    LocationTarget::Rule(rule) => rule.eval(&node.name, &node.attrs),
+                };
+                if hit {
                     s.add(
                         ni,
-                        Score::NEG_INF,
-                        Source::FailCount {
+                        *score,
+                        Source::Location {
+                            origin: c.origin,
                             rsc: cx.name(m).to_string(),
-                            count,
-                            threshold,
                         },
                     );
-                }
-            }
-            for &(ni, rc) in &info.banned {
-                s.add(
-                    ni,
-                    Score::NEG_INF,
-                    Source::HardError {
-                        rsc: cx.name(m).to_string(),
-                        rc,
-                    },
-                );
-            }
-            let stickiness = cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO);
-            if stickiness != Score::ZERO {
-                for (ni, _) in &info.current {
-                    let failed = info.recover.iter().any(|(f, _)| f == ni);
-                    if !failed {
-                        s.add(
-                            *ni,
-                            stickiness,
-                            Source::Stickiness {
-                                rsc: cx.name(m).to_string(),
-                            },
-                        );
+                    if *score >= Score::ZERO {
+                        if let Some(a) = allowed_by_location.get_mut(ni) {
+                            *a = true;
+                        }
                     }
                 }
             }
         }
-        s
+        for oc in cx.s.operator.iter().filter(|o| o.rsc == cx.name(m)) {
+            if let Some(ni) = cx.node_index(&oc.node) {
+                s.add(
+                    ni,
+                    oc.score,
+                    Source::Operator {
+                        rsc: oc.rsc.clone(),
+                    },
+                );
+                if oc.score >= Score::ZERO {
+                    if let Some(a) = allowed_by_location.get_mut(ni) {
+                        *a = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fail counts, hard errors and stickiness of the primitive `m`.
+    fn failure_scores(&self, m: RscId, s: &mut Scores) {
+        let cx = self.cx;
+        let Some(info) = cx.rsc.get(m.index()) else {
+            return;
+        };
+        let threshold =
+            cx.p.meta(m, |x| x.migration_threshold)
+                .unwrap_or(halo_model::FailCount::INFINITE);
+        for (&ni, &count) in &info.failcount {
+            if threshold > 0 && count >= threshold {
+                s.add(
+                    ni,
+                    Score::NEG_INF,
+                    Source::FailCount {
+                        rsc: cx.name(m).to_string(),
+                        count,
+                        threshold,
+                    },
+                );
+            }
+        }
+        for &(ni, rc) in &info.banned {
+            s.add(
+                ni,
+                Score::NEG_INF,
+                Source::HardError {
+                    rsc: cx.name(m).to_string(),
+                    rc,
+                },
+            );
+        }
+        let stickiness = cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO);
+        if stickiness != Score::ZERO {
+            for (ni, _) in &info.current {
+                let failed = info.recover.iter().any(|(f, _)| f == ni);
+                if !failed {
+                    s.add(
+                        *ni,
+                        stickiness,
+                        Source::Stickiness {
+                            rsc: cx.name(m).to_string(),
+                        },
+                    );
+                }
+            }
+        }
     }
 
     /// Folds in the preferences of units colocated with `u` that are not yet
