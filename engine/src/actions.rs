@@ -223,7 +223,19 @@ impl<'c, 'a> Builder<'c, 'a> {
             let mut changed = false;
             // Active on several nodes though it should run once: stop it
             // everywhere, then start it on its node (Pacemaker's stop_start).
-            let multiple = cx.clone_of(id).is_none() && info.current.len() > 1;
+            // (What does not require fencing is not counted on lost nodes.)
+            let counted = info
+                .current
+                .iter()
+                .filter(|(c, _)| {
+                    cx.requires(id) == halo_model::Requires::Fencing
+                        || cx
+                            .nodes
+                            .get(*c)
+                            .is_some_and(|x| x.status != halo_model::NodeStatus::Unclean)
+                })
+                .count();
+            let multiple = cx.clone_of(id).is_none() && counted > 1;
             if cur.is_active() && (tgt == Role::Stopped || failed.is_some() || multiple) {
                 let why = if let Some(f) = &failed {
                     Reason::Failed {
@@ -252,7 +264,11 @@ impl<'c, 'a> Builder<'c, 'a> {
                             .unwrap_or_else(|| "not placed here".into()),
                     }
                 };
-                if !fenced {
+                // Nothing can be run on a lost node: fencing stops what ran
+                // there, and what does not require fencing is simply
+                // recovered elsewhere.
+                let lost = node.status == halo_model::NodeStatus::Unclean;
+                if !fenced && !lost {
                     if cur == Role::Promoted {
                         self.add(Some(id), ActionKind::Demote, n, why.clone());
                     }
@@ -553,8 +569,10 @@ impl<'c, 'a> Builder<'c, 'a> {
                     }
                 }
             }
-            // Fencing before recovering what ran on the fenced node.
-            if let Some(info) = cx.rsc.get(i) {
+            // Fencing before recovering what ran on the fenced node (unless it
+            // does not require fencing).
+            let needs_fencing = cx.requires(id) == halo_model::Requires::Fencing;
+            if let Some(info) = cx.rsc.get(i).filter(|_| needs_fencing) {
                 for (cn, _) in &info.current {
                     let Some(f) = self.fence_of(*cn) else {
                         continue;

@@ -6,7 +6,7 @@
 
 use halo_model::{
     ClusterState, ConstraintKind, FailedOp, MultipleActive, NoQuorumPolicy, NodeStatus, OnFail,
-    OpAction, Policy, QuorumMode, ResourceKind, Role, RscId, Timestamp,
+    OpAction, Policy, QuorumMode, Requires, ResourceKind, Role, RscId, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -244,11 +244,30 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether resources may be started (no-quorum policy).
+    /// What a start of `id` needs: its `requires`, else fencing when the
+    /// cluster fences and it is not a fence device, else quorum.
+    pub fn requires(&self, id: RscId) -> Requires {
+        self.p.meta(id, |m| m.requires).unwrap_or_else(|| {
+            let fence_device = self
+                .leaves(id)
+                .iter()
+                .filter_map(|m| self.p.resource(*m).and_then(|r| r.primitive()))
+                .any(|p| p.fence.is_some());
+            if self.p.cluster.fencing && !fence_device {
+                Requires::Fencing
+            } else {
+                Requires::Quorum
+            }
+        })
+    }
+
     /// Without quorum: `stop` stops everything, `demote` everything but
     /// promotable clones (demoted when promoting); `freeze` acts in scoring.
+    /// A resource that requires nothing starts anyway.
     pub fn quorum_blocks_starts(&self, u: RscId) -> bool {
         let nqp = self.p.cluster.no_quorum_policy;
-        !self.may_start()
+        self.requires(u) != Requires::Nothing
+            && !self.may_start()
             && nqp != NoQuorumPolicy::Freeze
             && (nqp == NoQuorumPolicy::Stop
                 || !self.p.resource(u).is_some_and(|r| r.is_promotable()))
@@ -302,7 +321,10 @@ impl<'a> Ctx<'a> {
                 Some(format!("a {op} is in flight on {}", node.name))
             } else if node.maintenance {
                 Some(format!("{} is in maintenance", node.name))
-            } else if node.status == NodeStatus::Unclean && !node.fenceable {
+            } else if node.status == NodeStatus::Unclean
+                && !node.fenceable
+                && self.requires(id) == Requires::Fencing
+            {
                 Some(format!(
                     "it may still run on {}, which is unclean and cannot be fenced now",
                     node.name

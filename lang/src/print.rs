@@ -143,6 +143,14 @@ fn meta_lines(m: &Meta) -> Vec<String> {
     if let Some(m) = m.managed {
         v.push(format!("managed {}", if m { "yes" } else { "no" }));
     }
+    if let Some(r) = m.requires {
+        let r = match r {
+            Requires::Nothing => "nothing",
+            Requires::Quorum => "quorum",
+            Requires::Fencing => "fencing",
+        };
+        v.push(format!("requires {r}"));
+    }
     if let Some(a) = m.allow_migrate {
         v.push(format!("allow-migrate {}", if a { "yes" } else { "no" }));
     }
@@ -203,6 +211,9 @@ fn resource(out: &mut String, p: &Policy, _id: RscId, r: &Resource) {
         if c.promotable {
             body.push(format!("promoted-max {}", c.promoted_max));
             body.push(format!("promoted-node-max {}", c.promoted_node_max));
+        }
+        if c.unique {
+            body.push("globally-unique".to_string());
         }
         if c.interleave {
             body.push("interleave".to_string());

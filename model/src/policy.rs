@@ -143,6 +143,23 @@ pub struct Meta {
     /// The agent can move the service live (migrate_to / migrate_from)
     /// instead of stopping it on one node and starting it on another.
     pub allow_migrate: Option<bool>,
+    /// What a start needs (default: fencing when the cluster fences and the
+    /// resource is not a fence device, else quorum).
+    pub requires: Option<Requires>,
+}
+
+/// What must hold before a resource may start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requires {
+    /// Nothing: it starts even without quorum, and without waiting for a
+    /// lost node to be fenced.
+    Nothing,
+    /// Quorum, but not fencing: it may start elsewhere while a lost node that
+    /// ran it is not fenced yet.
+    Quorum,
+    /// Quorum, and the fencing of any lost node that may still run it.
+    Fencing,
 }
 
 /// What to do with a single-instance resource found active on several nodes.
@@ -202,6 +219,9 @@ pub struct CloneSpec {
     pub promoted_node_max: u32,
     /// Order against another clone instance by instance, on the same node.
     pub interleave: bool,
+    /// Instances are distinct services (Pacemaker's globally-unique), not
+    /// copies of one; Halo still runs at most one per node.
+    pub unique: bool,
 }
 
 impl Default for CloneSpec {
@@ -213,6 +233,7 @@ impl Default for CloneSpec {
             promoted_max: 1,
             promoted_node_max: 1,
             interleave: false,
+            unique: false,
         }
     }
 }

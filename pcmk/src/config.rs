@@ -380,8 +380,16 @@ impl Builder<'_> {
                     }
                 }
                 "allow-migrate" => meta.allow_migrate = Some(truthy(v)),
-                "requires" if v != "quorum" && v != "fencing" => {
-                    self.unsupported.push(format!("requires={v} on '{owner}'"))
+                "requires" => {
+                    meta.requires = match v.as_str() {
+                        "nothing" => Some(Requires::Nothing),
+                        "quorum" => Some(Requires::Quorum),
+                        "fencing" => Some(Requires::Fencing),
+                        _ => {
+                            self.unsupported.push(format!("requires={v} on '{owner}'"));
+                            None
+                        }
+                    }
                 }
                 "multiple-active" => {
                     meta.multiple_active = match v.as_str() {
@@ -636,16 +644,13 @@ impl Builder<'_> {
                 .or_else(|| num("master-node-max"))
                 .unwrap_or(1),
             interleave: m.get("interleave").is_some_and(|v| truthy(v)),
+            unique: m.get("globally-unique").is_some_and(|v| truthy(v)),
         };
         if spec.node_max > 1 {
             self.unsupported
                 .push(format!("clone-node-max={} of '{}'", spec.node_max, el.id()));
         }
         let clone_min = m.get("clone-min").map(|v| v.parse::<u32>().unwrap_or(0));
-        if m.get("globally-unique").is_some_and(|v| truthy(v)) {
-            self.unsupported
-                .push(format!("globally-unique clone '{}'", el.id()));
-        }
         let meta = self.meta(&m, el.id());
         let child = el
             .children
@@ -673,6 +678,7 @@ impl Builder<'_> {
             own.target_role = meta.target_role.or(own.target_role);
             own.multiple_active = meta.multiple_active.or(own.multiple_active);
             own.allow_migrate = meta.allow_migrate.or(own.allow_migrate);
+            own.requires = meta.requires.or(own.requires);
         }
         if let Some(c) = child {
             self.names.insert(c.id().to_string(), id);

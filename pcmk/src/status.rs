@@ -314,6 +314,21 @@ impl Builder<'_> {
         if role == Role::Stopped && failed.is_none() && pending.is_none() {
             return;
         }
+        // Halo runs one instance of a clone per node.
+        let unique = rsc.clone.as_ref().is_some_and(|c| c.unique);
+        if unique
+            && role.is_active()
+            && state
+                .resources
+                .get(&name)
+                .and_then(|m| m.get(node))
+                .is_some_and(|x| x.role.is_active())
+        {
+            self.unsupported.push(format!(
+                "several instances of unique clone '{id}' on '{node}'"
+            ));
+            return;
+        }
         let e = state
             .resources
             .entry(name)

@@ -6,7 +6,7 @@ use crate::diag::{Diagnostic, Span};
 use crate::syntax::{Stmt, TokenKind};
 use halo_model::{
     Agent, AgentClass, CloneSpec, Duration, FenceSpec, Meta, MultipleActive, OnFail, OpAction,
-    Operation, ParamValue, Primitive, Resource, ResourceKind, Role, RscId, TargetRole,
+    Operation, ParamValue, Primitive, Requires, Resource, ResourceKind, Role, RscId, TargetRole,
 };
 use std::collections::BTreeMap;
 
@@ -29,6 +29,7 @@ const META: &[&str] = &[
     "managed",
     "multiple-active",
     "allow-migrate",
+    "requires",
 ];
 const CLONE_OPTS: &[&str] = &[
     "clone-max",
@@ -36,6 +37,7 @@ const CLONE_OPTS: &[&str] = &[
     "promoted-max",
     "promoted-node-max",
     "interleave",
+    "globally-unique",
 ];
 const FENCE_OPTS: &[&str] = &["host-map", "targets", "timeout", "retries"];
 const OPS: &[&str] = &["start", "stop", "monitor", "promote", "demote"];
@@ -555,6 +557,21 @@ pub(super) fn meta_stmt(
         "priority" => meta.priority = Some(c.integer("the priority")?.0),
         "managed" => meta.managed = Some(c.boolean()?),
         "allow-migrate" => meta.allow_migrate = Some(c.boolean()?),
+        "requires" => {
+            let t = c.name("nothing, quorum or fencing")?;
+            meta.requires = Some(match t.text.as_str() {
+                "nothing" => Requires::Nothing,
+                "quorum" => Requires::Quorum,
+                "fencing" => Requires::Fencing,
+                _ => {
+                    return Err(bad_choice(
+                        t,
+                        "requirement",
+                        &["nothing", "quorum", "fencing"],
+                    ))
+                }
+            });
+        }
         "multiple-active" => {
             let t = c.name("restart, stop or block")?;
             meta.multiple_active = Some(match t.text.as_str() {
@@ -632,6 +649,7 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
         }
         "promoted-max" => spec.promoted_max = c.count("promoted-max")?,
         "promoted-node-max" => spec.promoted_node_max = c.count("promoted-node-max")?,
+        "globally-unique" => spec.unique = if c.at_end() { true } else { c.boolean()? },
         _ => spec.interleave = if c.at_end() { true } else { c.boolean()? },
     }
     Ok(())
