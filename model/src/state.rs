@@ -101,7 +101,12 @@ impl ClusterState {
     /// Removes empty maps and stopped entries so that equal states compare equal.
     pub fn normalize(&mut self) {
         for m in self.resources.values_mut() {
-            m.retain(|_, r| r.role != Role::Stopped || r.failed.is_some() || r.pending.is_some());
+            m.retain(|_, r| {
+                r.role != Role::Stopped
+                    || r.failed.is_some()
+                    || r.pending.is_some()
+                    || r.promotion.is_some()
+            });
         }
         self.resources.retain(|_, m| !m.is_empty());
         for m in self.failures.values_mut() {

@@ -9,6 +9,8 @@
 //! listed there that no longer passes fails the run (with the command that
 //! reproduces it); `--bless` rewrites the list after an improvement.
 
+mod differential;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,6 +27,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("differential") => match differential::run(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("import-roundtrip") => match import_roundtrip(&args[1..]) {
             Ok(code) => code,
             Err(e) => {
@@ -33,14 +42,14 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--out DIR] [--min-agreement PCT]");
             ExitCode::from(2)
         }
     }
 }
 
 /// Builds `halo` in release mode and returns its path.
-fn build_halo() -> Result<PathBuf, String> {
+pub(crate) fn build_halo() -> Result<PathBuf, String> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-q", "-p", "halo"])
         .current_dir(root())
@@ -52,7 +61,7 @@ fn build_halo() -> Result<PathBuf, String> {
     Ok(root().join("target/release/halo"))
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)

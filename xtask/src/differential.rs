@@ -1,0 +1,541 @@
+//! `cargo xtask differential [--cases N] [--seed S] [--out DIR] [--min-agreement PCT]`
+//!
+//! Differential testing against Pacemaker: generates random small CIBs in the
+//! style of the corpus's tiers 1 and 2 (primitives, a group, clones and
+//! promotable clones, location/colocation/order constraints, stickiness,
+//! migration-threshold, running resources, failed monitors, standby and
+//! offline nodes), runs `crm_simulate -x CIB -S` and
+//! `halo simulate --cib CIB --format pacemaker` on each, and compares their
+//! Transition Summaries the way the corpus's `compare.py` does (reason text
+//! ignored, clone instance numbers stripped, `blocked` kept).
+//!
+//! Every disagreement is written to DIR (default `target/differential`) as a
+//! reproducer: the CIB and both summaries. The run fails when the agreement
+//! rate falls below `--min-agreement` (default 0: report only).
+
+use rand::{RngExt, SeedableRng};
+use rand_xorshift::XorShiftRng;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+struct Options {
+    cases: u32,
+    seed: u64,
+    out: PathBuf,
+    min_agreement: f64,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        cases: 200,
+        seed: 1,
+        out: crate::root().join("target/differential"),
+        min_agreement: 0.0,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |what: &str| it.next().cloned().ok_or(format!("{a} needs {what}"));
+        match a.as_str() {
+            "--cases" => {
+                o.cases = value("a number")?
+                    .parse()
+                    .map_err(|_| "--cases needs a number")?
+            }
+            "--seed" => {
+                o.seed = value("a number")?
+                    .parse()
+                    .map_err(|_| "--seed needs a number")?
+            }
+            "--out" => o.out = PathBuf::from(value("a directory")?),
+            "--min-agreement" => {
+                o.min_agreement = value("a percentage")?
+                    .parse()
+                    .map_err(|_| "--min-agreement needs a percentage")?
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(o)
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode, String> {
+    let o = options(args)?;
+    if Command::new("crm_simulate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err(
+            "crm_simulate not found: install Debian's pacemaker-cli-utils (scripts/test does)"
+                .into(),
+        );
+    }
+    let halo = crate::build_halo()?;
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    let work = o.out.join("work.xml");
+    let digests = digests(&o.out)?;
+    let (mut agree, mut disagree, mut unsupported) = (0u32, 0u32, 0u32);
+    for i in 0..o.cases {
+        let seed = o.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i));
+        let cib = generate(seed, &digests);
+        std::fs::write(&work, &cib).map_err(|e| format!("{}: {e}", work.display()))?;
+        let pcmk = summary_of(Command::new("crm_simulate").arg("-x").arg(&work).arg("-S"))?;
+        let ours = Command::new(&halo)
+            .args(["simulate", "--format", "pacemaker", "--cib"])
+            .arg(&work)
+            .output()
+            .map_err(|e| format!("cannot run halo: {e}"))?;
+        if ours.status.code() == Some(3) {
+            unsupported += 1;
+            save(
+                &o.out,
+                seed,
+                &cib,
+                &pcmk,
+                &String::from_utf8_lossy(&ours.stderr),
+            )?;
+            continue;
+        }
+        let text = String::from_utf8_lossy(&ours.stdout).into_owned();
+        if !ours.status.success() || !text.contains("Transition Summary:") {
+            return Err(format!(
+                "halo failed on seed {seed} (exit {:?}): {}",
+                ours.status.code(),
+                String::from_utf8_lossy(&ours.stderr)
+            ));
+        }
+        if entries(&pcmk) == entries(&text) {
+            agree += 1;
+        } else {
+            disagree += 1;
+            save(&o.out, seed, &cib, &pcmk, &text)?;
+        }
+        if (i + 1) % 50 == 0 {
+            eprintln!("  {} of {} cases", i + 1, o.cases);
+        }
+    }
+    let total = agree + disagree + unsupported;
+    let rate = if total == 0 {
+        100.0
+    } else {
+        f64::from(agree) * 100.0 / f64::from(total)
+    };
+    println!(
+        "differential: {agree}/{total} agree ({rate:.1}%), {disagree} disagree, {unsupported} unsupported; reproducers in {}",
+        o.out.display()
+    );
+    Ok(if rate + 1e-9 < o.min_agreement {
+        eprintln!(
+            "agreement {rate:.1}% is below the required {:.1}%",
+            o.min_agreement
+        );
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn summary_of(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run crm_simulate: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn save(dir: &Path, seed: u64, cib: &str, pcmk: &str, ours: &str) -> Result<(), String> {
+    let base = dir.join(format!("seed-{seed}"));
+    let write = |ext: &str, text: &str| {
+        let p = base.with_extension(ext);
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    write("xml", cib)?;
+    write("pacemaker.txt", &section(pcmk))?;
+    write("halo.txt", &section(ours))
+}
+
+/// The Transition Summary section of a `crm_simulate`-style output.
+fn section(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("Transition Summary:") {
+            inside = true;
+        } else if inside && !line.starts_with(' ') {
+            break;
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The summary's entries, normalized as `compare.py` does: verb, resource
+/// without its clone instance number, the details in parentheses with spaces
+/// collapsed, and whether the action is blocked; fencing as (node, action).
+fn entries(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = section(text)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("* "))
+        .filter_map(|l| {
+            if let Some(rest) = l.strip_prefix("Fence ") {
+                let mut w = rest.split_whitespace();
+                let action = w.next()?;
+                let node = w.next()?;
+                return Some(format!("fence {node} {action}"));
+            }
+            let (head, tail) = l.split_once('(')?;
+            let (details, after) = tail.split_once(')')?;
+            let mut h = head.split_whitespace();
+            let verb = h.next()?;
+            let rsc = h.next()?;
+            let rsc = match rsc.rsplit_once(':') {
+                Some((base, n)) if n.chars().all(|c| c.is_ascii_digit()) => base,
+                _ => rsc,
+            };
+            let details = details.split_whitespace().collect::<Vec<_>>().join(" ");
+            let blocked =
+                after.trim_end().ends_with("blocked)") || after.trim_end().ends_with("blocked");
+            Some(format!(
+                "{verb} {rsc} ({details}){}",
+                if blocked { " blocked" } else { "" }
+            ))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A random CIB in the style of the corpus's tiers 1 and 2.
+pub fn generate(seed: u64, digests: &Digests) -> String {
+    let mut rng = XorShiftRng::seed_from_u64(seed);
+    let r = &mut rng;
+    let n_nodes = r.random_range(2..=4usize);
+    let nodes: Vec<String> = (1..=n_nodes).map(|i| format!("node{i}")).collect();
+    // 0 online, 1 standby, 2 offline
+    let node_state: Vec<u8> = nodes
+        .iter()
+        .map(|_| match r.random_range(0..10) {
+            0 => 1,
+            1 => 2,
+            _ => 0,
+        })
+        .collect();
+    let online: Vec<usize> = (0..n_nodes).filter(|i| node_state[*i] != 2).collect();
+    let stickiness = [0, 0, 1, 100][r.random_range(0..4usize)];
+    let threshold = [None, Some(1), Some(3)][r.random_range(0..3usize)];
+    let nqp = if r.random_bool(0.8) { "ignore" } else { "stop" };
+    let quorate = online.len() * 2 > n_nodes || r.random_bool(0.5);
+
+    // Resources: primitives, maybe a group, maybe a clone, maybe a promotable.
+    let n_prims = r.random_range(2..=5usize);
+    let prims: Vec<String> = (1..=n_prims).map(|i| format!("rsc{i}")).collect();
+    let group: Vec<String> = if r.random_bool(0.4) {
+        (1..=r.random_range(2..=3usize))
+            .map(|i| format!("grp-m{i}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let clone = r.random_bool(0.35);
+    let promotable = r.random_bool(0.3);
+
+    let mut x = String::new();
+    let _ = writeln!(
+        x,
+        r#"<cib admin_epoch="0" epoch="1" num_updates="1" have-quorum="{}" validate-with="pacemaker-3.7" dc-uuid="1">"#,
+        u8::from(quorate)
+    );
+    x.push_str("  <configuration>\n    <crm_config>\n      <cluster_property_set id=\"opts\">\n");
+    x.push_str("        <nvpair id=\"opts-stonith\" name=\"stonith-enabled\" value=\"false\"/>\n");
+    let _ = writeln!(
+        x,
+        "        <nvpair id=\"opts-nqp\" name=\"no-quorum-policy\" value=\"{nqp}\"/>"
+    );
+    x.push_str("      </cluster_property_set>\n    </crm_config>\n");
+    x.push_str("    <rsc_defaults>\n      <meta_attributes id=\"defaults\">\n");
+    let _ = writeln!(
+        x,
+        "        <nvpair id=\"d-stick\" name=\"resource-stickiness\" value=\"{stickiness}\"/>"
+    );
+    if let Some(t) = threshold {
+        let _ = writeln!(
+            x,
+            "        <nvpair id=\"d-mt\" name=\"migration-threshold\" value=\"{t}\"/>"
+        );
+    }
+    x.push_str("      </meta_attributes>\n    </rsc_defaults>\n    <nodes>\n");
+    for (i, n) in nodes.iter().enumerate() {
+        if node_state[i] == 1 {
+            let _ = writeln!(
+                x,
+                "      <node id=\"{}\" uname=\"{n}\"><instance_attributes id=\"{n}-a\"><nvpair id=\"{n}-sb\" name=\"standby\" value=\"on\"/></instance_attributes></node>",
+                i + 1
+            );
+        } else {
+            let _ = writeln!(x, "      <node id=\"{}\" uname=\"{n}\"/>", i + 1);
+        }
+    }
+    x.push_str("    </nodes>\n    <resources>\n");
+    let prim = |id: &str, ty: &str| {
+        format!(
+            "<primitive id=\"{id}\" class=\"ocf\" provider=\"pacemaker\" type=\"{ty}\"><operations><op id=\"{id}-mon\" name=\"monitor\" interval=\"10s\"/></operations></primitive>"
+        )
+    };
+    for p in &prims {
+        let _ = writeln!(x, "      {}", prim(p, "Dummy"));
+    }
+    if !group.is_empty() {
+        x.push_str("      <group id=\"grp\">\n");
+        for m in &group {
+            let _ = writeln!(x, "        {}", prim(m, "Dummy"));
+        }
+        x.push_str("      </group>\n");
+    }
+    if clone {
+        let _ = writeln!(
+            x,
+            "      <clone id=\"cln\">{}</clone>",
+            prim("cln-child", "Dummy")
+        );
+    }
+    if promotable {
+        let _ = writeln!(
+            x,
+            "      <clone id=\"prm\"><meta_attributes id=\"prm-m\"><nvpair id=\"prm-p\" name=\"promotable\" value=\"true\"/></meta_attributes><primitive id=\"prm-child\" class=\"ocf\" provider=\"pacemaker\" type=\"Stateful\"><operations><op id=\"prm-mon-p\" name=\"monitor\" interval=\"10s\" role=\"Promoted\"/><op id=\"prm-mon-u\" name=\"monitor\" interval=\"11s\" role=\"Unpromoted\"/></operations></primitive></clone>"
+        );
+    }
+    x.push_str("    </resources>\n    <constraints>\n");
+    // Constraint targets: top-level resources.
+    let mut tops: Vec<String> = prims.clone();
+    if !group.is_empty() {
+        tops.push("grp".into());
+    }
+    if clone {
+        tops.push("cln".into());
+    }
+    if promotable {
+        tops.push("prm".into());
+    }
+    let scores = ["-INFINITY", "-50", "50", "100", "INFINITY"];
+    for i in 0..r.random_range(0..=3usize) {
+        let rsc = &tops[r.random_range(0..tops.len())];
+        let node = &nodes[r.random_range(0..n_nodes)];
+        let score = scores[r.random_range(0..scores.len())];
+        let _ = writeln!(
+            x,
+            "      <rsc_location id=\"loc{i}\" rsc=\"{rsc}\" node=\"{node}\" score=\"{score}\"/>"
+        );
+    }
+    for i in 0..r.random_range(0..=2usize) {
+        let a = &tops[r.random_range(0..tops.len())];
+        let b = &tops[r.random_range(0..tops.len())];
+        if a == b {
+            continue;
+        }
+        let score = ["INFINITY", "-INFINITY", "50"][r.random_range(0..3usize)];
+        let role = if b == "prm" && r.random_bool(0.5) {
+            " with-rsc-role=\"Promoted\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            x,
+            "      <rsc_colocation id=\"col{i}\" rsc=\"{a}\" with-rsc=\"{b}\"{role} score=\"{score}\"/>"
+        );
+    }
+    for i in 0..r.random_range(0..=2usize) {
+        let a = &tops[r.random_range(0..tops.len())];
+        let b = &tops[r.random_range(0..tops.len())];
+        if a == b {
+            continue;
+        }
+        let kind = if r.random_bool(0.7) {
+            "Mandatory"
+        } else {
+            "Optional"
+        };
+        let _ = writeln!(
+            x,
+            "      <rsc_order id=\"ord{i}\" first=\"{a}\" then=\"{b}\" kind=\"{kind}\"/>"
+        );
+    }
+    x.push_str("    </constraints>\n  </configuration>\n  <status>\n");
+
+    // Where things run now: each primitive (and the group) on one online node
+    // or nowhere; clone instances on some nodes; one promoted instance.
+    let mut lrm: Vec<Vec<String>> = vec![Vec::new(); n_nodes];
+    let mut attrs: Vec<Vec<(String, String)>> = vec![Vec::new(); n_nodes];
+    let mut call = 10u32;
+    for p in &prims {
+        if r.random_bool(0.5) && !online.is_empty() {
+            let n = online[r.random_range(0..online.len())];
+            let mut ops = vec![op(digests, &mut call, p, "start", 0, 0, 0)];
+            if r.random_bool(0.15) {
+                ops.push(op(digests, &mut call, p, "monitor", 10000, 1, 0));
+                attrs[n].push((format!("fail-count-{p}"), "1".into()));
+                attrs[n].push((format!("last-failure-{p}"), "1700000000".into()));
+            } else {
+                ops.push(op(digests, &mut call, p, "monitor", 10000, 0, 0));
+            }
+            lrm[n].push(lrm_resource(p, "Dummy", &ops));
+        }
+    }
+    if !group.is_empty() && r.random_bool(0.5) && !online.is_empty() {
+        let n = online[r.random_range(0..online.len())];
+        for m in &group {
+            let ops = [
+                op(digests, &mut call, m, "start", 0, 0, 0),
+                op(digests, &mut call, m, "monitor", 10000, 0, 0),
+            ];
+            lrm[n].push(lrm_resource(m, "Dummy", &ops));
+        }
+    }
+    if clone {
+        for (k, &n) in online.iter().enumerate() {
+            if r.random_bool(0.6) {
+                let id = format!("cln-child:{k}");
+                let ops = [
+                    op(digests, &mut call, &id, "start", 0, 0, 0),
+                    op(digests, &mut call, &id, "monitor", 10000, 0, 0),
+                ];
+                lrm[n].push(lrm_resource(&id, "Dummy", &ops));
+            }
+        }
+    }
+    if promotable {
+        let promoted_at = r.random_range(0..=online.len());
+        for (k, &n) in online.iter().enumerate() {
+            let score = [5, 10][r.random_range(0..2usize)];
+            attrs[n].push(("master-prm-child".into(), score.to_string()));
+            if r.random_bool(0.7) {
+                let id = format!("prm-child:{k}");
+                let mut ops = vec![op(digests, &mut call, &id, "start", 0, 0, 0)];
+                if k == promoted_at {
+                    ops.push(op(digests, &mut call, &id, "promote", 0, 0, 0));
+                    ops.push(op(digests, &mut call, &id, "monitor", 10000, 8, 8));
+                } else {
+                    ops.push(op(digests, &mut call, &id, "monitor", 11000, 0, 0));
+                }
+                lrm[n].push(lrm_resource(&id, "Stateful", &ops));
+            }
+        }
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if node_state[i] == 2 {
+            let _ = writeln!(
+                x,
+                "    <node_state id=\"{}\" uname=\"{n}\" in_ccm=\"false\" crmd=\"offline\" join=\"down\" expected=\"down\"/>",
+                i + 1
+            );
+            continue;
+        }
+        let _ = writeln!(
+            x,
+            "    <node_state id=\"{}\" uname=\"{n}\" in_ccm=\"true\" crmd=\"online\" join=\"member\" expected=\"member\">",
+            i + 1
+        );
+        if !attrs[i].is_empty() {
+            let _ = writeln!(
+                x,
+                "      <transient_attributes id=\"{}\"><instance_attributes id=\"status-{}\">",
+                i + 1,
+                i + 1
+            );
+            for (k, (name, value)) in attrs[i].iter().enumerate() {
+                let _ = writeln!(
+                    x,
+                    "        <nvpair id=\"status-{}-{k}\" name=\"{name}\" value=\"{value}\"/>",
+                    i + 1
+                );
+            }
+            x.push_str("      </instance_attributes></transient_attributes>\n");
+        }
+        let _ = writeln!(x, "      <lrm id=\"{}\"><lrm_resources>", i + 1);
+        for l in &lrm[i] {
+            let _ = writeln!(x, "        {l}");
+        }
+        x.push_str("      </lrm_resources></lrm>\n    </node_state>\n");
+    }
+    x.push_str("  </status>\n</cib>\n");
+    x
+}
+
+/// One operation history entry, with the transition key saying what was
+/// expected (`expect`) and the result (`rc`).
+fn op(
+    d: &Digests,
+    call: &mut u32,
+    rsc: &str,
+    task: &str,
+    interval: u32,
+    rc: u8,
+    expect: u8,
+) -> String {
+    *call += 1;
+    let c = *call;
+    let digest = if interval == 0 { &d.once } else { &d.recurring };
+    format!(
+        "<lrm_rsc_op id=\"{rsc}_{task}_{interval}\" operation_key=\"{rsc}_{task}_{interval}\" operation=\"{task}\" crm-debug-origin=\"differential\" crm_feature_set=\"3.0.14\" transition-key=\"{c}:1:{expect}:00000000-0000-0000-0000-000000000000\" transition-magic=\"0:{rc};{c}:1:{expect}:00000000-0000-0000-0000-000000000000\" call-id=\"{c}\" rc-code=\"{rc}\" op-status=\"0\" interval=\"{interval}\" last-rc-change=\"1700000000\" exec-time=\"1\" queue-time=\"0\" op-digest=\"{digest}\"/>"
+    )
+}
+
+fn lrm_resource(id: &str, ty: &str, ops: &[String]) -> String {
+    format!(
+        "<lrm_resource id=\"{id}\" class=\"ocf\" provider=\"pacemaker\" type=\"{ty}\">{}</lrm_resource>",
+        ops.concat()
+    )
+}
+
+/// Pacemaker's parameter digests for the generated resources' operations
+/// (none of them has parameters): one for one-off operations, one for
+/// recurring monitors. Without the right digest in the history, Pacemaker
+/// restarts the resource for a "definition change".
+pub struct Digests {
+    once: String,
+    recurring: String,
+}
+
+/// Asks crm_simulate for the digests: it starts a Dummy on a small cluster and
+/// writes the history it would record.
+fn digests(dir: &Path) -> Result<Digests, String> {
+    let input = dir.join("digests.xml");
+    let output = dir.join("digests-out.xml");
+    let cib = r#"<cib admin_epoch="0" epoch="1" num_updates="1" have-quorum="1" validate-with="pacemaker-3.7">
+  <configuration>
+    <crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/></nodes>
+    <resources><primitive id="d" class="ocf" provider="pacemaker" type="Dummy"><operations><op id="d-mon" name="monitor" interval="10s"/></operations></primitive></resources>
+    <constraints/>
+  </configuration>
+  <status><node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"/></status>
+</cib>
+"#;
+    std::fs::write(&input, cib).map_err(|e| format!("{}: {e}", input.display()))?;
+    Command::new("crm_simulate")
+        .arg("-x")
+        .arg(&input)
+        .arg("-S")
+        .arg("-O")
+        .arg(&output)
+        .output()
+        .map_err(|e| format!("cannot run crm_simulate: {e}"))?;
+    let text =
+        std::fs::read_to_string(&output).map_err(|e| format!("{}: {e}", output.display()))?;
+    let digest_of = |key: &str| -> Option<String> {
+        let at = text.find(&format!("operation_key=\"{key}\""))?;
+        let tag_end = at + text[at..].find('>')?;
+        let tag = &text[at..tag_end];
+        let d = tag.split("op-digest=\"").nth(1)?;
+        Some(d.split('"').next()?.to_string())
+    };
+    match (digest_of("d_start_0"), digest_of("d_monitor_10000")) {
+        (Some(once), Some(recurring)) => Ok(Digests { once, recurring }),
+        _ => Err(format!(
+            "crm_simulate wrote no operation digests to {}",
+            output.display()
+        )),
+    }
+}
