@@ -454,19 +454,18 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 },
             );
         }
+        // Stickiness holds a resource active on exactly one node there, failed
+        // or not (a failure below the threshold is recovered in place).
         let stickiness = cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO);
-        if stickiness != Score::ZERO {
-            for (ni, _) in &info.current {
-                let failed = info.recover.iter().any(|(f, _)| f == ni);
-                if !failed {
-                    s.add(
-                        *ni,
-                        stickiness,
-                        Source::Stickiness {
-                            rsc: cx.name(m).to_string(),
-                        },
-                    );
-                }
+        if stickiness > Score::ZERO {
+            if let [(ni, _)] = info.current[..] {
+                s.add(
+                    ni,
+                    stickiness,
+                    Source::Stickiness {
+                        rsc: cx.name(m).to_string(),
+                    },
+                );
             }
         }
     }
@@ -501,8 +500,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
             if !role_matches || matches!(dependent_role, Some(Role::Promoted | Role::Unpromoted)) {
                 continue;
             }
+            // Not yet placed: waiting, or being placed right now (it placed
+            // `u`, its primary, first).
             let d = self.unit(*dependent);
-            if self.progress.get(d.index()) != Some(&Progress::NotYet) {
+            if self.progress.get(d.index()) == Some(&Progress::Done) {
                 continue;
             }
             let dep = self.base_scores(d);
