@@ -152,6 +152,45 @@ pub fn transition_summary(
         if multiple && restarted {
             stops.clear();
         }
+        // A clone instance on a node the clone may no longer use (a negative
+        // score there) is stopped, and a new instance starts: Pacemaker
+        // places the instances that are not running before it. One on a node
+        // that is merely unavailable (standby, down) moves.
+        let cloned = r.clone.is_some()
+            || r.parent
+                .and_then(|g| policy.resource(g))
+                .is_some_and(|g| g.clone.is_some());
+        let mut lone_stops: Vec<&str> = Vec::new();
+        if cloned {
+            // Whether the clone is still allowed there: its own constraints
+            // and failures, as Pacemaker weighs an instance's node
+            // (availability, stickiness and colocations apart).
+            let score_on = |n: &str| {
+                plan.placement(&r.name)
+                    .and_then(|p| p.scores.iter().find(|x| x.node == n))
+                    .map(|x| {
+                        x.parts
+                            .iter()
+                            .filter(|c| {
+                                use halo_engine::Source as S;
+                                matches!(
+                                    c.source,
+                                    S::Location { .. }
+                                        | S::OptIn
+                                        | S::FailCount { .. }
+                                        | S::HardError { .. }
+                                        | S::Operator { .. }
+                                )
+                            })
+                            .fold(halo_model::Score::ZERO, |a, c| a + c.score)
+                    })
+            };
+            let (keep, lone): (Vec<&str>, Vec<&str>) = stops
+                .iter()
+                .partition(|n| score_on(n).is_none_or(|t| t >= halo_model::Score::ZERO));
+            stops = keep;
+            lone_stops = lone;
+        }
         // Stops paired with starts are moves (recoveries when the stop is for a
         // failure), instance by instance.
         while let (Some(&from), Some(&to)) = (stops.first(), starts.first()) {
@@ -186,7 +225,7 @@ pub fn transition_summary(
             stops.remove(0);
             starts.remove(0);
         }
-        for n in stops {
+        for n in stops.into_iter().chain(lone_stops) {
             lines.push(format!("  * Stop {shown} ( {} )", with_role(n, current(n))));
         }
         for n in starts {
