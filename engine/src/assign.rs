@@ -697,6 +697,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 .and_then(|r| r.clone.clone())
                 .unwrap_or_default();
         let info = cx.rsc.get(u.index());
+        // The clone's own location preferences for its nodes count towards
+        // promotion too (Pacemaker adds the node's weight to the score).
+        let mut placed = Scores::new(cx.nodes.len());
+        let mut unused = vec![false; cx.nodes.len()];
+        self.constraint_scores(u, &mut placed, &mut unused);
         for &(ni, _) in inst {
             let Some(node) = cx.nodes.get(ni) else {
                 continue;
@@ -711,6 +716,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     });
             if let Some(v) = reported {
                 s.add(ni, Score::new(v), Source::Promotion { rsc: name.clone() });
+                for c in placed.parts.get(ni).into_iter().flatten() {
+                    if !c.score.is_neg_inf() {
+                        s.add(ni, c.score, c.source.clone());
+                    }
+                }
             }
             if info.is_some_and(|i| i.no_promote.contains(&ni)) {
                 s.add(ni, Score::NEG_INF, Source::Promotion { rsc: name.clone() });
