@@ -33,6 +33,7 @@ fn dummy() -> Primitive {
             origin: Origin(0),
         }],
         fence: None,
+        utilization: BTreeMap::new(),
     }
 }
 

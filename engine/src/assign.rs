@@ -11,8 +11,10 @@
 use crate::ctx::Ctx;
 use crate::plan::{Contribution, NodeScore, Source};
 use halo_model::{
-    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, Role, RscId, Score, TargetRole,
+    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, PlacementStrategy, Role, RscId,
+    Score, TargetRole,
 };
+use std::collections::BTreeMap;
 
 /// Per-node scores with their parts, indexed like `Ctx::nodes`.
 #[derive(Clone, Default)]
@@ -75,6 +77,9 @@ pub(crate) struct Assigner<'c, 'a> {
     progress: Vec<Progress>,
     pub targets: Vec<Target>,
     load: Vec<u32>,
+    /// What each node has left to offer (placement strategies other than
+    /// default): its capacity less what was assigned to it in this plan.
+    remaining: Vec<BTreeMap<String, i64>>,
     counter: usize,
 }
 
@@ -86,6 +91,18 @@ impl<'c, 'a> Assigner<'c, 'a> {
             progress: vec![Progress::NotYet; n],
             targets: vec![Target::default(); n],
             load: vec![0; cx.nodes.len()],
+            remaining: cx
+                .nodes
+                .iter()
+                .map(|n| {
+                    cx.p.cluster
+                        .nodes
+                        .iter()
+                        .find(|s| s.name == n.name)
+                        .map(|s| s.capacity.clone())
+                        .unwrap_or_default()
+                })
+                .collect(),
             counter: 0,
         };
         let mut units: Vec<RscId> = (0..n)
@@ -94,6 +111,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .collect();
         // Stable sort: equal priorities keep declaration order.
         units.sort_by_key(|id| std::cmp::Reverse(cx.p.meta(*id, |m| m.priority).unwrap_or(0)));
+        if cx.p.cluster.strategy != PlacementStrategy::Default {
+            a.sort_for_utilization(&mut units);
+        }
         for u in units {
             a.assign(u);
         }
@@ -129,6 +149,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let mut scores = self.base_scores(u);
         self.add_dependents(u, &mut scores, None);
         self.apply_primaries(u, &mut scores, false);
+        let prefer = if self.cx.p.cluster.strategy == PlacementStrategy::Default {
+            None
+        } else {
+            self.ban_insufficient_capacity(u, &mut scores)
+        };
         let mut target = Target {
             order: self.counter,
             ..Target::default()
@@ -143,7 +168,15 @@ impl<'c, 'a> Assigner<'c, 'a> {
             target.unplaced = Some(why);
         } else if self.cx.clone_of(u).is_some() {
             target.instances = self.choose_clone_nodes(u, &scores);
-        } else if let Some(n) = self.best_node(u, &scores) {
+        } else if let Some(n) = prefer
+            .filter(|&p| {
+                scores.runnable(p)
+                    && (0..self.cx.nodes.len())
+                        .filter(|&x| scores.runnable(x))
+                        .all(|x| scores.total(x) <= scores.total(p))
+            })
+            .or_else(|| self.best_node(u, &scores))
+        {
             target.instances = vec![(n, Role::Started)];
         } else {
             target.unplaced = Some("no node can run it".to_string());
@@ -243,6 +276,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 if let Some(l) = self.load.get_mut(*n) {
                     *l += 1;
                 }
+                self.consume(m, *n);
             }
             if grouped {
                 if let Some(slot) = self.targets.get_mut(m.index()) {
@@ -609,19 +643,31 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let current = self.current_instances(u);
         let is_current = |n: usize| current.iter().any(|(c, _)| *c == n);
         let spread = self.cx.p.cluster.spread_ties;
-        let best = (0..self.cx.nodes.len())
+        let strategy = self.cx.p.cluster.strategy;
+        let mut order: Vec<usize> = (0..self.cx.nodes.len())
             .filter(|&n| s.runnable(n))
-            .max_by(|&a, &b| {
-                let key = |n: usize| {
-                    (
-                        s.total(n),
-                        std::cmp::Reverse(self.load.get(n).copied().unwrap_or(0)),
-                        is_current(n),
-                        std::cmp::Reverse(n),
-                    )
-                };
-                key(a).cmp(&key(b))
-            })?;
+            .collect();
+        // Best first: score; under balanced, more free capacity; fewer
+        // resources so far; the current node; name. Minimal goes from score
+        // straight to name, packing resources onto as few nodes as it can.
+        merge_sort(&mut order, &|&a: &usize, &b: &usize| {
+            let by_score = s.total(b).cmp(&s.total(a));
+            if by_score != std::cmp::Ordering::Equal || strategy == PlacementStrategy::Minimal {
+                return by_score.then(a.cmp(&b));
+            }
+            if strategy == PlacementStrategy::Balanced {
+                let c = self.capacity_vote(a, b);
+                if c != std::cmp::Ordering::Equal {
+                    return c;
+                }
+            }
+            let load = |n: usize| self.load.get(n).copied().unwrap_or(0);
+            load(a)
+                .cmp(&load(b))
+                .then(is_current(b).cmp(&is_current(a)))
+                .then(a.cmp(&b))
+        });
+        let best = *order.first()?;
         if (!spread || s.total(best) > Score::ZERO) && !is_current(best) {
             if let Some(&(c, _)) = current
                 .iter()
@@ -885,6 +931,161 @@ impl<'c, 'a> Assigner<'c, 'a> {
         }
     }
 
+    /// Units in the order Pacemaker assigns them under a placement strategy:
+    /// priority, then the score on the node each runs on now, then the scores
+    /// node by node (names in order; unavailable nodes count as -inf).
+    fn sort_for_utilization(&self, units: &mut [RscId]) {
+        let cx = self.cx;
+        let scored: Vec<(RscId, i64, Vec<Score>, Score)> = units
+            .iter()
+            .map(|&u| {
+                let s = self.base_scores(u);
+                let current = self
+                    .current_instances(u)
+                    .first()
+                    .map_or(Score::NEG_INF, |(n, _)| s.total(*n));
+                let per_node = (0..cx.nodes.len())
+                    .map(|n| {
+                        if cx.nodes.get(n).is_some_and(|x| x.unavailable().is_some()) {
+                            Score::NEG_INF
+                        } else {
+                            s.total(n)
+                        }
+                    })
+                    .collect();
+                (
+                    u,
+                    cx.p.meta(u, |m| m.priority).unwrap_or(0),
+                    per_node,
+                    current,
+                )
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..scored.len()).collect();
+        merge_sort(&mut order, &|&a: &usize, &b: &usize| {
+            let (x, y) = (&scored[a], &scored[b]);
+            y.1.cmp(&x.1).then(y.3.cmp(&x.3)).then_with(|| {
+                x.2.iter()
+                    .zip(&y.2)
+                    .map(|(p, q)| q.cmp(p))
+                    .find(|o| *o != std::cmp::Ordering::Equal)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+        });
+        let sorted: Vec<RscId> = order.iter().map(|&i| scored[i].0).collect();
+        units.copy_from_slice(&sorted);
+    }
+
+    /// What a unit uses: the sum over its primitives (one instance of a clone).
+    fn utilization(&self, u: RscId) -> BTreeMap<String, i64> {
+        let mut need: BTreeMap<String, i64> = BTreeMap::new();
+        for m in self.cx.leaves(u) {
+            if let Some(p) = self.cx.p.resource(m).and_then(|r| r.primitive()) {
+                for (k, v) in &p.utilization {
+                    *need.entry(k.clone()).or_default() += v;
+                }
+            }
+        }
+        need
+    }
+
+    fn fits(&self, n: usize, need: &BTreeMap<String, i64>) -> bool {
+        let left = self.remaining.get(n);
+        need.iter()
+            .all(|(k, v)| *v <= left.and_then(|l| l.get(k)).copied().unwrap_or(0))
+    }
+
+    /// Takes what primitive `m` uses from node `n`'s capacity.
+    fn consume(&mut self, m: RscId, n: usize) {
+        if self.cx.p.cluster.strategy == PlacementStrategy::Default {
+            return;
+        }
+        let Some(p) = self.cx.p.resource(m).and_then(|r| r.primitive()) else {
+            return;
+        };
+        if let Some(left) = self.remaining.get_mut(n) {
+            for (k, v) in &p.utilization {
+                let e = left.entry(k.clone()).or_insert(0);
+                *e = (*e - v).max(0);
+            }
+        }
+    }
+
+    /// Pacemaker's comparison of free capacity: a vote over the attributes
+    /// (more of one counts one), not a sum. `Less` means `a` has more.
+    fn capacity_vote(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let empty = BTreeMap::new();
+        let (la, lb) = (
+            self.remaining.get(a).unwrap_or(&empty),
+            self.remaining.get(b).unwrap_or(&empty),
+        );
+        let mut vote = 0i32;
+        for k in la.keys().chain(lb.keys().filter(|k| !la.contains_key(*k))) {
+            let (x, y) = (
+                la.get(k).copied().unwrap_or(0),
+                lb.get(k).copied().unwrap_or(0),
+            );
+            vote += match x.cmp(&y) {
+                std::cmp::Ordering::Greater => -1,
+                std::cmp::Ordering::Less => 1,
+                std::cmp::Ordering::Equal => 0,
+            };
+        }
+        vote.cmp(&0)
+    }
+
+    /// Bans the nodes where the unit (with the units that must run with it and
+    /// are not placed yet) does not fit. When it fits nowhere as a whole, only
+    /// nodes where it does not fit alone are banned, and the node with the
+    /// most room is returned as the one to prefer.
+    fn ban_insufficient_capacity(&self, u: RscId, s: &mut Scores) -> Option<usize> {
+        let own = self.utilization(u);
+        let mut need = own.clone();
+        for c in self.cx.colocations_of_primary(u) {
+            if let ConstraintKind::Colocation {
+                dependent, score, ..
+            } = &c.kind
+            {
+                let d = self.unit(*dependent);
+                if score.is_inf() && d != u && self.progress.get(d.index()) != Some(&Progress::Done)
+                {
+                    for (k, v) in self.utilization(d) {
+                        *need.entry(k).or_default() += v;
+                    }
+                }
+            }
+        }
+        if need.is_empty() {
+            return None;
+        }
+        let examined: Vec<usize> = (0..self.cx.nodes.len())
+            .filter(|&n| s.runnable(n))
+            .collect();
+        let (wanted, prefer) = if examined.iter().any(|&n| self.fits(n, &need)) {
+            (&need, None)
+        } else {
+            let mut most: Option<usize> = None;
+            for &n in &examined {
+                if most.is_none_or(|m| self.capacity_vote(n, m) == std::cmp::Ordering::Less) {
+                    most = Some(n);
+                }
+            }
+            (&own, most)
+        };
+        for &n in &examined {
+            if !self.fits(n, wanted) {
+                let what = wanted
+                    .keys()
+                    .filter(|k| !self.fits(n, &BTreeMap::from([((*k).clone(), wanted[*k])])))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                s.add(n, Score::NEG_INF, Source::Capacity { what });
+            }
+        }
+        prefer.filter(|&n| s.runnable(n))
+    }
+
     fn enforce_mandatory_orders(&mut self) {
         let cx = self.cx;
         for _ in 0..=cx.p.constraints.len() {
@@ -991,4 +1192,30 @@ pub(crate) fn node_scores(cx: &Ctx<'_>, s: &Scores) -> Vec<NodeScore> {
         .collect();
     out.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));
     out
+}
+
+/// A stable top-down merge sort, as GLib's `g_list_sort` does it: the left
+/// half takes the larger share, and on a tie the left element goes first. The
+/// exact algorithm matters when the comparison is not transitive (Pacemaker's
+/// capacity vote).
+fn merge_sort<T: Copy>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
+    if v.len() < 2 {
+        return;
+    }
+    let mid = v.len().div_ceil(2);
+    merge_sort(&mut v[..mid], cmp);
+    merge_sort(&mut v[mid..], cmp);
+    let (left, right) = (v[..mid].to_vec(), v[mid..].to_vec());
+    let (mut i, mut j) = (0, 0);
+    for slot in v.iter_mut() {
+        let take_left = j >= right.len()
+            || (i < left.len() && cmp(&left[i], &right[j]) != std::cmp::Ordering::Greater);
+        if take_left {
+            *slot = left[i];
+            i += 1;
+        } else {
+            *slot = right[j];
+            j += 1;
+        }
+    }
 }

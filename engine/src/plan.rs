@@ -145,6 +145,9 @@ pub enum Source {
     Operator { rsc: String },
     /// An operation failed there with a hard error (agent not installed...).
     HardError { rsc: String, rc: i32 },
+    /// The node has not enough of what the resource (and what must run with
+    /// it) uses left.
+    Capacity { what: String },
 }
 
 impl fmt::Display for Source {
@@ -170,6 +173,7 @@ impl fmt::Display for Source {
             Source::NoQuorum => f.write_str("no quorum"),
             Source::Operator { rsc } => write!(f, "operator move/ban of {rsc}"),
             Source::HardError { rsc, rc } => write!(f, "{rsc} failed here with hard error rc={rc}"),
+            Source::Capacity { what } => write!(f, "not enough {what} left here"),
         }
     }
 }

@@ -28,6 +28,7 @@ fn dummy() -> Primitive {
             origin: Origin(0),
         }],
         fence: None,
+        utilization: BTreeMap::new(),
     }
 }
 

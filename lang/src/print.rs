@@ -62,6 +62,9 @@ pub fn print_policy(p: &Policy) -> String {
         for (k, v) in &n.attrs {
             let _ = write!(out, "\n{} = {}", name(k), quote(v));
         }
+        for (k, v) in &n.capacity {
+            let _ = write!(out, "\ncapacity {} {v}", name(k));
+        }
         out.push_str("\n}\n");
     }
     let quorum = match &c.quorum {
@@ -85,6 +88,15 @@ pub fn print_policy(p: &Policy) -> String {
     );
     if c.spread_ties {
         out.push_str("ties spread\n");
+    }
+    let strategy = match c.strategy {
+        PlacementStrategy::Default => None,
+        PlacementStrategy::Utilization => Some("utilization"),
+        PlacementStrategy::Minimal => Some("minimal"),
+        PlacementStrategy::Balanced => Some("balanced"),
+    };
+    if let Some(s) = strategy {
+        let _ = writeln!(out, "placement-strategy {s}");
     }
     let _ = writeln!(
         out,
@@ -229,6 +241,9 @@ fn primitive_body(prim: &Primitive, body: &mut Vec<String>) {
             ParamValue::Secret(s) => format!("secret({})", quote(s)),
         };
         body.push(format!("{} = {v}", name(k)));
+    }
+    for (k, v) in &prim.utilization {
+        body.push(format!("utilization {} {v}", name(k)));
     }
     for op in &prim.ops {
         let mut line = op.action.as_str().to_string();

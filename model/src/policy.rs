@@ -94,7 +94,25 @@ pub struct Cluster {
     /// a zero score is no reason to stay and the node with the fewest
     /// resources wins.
     pub spread_ties: bool,
+    /// How utilization shapes placement.
+    pub strategy: PlacementStrategy,
     pub origin: Origin,
+}
+
+/// Pacemaker's placement-strategy: whether node capacities and resource
+/// utilization count, and how nodes with equal scores are chosen between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlacementStrategy {
+    /// Utilization is ignored.
+    #[default]
+    Default,
+    /// A resource runs only where its utilization fits the node's capacity.
+    Utilization,
+    /// As utilization, packing resources onto as few nodes as possible.
+    Minimal,
+    /// As utilization, preferring the node with the most free capacity.
+    Balanced,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -102,6 +120,9 @@ pub struct NodeSpec {
     pub name: String,
     pub address: Option<String>,
     pub attrs: BTreeMap<String, String>,
+    /// What the node offers resources (`cpu`, `memory`...), for placement
+    /// strategies other than default.
+    pub capacity: BTreeMap<String, i64>,
     pub origin: Origin,
 }
 
@@ -253,6 +274,8 @@ pub struct Primitive {
     pub ops: Vec<Operation>,
     /// Present on fence devices.
     pub fence: Option<FenceSpec>,
+    /// What the resource takes of a node's capacity.
+    pub utilization: BTreeMap<String, i64>,
 }
 
 impl Primitive {

@@ -154,6 +154,17 @@ pub(crate) fn nvpairs(
     out
 }
 
+/// A utilization or capacity value as Pacemaker reads it: the leading
+/// integer (`10GB` is 10), 0 when there is none.
+fn utilization_value(v: &str) -> i64 {
+    let v = v.trim();
+    let end = v
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+'))))
+        .map_or(v.len(), |(i, _)| i);
+    v[..end].parse().unwrap_or(0)
+}
+
 fn truthy(v: &str) -> bool {
     matches!(
         v.to_ascii_lowercase().as_str(),
@@ -297,7 +308,15 @@ impl Builder<'_> {
             let unsupported = match k.as_str() {
                 "maintenance-mode" | "stop-all-resources" => truthy(v),
 
-                "placement-strategy" => v != "default",
+                "placement-strategy" => {
+                    self.policy.cluster.strategy = match v.to_ascii_lowercase().as_str() {
+                        "utilization" => PlacementStrategy::Utilization,
+                        "minimal" => PlacementStrategy::Minimal,
+                        "balanced" => PlacementStrategy::Balanced,
+                        _ => PlacementStrategy::Default,
+                    };
+                    false
+                }
                 "node-health-strategy" => v != "none",
                 "enable-startup-probes" | "stop-orphan-resources" | "stop-orphan-actions" => {
                     !truthy(v)
@@ -328,6 +347,9 @@ impl Builder<'_> {
             };
             spec.origin = self.origin(n.id());
             self.node_ids.insert(name.clone(), n.id().to_string());
+            for (k, v) in nvpairs(n, "utilization", &self.refs, &mut self.unsupported) {
+                spec.capacity.insert(k, utilization_value(&v));
+            }
             for (k, v) in attrs {
                 match k.as_str() {
                     "standby" if truthy(&v) => self.standby.push(name.clone()),
@@ -556,6 +578,7 @@ impl Builder<'_> {
             });
         }
         let mut m = BTreeMap::new();
+        let mut utilization = BTreeMap::new();
         for src in template.into_iter().chain(std::iter::once(el)) {
             m.extend(nvpairs(
                 src,
@@ -563,6 +586,9 @@ impl Builder<'_> {
                 &self.refs,
                 &mut self.unsupported,
             ));
+            for (k, v) in nvpairs(src, "utilization", &self.refs, &mut self.unsupported) {
+                utilization.insert(k, utilization_value(&v));
+            }
         }
         let meta = self.meta(&m, el.id());
         let id = self.next_id();
@@ -584,6 +610,7 @@ impl Builder<'_> {
                 params,
                 ops,
                 fence,
+                utilization,
             }),
             meta,
             clone,

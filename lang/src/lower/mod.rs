@@ -14,8 +14,8 @@ use crate::diag::{Diagnostic, FileId, Sources, Span};
 use crate::syntax::{self, Stmt, Token};
 use cursor::{suggest, unknown_keyword, Cursor, Res};
 use halo_model::{
-    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, OrderKind, Origin, Policy,
-    QuorumMode, Role, RscId, Score,
+    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, OrderKind, Origin, PlacementStrategy,
+    Policy, QuorumMode, Role, RscId, Score,
 };
 use std::collections::BTreeMap;
 
@@ -326,6 +326,7 @@ impl Lower {
             "placement",
             "start-failure-is-fatal",
             "ties",
+            "placement-strategy",
         ];
         let mut c = Cursor::new(s);
         let Some(kw) = c.next() else {
@@ -377,6 +378,22 @@ impl Lower {
                     _ => return Err(bad_choice(t, "tie rule", &["stay", "spread"])),
                 };
             }
+            "placement-strategy" => {
+                let t = c.name("default, utilization, minimal or balanced")?;
+                self.policy.cluster.strategy = match t.text.as_str() {
+                    "default" => PlacementStrategy::Default,
+                    "utilization" => PlacementStrategy::Utilization,
+                    "minimal" => PlacementStrategy::Minimal,
+                    "balanced" => PlacementStrategy::Balanced,
+                    _ => {
+                        return Err(bad_choice(
+                            t,
+                            "placement strategy",
+                            &["default", "utilization", "minimal", "balanced"],
+                        ))
+                    }
+                };
+            }
             "placement" => {
                 let t = c.name("symmetric or opt-in")?;
                 self.policy.cluster.symmetric = match t.text.as_str() {
@@ -421,13 +438,18 @@ impl Lower {
                         .help("a node has one address; remove one of them"));
                     }
                     spec.address = Some(a.text.clone());
+                } else if c.eat_word("capacity") {
+                    let what = c.name("what the node offers, e.g. `cpu`")?;
+                    let (n, _) = c.integer("the capacity")?;
+                    spec.capacity.insert(what.text.clone(), n);
                 } else {
-                    let key = c.name("`address` or an attribute `NAME = VALUE`")?;
+                    let key =
+                        c.name("`address`, `capacity NAME N` or an attribute `NAME = VALUE`")?;
                     if !c.eat_op("=") {
                         return Err(unknown_keyword(
                             key,
                             "in a node block",
-                            &["address", "NAME = VALUE"],
+                            &["address", "capacity", "NAME = VALUE"],
                         ));
                     }
                     let v = c.value("the attribute's value")?;

@@ -123,6 +123,7 @@ impl Lower {
                     timeout: None,
                     retries: 0,
                 }),
+                utilization: BTreeMap::new(),
             }),
             None => ResourceKind::Group(Vec::new()),
         };
@@ -211,7 +212,14 @@ impl Lower {
             .resource(id)
             .and_then(|r| r.primitive())
             .is_some_and(|p| p.fence.is_some());
-        if OPS.contains(&kw) && !is_group {
+        if kw == "utilization" && !is_group {
+            c.next();
+            let what = c.name("what the resource takes, e.g. `cpu`")?;
+            let (n, _) = c.integer("the amount")?;
+            if let Some(p) = self.primitive_mut(id) {
+                p.utilization.insert(what.text.clone(), n);
+            }
+        } else if OPS.contains(&kw) && !is_group {
             let op = self.operation(&mut c, id)?;
             if let Some(p) = self.primitive_mut(id) {
                 p.ops.push(op);
@@ -255,6 +263,7 @@ impl Lower {
             } else {
                 allowed.push("NAME = VALUE");
                 allowed.extend(OPS);
+                allowed.push("utilization");
             }
             allowed.extend(META);
             if is_clone {
