@@ -961,13 +961,30 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 )
             })
             .collect();
+        // The node list: available nodes first; under balanced, the ones with
+        // more capacity first; then by name.
+        let mut nodes: Vec<usize> = (0..cx.nodes.len()).collect();
+        let balanced = cx.p.cluster.strategy == PlacementStrategy::Balanced;
+        merge_sort(&mut nodes, &|&a: &usize, &b: &usize| {
+            let down = |n: usize| cx.nodes.get(n).is_some_and(|x| x.unavailable().is_some());
+            down(a)
+                .cmp(&down(b))
+                .then_with(|| {
+                    if balanced {
+                        self.capacity_vote(a, b)
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                })
+                .then(a.cmp(&b))
+        });
         let mut order: Vec<usize> = (0..scored.len()).collect();
         merge_sort(&mut order, &|&a: &usize, &b: &usize| {
             let (x, y) = (&scored[a], &scored[b]);
             y.1.cmp(&x.1).then(y.3.cmp(&x.3)).then_with(|| {
-                x.2.iter()
-                    .zip(&y.2)
-                    .map(|(p, q)| q.cmp(p))
+                nodes
+                    .iter()
+                    .map(|&n| y.2[n].cmp(&x.2[n]))
                     .find(|o| *o != std::cmp::Ordering::Equal)
                     .unwrap_or(std::cmp::Ordering::Equal)
             })
@@ -1041,17 +1058,31 @@ impl<'c, 'a> Assigner<'c, 'a> {
     fn ban_insufficient_capacity(&self, u: RscId, s: &mut Scores) -> Option<usize> {
         let own = self.utilization(u);
         let mut need = own.clone();
-        for c in self.cx.colocations_of_primary(u) {
-            if let ConstraintKind::Colocation {
-                dependent, score, ..
-            } = &c.kind
-            {
+        // Units that must run with it (infinite colocations, followed
+        // through) and are not placed yet; a clone only brings clones along.
+        let clone = self.cx.clone_of(u).is_some();
+        let mut seen = vec![u];
+        let mut todo = vec![u];
+        while let Some(x) = todo.pop() {
+            for c in self.cx.colocations_of_primary(x) {
+                let ConstraintKind::Colocation {
+                    dependent, score, ..
+                } = &c.kind
+                else {
+                    continue;
+                };
                 let d = self.unit(*dependent);
-                if score.is_inf() && d != u && self.progress.get(d.index()) != Some(&Progress::Done)
+                if !score.is_inf()
+                    || seen.contains(&d)
+                    || self.progress.get(d.index()) == Some(&Progress::Done)
+                    || (clone && self.cx.clone_of(d).is_none())
                 {
-                    for (k, v) in self.utilization(d) {
-                        *need.entry(k).or_default() += v;
-                    }
+                    continue;
+                }
+                seen.push(d);
+                todo.push(d);
+                for (k, v) in self.utilization(d) {
+                    *need.entry(k).or_default() += v;
                 }
             }
         }
