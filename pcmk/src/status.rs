@@ -305,7 +305,12 @@ impl Builder<'_> {
                 fc.op = Some(op);
             }
         }
-        let promotable = rsc.is_promotable();
+        // Members of a promotable cloned group are promotable too.
+        let promotable = rsc.is_promotable()
+            || rsc
+                .parent
+                .and_then(|g| self.policy.resource(g))
+                .is_some_and(|g| g.is_promotable());
         let role = match role {
             Role::Started if promotable => Role::Unpromoted,
             Role::Promoted | Role::Unpromoted if !promotable => Role::Started,
