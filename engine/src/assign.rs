@@ -822,8 +822,24 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .map(|(n, _)| *n)
             .filter(|&n| s.parts.get(n).is_some_and(|p| !p.is_empty()) && s.runnable(n))
             .collect();
+        // Ties: the instance already promoted, then (for an imported cluster)
+        // the lower instance number, then the node name.
+        let instance = |n: usize| {
+            cx.nodes
+                .get(n)
+                .and_then(|x| cx.s.on(&name, &x.name))
+                .and_then(|r| r.instance)
+                .unwrap_or(u32::MAX)
+        };
         cands.sort_by(|&a, &b| {
-            let key = |n: usize| (std::cmp::Reverse(s.total(n)), !current.contains(&n), n);
+            let key = |n: usize| {
+                (
+                    std::cmp::Reverse(s.total(n)),
+                    !current.contains(&n),
+                    instance(n),
+                    n,
+                )
+            };
             key(a).cmp(&key(b))
         });
         cands.dedup();

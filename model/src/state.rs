@@ -152,6 +152,10 @@ pub struct ResourceState {
     pub promotion: Option<i64>,
     /// An operation in flight.
     pub pending: Option<OpAction>,
+    /// For a clone instance imported from Pacemaker: its instance number
+    /// (`rsc:N`), which breaks ties between otherwise equal instances.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

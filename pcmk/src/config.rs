@@ -32,6 +32,8 @@ pub(crate) struct Builder<'a> {
     /// Resource templates by id, and the resources made from each.
     pub templates: BTreeMap<&'a str, &'a Element<'a>>,
     pub template_users: BTreeMap<String, Vec<RscId>>,
+    /// Active instances of each anonymous clone found so far in the status.
+    pub instances_found: BTreeMap<String, u32>,
     /// Node name → CIB node id.
     pub node_ids: BTreeMap<String, String>,
     /// Built-in node attributes rules use (`#is_dc`, `#id`, `#kind`), as the

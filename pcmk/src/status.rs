@@ -305,6 +305,10 @@ impl Builder<'_> {
                 fc.op = Some(op);
             }
         }
+        let parent_cloned = rsc
+            .parent
+            .and_then(|g| self.policy.resource(g))
+            .is_some_and(|g| g.clone.is_some());
         // Members of a promotable cloned group are promotable too.
         let promotable = rsc.is_promotable()
             || rsc
@@ -320,7 +324,15 @@ impl Builder<'_> {
             return;
         }
         // Halo runs one instance of a clone per node.
-        let unique = rsc.clone.as_ref().is_some_and(|c| c.unique);
+        let unique = rsc
+            .clone
+            .as_ref()
+            .or_else(|| {
+                rsc.parent
+                    .and_then(|g| self.policy.resource(g))
+                    .and_then(|g| g.clone.as_ref())
+            })
+            .is_some_and(|c| c.unique);
         if unique
             && role.is_active()
             && state
@@ -336,13 +348,22 @@ impl Builder<'_> {
         }
         let e = state
             .resources
-            .entry(name)
+            .entry(name.clone())
             .or_default()
             .entry(node.to_string())
             .or_default();
         e.role = role;
         e.failed = failed;
         e.pending = pending;
+        // Instance numbers: a unique clone's are its own; an anonymous clone's
+        // are given by Pacemaker in the order its active instances are found.
+        if unique {
+            e.instance = r.id().rsplit_once(':').and_then(|(_, n)| n.parse().ok());
+        } else if (rsc.clone.is_some() || parent_cloned) && role.is_active() {
+            let next = self.instances_found.entry(name.clone()).or_insert(0);
+            e.instance = Some(*next);
+            *next += 1;
+        }
     }
 }
 
