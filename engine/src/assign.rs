@@ -752,14 +752,30 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let Some(node) = cx.nodes.get(ni) else {
                 continue;
             };
-            let reported =
-                cx.s.on(&name, &node.name)
+            // The score the agent reported for the instance (for a cloned
+            // group, the sum over its members that reported one).
+            let reported_by = |n: &str| {
+                cx.s.on(n, &node.name)
                     .and_then(|r| r.promotion)
                     .or_else(|| {
                         node.attrs
-                            .get(&format!("master-{name}"))
+                            .get(&format!("master-{n}"))
                             .and_then(|v| v.parse::<i64>().ok())
-                    });
+                    })
+            };
+            let mut names = vec![name.clone()];
+            names.extend(
+                cx.leaves(u)
+                    .into_iter()
+                    .filter(|m| *m != u)
+                    .map(|m| cx.name(m).to_string()),
+            );
+            let reported = names
+                .iter()
+                .filter_map(|n| reported_by(n))
+                .fold(None, |acc: Option<i64>, v| {
+                    Some(acc.unwrap_or(0).saturating_add(v))
+                });
             if let Some(v) = reported {
                 s.add(ni, Score::new(v), Source::Promotion { rsc: name.clone() });
                 for c in placed.parts.get(ni).into_iter().flatten() {

@@ -262,6 +262,31 @@ impl Builder<'_> {
                 self.resource(el, None);
             }
         }
+        // Promotion scores set as permanent node attributes name Pacemaker's
+        // primitive; Halo looks them up by its resource's name.
+        for n in &mut self.policy.cluster.nodes {
+            let renamed: Vec<(String, String)> = n
+                .attrs
+                .keys()
+                .filter_map(|k| {
+                    let rest = k
+                        .strip_prefix("master-")
+                        .or_else(|| k.strip_prefix("promotion-"))?;
+                    let id = rest.rsplit_once(':').map_or(rest, |(base, _)| base);
+                    let r = self
+                        .names
+                        .get(id)
+                        .and_then(|r| self.policy.resources.get(r.index()))?;
+                    let new = format!("master-{}", r.name);
+                    (new != *k).then(|| (k.clone(), new))
+                })
+                .collect();
+            for (old, new) in renamed {
+                if let Some(v) = n.attrs.remove(&old) {
+                    n.attrs.entry(new).or_insert(v);
+                }
+            }
+        }
         if let Some(cs) = cfg.first("constraints") {
             for el in &cs.children {
                 self.constraint(el);
