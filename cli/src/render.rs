@@ -261,15 +261,32 @@ pub fn why(loaded: &dyn Input, plan: &Plan, rsc: &str) -> String {
             p.unplaced.as_deref().unwrap_or("left as it is")
         );
     }
+    // The order and tie rules this policy uses.
+    let cluster = loaded.policy().map(|p| &p.cluster);
+    let strategy = cluster.map_or(halo_model::PlacementStrategy::Default, |c| c.strategy);
+    let order = if strategy == halo_model::PlacementStrategy::Default {
+        "by priority, then in declaration order"
+    } else {
+        "by priority, then by score on the node each runs on, then node by node"
+    };
     let _ = writeln!(
         out,
-        "  assigned {} (resources are assigned by priority, then in declaration order; earlier ones win ties)",
+        "  assigned {} (resources are assigned {order}; earlier ones win ties)",
         ordinal(p.assigned_as + 1)
     );
-    let _ = writeln!(
-        out,
-        "  node scores (ties: current node, then fewer resources, then name):"
-    );
+    let current = if cluster.is_some_and(|c| c.spread_ties) {
+        "current node if the score is above zero"
+    } else {
+        "current node"
+    };
+    let ties = match strategy {
+        halo_model::PlacementStrategy::Minimal => format!("{current}, then name"),
+        halo_model::PlacementStrategy::Balanced => {
+            format!("{current}, then more free capacity, then fewer resources, then name")
+        }
+        _ => format!("{current}, then fewer resources, then name"),
+    };
+    let _ = writeln!(out, "  node scores (ties: {ties}):");
     write_scores(&mut out, loaded, &p.scores);
     if let Some(promo) = &p.promotion {
         let _ = writeln!(out, "  promotion scores:");
