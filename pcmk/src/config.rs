@@ -29,6 +29,11 @@ pub(crate) struct Builder<'a> {
     pub clone_min: BTreeMap<RscId, u32>,
     /// Completed live migrations: (resource id, source node, target node).
     pub migrated: Vec<(String, String, String)>,
+    /// rsc_defaults sets that apply to resources of given agents: (the
+    /// agents, whether any one is enough, the meta attributes).
+    pub agent_defaults: Vec<(Vec<AgentMatch>, bool, BTreeMap<String, String>)>,
+    /// Tags: tag id → the ids it names.
+    pub tags: BTreeMap<String, Vec<String>>,
     /// Resource templates by id, and the resources made from each.
     pub templates: BTreeMap<&'a str, &'a Element<'a>>,
     pub template_users: BTreeMap<String, Vec<RscId>>,
@@ -73,6 +78,22 @@ impl Set<'_> {
         self.attr("action")
             .and_then(OpAction::parse)
             .unwrap_or(OpAction::Start)
+    }
+}
+
+/// An `rsc_expression`: which agents a rule picks (absent parts match any).
+#[derive(Clone, Debug)]
+pub(crate) struct AgentMatch {
+    class: Option<String>,
+    provider: Option<String>,
+    kind: Option<String>,
+}
+
+impl AgentMatch {
+    fn matches(&self, class: &str, provider: &str, kind: &str) -> bool {
+        self.class.as_deref().is_none_or(|c| c == class)
+            && self.provider.as_deref().is_none_or(|p| p == provider)
+            && self.kind.as_deref().is_none_or(|t| t == kind)
     }
 }
 
@@ -241,7 +262,45 @@ impl Builder<'_> {
             .unwrap_or_default();
         self.properties(&props);
         if let Some(d) = cfg.first("rsc_defaults") {
-            let m = nvpairs(d, "meta_attributes", &self.refs, &mut self.unsupported);
+            // Sets whose rule only picks resources by agent apply to those
+            // resources (the import writes them into each); plain sets are the
+            // defaults.
+            let mut plain = d.clone();
+            let mut by_agent = Vec::new();
+            plain.children.retain(|s| {
+                let Some(rule) = s.first("rule") else {
+                    return true;
+                };
+                let exprs: Option<Vec<AgentMatch>> = rule
+                    .children
+                    .iter()
+                    .map(|e| {
+                        (e.name == "rsc_expression").then(|| {
+                            let a = |k: &str| e.attr(k).map(str::to_string);
+                            AgentMatch {
+                                class: a("class"),
+                                provider: a("provider"),
+                                kind: a("type"),
+                            }
+                        })
+                    })
+                    .collect();
+                match exprs {
+                    Some(exprs) if !exprs.is_empty() => {
+                        let set: BTreeMap<String, String> = s
+                            .all("nvpair")
+                            .filter_map(|p| {
+                                Some((p.attr("name")?.to_string(), p.attr("value")?.to_string()))
+                            })
+                            .collect();
+                        by_agent.push((exprs, rule.attr("boolean-op") == Some("or"), set));
+                        false
+                    }
+                    _ => true,
+                }
+            });
+            self.agent_defaults = by_agent;
+            let m = nvpairs(&plain, "meta_attributes", &self.refs, &mut self.unsupported);
             self.policy.defaults = self.meta(&m, "rsc_defaults");
         }
         if let Some(d) = cfg.first("op_defaults") {
@@ -287,14 +346,17 @@ impl Builder<'_> {
                 }
             }
         }
+        for t in cfg.first("tags").into_iter().flat_map(|t| t.all("tag")) {
+            let refs = t.all("obj_ref").map(|r| r.id().to_string()).collect();
+            self.tags.insert(t.id().to_string(), refs);
+        }
         if let Some(cs) = cfg.first("constraints") {
             for el in &cs.children {
                 self.constraint(el);
             }
         }
         for el in &cfg.children {
-            if matches!(el.name, "fencing-topology" | "tags" | "acls" | "alerts")
-                && !el.children.is_empty()
+            if matches!(el.name, "fencing-topology" | "acls" | "alerts") && !el.children.is_empty()
             {
                 self.unsupported.push(format!("{} section", el.name));
             }
@@ -617,6 +679,20 @@ impl Builder<'_> {
                 utilization.insert(k, utilization_value(&v));
             }
         }
+        let provider = from("provider").unwrap_or("");
+        for (exprs, any, set) in &self.agent_defaults {
+            let hit = |e: &AgentMatch| e.matches(class, provider, &kind);
+            let applies = if *any {
+                exprs.iter().any(hit)
+            } else {
+                exprs.iter().all(hit)
+            };
+            if applies {
+                for (k, v) in set {
+                    m.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
         let meta = self.meta(&m, el.id());
         let id = self.next_id();
         if let Some(t) = el.attr("template") {
@@ -750,7 +826,17 @@ impl Builder<'_> {
     fn members_of(&self, id: &str) -> Vec<RscId> {
         match self.names.get(id) {
             Some(&r) => vec![r],
-            None => self.template_users.get(id).cloned().unwrap_or_default(),
+            None => match self.tags.get(id) {
+                // A tag names resources (or templates) in order.
+                Some(refs) => refs
+                    .iter()
+                    .flat_map(|r| match self.names.get(r.as_str()) {
+                        Some(&x) => vec![x],
+                        None => self.template_users.get(r).cloned().unwrap_or_default(),
+                    })
+                    .collect(),
+                None => self.template_users.get(id).cloned().unwrap_or_default(),
+            },
         }
     }
 
@@ -839,15 +925,17 @@ impl Builder<'_> {
                 if local == Score::ZERO || set.sequential() == Some(false) {
                     continue;
                 }
-                if set.attr("ordering").is_some_and(|o| o != "group") {
-                    self.unsupported
-                        .push(format!("ordering in colocation set of '{id}'"));
-                    return;
-                }
+                // ordering="listed" (undocumented) keeps the pre-2.0
+                // direction: each member follows the one after it.
+                let listed = set.attr("ordering") == Some("listed");
                 let (m, r) = (&set.members, set.role());
                 if local > Score::ZERO {
                     for w in m.windows(2) {
-                        pairs.push((w[1], r, w[0], r, local));
+                        if listed {
+                            pairs.push((w[0], r, w[1], r, local));
+                        } else {
+                            pairs.push((w[1], r, w[0], r, local));
+                        }
                     }
                 } else {
                     for (j, later) in m.iter().enumerate() {
