@@ -236,7 +236,10 @@ impl<'c, 'a> Builder<'c, 'a> {
                 })
                 .count();
             let multiple = cx.clone_of(id).is_none() && counted > 1;
-            if cur.is_active() && (tgt == Role::Stopped || failed.is_some() || multiple) {
+            let redefined = info.changed.contains(&n);
+            if cur.is_active()
+                && (tgt == Role::Stopped || failed.is_some() || multiple || redefined)
+            {
                 let why = if let Some(f) = &failed {
                     Reason::Failed {
                         op: f.op.to_string(),
@@ -244,6 +247,8 @@ impl<'c, 'a> Builder<'c, 'a> {
                     }
                 } else if multiple {
                     Reason::MultipleActive
+                } else if redefined && tgt.is_active() {
+                    Reason::DefinitionChanged
                 } else if let Some(u) = node.unavailable() {
                     Reason::NodeUnavailable {
                         node: node.name.clone(),

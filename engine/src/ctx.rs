@@ -62,6 +62,8 @@ pub(crate) struct RscInfo {
     pub blocked: Option<String>,
     /// on-fail=stop: stop and do not start anywhere.
     pub stop_wanted: Option<String>,
+    /// Nodes where it runs with parameters the policy no longer gives it.
+    pub changed: Vec<usize>,
     /// Nodes where the promoted role failed with on-fail=demote.
     pub no_promote: Vec<usize>,
     /// Clone instances left exactly as they are (unreachable node that cannot be
@@ -314,6 +316,9 @@ impl<'a> Ctx<'a> {
             let active = role.is_active();
             if active {
                 info.current.push((ni, role));
+                if rs.changed {
+                    info.changed.push(ni);
+                }
             }
             let frozen_why = if !active {
                 None

@@ -273,6 +273,8 @@ pub enum Reason {
     Health,
     /// Found active on several nodes though it runs once: restarted on one.
     MultipleActive,
+    /// Started with other parameters than the policy now gives it.
+    DefinitionChanged,
     /// A failed operation's on-fail requires fencing the node.
     OnFailFence { rsc: String },
     /// The resource is not wanted (target-role, no quorum, on-fail stop).
@@ -299,6 +301,7 @@ impl fmt::Display for Reason {
             Reason::Promotion => f.write_str("promotion choice"),
             Reason::Health => f.write_str("recurring monitor"),
             Reason::MultipleActive => f.write_str("active on several nodes"),
+            Reason::DefinitionChanged => f.write_str("its definition changed since it started"),
             Reason::OnFailFence { rsc } => write!(f, "on-fail=fence for {rsc}"),
             Reason::NotWanted { why } => f.write_str(why),
         }

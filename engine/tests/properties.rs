@@ -26,6 +26,7 @@ fn dummy() -> Primitive {
             role: None,
             on_fail: None,
             origin: Origin(0),
+            params: BTreeMap::new(),
         }],
         fence: None,
         utilization: BTreeMap::new(),

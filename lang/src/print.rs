@@ -267,6 +267,9 @@ fn primitive_body(prim: &Primitive, body: &mut Vec<String>) {
             let f = format!("{f:?}").to_lowercase();
             let _ = write!(line, " on-fail {f}");
         }
+        for (k, v) in &op.params {
+            let _ = write!(line, " with {} = {}", name(k), quote(v));
+        }
         body.push(line);
     }
     if let Some(f) = &prim.fence {

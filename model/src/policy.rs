@@ -397,6 +397,8 @@ pub struct Operation {
     /// For monitors: the role the check applies to.
     pub role: Option<Role>,
     pub on_fail: Option<OnFail>,
+    /// Extra agent parameters for this operation only (`OCF_CHECK_LEVEL`).
+    pub params: BTreeMap<String, String>,
     pub origin: Origin,
 }
 

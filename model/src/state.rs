@@ -156,6 +156,10 @@ pub struct ResourceState {
     /// (`rsc:N`), which breaks ties between otherwise equal instances.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<u32>,
+    /// It was started with other parameters than the policy now gives it:
+    /// it restarts to take them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -293,6 +293,7 @@ impl Builder<'_> {
         if migrated_away {
             role = Role::Stopped;
         }
+        let changed = role.is_active() && self.definition_changed(rid, &ops);
         // A failure on-fail=ignore pretended away does not count towards
         // migration-threshold: say which operation the fail count is for.
         if let Some(op) = ignored {
@@ -355,6 +356,7 @@ impl Builder<'_> {
         e.role = role;
         e.failed = failed;
         e.pending = pending;
+        e.changed = changed;
         // Instance numbers: a unique clone's are its own; an anonymous clone's
         // are given by Pacemaker in the order its active instances are found.
         if unique {
@@ -365,6 +367,113 @@ impl Builder<'_> {
             *next += 1;
         }
     }
+}
+
+impl Builder<'_> {
+    /// Whether the resource, active with this history, was started with other
+    /// parameters than the configuration now gives it: the digest recorded
+    /// with its start (and the one-off operations since) differs from
+    /// Pacemaker's digest of the current parameters. An operation recorded
+    /// without a digest counts as changed, as in Pacemaker. Where the agent
+    /// supports reload (a restart digest is recorded), only the parameters
+    /// that need a restart are compared.
+    fn definition_changed(&self, rid: RscId, ops: &[&Element]) -> bool {
+        let Some(params) = self.digest_params.get(&rid) else {
+            return false;
+        };
+        let fence = self
+            .policy
+            .resource(rid)
+            .and_then(|r| r.primitive())
+            .is_some_and(|p| p.fence.is_some());
+        let ok = |o: &Element| {
+            o.attr("rc-code") == Some("0") && o.attr("op-status").is_none_or(|s| s == "0")
+        };
+        let last = |tasks: &[&str]| {
+            ops.iter()
+                .rposition(|o| o.attr("operation").is_some_and(|t| tasks.contains(&t)) && ok(o))
+        };
+        let start = last(&["start", "migrate_from"]);
+        let stop = last(&["stop"]);
+        let Some(start) = start.filter(|s| stop.is_none_or(|t| t < *s)) else {
+            return false;
+        };
+        ops[start..].iter().any(|o| {
+            let task = o.attr("operation").unwrap_or("");
+            let interval: u64 = o.attr("interval").and_then(|v| v.parse().ok()).unwrap_or(0);
+            if interval != 0 || !matches!(task, "monitor" | "start" | "promote" | "migrate_from") {
+                return false;
+            }
+            let mut all = params.clone();
+            if let Some(extra) = self.op_params.get(&(rid, task.to_string(), interval)) {
+                all.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            // A CIB saved with its secrets masked: only the digest of the
+            // other parameters can be compared.
+            if let (Some(secure), Some(names)) =
+                (o.attr("op-secure-digest"), o.attr("op-secure-params"))
+            {
+                let names: Vec<&str> = names.split_whitespace().collect();
+                let mut public = all.clone();
+                public.retain(|k, _| !(names.contains(&k.as_str()) || fence && stonith_param(k)));
+                if digest(&public) == secure {
+                    return false;
+                }
+            }
+            if let (Some(restart), Some(names)) =
+                (o.attr("op-restart-digest"), o.attr("op-force-restart"))
+            {
+                let names: Vec<&str> = names.split_whitespace().collect();
+                let mut only = all.clone();
+                only.retain(|k, _| names.contains(&k.as_str()));
+                return digest(&only) != restart;
+            }
+            o.attr("op-digest") != Some(digest(&all).as_str())
+        })
+    }
+}
+
+/// Parameters Pacemaker itself gives fence devices, which their agents'
+/// meta-data do not list (left out of the digest of public parameters).
+fn stonith_param(name: &str) -> bool {
+    if matches!(name, "provides" | "stonith-timeout") {
+        return true;
+    }
+    let Some(rest) = name.strip_prefix("pcmk_") else {
+        return false;
+    };
+    matches!(
+        rest,
+        "action_limit"
+            | "delay_base"
+            | "delay_max"
+            | "host_argument"
+            | "host_check"
+            | "host_list"
+            | "host_map"
+    ) || rest
+        .split_once('_')
+        .is_some_and(|(_, what)| matches!(what, "action" | "timeout" | "retries"))
+}
+
+/// Pacemaker's digest of operation parameters: MD5 of the parameters as one
+/// XML element with sorted attributes, the way Pacemaker prints it.
+fn digest(params: &std::collections::BTreeMap<String, String>) -> String {
+    use md5::Digest as _;
+    let mut text = String::from(" <parameters");
+    for (k, v) in params {
+        let v = v
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;");
+        text.push_str(&format!(" {k}=\"{v}\""));
+    }
+    text.push_str("/>\n");
+    md5::Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `rsc:2` → `rsc` (clone instance numbers).

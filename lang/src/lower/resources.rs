@@ -342,6 +342,7 @@ impl Lower {
             timeout: None,
             role: None,
             on_fail: None,
+            params: BTreeMap::new(),
             origin: self.origin(&c.stmt.span),
         };
         while let Some(t) = c.next() {
@@ -374,6 +375,15 @@ impl Lower {
                     op.interval = c.duration()?.0
                 }
                 "timeout" => op.timeout = Some(c.duration()?.0),
+                // Agent parameters for this operation only: `with NAME = VALUE`.
+                "with" => {
+                    let k = c.name("a parameter name")?;
+                    if !c.eat_op("=") {
+                        return Err(c.expected("`=` and the parameter's value"));
+                    }
+                    let v = c.value("the parameter's value")?;
+                    op.params.insert(k.text.clone(), v.text.clone());
+                }
                 "on-fail" => {
                     let f = c.name("an on-fail policy")?;
                     op.on_fail = Some(OnFail::parse(&f.text).ok_or_else(|| {
@@ -387,7 +397,7 @@ impl Lower {
                     })?);
                 }
                 _ => {
-                    let mut allowed = vec!["timeout", "on-fail"];
+                    let mut allowed = vec!["timeout", "on-fail", "with"];
                     if action == OpAction::Monitor {
                         allowed.extend(["every", "promoted", "unpromoted"]);
                     }
