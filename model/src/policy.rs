@@ -590,9 +590,14 @@ impl Rule {
                 let Some(actual) = get(attr) else {
                     return *op == CmpOp::Ne;
                 };
+                // Numbers compare as numbers (integers exactly, decimals as
+                // such); anything else as text.
                 let ord = match (actual.parse::<i64>(), value.parse::<i64>()) {
                     (Ok(a), Ok(b)) => a.cmp(&b),
-                    _ => actual.cmp(value.as_str()),
+                    _ => match (actual.parse::<f64>(), value.parse::<f64>()) {
+                        (Ok(a), Ok(b)) if a.is_finite() && b.is_finite() => a.total_cmp(&b),
+                        _ => actual.cmp(value.as_str()),
+                    },
                 };
                 match op {
                     CmpOp::Eq => ord.is_eq(),
