@@ -1158,10 +1158,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     first,
                     first_action,
                     then,
+                    then_action,
                     kind,
                     symmetrical,
                     first_min,
-                    ..
                 } = &c.kind
                 else {
                     continue;
@@ -1205,6 +1205,19 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 };
                 let mut ids = vec![*then];
                 ids.extend(cx.leaves(*then).into_iter().filter(|m| m != then));
+                // An order before a promotion holds back only the promotion.
+                if *then_action == OpAction::Promote {
+                    for id in ids {
+                        if let Some(t) = self.targets.get_mut(id.index()) {
+                            for inst in t.instances.iter_mut().filter(|(_, r)| *r == Role::Promoted)
+                            {
+                                inst.1 = Role::Unpromoted;
+                                changed = true;
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for id in ids {
                     // An asymmetrical order only gates a start that has to
                     // happen: what already runs where it should stays.
