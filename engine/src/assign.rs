@@ -898,8 +898,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
         (s, out)
     }
 
-    /// A mandatory `order A then B` keeps B stopped while A cannot run (or, for
-    /// `A.promote`, while nothing of A is promoted).
     /// A stop ordered after the stop of a blocked resource (the inverse of a
     /// symmetrical start order, or an explicit stop order) cannot happen: the
     /// resource keeps running where it would have stopped.
@@ -1149,6 +1147,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
         prefer.filter(|&n| s.runnable(n))
     }
 
+    /// A mandatory `order A then B` keeps B stopped while A cannot run (or, for
+    /// `A.promote`, while nothing of A is promoted); `order A then B.promote`
+    /// holds back only B's promotion.
     fn enforce_mandatory_orders(&mut self) {
         let cx = self.cx;
         for _ in 0..=cx.p.constraints.len() {

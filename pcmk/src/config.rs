@@ -32,10 +32,9 @@ pub(crate) struct Builder<'a> {
     /// rsc_defaults sets that apply to resources of given agents: (the
     /// agents, whether any one is enough, the meta attributes).
     pub agent_defaults: Vec<(Vec<AgentMatch>, bool, BTreeMap<String, String>)>,
-    /// Each primitive's parameters as Pacemaker digests them, and the extra
-    /// parameters of its operations (by action and interval in ms).
+    /// Each primitive's parameters as Pacemaker digests them (its operations'
+    /// own parameters are in the policy).
     pub digest_params: BTreeMap<RscId, BTreeMap<String, String>>,
-    pub op_params: BTreeMap<(RscId, String, u64), BTreeMap<String, String>>,
     /// Tags: tag id → the ids it names.
     pub tags: BTreeMap<String, Vec<String>>,
     /// Resource templates by id, and the resources made from each.
@@ -655,17 +654,8 @@ impl Builder<'_> {
             .into_iter()
             .flat_map(|o| o.all("op"))
             .filter(|o| !own_ops.iter().any(|m| key(m) == key(o)));
-        let mut op_extras = Vec::new();
         for op in inherited.chain(own_ops.iter().copied()) {
             let extra = nvpairs(op, "instance_attributes", &self.refs, &mut self.unsupported);
-            if !extra.is_empty() {
-                let extra = extra.clone();
-                let interval = op
-                    .attr("interval")
-                    .and_then(duration)
-                    .map_or(0, |d| d.as_ms());
-                op_extras.push((op.attr("name").unwrap_or("").to_string(), interval, extra));
-            }
             let Some(action) = op.attr("name").and_then(OpAction::parse) else {
                 continue;
             };
@@ -685,7 +675,7 @@ impl Builder<'_> {
                     .and_then(role)
                     .filter(|r| *r != Role::Started),
                 on_fail: op.attr("on-fail").and_then(OnFail::parse),
-                params: extra.clone(),
+                params: extra,
                 origin,
             });
         }
@@ -719,9 +709,6 @@ impl Builder<'_> {
         let meta = self.meta(&m, el.id());
         let id = self.next_id();
         self.digest_params.insert(id, digest_params);
-        for (task, interval, extra) in op_extras {
-            self.op_params.insert((id, task, interval), extra);
-        }
         if let Some(t) = el.attr("template") {
             self.template_users
                 .entry(t.to_string())

@@ -405,7 +405,15 @@ impl Builder<'_> {
                 return false;
             }
             let mut all = params.clone();
-            if let Some(extra) = self.op_params.get(&(rid, task.to_string(), interval)) {
+            let own = OpAction::parse(task).and_then(|a| {
+                self.policy
+                    .resource(rid)?
+                    .primitive()?
+                    .ops
+                    .iter()
+                    .find(|op| op.action == a && op.interval.as_ms() == interval)
+            });
+            if let Some(extra) = own.map(|op| &op.params) {
                 all.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             // A CIB saved with its secrets masked: only the digest of the
