@@ -592,15 +592,28 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let Some(pt) = self.targets.get(primary.index()) else {
                 continue;
             };
+            // A clone instance left alone after a failure is no instance to
+            // be with, when the dependent must be with one.
+            let failed_here = |ni: usize| {
+                score.is_inf()
+                    && self.cx.clone_of(*primary).is_some()
+                    && self.cx.leaves(*primary).iter().any(|m| {
+                        self.cx
+                            .rsc
+                            .get(m.index())
+                            .is_some_and(|i| i.blocked_on.contains(&ni))
+                    })
+            };
             let on: Vec<bool> = (0..self.cx.nodes.len())
                 .map(|ni| {
-                    pt.instances.iter().any(|(n, r)| {
-                        *n == ni
-                            && match primary_role {
-                                None | Some(Role::Started) => true,
-                                Some(want) => r == want,
-                            }
-                    })
+                    !failed_here(ni)
+                        && pt.instances.iter().any(|(n, r)| {
+                            *n == ni
+                                && match primary_role {
+                                    None | Some(Role::Started) => true,
+                                    Some(want) => r == want,
+                                }
+                        })
                 })
                 .collect();
             let with = match primary_role {

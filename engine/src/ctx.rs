@@ -73,6 +73,10 @@ pub(crate) struct RscInfo {
     /// Nodes where an operation failed with a hard error (invalid arguments,
     /// unimplemented, not installed): it cannot run there until cleanup.
     pub banned: Vec<(usize, i32)>,
+    /// Nodes where an instance is left alone after a failure (on-fail=block,
+    /// a failed stop): it does not count as running there for resources that
+    /// must run with it.
+    pub blocked_on: Vec<usize>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -373,6 +377,7 @@ impl<'a> Ctx<'a> {
             match on_fail {
                 OnFail::Ignore => {}
                 OnFail::Block => {
+                    info.blocked_on.push(ni);
                     info.blocked = Some(format!(
                         "{} failed on {} (on-fail=block)",
                         failed.op, node.name
@@ -395,6 +400,7 @@ impl<'a> Ctx<'a> {
             // start it elsewhere until the node is fenced or the failure is cleared.
             if failed.op == OpAction::Stop && on_fail != OnFail::Fence && on_fail != OnFail::Ignore
             {
+                info.blocked_on.push(ni);
                 info.blocked = Some(format!("stop failed on {}", node.name));
             }
         }

@@ -98,6 +98,19 @@ pub fn print_policy(p: &Policy) -> String {
     if let Some(s) = strategy {
         let _ = writeln!(out, "placement-strategy {s}");
     }
+    for a in &c.alerts {
+        let _ = write!(out, "alert {} {} {{", name(&a.name), quote(&a.path));
+        for r in &a.recipients {
+            let _ = write!(out, "\nto {}", quote(r));
+        }
+        if let Some(t) = a.timeout {
+            let _ = write!(out, "\ntimeout {t}");
+        }
+        for (k, v) in &a.params {
+            let _ = write!(out, "\n{} = {}", name(k), quote(v));
+        }
+        out.push_str("\n}\n");
+    }
     let _ = writeln!(
         out,
         "start-failure-is-fatal {}\n}}\n",
@@ -365,4 +378,45 @@ fn constraint(out: &mut String, p: &Policy, k: &Constraint) {
         }
     };
     let _ = writeln!(out, "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::print_policy;
+
+    fn compile(text: &str) -> halo_model::Policy {
+        let (_, compiled, diags) = crate::compile_text("p.ha", text, &[]);
+        assert!(diags.iter().all(|d| !d.is_error()), "{text}\n{diags:?}");
+        compiled.expect("compiles").policy
+    }
+
+    #[test]
+    fn alerts_survive_printing() {
+        let p = compile(
+            "cluster c {\n node n1\n fencing off\n\
+             alert mail \"/usr/share/pacemaker/alerts/alert_smtp.sh\" {\n\
+               to \"ops@example.com\"; to \"oncall@example.com\"\n\
+               timeout 30s; email_sender = \"halo@example.com\" }\n\
+             alert log \"/usr/local/bin/log alert.sh\" }",
+        );
+        let again = compile(&print_policy(&p));
+        let show = |p: &halo_model::Policy| {
+            p.cluster
+                .alerts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {} {:?} {:?} {:?}",
+                        a.name, a.path, a.recipients, a.timeout, a.params
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(show(&p).len(), 2);
+        assert_eq!(show(&p), show(&again));
+        assert_eq!(
+            p.cluster.alerts[0].recipients,
+            ["ops@example.com", "oncall@example.com"]
+        );
+    }
 }

@@ -96,6 +96,27 @@ pub struct Cluster {
     pub spread_ties: bool,
     /// How utilization shapes placement.
     pub strategy: PlacementStrategy,
+    /// Programs told about every cluster event (a resource started, a node
+    /// fenced...), in declaration order.
+    pub alerts: Vec<Alert>,
+    pub origin: Origin,
+}
+
+/// An alert: a program the controller runs on each cluster event, once per
+/// recipient, with the event in its environment (Pacemaker's alert agents, such
+/// as `alert_smtp.sh`, follow the same interface). Alerts never change a plan.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Alert {
+    pub name: String,
+    /// The program to run.
+    pub path: String,
+    /// Where the program sends the event (an address, a file...), passed to
+    /// it as the recipient; with none, it runs once without one.
+    pub recipients: Vec<String>,
+    /// Extra `NAME = VALUE` settings passed in the program's environment.
+    pub params: BTreeMap<String, String>,
+    /// How long one run may take before it is killed.
+    pub timeout: Option<Duration>,
     pub origin: Origin,
 }
 

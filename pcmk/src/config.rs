@@ -359,11 +359,47 @@ impl Builder<'_> {
             }
         }
         for el in &cfg.children {
-            if matches!(el.name, "fencing-topology" | "acls" | "alerts") && !el.children.is_empty()
-            {
+            if matches!(el.name, "fencing-topology" | "acls") && !el.children.is_empty() {
                 self.unsupported.push(format!("{} section", el.name));
             }
         }
+        for a in cfg.first("alerts").into_iter().flat_map(|a| a.all("alert")) {
+            self.alert(a);
+        }
+    }
+
+    /// An alert and its recipients. What Halo's alerts do not have (event
+    /// filters, per-recipient settings, timestamp formats) is reported.
+    fn alert(&mut self, a: &Element) {
+        let id = a.id();
+        let mut alert = halo_model::Alert {
+            name: id.to_string(),
+            path: a.attr("path").unwrap_or_default().to_string(),
+            params: nvpairs(a, "instance_attributes", &self.refs, &mut self.unsupported),
+            ..Default::default()
+        };
+        let meta = nvpairs(a, "meta_attributes", &self.refs, &mut self.unsupported);
+        for (k, v) in &meta {
+            match k.as_str() {
+                "timeout" => alert.timeout = duration(v),
+                _ => self
+                    .unsupported
+                    .push(format!("alert meta attribute {k} in '{id}'")),
+            }
+        }
+        if a.first("select").is_some() {
+            self.unsupported.push(format!("alert select in '{id}'"));
+        }
+        for r in a.all("recipient") {
+            if r.first("instance_attributes").is_some() || r.first("meta_attributes").is_some() {
+                self.unsupported
+                    .push(format!("recipient attributes in '{}'", r.id()));
+            }
+            alert
+                .recipients
+                .push(r.attr("value").unwrap_or_default().to_string());
+        }
+        self.policy.cluster.alerts.push(alert);
     }
 
     fn properties(&mut self, props: &BTreeMap<String, String>) {

@@ -327,6 +327,7 @@ impl Lower {
             "start-failure-is-fatal",
             "ties",
             "placement-strategy",
+            "alert",
         ];
         let mut c = Cursor::new(s);
         let Some(kw) = c.next() else {
@@ -334,6 +335,7 @@ impl Lower {
         };
         match kw.text.as_str() {
             "node" => return self.node(s),
+            "alert" => return self.alert(s),
             "quorum" => {
                 let t = c.name("a quorum mode: majority, two-node, witness or ignore")?;
                 self.policy.cluster.quorum = match t.text.as_str() {
@@ -463,6 +465,66 @@ impl Lower {
         self.node_spans.insert(name.text.clone(), name.span.clone());
         spec.origin = self.origin(&name.span);
         self.policy.cluster.nodes.push(spec);
+        Ok(())
+    }
+
+    /// `alert NAME "PROGRAM" { to "RECIPIENT"  timeout 30s  NAME = VALUE }`
+    fn alert(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        c.word("alert")?;
+        let name = c.name("the alert's name")?;
+        let path =
+            c.value("the program to run, e.g. \"/usr/share/pacemaker/alerts/alert_smtp.sh\"")?;
+        c.end()?;
+        if let Some(prev) = self
+            .policy
+            .cluster
+            .alerts
+            .iter()
+            .find(|a| a.name == name.text)
+        {
+            let prev = self
+                .origins
+                .get(prev.origin.0 as usize)
+                .cloned()
+                .unwrap_or_else(|| name.span.clone());
+            return Err(self.duplicate("alert", &name.text, &name.span, &prev));
+        }
+        let mut alert = halo_model::Alert {
+            name: name.text.clone(),
+            path: path.text.clone(),
+            origin: self.origin(&name.span),
+            ..Default::default()
+        };
+        for st in s.block.iter().flat_map(|b| &b.stmts) {
+            let mut c = Cursor::new(st);
+            let r = (|| -> Res<()> {
+                if c.eat_word("to") {
+                    alert.recipients.push(
+                        c.value("the recipient, e.g. \"ops@example.com\"")?
+                            .text
+                            .clone(),
+                    );
+                } else if c.eat_word("timeout") {
+                    alert.timeout = Some(c.duration()?.0);
+                } else {
+                    let key = c.name("`to RECIPIENT`, `timeout D` or a setting `NAME = VALUE`")?;
+                    if !c.eat_op("=") {
+                        return Err(unknown_keyword(
+                            key,
+                            "in an alert block",
+                            &["to", "timeout", "NAME = VALUE"],
+                        ));
+                    }
+                    let v = c.value("the setting's value")?;
+                    alert.params.insert(key.text.clone(), v.text.clone());
+                }
+                c.end()?;
+                c.no_block()
+            })();
+            self.report(r);
+        }
+        self.policy.cluster.alerts.push(alert);
         Ok(())
     }
 
