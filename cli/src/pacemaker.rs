@@ -71,11 +71,18 @@ pub fn transition_summary(
         nodes.dedup();
         let mut stops: Vec<&str> = Vec::new();
         let mut starts: Vec<&str> = Vec::new();
+        let count =
+            |k: ActionKind, n: &str| mine.iter().filter(|a| a.kind == k && a.node == n).count();
+        // Promotions that go with a start, node by node (a node may start
+        // several instances of a clone).
+        let mut promote_with_start: BTreeMap<&str, usize> = BTreeMap::new();
         for &n in &nodes {
-            let (stop, start) = (has(ActionKind::Stop, n), has(ActionKind::Start, n));
-            let (promote, demote) = (has(ActionKind::Promote, n), has(ActionKind::Demote, n));
+            let (stops_n, starts_n) = (count(ActionKind::Stop, n), count(ActionKind::Start, n));
+            let (mut promotes, mut demotes) =
+                (count(ActionKind::Promote, n), count(ActionKind::Demote, n));
             let was = current(n);
-            if stop && start {
+            let restarts = stops_n.min(starts_n);
+            for _ in 0..restarts {
                 // Failed anywhere makes it a recovery (Pacemaker's flag is
                 // per resource, not per node).
                 let failed = mine.iter().any(|a| {
@@ -86,9 +93,16 @@ pub fn transition_summary(
                         && a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
                 });
                 let verb = if failed { "Recover" } else { "Restart" };
-                let now_role = if promote {
+                let now_role = if promotes > 0 && demotes > 0 {
+                    // Demoted to stop, promoted again after the start.
+                    promotes -= 1;
+                    demotes -= 1;
                     Role::Promoted
-                } else if demote {
+                } else if promotes > 0 {
+                    promotes -= 1;
+                    Role::Promoted
+                } else if demotes > 0 {
+                    demotes -= 1;
                     Role::Unpromoted
                 } else {
                     was
@@ -99,11 +113,19 @@ pub fn transition_summary(
                     with_role(n, was)
                 };
                 lines.push(format!("  * {verb} {shown} ( {detail} )"));
-            } else if stop {
+            }
+            for _ in restarts..stops_n {
                 stops.push(n);
-            } else if start {
+                demotes = demotes.saturating_sub(1);
+            }
+            for _ in restarts..starts_n {
                 starts.push(n);
-            } else if promote {
+                if promotes > 0 {
+                    promotes -= 1;
+                    *promote_with_start.entry(n).or_default() += 1;
+                }
+            }
+            for _ in 0..promotes {
                 lines.push(format!(
                     "  * Promote {shown} ( {} -> Promoted {n} )",
                     role(if was.is_active() {
@@ -112,7 +134,8 @@ pub fn transition_summary(
                         Role::Unpromoted
                     })
                 ));
-            } else if demote {
+            }
+            for _ in 0..demotes {
                 lines.push(format!("  * Demote {shown} ( Promoted -> Unpromoted {n} )"));
             }
         }
@@ -207,12 +230,16 @@ pub fn transition_summary(
             }
             if promotable {
                 let was = current(from);
-                let next = if has(ActionKind::Promote, to) {
+                let with_promotion = promote_with_start.get(to).is_some_and(|k| *k > 0);
+                let next = if with_promotion {
                     Role::Promoted
                 } else {
                     Role::Unpromoted
                 };
                 if was == next {
+                    if let Some(k) = promote_with_start.get_mut(to).filter(|_| with_promotion) {
+                        *k -= 1;
+                    }
                     lines.push(format!("  * Move {shown} ( {} {from} -> {to} )", role(was)));
                 } else {
                     break;
@@ -229,7 +256,9 @@ pub fn transition_summary(
             lines.push(format!("  * Stop {shown} ( {} )", with_role(n, current(n))));
         }
         for n in starts {
-            if has(ActionKind::Promote, n) {
+            let promoted = promote_with_start.get_mut(n).filter(|k| **k > 0);
+            if let Some(k) = promoted {
+                *k -= 1;
                 lines.push(format!("  * Promote {shown} ( Stopped -> Promoted {n} )"));
             } else {
                 lines.push(format!("  * Start {shown} ( {n} )"));

@@ -20,6 +20,8 @@ pub(crate) struct Builder<'c, 'a> {
     targets: &'c [Target],
     pub graph: DiGraph<Action, ()>,
     index: BTreeMap<Key, NodeIndex>,
+    /// Actions for further instances on a node: (first instance's, twin).
+    twins: Vec<(NodeIndex, NodeIndex)>,
 }
 
 impl<'c, 'a> Builder<'c, 'a> {
@@ -29,6 +31,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             targets,
             graph: DiGraph::new(),
             index: BTreeMap::new(),
+            twins: Vec::new(),
         };
         let mut notes = Vec::new();
         b.fencing(&mut notes);
@@ -38,6 +41,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         b.orphans();
         b.restart_dependents();
         b.edges();
+        b.mirror_twins();
         (b.graph, notes)
     }
 
@@ -82,6 +86,50 @@ impl<'c, 'a> Builder<'c, 'a> {
         let ix = self.graph.add_node(action);
         self.index.insert(key, ix);
         ix
+    }
+
+    /// One action for the `copy`-th instance of `rsc` on `node`: the first
+    /// instance's is the one orders attach to; a further instance gets a twin
+    /// of it, which takes the same orders at the end (`mirror_twins`).
+    fn add_copy(
+        &mut self,
+        rsc: Option<RscId>,
+        kind: ActionKind,
+        node: usize,
+        because: Reason,
+        copy: usize,
+    ) -> NodeIndex {
+        let key = (rsc.map(RscId::index), kind, node);
+        let Some(&first) = self.index.get(&key).filter(|_| copy > 0) else {
+            return self.add(rsc, kind, node, because);
+        };
+        let Some(mut twin) = self.graph.node_weight(first).cloned() else {
+            return self.add(rsc, kind, node, because);
+        };
+        twin.because = vec![because];
+        let ix = self.graph.add_node(twin);
+        self.twins.push((first, ix));
+        ix
+    }
+
+    /// Gives each twin the orders of the action it copies.
+    fn mirror_twins(&mut self) {
+        for (first, twin) in std::mem::take(&mut self.twins) {
+            let before: Vec<NodeIndex> = self
+                .graph
+                .neighbors_directed(first, petgraph::Direction::Incoming)
+                .collect();
+            let after: Vec<NodeIndex> = self
+                .graph
+                .neighbors_directed(first, petgraph::Direction::Outgoing)
+                .collect();
+            for b in before {
+                self.edge(Some(b), Some(twin));
+            }
+            for a in after {
+                self.edge(Some(twin), Some(a));
+            }
+        }
     }
 
     fn get(&self, rsc: RscId, kind: ActionKind, node: usize) -> Option<NodeIndex> {
@@ -202,25 +250,42 @@ impl<'c, 'a> Builder<'c, 'a> {
             ));
         }
         let moving_to = target.instances.first().map(|(n, _)| *n);
-        for n in nodes {
-            let cur = info
-                .current
+        // Instance by instance: on each node the current and target roles,
+        // highest first, are paired (a node may hold several instances of a
+        // clone); the first instance is the one a failure is recorded for.
+        let roles_on = |list: &[(usize, Role)], n: usize| {
+            let mut v: Vec<Role> = list
                 .iter()
-                .find(|(c, _)| *c == n)
-                .map_or(Role::Stopped, |(_, r)| *r);
-            let tgt = target
-                .instances
-                .iter()
-                .find(|(c, _)| *c == n)
-                .map_or(Role::Stopped, |(_, r)| *r);
+                .filter(|(c, _)| *c == n)
+                .map(|(_, r)| *r)
+                .collect();
+            v.sort_by_key(|r| std::cmp::Reverse(*r));
+            v
+        };
+        let pairs: Vec<(usize, usize, Role, Role)> = nodes
+            .iter()
+            .flat_map(|&n| {
+                let (cur, tgt) = (roles_on(&info.current, n), roles_on(&target.instances, n));
+                (0..cur.len().max(tgt.len())).map(move |i| {
+                    (
+                        n,
+                        i,
+                        cur.get(i).copied().unwrap_or(Role::Stopped),
+                        tgt.get(i).copied().unwrap_or(Role::Stopped),
+                    )
+                })
+            })
+            .collect();
+        for (n, copy, cur, tgt) in pairs {
             let failed = info
                 .recover
                 .iter()
-                .find(|(c, _)| *c == n)
+                .find(|(c, _)| *c == n && copy == 0)
                 .map(|(_, f)| f.clone());
             let node = &cx.nodes[n.min(cx.nodes.len().saturating_sub(1))];
             let fenced = self.fence_of(n).is_some();
             let mut changed = false;
+            let mut last = None;
             // Active on several nodes though it should run once: stop it
             // everywhere, then start it on its node (Pacemaker's stop_start).
             // (What does not require fencing is not counted on lost nodes.)
@@ -275,22 +340,30 @@ impl<'c, 'a> Builder<'c, 'a> {
                 let lost = node.status == halo_model::NodeStatus::Unclean;
                 if !fenced && !lost {
                     if cur == Role::Promoted {
-                        self.add(Some(id), ActionKind::Demote, n, why.clone());
+                        last =
+                            Some(self.add_copy(Some(id), ActionKind::Demote, n, why.clone(), copy));
                     }
-                    self.add(Some(id), ActionKind::Stop, n, why);
+                    self.add_copy(Some(id), ActionKind::Stop, n, why, copy);
                 }
                 changed = tgt.is_active();
                 if tgt.is_active() {
-                    self.add(
+                    last = Some(self.add_copy(
                         Some(id),
                         ActionKind::Start,
                         n,
                         Reason::Placed {
                             score: target.scores.total(n),
                         },
-                    );
+                        copy,
+                    ));
                     if tgt == Role::Promoted {
-                        self.add(Some(id), ActionKind::Promote, n, Reason::Promotion);
+                        last = Some(self.add_copy(
+                            Some(id),
+                            ActionKind::Promote,
+                            n,
+                            Reason::Promotion,
+                            copy,
+                        ));
                     }
                 }
             } else if !cur.is_active() && tgt.is_active() {
@@ -309,27 +382,35 @@ impl<'c, 'a> Builder<'c, 'a> {
                         score: target.scores.total(n),
                     },
                 };
-                self.add(Some(id), ActionKind::Start, n, why);
+                last = Some(self.add_copy(Some(id), ActionKind::Start, n, why, copy));
                 if tgt == Role::Promoted {
-                    self.add(Some(id), ActionKind::Promote, n, Reason::Promotion);
+                    last = Some(self.add_copy(
+                        Some(id),
+                        ActionKind::Promote,
+                        n,
+                        Reason::Promotion,
+                        copy,
+                    ));
                 }
                 changed = true;
             } else if cur == Role::Promoted && tgt == Role::Unpromoted {
-                self.add(Some(id), ActionKind::Demote, n, Reason::Promotion);
+                last =
+                    Some(self.add_copy(Some(id), ActionKind::Demote, n, Reason::Promotion, copy));
                 changed = true;
             } else if matches!(cur, Role::Unpromoted | Role::Started) && tgt == Role::Promoted {
-                self.add(Some(id), ActionKind::Promote, n, Reason::Promotion);
+                last =
+                    Some(self.add_copy(Some(id), ActionKind::Promote, n, Reason::Promotion, copy));
                 changed = true;
             }
             if changed {
-                self.add_monitors(id, n, tgt);
+                self.add_monitors(id, n, tgt, last);
             }
         }
     }
 
     /// The recurring monitors of `id` in `role` on `node`, after the action that
     /// brought it into that role.
-    fn add_monitors(&mut self, id: RscId, node: usize, role: Role) {
+    fn add_monitors(&mut self, id: RscId, node: usize, role: Role, after: Option<NodeIndex>) {
         let Some(prim) = self.cx.p.resource(id).and_then(|r| r.primitive()) else {
             return;
         };
@@ -344,9 +425,11 @@ impl<'c, 'a> Builder<'c, 'a> {
                 because: vec![Reason::Health],
             };
             let ix = self.graph.add_node(action);
-            let after = [ActionKind::Promote, ActionKind::Demote, ActionKind::Start]
-                .into_iter()
-                .find_map(|k| self.get(id, k, node));
+            let after = after.or_else(|| {
+                [ActionKind::Promote, ActionKind::Demote, ActionKind::Start]
+                    .into_iter()
+                    .find_map(|k| self.get(id, k, node))
+            });
             self.edge(after, Some(ix));
         }
     }
@@ -522,7 +605,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                         if tr == Role::Promoted {
                             self.add(Some(t), ActionKind::Promote, n, why);
                         }
-                        self.add_monitors(t, n, tr);
+                        self.add_monitors(t, n, tr, None);
                     }
                     changed = true;
                 }

@@ -722,16 +722,66 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // Frozen instances stay where they are and count against clone-max.
         let frozen = self.frozen(u);
         let mut out: Vec<(usize, Role)> = frozen.clone();
-        for &n in &order {
-            if out.len() >= max {
-                break;
+        let node_max = spec.node_max.max(1) as usize;
+        if node_max == 1 {
+            for &n in &order {
+                if out.len() >= max {
+                    break;
+                }
+                if !frozen.iter().any(|(f, _)| *f == n) {
+                    out.push((n, role));
+                }
             }
-            if !frozen.iter().any(|(f, _)| *f == n) {
-                out.push((n, role));
-            }
+        } else {
+            self.several_per_node(&mut out, &order, s, max, node_max, role, &current);
         }
         out.sort();
         out
+    }
+
+    /// Places clone instances one at a time when a node may hold several
+    /// (Pacemaker's order): first each running instance on its node, up to an
+    /// even share per node, then every other instance on the best node with
+    /// room left, ties going to the node with fewer resources so far.
+    #[allow(clippy::too_many_arguments)]
+    fn several_per_node(
+        &self,
+        out: &mut Vec<(usize, Role)>,
+        order: &[usize],
+        s: &Scores,
+        max: usize,
+        node_max: usize,
+        role: Role,
+        current: &[(usize, Role)],
+    ) {
+        let mut count = vec![0usize; self.cx.nodes.len()];
+        for (n, _) in out.iter() {
+            if let Some(c) = count.get_mut(*n) {
+                *c += 1;
+            }
+        }
+        let share = (max / order.len().max(1)).max(1).min(node_max);
+        for &(n, _) in current {
+            if out.len() >= max {
+                break;
+            }
+            if s.runnable(n) && count.get(n).is_some_and(|&c| c < share) {
+                out.push((n, role));
+                count[n] += 1;
+            }
+        }
+        while out.len() < max {
+            let load = |n: usize| self.load.get(n).copied().unwrap_or(0) as usize + count[n];
+            let Some(&best) = order
+                .iter()
+                .filter(|&&n| count[n] < node_max)
+                .min_by_key(|&&n| (std::cmp::Reverse(s.total(n)), load(n), n))
+            else {
+                break;
+            };
+            out.push((best, role));
+            count[best] += 1;
+        }
     }
 
     /// Instances of a clone that are left as they are, with their roles.
@@ -871,7 +921,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
             };
             key(a).cmp(&key(b))
         });
-        cands.dedup();
         // Frozen instances keep their role, and a frozen primary takes a slot.
         let frozen = self.frozen(u);
         let frozen_promoted: Vec<usize> = frozen
@@ -890,22 +939,31 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 .take(slots)
                 .collect()
         } else if wants_promotion {
-            cands.into_iter().take(slots).collect()
+            // At most promoted-node-max on one node.
+            let per_node = spec.promoted_node_max.max(1) as usize;
+            let mut picked: Vec<usize> = Vec::new();
+            for n in cands {
+                if picked.len() >= slots {
+                    break;
+                }
+                if picked.iter().filter(|&&p| p == n).count() < per_node {
+                    picked.push(n);
+                }
+            }
+            picked
         } else {
             Vec::new()
         };
         promoted.extend(frozen_promoted);
+        // Each pick promotes one instance on its node.
         let out = inst
             .iter()
-            .map(|&(n, _)| {
-                (
-                    n,
-                    if promoted.contains(&n) {
-                        Role::Promoted
-                    } else {
-                        Role::Unpromoted
-                    },
-                )
+            .map(|&(n, _)| match promoted.iter().position(|&p| p == n) {
+                Some(i) => {
+                    promoted.swap_remove(i);
+                    (n, Role::Promoted)
+                }
+                None => (n, Role::Unpromoted),
             })
             .collect();
         (s, out)

@@ -320,6 +320,9 @@ impl<'a> Ctx<'a> {
             let active = role.is_active();
             if active {
                 info.current.push((ni, role));
+                // Further instances of a clone on the same node.
+                info.current
+                    .extend(rs.more.iter().filter(|r| r.is_active()).map(|r| (ni, *r)));
                 if rs.changed {
                     info.changed.push(ni);
                 }

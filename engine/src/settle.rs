@@ -49,34 +49,44 @@ pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
             .or_default()
             .entry(a.node.clone())
             .or_default();
+        // A node may hold several instances of a clone: an action changes one.
+        let mut roles = entry.roles();
         match a.kind {
             ActionKind::Stop => {
-                entry.role = Role::Stopped;
+                // The lowest role goes (a promoted instance is demoted first).
+                roles.sort_by_key(|r| std::cmp::Reverse(*r));
+                roles.pop();
                 entry.failed = None;
             }
             ActionKind::Start => {
                 entry.failed = None;
                 if promotable {
-                    entry.role = Role::Unpromoted;
+                    roles.push(Role::Unpromoted);
                     entry.promotion.get_or_insert(REPLICA_SCORE);
                 } else {
-                    entry.role = Role::Started;
+                    roles.push(Role::Started);
                 }
             }
             ActionKind::Promote => {
-                entry.role = Role::Promoted;
+                match roles.iter_mut().find(|r| **r != Role::Promoted) {
+                    Some(r) => *r = Role::Promoted,
+                    None => roles.push(Role::Promoted),
+                }
                 if entry.promotion.is_none_or(|p| p == REPLICA_SCORE) {
                     entry.promotion = Some(PRIMARY_SCORE);
                 }
             }
             ActionKind::Demote => {
-                entry.role = Role::Unpromoted;
+                if let Some(r) = roles.iter_mut().find(|r| **r == Role::Promoted) {
+                    *r = Role::Unpromoted;
+                }
                 if entry.promotion == Some(PRIMARY_SCORE) {
                     entry.promotion = Some(REPLICA_SCORE);
                 }
             }
             ActionKind::Fence | ActionKind::Monitor => {}
         }
+        entry.set_roles(roles);
     }
     s.normalize();
     s

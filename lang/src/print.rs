@@ -233,6 +233,9 @@ fn resource(out: &mut String, p: &Policy, _id: RscId, r: &Resource) {
         if let Some(m) = c.max {
             body.push(format!("clone-max {m}"));
         }
+        if c.node_max != 1 {
+            body.push(format!("clone-node-max {}", c.node_max));
+        }
         if c.promotable {
             body.push(format!("promoted-max {}", c.promoted_max));
             body.push(format!("promoted-node-max {}", c.promoted_node_max));

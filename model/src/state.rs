@@ -101,6 +101,14 @@ impl ClusterState {
     /// Removes empty maps and stopped entries so that equal states compare equal.
     pub fn normalize(&mut self) {
         for m in self.resources.values_mut() {
+            for r in m.values_mut() {
+                if r.more.iter().any(|x| !x.is_active())
+                    || !r.role.is_active() && !r.more.is_empty()
+                {
+                    let roles = r.roles();
+                    r.set_roles(roles);
+                }
+            }
             m.retain(|_, r| {
                 r.role != Role::Stopped
                     || r.failed.is_some()
@@ -160,6 +168,30 @@ pub struct ResourceState {
     /// it restarts to take them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub changed: bool,
+    /// Further instances of a clone active on this node (clone-node-max above
+    /// 1, or an instance found running twice), by role. `role`, `failed` and
+    /// `pending` describe the first instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<Role>,
+}
+
+impl ResourceState {
+    /// The roles of every instance active on the node, the first first.
+    pub fn roles(&self) -> Vec<Role> {
+        std::iter::once(self.role)
+            .filter(|r| r.is_active())
+            .chain(self.more.iter().copied().filter(|r| r.is_active()))
+            .collect()
+    }
+
+    /// Sets the instances active on the node, highest role first.
+    pub fn set_roles(&mut self, mut roles: Vec<Role>) {
+        roles.retain(|r| r.is_active());
+        roles.sort_by_key(|r| std::cmp::Reverse(*r));
+        let mut it = roles.into_iter();
+        self.role = it.next().unwrap_or(Role::Stopped);
+        self.more = it.collect();
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

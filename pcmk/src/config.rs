@@ -826,10 +826,6 @@ impl Builder<'_> {
             interleave: m.get("interleave").is_some_and(|v| truthy(v)),
             unique: m.get("globally-unique").is_some_and(|v| truthy(v)),
         };
-        if spec.node_max > 1 {
-            self.unsupported
-                .push(format!("clone-node-max={} of '{}'", spec.node_max, el.id()));
-        }
         let clone_min = m.get("clone-min").map(|v| v.parse::<u32>().unwrap_or(0));
         let meta = self.meta(&m, el.id());
         let child = el

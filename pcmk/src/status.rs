@@ -324,7 +324,6 @@ impl Builder<'_> {
         if role == Role::Stopped && failed.is_none() && pending.is_none() {
             return;
         }
-        // Halo runs one instance of a clone per node.
         let unique = rsc
             .clone
             .as_ref()
@@ -334,25 +333,32 @@ impl Builder<'_> {
                     .and_then(|g| g.clone.as_ref())
             })
             .is_some_and(|c| c.unique);
-        if unique
-            && role.is_active()
-            && state
-                .resources
-                .get(&name)
-                .and_then(|m| m.get(node))
-                .is_some_and(|x| x.role.is_active())
-        {
-            self.unsupported.push(format!(
-                "several instances of unique clone '{id}' on '{node}'"
-            ));
-            return;
-        }
+        let cloned = rsc.clone.is_some() || parent_cloned;
         let e = state
             .resources
             .entry(name.clone())
             .or_default()
             .entry(node.to_string())
             .or_default();
+        // A second instance of a clone on this node (clone-node-max above 1,
+        // or one found running twice). The failed one, if any, comes first:
+        // failures are recorded for the first instance.
+        if cloned && role.is_active() && e.role.is_active() {
+            if failed.is_some() && e.failed.is_none() {
+                e.more.push(e.role);
+                e.role = role;
+                e.failed = failed;
+                e.pending = e.pending.or(pending);
+            } else {
+                e.more.push(role);
+                e.pending = e.pending.or(pending);
+            }
+            e.changed |= changed;
+            if !unique {
+                *self.instances_found.entry(name.clone()).or_insert(0) += 1;
+            }
+            return;
+        }
         e.role = role;
         e.failed = failed;
         e.pending = pending;
@@ -361,7 +367,7 @@ impl Builder<'_> {
         // are given by Pacemaker in the order its active instances are found.
         if unique {
             e.instance = r.id().rsplit_once(':').and_then(|(_, n)| n.parse().ok());
-        } else if (rsc.clone.is_some() || parent_cloned) && role.is_active() {
+        } else if cloned && role.is_active() {
             let next = self.instances_found.entry(name.clone()).or_insert(0);
             e.instance = Some(*next);
             *next += 1;

@@ -657,11 +657,10 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
         }
         "clone-node-max" => {
             let n = c.count("clone-node-max")?;
-            if n != 1 {
-                // FIXME: several instances per node need per-instance state.
+            if n == 0 {
                 return bad(
-                    format!("clone-node-max {n} is not supported yet: one instance per node"),
-                    "remove this line (the default is 1)",
+                    "clone-node-max 0 would never run an instance".into(),
+                    "use `target-role stopped` to stop a clone",
                 );
             }
             spec.node_max = n;
