@@ -208,10 +208,26 @@ pub fn transition_summary(
                             .fold(halo_model::Score::ZERO, |a, c| a + c.score)
                     })
             };
-            let (keep, lone): (Vec<&str>, Vec<&str>) = stops
+            let (keep, mut lone): (Vec<&str>, Vec<&str>) = stops
                 .iter()
                 .partition(|n| score_on(n).is_none_or(|t| t >= halo_model::Score::ZERO));
-            stops = keep;
+            // Only as many as the clone has instances not running: when all
+            // of them run, the one on the banned node is the one that moves.
+            let spec = r
+                .clone
+                .as_ref()
+                .or_else(|| r.parent.and_then(|g| policy.resource(g)?.clone.as_ref()));
+            let instances = spec.map_or(policy.cluster.nodes.len(), |c| {
+                c.max.map_or(policy.cluster.nodes.len(), |m| m as usize)
+            });
+            let running: usize = state
+                .resources
+                .get(&r.name)
+                .map_or(0, |m| m.values().map(|x| x.roles().len()).sum());
+            let spare = instances.saturating_sub(running);
+            let mut stops_kept = keep;
+            stops_kept.extend(lone.drain(spare.min(lone.len())..));
+            stops = stops_kept;
             lone_stops = lone;
         }
         // Stops paired with starts are moves (recoveries when the stop is for a

@@ -574,7 +574,8 @@ impl<'c, 'a> Builder<'c, 'a> {
                 let Some(target) = self.targets.get(t.index()) else {
                     continue;
                 };
-                if info.blocked.is_some() || target.blocked {
+                // Its stop waits for a stop that cannot happen: it stays.
+                if info.blocked.is_some() || target.blocked || !target.stop_held.is_empty() {
                     continue;
                 }
                 for &(n, role) in &info.current {

@@ -160,7 +160,17 @@ impl<'c, 'a> Assigner<'c, 'a> {
         };
         self.counter += 1;
         let why_not = self.why_not_run(u);
-        if let Some(blocked) = self.blocked(u) {
+        let pinned = self.pinned_by_blocked_member(u);
+        if let Some((n, _)) = pinned {
+            // The group stays where its blocked member is (if it may run).
+            match &why_not {
+                Some(why) => target.unplaced = Some(why.clone()),
+                None if scores.runnable(n) => target.instances = vec![(n, Role::Started)],
+                None => {
+                    target.unplaced = Some(format!("{} cannot run its group", self.cx.node_name(n)))
+                }
+            }
+        } else if let Some(blocked) = self.blocked(u) {
             target.instances = self.current_instances(u);
             target.unplaced = Some(blocked);
             target.blocked = true;
@@ -200,6 +210,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
         };
         target.scores = scores;
         self.set_members(u, &target);
+        if let Some((n, b)) = pinned {
+            self.hold_members_before(u, n, b);
+        }
         if let Some(t) = self.targets.get_mut(u.index()) {
             *t = target;
         }
@@ -282,6 +295,53 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 if let Some(slot) = self.targets.get_mut(m.index()) {
                     *slot = mt;
                 }
+            }
+        }
+    }
+
+    /// For a group (not cloned) with a running member left as it is: that
+    /// member's node and position. The group is not blocked as a whole: the
+    /// members after it stop before it and may do so, the ones before it may
+    /// not stop (`hold_members_before`).
+    fn pinned_by_blocked_member(&self, u: RscId) -> Option<(usize, usize)> {
+        if self.cx.clone_of(u).is_some() {
+            return None;
+        }
+        let Some(halo_model::ResourceKind::Group(members)) = self.cx.p.resource(u).map(|r| &r.kind)
+        else {
+            return None;
+        };
+        members.iter().enumerate().find_map(|(b, m)| {
+            let info = self.cx.rsc.get(m.index())?;
+            info.blocked.as_ref()?;
+            match info.current[..] {
+                [(n, _)] => Some((n, b)),
+                _ => None,
+            }
+        })
+    }
+
+    /// Members before a blocked one stop only after it does, which cannot
+    /// happen: one that would stop (or restart, because a member before it
+    /// starts) stays where it is, its stop held.
+    fn hold_members_before(&mut self, u: RscId, n: usize, b: usize) {
+        let members = self.cx.leaves(u);
+        let mut earlier_starts = false;
+        for &m in members.iter().take(b) {
+            let runs_here = self
+                .cx
+                .rsc
+                .get(m.index())
+                .is_some_and(|i| i.current.iter().any(|(c, _)| *c == n));
+            let Some(t) = self.targets.get_mut(m.index()) else {
+                continue;
+            };
+            let stays = t.instances.iter().any(|(c, _)| *c == n);
+            if runs_here && (!stays || earlier_starts) {
+                t.instances = vec![(n, Role::Started)];
+                t.stop_held = vec![n];
+            } else if !runs_here && stays {
+                earlier_starts = true;
             }
         }
     }
