@@ -96,19 +96,29 @@ impl Builder<'_> {
                     self.transient(state, &name, &k, &v);
                 }
             }
+            // Only for a node that is down: which resources its history names.
+            let down = state.nodes.get(&name).map(|n| n.status) == Some(NodeStatus::Offline);
+            let mut histories: Vec<&str> = Vec::new();
             for r in ns
                 .path(&["lrm", "lrm_resources"])
                 .into_iter()
                 .flat_map(|l| l.all("lrm_resource"))
             {
                 self.history(state, &name, r);
+                if down {
+                    histories.push(strip_instance(r.id()));
+                }
             }
             // Down, yet its history shows resources active: they were never
             // stopped, so the node must be fenced before they run elsewhere.
-            let active_here = state
-                .resources
-                .values()
-                .any(|m| m.get(&name).is_some_and(|r| r.role.is_active()));
+            let active_here = histories.iter().any(|id| {
+                let shown = self
+                    .names
+                    .get(*id)
+                    .and_then(|rid| self.policy.resource(*rid))
+                    .map_or(*id, |x| x.name.as_str());
+                state.on(shown, &name).is_some_and(|x| x.role.is_active())
+            });
             if state.node(&name).status == NodeStatus::Offline
                 && active_here
                 && self.policy.cluster.fencing
