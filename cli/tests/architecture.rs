@@ -142,7 +142,7 @@ fn model_is_plain_data() {
 #[test]
 fn pacemaker_import_is_pure() {
     assert_pure("pcmk");
-    assert_deps("pcmk", &["halo-model", "md-5", "quick-xml"]);
+    assert_deps("pcmk", &["halo-model", "md-5", "quick-xml", "memchr"]);
 }
 
 #[test]

@@ -73,91 +73,12 @@ impl<'a> Element<'a> {
 }
 
 /// Parses XML text into its root element, or says where it is malformed.
-///
-/// A large CIB is read on two threads: the second half of its status section
-/// (whole `node_state` elements) is parsed beside the rest. The result is the
-/// same tree; when the halves do not fit together (the split landed in a
-/// comment, the XML is malformed), the text is parsed again in one pass, so
-/// errors are reported as a single pass finds them.
 pub fn parse(text: &str) -> Result<Element<'_>, String> {
-    if let Some(split) = split_point(text) {
-        if let Some(root) = parse_in_two(text, split) {
-            return Ok(root);
-        }
-    }
-    let mut stack = Vec::new();
-    let mut root = None;
-    run(text, 0, text.len(), &mut stack, &mut root)?;
-    finish(stack, root)
-}
-
-/// Below this size one thread is faster than two.
-const SPLIT_MIN_BYTES: usize = 1 << 20;
-
-/// Where the second half of the status section starts: the `<node_state`
-/// tag nearest past the middle of what follows `<status>`.
-fn split_point(text: &str) -> Option<usize> {
-    if text.len() < SPLIT_MIN_BYTES {
-        return None;
-    }
-    let status = memchr::memmem::find(text.as_bytes(), b"<status>")?;
-    let middle = status + (text.len() - status) / 2;
-    let rest = text.as_bytes().get(middle..)?;
-    memchr::memmem::find(rest, b"<node_state ").map(|at| middle + at)
-}
-
-fn parse_in_two(text: &str, split: usize) -> Option<Element<'_>> {
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| {
-            let mut stack = Vec::new();
-            let mut root = None;
-            let end = run(text, split, text.len(), &mut stack, &mut root).ok()?;
-            // The half ends at the closing tag of the status section.
-            (stack.is_empty() && end < text.len()).then_some((root, end))
-        });
-        let mut stack = Vec::new();
-        let mut root = None;
-        let first = run(text, 0, split, &mut stack, &mut root);
-        let (elements, end) = second.join().ok()??;
-        first.ok()?;
-        let status = stack.last_mut().filter(|e| e.name == "status")?;
-        status
-            .children
-            .extend(elements.map_or_else(Vec::new, |r| r.children));
-        run(text, end, text.len(), &mut stack, &mut root).ok()?;
-        finish(stack, root).ok()
-    })
-}
-
-fn finish<'a>(stack: Vec<Element<'a>>, root: Option<Element<'a>>) -> Result<Element<'a>, String> {
-    if !stack.is_empty() {
-        return Err("the XML ends inside an element".to_string());
-    }
-    root.ok_or_else(|| "no XML element found".to_string())
-}
-
-/// Reads the elements of `text[from..to]` onto `stack` (the open elements)
-/// and `root`. Returns where it stopped: at `to`, or, when `stack` started
-/// empty and a closing tag matches nothing, at that tag, having put the
-/// elements read into a synthetic `root` whose children they are.
-fn run<'a>(
-    text: &'a str,
-    from: usize,
-    to: usize,
-    stack: &mut Vec<Element<'a>>,
-    root: &mut Option<Element<'a>>,
-) -> Result<usize, String> {
-    let part = text.get(from..to).ok_or("split inside a character")?;
-    let mut reader = Reader::from_str(part);
-    // A part may close what another part opened: end tags are matched
-    // against `stack` here rather than by the reader.
-    reader.config_mut().check_end_names = false;
-    reader.config_mut().allow_unmatched_ends = true;
-    let fragment = stack.is_empty() && from > 0;
-    let mut siblings: Vec<Element<'a>> = Vec::new();
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Element<'_>> = Vec::new();
+    let mut root: Option<Element<'_>> = None;
     loop {
-        let here = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-        let pos = from.saturating_add(here);
+        let pos = reader.buffer_position();
         let event = reader
             .read_event()
             .map_err(|e| format!("malformed XML at byte {pos}: {e}"))?;
@@ -174,45 +95,26 @@ fn run<'a>(
                 let e = element(text, &s, pos)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(e),
-                    None if fragment => siblings.push(e),
-                    None => *root = Some(e),
+                    None => root = Some(e),
                 }
             }
-            Event::End(e) => {
-                if let Some(open) = stack.last() {
-                    if e.name().as_ref() != open.name.as_bytes() {
-                        return Err(format!(
-                            "malformed XML at byte {pos}: expected </{}>, found </{}>",
-                            open.name,
-                            String::from_utf8_lossy(e.name().as_ref())
-                        ));
-                    }
-                }
+            Event::End(_) => {
                 let Some(done) = stack.pop() else {
-                    if fragment {
-                        *root = Some(Element {
-                            children: siblings,
-                            ..Element::default()
-                        });
-                        return Ok(pos);
-                    }
                     return Err(format!("unbalanced closing tag at byte {pos}"));
                 };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(done),
-                    None if fragment => siblings.push(done),
-                    None => *root = Some(done),
+                    None => root = Some(done),
                 }
             }
             Event::Eof => break,
             _ => {}
         }
     }
-    if fragment {
-        // A fragment must end at a closing tag of what encloses it.
-        return Err("the fragment does not end in a closing tag".to_string());
+    if !stack.is_empty() {
+        return Err("the XML ends inside an element".to_string());
     }
-    Ok(to)
+    root.ok_or_else(|| "no XML element found".to_string())
 }
 
 /// The part of `text` that `part` (a slice of it) covers, as a `&str` with
@@ -229,7 +131,7 @@ fn span(tag: &str, part: &[u8]) -> Option<(usize, usize)> {
     (end <= tag.len()).then_some((start, end))
 }
 
-fn element<'a>(text: &'a str, s: &BytesStart<'_>, pos: usize) -> Result<Element<'a>, String> {
+fn element<'a>(text: &'a str, s: &BytesStart<'_>, pos: u64) -> Result<Element<'a>, String> {
     // Reading from a &str, quick-xml hands out slices of the input.
     let tag = within(text, s).ok_or_else(|| format!("unreadable tag at byte {pos}"))?;
     let name_len = s.name().as_ref().len();
@@ -290,46 +192,6 @@ mod tests {
         assert_eq!(e.attr("a"), Some("1"));
         let node = e.path(&["configuration", "nodes", "node"]).unwrap();
         assert_eq!(node.attr("uname"), Some("n&1"));
-    }
-
-    #[test]
-    fn a_large_cib_read_in_two_halves_is_the_same_tree() {
-        let node = |i: usize| {
-            format!(
-                "<node_state id=\"{i}\" uname=\"n{i}\"><lrm><lrm_resources>{}</lrm_resources></lrm></node_state>",
-                (0..40)
-                    .map(|r| format!("<lrm_resource id=\"r{r}\"><lrm_rsc_op id=\"r{r}_last_0\" operation=\"start\" rc-code=\"0\"/></lrm_resource>"))
-                    .collect::<String>()
-            )
-        };
-        let text = format!(
-            "<cib><configuration><nodes/></configuration><status>{}</status></cib>",
-            (0..400).map(node).collect::<String>()
-        );
-        assert!(text.len() > SPLIT_MIN_BYTES);
-        let split = split_point(&text).unwrap();
-        let two = parse_in_two(&text, split).unwrap();
-        let mut stack = Vec::new();
-        let mut root = None;
-        run(&text, 0, text.len(), &mut stack, &mut root).unwrap();
-        let one = finish(stack, root).unwrap();
-        assert_eq!(format!("{two:?}"), format!("{one:?}"));
-        let status = two.first("status").unwrap();
-        assert_eq!(status.children.len(), 400);
-        assert_eq!(status.children[399].attr("uname"), Some("n399"));
-        // A split inside a comment does not fit: one pass reads it instead.
-        let commented = text.replacen("<status>", "<status><!-- <node_state -->", 1);
-        assert_eq!(
-            parse(&commented)
-                .unwrap()
-                .first("status")
-                .unwrap()
-                .children
-                .len(),
-            400
-        );
-        let broken = format!("{}<oops", &text[..text.len() - 14]);
-        assert!(parse(&broken).is_err());
     }
 
     #[test]
