@@ -1,6 +1,7 @@
 //! `halo`: the command line. Dry-run commands (check, fmt, simulate, why, test)
 //! read files here and hand text and data to the pure crates.
 
+mod agent;
 mod load;
 mod pacemaker;
 mod render;
@@ -61,6 +62,10 @@ enum Command {
     /// Turn a Pacemaker CIB (`cibadmin -Q` output) into a .ha policy and a state
     /// file. Exit 3, naming each, if it uses what Halo cannot express yet.
     Import(ImportArgs),
+    /// Run resource-agent and fence-agent actions on this node, or show what
+    /// an agent takes.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 #[derive(Args)]
@@ -176,6 +181,19 @@ struct TestArgs {
 }
 
 fn main() -> ExitCode {
+    // Agents that report promotion scores call `crm_attribute`: the runner
+    // points them at this binary under that name.
+    let args: Vec<String> = std::env::args().collect();
+    let called = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("halo")
+        .to_string();
+    if halo_runner::shim::NAMES.contains(&called.as_str()) {
+        let code = halo_runner::shim::main(&called, args.get(1..).unwrap_or_default());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let result = match cli.command {
@@ -185,6 +203,7 @@ fn main() -> ExitCode {
         Command::Why(a) => why(&a, color),
         Command::Test(a) => test(&a, color),
         Command::Import(a) => import(&a, color),
+        Command::Agent(a) => agent::run(&a),
     };
     let code = match result {
         Ok(code) => code,
@@ -574,7 +593,7 @@ fn test(a: &TestArgs, color: bool) -> Result<Exit, InputError> {
     })
 }
 
-fn write_stdout(text: &str) -> Result<(), InputError> {
+pub(crate) fn write_stdout(text: &str) -> Result<(), InputError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

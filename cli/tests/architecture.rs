@@ -146,6 +146,17 @@ fn pacemaker_import_is_pure() {
 }
 
 #[test]
+fn proto_is_plain_data() {
+    assert_deps("proto", &["serde"]);
+}
+
+#[test]
+fn runner_knows_nothing_of_the_language() {
+    // Concrete actions in, results out: no policy, no engine, no language.
+    assert_deps("runner", &["halo-proto", "tokio", "nix", "quick-xml"]);
+}
+
+#[test]
 fn stdlib_is_text() {
     assert_deps("stdlib", &[]);
 }

@@ -444,3 +444,106 @@ fn import_writes_a_policy_that_checks_and_plans_the_same() {
     assert_eq!(text(&a.stdout), text(&b.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn agent_exec_runs_one_action_and_prints_json() {
+    let dir = std::env::temp_dir().join(format!("halo-cli-agent-{}", std::process::id()));
+    let state = dir.display().to_string();
+    let exec = |action: &str| {
+        halo(&[
+            "agent",
+            "exec",
+            "halo:stateful",
+            action,
+            "--rsc",
+            "db",
+            "--state-dir",
+            &state,
+        ])
+    };
+    let json = |o: &Output| -> serde_json::Value { serde_json::from_slice(&o.stdout).unwrap() };
+    let out = exec("monitor");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a monitor that finds it stopped fails"
+    );
+    assert_eq!(json(&out)["outcome"], "not-running");
+    let out = exec("start");
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(
+        (v["rc"].as_i64(), v["outcome"].as_str()),
+        (Some(0), Some("success"))
+    );
+    assert_eq!(v["promotion"], 5);
+    for key in ["duration_ms", "exit_reason", "output"] {
+        assert!(v.get(key).is_some(), "no {key} in {v}");
+    }
+    assert_eq!(exec("promote").status.code(), Some(0));
+    let out = exec("monitor");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a monitor that finds it promoted succeeds"
+    );
+    assert_eq!(json(&out)["outcome"], "promoted");
+    assert_eq!(exec("stop").status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn agent_exec_refuses_bad_input_with_exit_2() {
+    for (args, expect) in [
+        (
+            &["agent", "exec", "ocf:Dummy", "start"][..],
+            "ocf:PROVIDER:TYPE",
+        ),
+        (
+            &["agent", "exec", "halo:dummy", "start", "nonsense"][..],
+            "NAME=VALUE",
+        ),
+        (
+            &["agent", "exec", "halo:dummy", "start", "--timeout", "soon"][..],
+            "--timeout soon",
+        ),
+        (&["agent", "describe", "lsb:ssh"][..], "no meta-data"),
+    ] {
+        let out = halo(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(expect),
+            "{args:?}: expected `{expect}` in {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn agent_describe_writes_a_declaration_that_compiles() {
+    let out = halo(&["agent", "describe", "halo:stateful", "--format", "ha"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let decl = text(&out.stdout);
+    assert!(
+        decl.contains("agent halo:stateful {") && decl.contains("promotable"),
+        "{decl}"
+    );
+    let policy = format!(
+        "{decl}\ncluster c {{\n  node n1\n  node n2\n  node n3\n  fencing off\n}}\n\n\
+         promotable db: halo:stateful {{\n  delay = \"0\"\n  monitor promoted every 10s\n}}\n"
+    );
+    let f = Scratch::new("described.ha", policy.as_bytes());
+    let out = halo(&["check", f.path()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{policy}",
+        text(&out.stderr)
+    );
+    let text_out = text(&halo(&["agent", "describe", "halo:dummy"]).stdout);
+    assert!(
+        text_out.contains("parameters:") && text_out.contains("delay"),
+        "{text_out}"
+    );
+}

@@ -336,6 +336,8 @@ impl fmt::Display for Agent {
             AgentClass::Systemd => write!(f, "systemd:{}", self.kind),
             AgentClass::Service => write!(f, "service:{}", self.kind),
             AgentClass::Stonith => write!(f, "stonith:{}", self.kind),
+            AgentClass::Halo => write!(f, "halo:{}", self.kind),
+            AgentClass::Exec => f.write_str("exec"),
         }
     }
 }
@@ -348,6 +350,10 @@ pub enum AgentClass {
     Systemd,
     Service,
     Stonith,
+    /// Built into the runner: `halo:dummy`, `halo:stateful`.
+    Halo,
+    /// A plain command the runner supervises: `exec`.
+    Exec,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -673,8 +673,9 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
     Ok(())
 }
 
-/// Parses `ocf:heartbeat:IPaddr2`, `lsb:name`, `systemd:unit`, `stonith:fence_x`
-/// (or, for fence devices, a bare `fence_x`).
+/// Parses `ocf:heartbeat:IPaddr2`, `lsb:name`, `systemd:unit`, `service:name`,
+/// `stonith:fence_x` (or, for fence devices, a bare `fence_x`), the built-in
+/// `halo:dummy` and `halo:stateful`, and `exec`.
 pub(crate) fn parse_agent(text: &str, fence: bool) -> Result<Agent, (String, String)> {
     let parts: Vec<&str> = text.split(':').collect();
     let agent = |class, provider: &str, kind: &str| Agent {
@@ -688,7 +689,15 @@ pub(crate) fn parse_agent(text: &str, fence: bool) -> Result<Agent, (String, Str
         ["systemd", kind] => agent(AgentClass::Systemd, "", kind),
         ["service", kind] => agent(AgentClass::Service, "", kind),
         ["stonith", kind] => agent(AgentClass::Stonith, "", kind),
+        ["halo", kind @ ("dummy" | "stateful")] => agent(AgentClass::Halo, "", kind),
+        ["exec"] if !fence => agent(AgentClass::Exec, "", "exec"),
         [kind] if fence => agent(AgentClass::Stonith, "", kind),
+        ["halo", _] => {
+            return Err((
+                format!("`{text}` is not a built-in agent"),
+                "the built-in agents are `halo:dummy` and `halo:stateful`".into(),
+            ))
+        }
         ["ocf", ..] => {
             return Err((
                 format!("`{text}` is not an OCF agent name"),
@@ -702,10 +711,17 @@ pub(crate) fn parse_agent(text: &str, fence: bool) -> Result<Agent, (String, Str
             ))
         }
         [class, ..] => {
-            let help = suggest(class, ["ocf", "lsb", "systemd", "service", "stonith"])
-                .unwrap_or_else(|| {
-                    "classes: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, stonith:fence_X".into()
-                });
+            let help = suggest(
+                class,
+                [
+                    "ocf", "lsb", "systemd", "service", "stonith", "halo", "exec",
+                ],
+            )
+            .unwrap_or_else(|| {
+                "classes: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, service:NAME, \
+                     stonith:fence_X, halo:dummy, halo:stateful, exec"
+                    .into()
+            });
             return Err((format!("`{text}` is not an agent of a known class"), help));
         }
         [] => {

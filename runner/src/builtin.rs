@@ -1,0 +1,175 @@
+//! Agents built into the runner, for demos and tests on machines without
+//! resource-agents: `halo:dummy` (a service that is started or not, as a state
+//! file says) and `halo:stateful` (the same with a promoted role and promotion
+//! scores, 5 unpromoted and 10 promoted, as `ocf:pacemaker:Stateful` reports).
+//!
+//! Parameters: `state` (the state file; default under the runner's state
+//! directory), `delay` (seconds each action takes, to exercise timeouts). A
+//! file `STATE.rc` holding a number makes monitors return it (a test hook,
+//! like Stateful's).
+
+use crate::{failure, ms, RunnerConfig};
+use halo_proto::{ActionRequest, ActionResult, Outcome, PromotionChange};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const SCORE_UNPROMOTED: i64 = 5;
+const SCORE_PROMOTED: i64 = 10;
+
+pub async fn run(cfg: &RunnerConfig, req: &ActionRequest, name: &str) -> ActionResult {
+    let started = Instant::now();
+    let timeout = Duration::from_millis(req.timeout_ms.max(1));
+    let stateful = name == "stateful";
+    let work = async {
+        if let Some(delay) = req.params.get("delay").and_then(|d| d.parse::<f64>().ok()) {
+            tokio::time::sleep(Duration::from_secs_f64(delay.clamp(0.0, 86_400.0))).await;
+        }
+        act(cfg, req, stateful)
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok((rc, promotion, reason)) => ActionResult {
+            rc: Some(rc),
+            outcome: Outcome::of_ocf(&req.action, rc),
+            duration_ms: ms(started.elapsed()),
+            exit_reason: reason,
+            output: if req.action == "meta-data" {
+                metadata(name).unwrap_or_default()
+            } else {
+                String::new()
+            },
+            promotion,
+        },
+        Err(_) => failure(
+            Outcome::Timeout,
+            &format!("timed out after {} ms", ms(timeout)),
+            started.elapsed(),
+        ),
+    }
+}
+
+fn state_file(cfg: &RunnerConfig, req: &ActionRequest) -> PathBuf {
+    match req.params.get("state") {
+        Some(p) => PathBuf::from(p),
+        None => cfg.state_dir.join("builtin").join(format!(
+            "{}.state",
+            req.rsc
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                })
+                .collect::<String>()
+        )),
+    }
+}
+
+/// (OCF exit code, promotion change, exit reason)
+fn act(
+    cfg: &RunnerConfig,
+    req: &ActionRequest,
+    stateful: bool,
+) -> (i32, Option<PromotionChange>, Option<String>) {
+    let file = state_file(cfg, req);
+    let now = std::fs::read_to_string(&file).ok();
+    let promoted = now.as_deref().map(str::trim) == Some("promoted");
+    let write = |what: &str| -> Result<(), String> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&file, what).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    };
+    let score = |n: i64| stateful.then_some(PromotionChange::Set(n));
+    let err = |e: String| (1, None, Some(e));
+    match req.action.as_str() {
+        "start" => match write("started") {
+            Ok(()) => (0, score(SCORE_UNPROMOTED), None),
+            Err(e) => err(e),
+        },
+        "stop" => match std::fs::remove_file(&file) {
+            Ok(()) => (0, stateful.then_some(PromotionChange::Delete), None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, None, None),
+            Err(e) => err(format!("cannot remove {}: {e}", file.display())),
+        },
+        "monitor" | "status" => {
+            let hook = PathBuf::from(format!("{}.rc", file.display()));
+            if let Some(rc) = std::fs::read_to_string(&hook)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                return (rc, None, Some(format!("{} says {rc}", hook.display())));
+            }
+            match (&now, promoted) {
+                (None, _) => (7, None, None),
+                (Some(_), true) => (8, None, None),
+                (Some(_), false) => (0, None, None),
+            }
+        }
+        "promote" | "demote" if !stateful => {
+            (3, None, Some("halo:dummy has no promoted role".into()))
+        }
+        "promote" if now.is_none() => (7, None, Some("not running".into())),
+        "promote" => match write("promoted") {
+            Ok(()) => (0, score(SCORE_PROMOTED), None),
+            Err(e) => err(e),
+        },
+        "demote" if now.is_none() => (7, None, Some("not running".into())),
+        "demote" => match write("started") {
+            Ok(()) => (0, score(SCORE_UNPROMOTED), None),
+            Err(e) => err(e),
+        },
+        "validate-all" | "meta-data" | "notify" | "reload" => (0, None, None),
+        other => (3, None, Some(format!("no `{other}` action"))),
+    }
+}
+
+/// The built-in agents' meta-data, in the OCF format.
+pub fn metadata(name: &str) -> Option<String> {
+    let (desc, promotable) = match name {
+        "dummy" => (
+            "A service that runs or not, as its state file says (built into the runner)",
+            false,
+        ),
+        "stateful" => (
+            "A service with a promoted role, reporting promotion scores (built into the runner)",
+            true,
+        ),
+        _ => return None,
+    };
+    let roles = if promotable {
+        r#"
+    <action name="promote" timeout="10s"/>
+    <action name="demote" timeout="10s"/>
+    <action name="monitor" timeout="10s" interval="10s" role="Promoted" depth="0"/>
+    <action name="monitor" timeout="10s" interval="11s" role="Unpromoted" depth="0"/>"#
+    } else {
+        r#"
+    <action name="monitor" timeout="10s" interval="10s" depth="0"/>"#
+    };
+    Some(format!(
+        r#"<?xml version="1.0"?>
+<resource-agent name="{name}" version="1.0">
+  <version>1.1</version>
+  <shortdesc lang="en">{desc}</shortdesc>
+  <longdesc lang="en">{desc}</longdesc>
+  <parameters>
+    <parameter name="state" unique="1" required="0">
+      <shortdesc lang="en">State file</shortdesc>
+      <content type="string"/>
+    </parameter>
+    <parameter name="delay" unique="0" required="0">
+      <shortdesc lang="en">Seconds each action takes</shortdesc>
+      <content type="string" default="0"/>
+    </parameter>
+  </parameters>
+  <actions>
+    <action name="start" timeout="10s"/>
+    <action name="stop" timeout="10s"/>{roles}
+    <action name="meta-data" timeout="5s"/>
+    <action name="validate-all" timeout="5s"/>
+  </actions>
+</resource-agent>
+"#
+    ))
+}

@@ -1,0 +1,166 @@
+//! The node runner: carries out concrete agent actions on this node and says
+//! what came of them. It knows nothing of the policy language or the engine:
+//! a request names an agent class, an action and its parameters.
+//!
+//! Every action has a deadline, after which the agent's whole process group is
+//! killed; at most one action runs per resource at a time and a bounded number
+//! run at once; what an agent prints is kept up to a bound. Nothing here
+//! panics on bad input: an agent that cannot be run is a result, not an error.
+
+mod builtin;
+mod exec;
+mod fence;
+mod lsb;
+pub mod metadata;
+mod ocf;
+pub mod process;
+pub mod shim;
+mod systemd;
+
+use halo_proto::{ActionRequest, ActionResult, AgentRef, Outcome};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, Semaphore};
+
+/// Where agents live and how much the runner allows them.
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// This node's name (`OCF_RESKEY_CRM_meta_on_node`, fence host maps).
+    pub node: String,
+    /// The runner's own files: built-in agents' state, supervised commands'
+    /// pid files, the `crm_attribute` shim.
+    pub state_dir: PathBuf,
+    /// `OCF_ROOT`: agents are in `resource.d/PROVIDER/TYPE` below it.
+    pub ocf_root: PathBuf,
+    /// Where `lsb:NAME` scripts are.
+    pub lsb_dir: PathBuf,
+    /// Where `stonith:fence_NAME` agents are looked for, in order.
+    pub fence_dirs: Vec<PathBuf>,
+    /// The program that answers as `crm_attribute` for agents that report
+    /// promotion scores (the `halo` binary itself); none: scores are lost.
+    pub shim_program: Option<PathBuf>,
+    /// Actions running at once on this node.
+    pub parallel_max: usize,
+    /// Bytes of output kept per stream and action.
+    pub output_max: usize,
+    /// Fence agents: attempts per request (the first included).
+    pub fence_attempts: u32,
+}
+
+impl RunnerConfig {
+    /// Debian's locations, for `node`, with state under `state_dir`.
+    pub fn new(node: &str, state_dir: PathBuf) -> RunnerConfig {
+        RunnerConfig {
+            node: node.to_string(),
+            state_dir,
+            ocf_root: PathBuf::from("/usr/lib/ocf"),
+            lsb_dir: PathBuf::from("/etc/init.d"),
+            fence_dirs: vec![PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")],
+            shim_program: None,
+            parallel_max: 8,
+            output_max: 64 * 1024,
+            fence_attempts: 2,
+        }
+    }
+}
+
+/// Carries out actions; cheap to share between tasks.
+#[derive(Clone)]
+pub struct Runner {
+    cfg: Arc<RunnerConfig>,
+    slots: Arc<Semaphore>,
+    /// One lock per resource: its actions run one at a time.
+    busy: Arc<Mutex<BTreeMap<String, Arc<Mutex<()>>>>>,
+    supervisor: Arc<exec::Supervisor>,
+}
+
+impl Runner {
+    pub fn new(cfg: RunnerConfig) -> Runner {
+        let slots = Arc::new(Semaphore::new(cfg.parallel_max.max(1)));
+        Runner {
+            cfg: Arc::new(cfg),
+            slots,
+            busy: Arc::new(Mutex::new(BTreeMap::new())),
+            supervisor: Arc::new(exec::Supervisor::default()),
+        }
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.cfg
+    }
+
+    /// Carries out one action: waits for the resource's previous action and
+    /// for a free slot, then runs it to its end or its deadline.
+    pub async fn execute(&self, req: &ActionRequest) -> ActionResult {
+        let lock = {
+            let mut busy = self.busy.lock().await;
+            busy.entry(req.rsc.clone()).or_default().clone()
+        };
+        let _one_at_a_time = lock.lock().await;
+        let Ok(_slot) = self.slots.acquire().await else {
+            return failure(
+                Outcome::Error,
+                "the runner is shutting down",
+                Duration::ZERO,
+            );
+        };
+        let timeout = Duration::from_millis(req.timeout_ms.max(1));
+        match &req.agent {
+            AgentRef::Ocf { provider, kind } => {
+                ocf::run(&self.cfg, req, provider, kind, timeout).await
+            }
+            AgentRef::Lsb { name } => lsb::run(&self.cfg, req, name, timeout).await,
+            AgentRef::Systemd { unit } => systemd::run(&self.cfg, req, unit, timeout).await,
+            AgentRef::Service { name } if systemd::booted() => {
+                systemd::run(&self.cfg, req, name, timeout).await
+            }
+            AgentRef::Service { name } => lsb::run(&self.cfg, req, name, timeout).await,
+            AgentRef::Exec => exec::run(&self.supervisor, &self.cfg, req, timeout).await,
+            AgentRef::Halo { name } => builtin::run(&self.cfg, req, name).await,
+            AgentRef::Stonith { name } => fence::run(&self.cfg, req, name, timeout).await,
+        }
+    }
+}
+
+/// A result for an action that never got to run its agent.
+pub(crate) fn failure(outcome: Outcome, why: &str, took: Duration) -> ActionResult {
+    ActionResult {
+        rc: None,
+        outcome,
+        duration_ms: ms(took),
+        exit_reason: Some(why.to_string()),
+        output: String::new(),
+        promotion: None,
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The output an agent left: standard output, then standard error.
+pub(crate) fn joined(f: &process::Finished) -> String {
+    let mut s = f.stdout.clone();
+    if !f.stderr.is_empty() {
+        if !s.is_empty() && !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s.push_str(&f.stderr);
+    }
+    s
+}
+
+/// The last `ocf-exit-reason:` line an agent printed (on either stream).
+pub(crate) fn exit_reason(f: &process::Finished) -> Option<String> {
+    f.stderr
+        .lines()
+        .chain(f.stdout.lines())
+        .filter_map(|l| l.split_once("ocf-exit-reason:").map(|(_, r)| r.trim()))
+        .rfind(|r| !r.is_empty())
+        .map(str::to_string)
+}
+
+/// The search path agents get: system directories only.
+pub(crate) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
