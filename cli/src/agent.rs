@@ -22,7 +22,7 @@ pub enum AgentCommand {
     ///
     /// The exit code is 0 when the action did what it was asked (for a
     /// monitor: the resource runs), 1 otherwise, 2 for usage errors.
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// Show an agent's parameters and default operations, from its meta-data.
     ///
     /// `--format ha` prints an `agent` declaration for a policy or the stdlib.
@@ -55,9 +55,16 @@ pub struct ExecArgs {
     /// For fence agents: the node to act on.
     #[arg(long)]
     target: Option<String>,
-    /// Where built-in agents and `exec` keep their state between calls.
+    /// Where built-in agents and `exec` keep their state between calls
+    /// (local runs only).
     #[arg(long, default_value = "/tmp/halo-agent")]
     state_dir: PathBuf,
+    /// Run it on this node's runner, over the network, rather than here.
+    #[arg(long, requires = "config")]
+    node: Option<String>,
+    /// The admin config of the cluster (`halo cluster init` writes admin.toml).
+    #[arg(long, requires = "node")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -130,13 +137,34 @@ fn exec(a: &ExecArgs) -> Result<Exit, InputError> {
         timeout_ms: duration_ms(&a.timeout, "timeout")?,
         target: a.target.clone(),
     };
-    let result = block_on(runner(a.state_dir.clone()).execute(&req))?;
+    let result = match (&a.node, &a.config) {
+        (Some(node), Some(config)) => block_on(remote(node, config, &req))??,
+        _ => block_on(runner(a.state_dir.clone()).execute(&req))?,
+    };
     crate::write_stdout(&(json(&result) + "\n"))?;
     Ok(if result.outcome.ok(&req.action) {
         Exit::Ok
     } else {
         Exit::Policy
     })
+}
+
+/// Runs `req` on `node`'s runner, as the admin config says to reach it.
+async fn remote(
+    node: &str,
+    config: &std::path::Path,
+    req: &ActionRequest,
+) -> Result<ActionResult, InputError> {
+    let cfg = halo_net::AdminConfig::load(config).map_err(InputError::usage)?;
+    let client = halo_net::Client::for_node(&cfg, node).map_err(InputError::usage)?;
+    // An id unique enough for this admin: the time, in microseconds.
+    let id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    client
+        .execute(id, None, req)
+        .await
+        .map_err(|e| InputError::usage(format!("{node}: {e}")))
 }
 
 /// The name an agent's resource gets when none is given.

@@ -2,6 +2,7 @@
 //! read files here and hand text and data to the pure crates.
 
 mod agent;
+mod cluster;
 mod load;
 mod pacemaker;
 mod render;
@@ -66,6 +67,12 @@ enum Command {
     /// an agent takes.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Create a cluster: its CA, certificates and config files.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Run a node's runner daemon: it carries out agent actions for the
+    /// cluster's controllers and admins, over QUIC with mutual TLS.
+    Runner(cluster::RunnerArgs),
 }
 
 #[derive(Args)]
@@ -204,6 +211,8 @@ fn main() -> ExitCode {
         Command::Test(a) => test(&a, color),
         Command::Import(a) => import(&a, color),
         Command::Agent(a) => agent::run(&a),
+        Command::Cluster(a) => cluster::run(&a),
+        Command::Runner(a) => cluster::runner(&a),
     };
     let code = match result {
         Ok(code) => code,

@@ -147,13 +147,44 @@ fn pacemaker_import_is_pure() {
 
 #[test]
 fn proto_is_plain_data() {
-    assert_deps("proto", &["serde"]);
+    assert_deps("proto", &["serde", "rmp-serde"]);
 }
 
 #[test]
 fn runner_knows_nothing_of_the_language() {
     // Concrete actions in, results out: no policy, no engine, no language.
-    assert_deps("runner", &["halo-proto", "tokio", "nix", "quick-xml"]);
+    assert_deps(
+        "runner",
+        &[
+            "halo-proto",
+            "halo-net",
+            "tokio",
+            "nix",
+            "quick-xml",
+            "quinn",
+            "rustls",
+            "tracing",
+        ],
+    );
+}
+
+#[test]
+fn the_transport_knows_nothing_of_the_language() {
+    assert_deps(
+        "net",
+        &[
+            "halo-proto",
+            "serde",
+            "quinn",
+            "rustls",
+            "rustls-pki-types",
+            "rcgen",
+            "x509-parser",
+            "tokio",
+            "toml",
+            "tracing",
+        ],
+    );
 }
 
 #[test]

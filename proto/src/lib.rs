@@ -7,5 +7,6 @@
 //! This crate is data and its encoding only: it does no I/O.
 
 mod agent;
+pub mod wire;
 
 pub use agent::{ActionRequest, ActionResult, AgentRef, Outcome, PromotionChange};

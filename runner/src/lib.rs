@@ -8,6 +8,7 @@
 //! panics on bad input: an agent that cannot be run is a result, not an error.
 
 mod builtin;
+pub mod daemon;
 mod exec;
 mod fence;
 mod lsb;

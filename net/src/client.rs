@@ -1,0 +1,252 @@
+//! A client of one runner: connects (again) with backoff, sends requests, and
+//! collects an action's result after a connection lost mid-action.
+
+use crate::{frame, tls, AdminConfig};
+use halo_proto::wire::{MonitorEvent, Request, Response};
+use halo_proto::{ActionRequest, ActionResult};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: SocketAddr,
+    node: String,
+    conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    /// How long to keep trying to reach the runner before giving up.
+    pub patience: Duration,
+}
+
+/// Why a connection attempt failed, and whether trying again can help.
+struct Failure {
+    why: String,
+    /// The peer refused us (certificate, role): retrying will not help.
+    refused: bool,
+}
+
+fn failure(e: &quinn::ConnectionError) -> Failure {
+    use quinn::ConnectionError as E;
+    let refused = match e {
+        E::ApplicationClosed(_) | E::ConnectionClosed(_) => true,
+        // TLS alerts travel as crypto errors.
+        E::TransportError(t) => {
+            t.to_string().to_lowercase().contains("crypto")
+                || t.to_string().to_lowercase().contains("certificate")
+        }
+        _ => false,
+    };
+    Failure {
+        why: e.to_string(),
+        refused,
+    }
+}
+
+impl Client {
+    pub fn new(tls: rustls::ClientConfig, addr: SocketAddr, node: &str) -> Result<Client, String> {
+        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+            .map_err(|e| format!("cannot use the TLS settings for QUIC: {e}"))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(quic));
+        config.transport_config(tls::transport());
+        let bind: SocketAddr = if addr.is_ipv6() {
+            SocketAddr::from(([0u16; 8], 0))
+        } else {
+            SocketAddr::from(([0u8; 4], 0))
+        };
+        let endpoint =
+            quinn::Endpoint::client(bind).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+        Ok(Client {
+            endpoint,
+            config,
+            addr,
+            node: node.to_string(),
+            conn: tokio::sync::Mutex::new(None),
+            patience: Duration::from_secs(10),
+        })
+    }
+
+    /// A client of `node` as the admin config describes the cluster.
+    pub fn for_node(cfg: &AdminConfig, node: &str) -> Result<Client, String> {
+        let cert = match (&cfg.cert, &cfg.key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            _ => return Err("give both `cert` and `key`, or neither".into()),
+        };
+        Client::new(tls::client(&cfg.ca, cert)?, cfg.address(node)?, node)
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The connection, made (again) if there is none: with backoff from 50 ms
+    /// to 2 s, for at most `patience`; at once if the runner refuses us.
+    async fn connection(&self) -> Result<quinn::Connection, String> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref().filter(|c| c.close_reason().is_none()) {
+            return Ok(c.clone());
+        }
+        let deadline = Instant::now() + self.patience;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let attempt =
+                match self
+                    .endpoint
+                    .connect_with(self.config.clone(), self.addr, &self.node)
+                {
+                    Ok(connecting) => match connecting.await {
+                        Ok(c) => {
+                            *guard = Some(c.clone());
+                            return Ok(c);
+                        }
+                        Err(e) => failure(&e),
+                    },
+                    Err(e) => Failure {
+                        why: e.to_string(),
+                        refused: true,
+                    },
+                };
+            if attempt.refused || Instant::now() + backoff >= deadline {
+                return Err(format!(
+                    "cannot reach the runner of {} at {}: {}",
+                    self.node, self.addr, attempt.why
+                ));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Forgets a broken connection, so that the next call reconnects.
+    async fn drop_connection(&self) {
+        *self.conn.lock().await = None;
+    }
+
+    /// One request and its one answer.
+    pub async fn call(&self, req: &Request) -> Result<Response, String> {
+        self.try_call(req).await.map_err(|f| f.why)
+    }
+
+    async fn try_call(&self, req: &Request) -> Result<Response, Failure> {
+        let conn = self
+            .connection()
+            .await
+            .map_err(|why| Failure { why, refused: true })?;
+        let result = async {
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+            frame::write(&mut send, req).await?;
+            send.finish().map_err(|e| format!("cannot send: {e}"))?;
+            frame::read::<Response>(&mut recv)
+                .await?
+                .ok_or_else(|| "the runner closed the stream without an answer".to_string())
+        }
+        .await;
+        let Err(why) = result else {
+            return result.map_err(|why| Failure {
+                why,
+                refused: false,
+            });
+        };
+        // Why the connection ended says more than the stream error.
+        match conn.close_reason() {
+            Some(reason) => {
+                self.drop_connection().await;
+                let f = failure(&reason);
+                Err(Failure {
+                    why: format!(
+                        "the runner of {} at {}: {}",
+                        self.node,
+                        self.addr,
+                        explain(&reason, f.why)
+                    ),
+                    refused: f.refused,
+                })
+            }
+            None => Err(Failure {
+                why: format!("the runner of {}: {why}", self.node),
+                refused: false,
+            }),
+        }
+    }
+
+    fn lost(&self, e: &quinn::ConnectionError) -> String {
+        format!("lost the connection to the runner of {}: {e}", self.node)
+    }
+
+    /// Carries out `action` as `id`. If the connection is lost while it runs,
+    /// reconnects and collects its result: the runner kept it.
+    pub async fn execute(
+        &self,
+        id: u64,
+        epoch: Option<u64>,
+        action: &ActionRequest,
+    ) -> Result<ActionResult, String> {
+        let req = Request::Execute {
+            epoch,
+            id,
+            action: action.clone(),
+        };
+        match self.try_call(&req).await {
+            Ok(resp) => result_of(resp, id),
+            Err(f) if f.refused => Err(f.why),
+            Err(f) => {
+                // The request may or may not have arrived: ask for the result;
+                // a runner that never saw it says so.
+                tracing::warn!(node = %self.node, id, "{}; collecting the result after reconnecting", f.why);
+                self.collect(id).await
+            }
+        }
+    }
+
+    /// The result of an earlier `execute` (waiting for it if it still runs).
+    pub async fn collect(&self, id: u64) -> Result<ActionResult, String> {
+        result_of(self.call(&Request::Collect { ids: vec![id] }).await?, id)
+    }
+
+    /// Monitor events as they happen, on a stream of their own.
+    pub async fn subscribe(&self) -> Result<Events, String> {
+        let conn = self.connection().await?;
+        let (mut send, recv) = conn.open_bi().await.map_err(|e| self.lost(&e))?;
+        frame::write(&mut send, &Request::Subscribe).await?;
+        send.finish().map_err(|e| format!("cannot send: {e}"))?;
+        Ok(Events { recv, _send: send })
+    }
+}
+
+/// A refusal in words: the runner's own reason when it gave one.
+fn explain(e: &quinn::ConnectionError, plain: String) -> String {
+    match e {
+        quinn::ConnectionError::ApplicationClosed(c) if !c.reason.is_empty() => {
+            format!("refused: {}", String::from_utf8_lossy(&c.reason))
+        }
+        _ => format!("refused: {plain}"),
+    }
+}
+
+fn result_of(resp: Response, id: u64) -> Result<ActionResult, String> {
+    match resp {
+        Response::Result { id: got, result } if got == id => Ok(result),
+        Response::Refused { why } => Err(format!("refused: {why}")),
+        other => Err(format!("unexpected answer: {other:?}")),
+    }
+}
+
+/// Monitor events from one runner.
+pub struct Events {
+    recv: quinn::RecvStream,
+    _send: quinn::SendStream,
+}
+
+impl Events {
+    /// The next event; `None` when the runner ends the stream.
+    pub async fn next(&mut self) -> Result<Option<MonitorEvent>, String> {
+        loop {
+            match frame::read::<Response>(&mut self.recv).await? {
+                None => return Ok(None),
+                Some(Response::Event(e)) => return Ok(Some(e)),
+                Some(Response::Refused { why }) => return Err(format!("refused: {why}")),
+                Some(_) => {}
+            }
+        }
+    }
+}
