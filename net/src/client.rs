@@ -198,6 +198,29 @@ impl Client {
         }
     }
 
+    /// Fences `action.target` with the fence agent `action` names; like
+    /// `execute`, the result survives a lost connection.
+    pub async fn fence(
+        &self,
+        id: u64,
+        epoch: Option<u64>,
+        action: &ActionRequest,
+    ) -> Result<ActionResult, String> {
+        let req = Request::Fence {
+            epoch,
+            id,
+            action: action.clone(),
+        };
+        match self.try_call(&req).await {
+            Ok(resp) => result_of(resp, id),
+            Err(f) if f.refused => Err(f.why),
+            Err(f) => {
+                tracing::warn!(node = %self.node, id, "{}; collecting the result after reconnecting", f.why);
+                self.collect(id).await
+            }
+        }
+    }
+
     /// The result of an earlier `execute` (waiting for it if it still runs).
     pub async fn collect(&self, id: u64) -> Result<ActionResult, String> {
         result_of(self.call(&Request::Collect { ids: vec![id] }).await?, id)

@@ -32,6 +32,14 @@ pub enum Request {
         id: u64,
         action: ActionRequest,
     },
+    /// Fence a node: `action` is a fence agent's power action (`off`, `on`,
+    /// `reboot`) with its `target`. Answered, like `Execute`, by a `Result`
+    /// kept until delivered.
+    Fence {
+        epoch: Option<u64>,
+        id: u64,
+        action: ActionRequest,
+    },
     /// The results of earlier `Execute`s, waiting for those still running.
     Collect { ids: Vec<u64> },
     /// Run `action` (a monitor with an interval) again and again, reporting

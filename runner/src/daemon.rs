@@ -192,6 +192,36 @@ impl Daemon {
                 }
                 return;
             }
+            Request::Fence { id, action, .. } => {
+                let power = matches!(action.action.as_str(), "off" | "on" | "reboot");
+                if !action.agent.is_fence() || !power || action.target.is_none() {
+                    let why = format!(
+                        "a fence request names a fence agent, a power action (off, on, reboot) \
+                         and a target; got {} {} for {}",
+                        action.agent,
+                        action.action,
+                        action.target.as_deref().unwrap_or("no target")
+                    );
+                    let _ = frame::write(&mut send, &Response::Refused { why }).await;
+                    let _ = send.finish();
+                    return;
+                }
+                info!(
+                    target = action.target.as_deref().unwrap_or_default(),
+                    device = %action.rsc, "{who} asks to fence ({})", action.action
+                );
+                let rx = self.start(who, id, action).await;
+                if let Some(result) = wait(rx).await {
+                    if frame::write(&mut send, &Response::Result { id, result })
+                        .await
+                        .is_ok()
+                        && send.finish().is_ok()
+                    {
+                        self.outbox.lock().await.remove(&(who.name.clone(), id));
+                    }
+                }
+                return;
+            }
             Request::Collect { ids } => {
                 for id in ids {
                     let rx = self
@@ -266,6 +296,7 @@ impl Daemon {
         let epoch = match req {
             Request::Heartbeat { epoch }
             | Request::Execute { epoch, .. }
+            | Request::Fence { epoch, .. }
             | Request::MonitorStart { epoch, .. }
             | Request::MonitorStop { epoch, .. } => *epoch,
             _ => return Ok(()),

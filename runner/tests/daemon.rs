@@ -176,3 +176,35 @@ async fn a_recurring_monitor_reports_a_failure_as_it_happens() {
         .unwrap();
     assert_eq!(stopped, Response::Ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_fences_a_node_through_a_runner() {
+    let c = cluster("fence", 27434).await;
+    let ctl = c.client(Some("n1-controller"));
+    let status = c.state("n2.status");
+    let mut off = action(
+        "fence-n2",
+        "stonith:fence_dummy",
+        "off",
+        &[("status_file", status.as_str())],
+    );
+    off.target = Some("n2".into());
+    let r = ctl.fence(1, Some(1), &off).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    let mut reboot = off.clone();
+    reboot.action = "reboot".into();
+    assert_eq!(
+        ctl.fence(2, Some(1), &reboot).await.unwrap().outcome,
+        Outcome::Success
+    );
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "on");
+    // Not a fence action: refused, with what a fence request needs.
+    let e = ctl
+        .fence(3, Some(1), &action("web", "halo:dummy", "start", &[]))
+        .await
+        .unwrap_err();
+    assert!(e.contains("a fence request names a fence agent"), "{e}");
+    let mut untargeted = off.clone();
+    untargeted.target = None;
+    assert!(ctl.fence(4, Some(1), &untargeted).await.is_err());
+}
