@@ -38,26 +38,63 @@ pub fn import(xml: &str) -> Result<Imported, String> {
 
 /// Imports a CIB as of `now` (seconds since the epoch); failing that, as of
 /// its `execution-date`; failing that, as of `clock`.
+///
+/// The status section is read node by node as the XML is parsed, each node's
+/// elements dropped once folded into the state, so memory stays near the size
+/// of the text. Two things in a CIB can make one node's history depend on
+/// another part of the document: `id-ref`s and live migrations (recorded on
+/// the target node, read for the source); a CIB with either is read whole.
 pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
-    let root = xml::parse(xml)?;
-    if root.name != "cib" {
-        return Err(format!("the root element is <{}>, not <cib>", root.name));
+    let local = memchr::memmem::find(xml.as_bytes(), b"id-ref").is_none()
+        && memchr::memmem::find(xml.as_bytes(), b"migrate_from").is_none();
+    if local {
+        if let Some(imported) = import_streaming(xml, now, clock)? {
+            return Ok(imported);
+        }
     }
-    let execution_date = root.attr("execution-date").and_then(|v| v.parse().ok());
+    import_whole(xml, now, clock)
+}
+
+/// What the `<cib>` element itself says.
+struct Top {
+    execution_date: Option<i64>,
+    quorate: Option<bool>,
+    dc: Option<String>,
+}
+
+impl Top {
+    fn of(root: &xml::Element) -> Result<Top, String> {
+        if root.name != "cib" {
+            return Err(format!("the root element is <{}>, not <cib>", root.name));
+        }
+        Ok(Top {
+            execution_date: root.attr("execution-date").and_then(|v| v.parse().ok()),
+            // Membership decides quorum in Pacemaker; the CIB records the verdict.
+            quorate: root.attr("have-quorum").map(|v| v == "1" || v == "true"),
+            dc: root.attr("dc-uuid").map(str::to_string),
+        })
+    }
+}
+
+/// The configuration read, and the state it implies before the status.
+fn begin<'a>(
+    cfg: &'a xml::Element<'a>,
+    refs: config::Refs<'a>,
+    top: &Top,
+    now: Option<i64>,
+    clock: Option<i64>,
+) -> (config::Builder<'a>, ClusterState) {
     let mut b = config::Builder {
-        now: now.or(execution_date).or(clock),
-        refs: config::Refs::of(&root, xml),
-        templates: root
-            .path(&["configuration", "resources"])
+        now: now.or(top.execution_date).or(clock),
+        refs,
+        templates: cfg
+            .first("resources")
             .into_iter()
             .flat_map(|r| r.all("template"))
             .map(|t| (t.id(), t))
             .collect(),
         ..config::Builder::default()
     };
-    let cfg = root
-        .first("configuration")
-        .ok_or("the CIB has no <configuration> section")?;
     b.configuration(cfg);
     let mut state = ClusterState::default();
     for n in &b.standby {
@@ -66,13 +103,55 @@ pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Impo
     for n in &b.maintenance {
         state.node_mut(n).maintenance = true;
     }
-    // Membership decides quorum in Pacemaker; the CIB records the verdict.
-    state.quorate = root.attr("have-quorum").map(|v| v == "1" || v == "true");
+    state.quorate = top.quorate;
+    (b, state)
+}
+
+fn import_whole(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
+    let root = xml::parse(xml)?;
+    let top = Top::of(&root)?;
+    let cfg = root
+        .first("configuration")
+        .ok_or("the CIB has no <configuration> section")?;
+    let (mut b, mut state) = begin(cfg, config::Refs::of(&root, xml), &top, now, clock);
     // Without a status section every node is one the cluster has never seen.
     let empty = xml::Element::default();
     b.status(root.first("status").unwrap_or(&empty), &mut state);
+    Ok(finish(b, state, &top))
+}
+
+/// The streaming import; `None` when the CIB is not laid out for it (its
+/// configuration does not come first), for the whole import to decide.
+fn import_streaming(
+    xml: &str,
+    now: Option<i64>,
+    clock: Option<i64>,
+) -> Result<Option<Imported>, String> {
+    let mut stream = xml::Stream::new(xml);
+    let Some(cfg) = stream.next_at(&["cib", "configuration"])? else {
+        return Ok(None);
+    };
+    // A status before the configuration was read into the tree on the way.
+    if stream.root().is_some_and(|r| r.first("status").is_some()) {
+        return Ok(None);
+    }
+    let Some(top) = stream.root().map(Top::of).transpose()? else {
+        return Ok(None);
+    };
+    let (mut b, mut state) = begin(&cfg, config::Refs::default(), &top, now, clock);
+    let mut seen = Vec::new();
+    while let Some(ns) = stream.next_at(&["cib", "status", "node_state"])? {
+        if let Some(n) = b.node_state(&ns, &mut state) {
+            seen.push(n);
+        }
+    }
+    b.unseen_nodes(&seen, &mut state);
+    Ok(Some(finish(b, state, &top)))
+}
+
+fn finish(mut b: config::Builder<'_>, mut state: ClusterState, top: &Top) -> Imported {
     // Built-in node attributes that rules use, as of this CIB.
-    let dc = root.attr("dc-uuid");
+    let dc = top.dc.as_deref();
     for n in &mut b.policy.cluster.nodes {
         let id = b
             .node_ids
@@ -92,14 +171,14 @@ pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Impo
     // As a compiled policy has them, so both give identical plans and output.
     b.policy.cluster.nodes.sort_by(|x, y| x.name.cmp(&y.name));
     state.normalize();
-    Ok(Imported {
+    Imported {
         policy: b.policy,
         state,
         display: b.display,
         unsupported: b.unsupported,
         origins: b.origins,
-        execution_date,
-    })
+        execution_date: top.execution_date,
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +262,20 @@ mod tests {
             i.state.on("gone", "n1").map(|r| r.role),
             Some(Role::Started)
         );
+    }
+
+    #[test]
+    fn streaming_and_whole_imports_agree() {
+        let ops = r#"<lrm_rsc_op id="a" operation="start" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x"/>"#;
+        for xml in [CIB.to_string(), history_xml("", ops)] {
+            let streamed = import_streaming(&xml, None, None).unwrap().unwrap();
+            let whole = import_whole(&xml, None, None).unwrap();
+            assert_eq!(format!("{streamed:?}"), format!("{whole:?}"));
+        }
+        // Configuration after status: not streamed, still imported.
+        let late = "<cib><status/><configuration><nodes/></configuration></cib>";
+        assert!(import_streaming(late, None, None).unwrap().is_none());
+        assert!(import(late).is_ok());
     }
 
     #[test]

@@ -19,25 +19,10 @@ fn yes(v: Option<&str>) -> bool {
 }
 
 impl Builder<'_> {
+    /// The whole status section at once.
     pub fn status(&mut self, status: &Element, state: &mut ClusterState) {
-        // A node the cluster has never seen is not known to be down: with fencing
-        // it is unclean (startup fencing), without it offline.
-        let seen: Vec<&str> = status
-            .all("node_state")
-            .filter_map(|n| n.attr("uname"))
-            .collect();
-        let unseen = if self.policy.cluster.fencing && self.startup_fencing {
-            NodeStatus::Unclean
-        } else {
-            NodeStatus::Offline
-        };
-        for n in &self.policy.cluster.nodes {
-            if !seen.contains(&n.name.as_str()) {
-                state.node_mut(&n.name).status = unseen;
-            }
-        }
         // Completed live migrations: (resource, source, target) of every
-        // successful migrate_from.
+        // successful migrate_from, wherever it is recorded.
         self.migrated = status
             .all("node_state")
             .flat_map(|ns| {
@@ -61,72 +46,89 @@ impl Builder<'_> {
                     })
             })
             .collect();
+        let mut seen = Vec::new();
         for ns in status.all("node_state") {
-            let Some(name) = ns.attr("uname").map(str::to_string) else {
-                continue;
-            };
-            if !self.policy.cluster.nodes.iter().any(|n| n.name == name) {
-                continue;
-            }
-            let in_ccm = yes(ns.attr("in_ccm"));
-            let crmd = yes(ns.attr("crmd"));
-            let join = ns.attr("join").unwrap_or("down");
-            let expected = ns.attr("expected").unwrap_or("down");
-            let status = if in_ccm && crmd && join == "member" {
-                NodeStatus::Online
-            } else if expected == "down"
-                || join == "pending"
-                || (!in_ccm && join == "down" && expected != "member")
-            {
-                // Cleanly down, or still joining: nothing runs there yet.
-                NodeStatus::Offline
-            } else {
-                NodeStatus::Unclean
-            };
-            let node = state.node_mut(&name);
-            node.status = status;
-            if let Some(t) = ns.path(&["transient_attributes"]) {
-                let attrs = crate::config::nvpairs(
-                    t,
-                    "instance_attributes",
-                    &self.refs,
-                    &mut self.unsupported,
-                );
-                for (k, v) in attrs {
-                    self.transient(state, &name, &k, &v);
-                }
-            }
-            // Only for a node that is down: which resources its history names.
-            let down = state.nodes.get(&name).map(|n| n.status) == Some(NodeStatus::Offline);
-            let mut histories: Vec<&str> = Vec::new();
-            for r in ns
-                .path(&["lrm", "lrm_resources"])
-                .into_iter()
-                .flat_map(|l| l.all("lrm_resource"))
-            {
-                self.history(state, &name, r);
-                if down {
-                    histories.push(strip_instance(r.id()));
-                }
-            }
-            // Down, yet its history shows resources active: they were never
-            // stopped, so the node must be fenced before they run elsewhere.
-            let active_here = histories.iter().any(|id| {
-                let shown = self
-                    .names
-                    .get(*id)
-                    .and_then(|rid| self.policy.resource(*rid))
-                    .map_or(*id, |x| x.name.as_str());
-                state.on(shown, &name).is_some_and(|x| x.role.is_active())
-            });
-            if state.node(&name).status == NodeStatus::Offline
-                && active_here
-                && self.policy.cluster.fencing
-                && join != "pending"
-            {
-                state.node_mut(&name).status = NodeStatus::Unclean;
+            if let Some(n) = self.node_state(ns, state) {
+                seen.push(n);
             }
         }
+        self.unseen_nodes(&seen, state);
+    }
+
+    /// Nodes the status has no `node_state` for: never seen by the cluster,
+    /// so not known to be down. With fencing they are unclean (startup
+    /// fencing), without it offline.
+    pub fn unseen_nodes(&self, seen: &[String], state: &mut ClusterState) {
+        let unseen = if self.policy.cluster.fencing && self.startup_fencing {
+            NodeStatus::Unclean
+        } else {
+            NodeStatus::Offline
+        };
+        for n in &self.policy.cluster.nodes {
+            if !seen.contains(&n.name) {
+                state.node_mut(&n.name).status = unseen;
+            }
+        }
+    }
+
+    /// One node's membership, transient attributes and operation history.
+    /// Returns the node's name if it has one.
+    pub fn node_state(&mut self, ns: &Element, state: &mut ClusterState) -> Option<String> {
+        let name = ns.attr("uname")?.to_string();
+        if !self.policy.cluster.nodes.iter().any(|n| n.name == name) {
+            return Some(name);
+        }
+        let in_ccm = yes(ns.attr("in_ccm"));
+        let crmd = yes(ns.attr("crmd"));
+        let join = ns.attr("join").unwrap_or("down");
+        let expected = ns.attr("expected").unwrap_or("down");
+        let status = if in_ccm && crmd && join == "member" {
+            NodeStatus::Online
+        } else if expected == "down"
+            || join == "pending"
+            || (!in_ccm && join == "down" && expected != "member")
+        {
+            // Cleanly down, or still joining: nothing runs there yet.
+            NodeStatus::Offline
+        } else {
+            NodeStatus::Unclean
+        };
+        let node = state.node_mut(&name);
+        node.status = status;
+        if let Some(t) = ns.path(&["transient_attributes"]) {
+            let attrs =
+                crate::config::nvpairs(t, "instance_attributes", &self.refs, &mut self.unsupported);
+            for (k, v) in attrs {
+                self.transient(state, &name, &k, &v);
+            }
+        }
+        // Only for a node that is down: which resources its history names.
+        let down = state.nodes.get(&name).map(|n| n.status) == Some(NodeStatus::Offline);
+        let mut histories: Vec<&str> = Vec::new();
+        for r in ns
+            .path(&["lrm", "lrm_resources"])
+            .into_iter()
+            .flat_map(|l| l.all("lrm_resource"))
+        {
+            self.history(state, &name, r);
+            if down {
+                histories.push(strip_instance(r.id()));
+            }
+        }
+        // Down, yet its history shows resources active: they were never
+        // stopped, so the node must be fenced before they run elsewhere.
+        let active_here = histories.iter().any(|id| {
+            let shown = self
+                .names
+                .get(*id)
+                .and_then(|rid| self.policy.resource(*rid))
+                .map_or(*id, |x| x.name.as_str());
+            state.on(shown, &name).is_some_and(|x| x.role.is_active())
+        });
+        if down && active_here && self.policy.cluster.fencing && join != "pending" {
+            state.node_mut(&name).status = NodeStatus::Unclean;
+        }
+        Some(name)
     }
 
     /// A transient node attribute: fail counts, last failures, promotion scores,

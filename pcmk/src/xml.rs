@@ -117,6 +117,78 @@ pub fn parse(text: &str) -> Result<Element<'_>, String> {
     root.ok_or_else(|| "no XML element found".to_string())
 }
 
+/// A document read element by element: elements at a chosen path are handed
+/// out as they close, detached from the tree, so that a large section (a CIB's
+/// status) is processed piece by piece and its memory reused rather than held.
+pub struct Stream<'a> {
+    text: &'a str,
+    reader: Reader<&'a [u8]>,
+    stack: Vec<Element<'a>>,
+    root: Option<Element<'a>>,
+}
+
+impl<'a> Stream<'a> {
+    pub fn new(text: &'a str) -> Stream<'a> {
+        Stream {
+            text,
+            reader: Reader::from_str(text),
+            stack: Vec::new(),
+            root: None,
+        }
+    }
+
+    /// The outermost element, once it has been opened.
+    pub fn root(&self) -> Option<&Element<'a>> {
+        self.stack.first().or(self.root.as_ref())
+    }
+
+    /// Reads on until an element whose path (its ancestors' names and its own)
+    /// is `path` closes, and returns it, detached. `None` at the end of the
+    /// document.
+    pub fn next_at(&mut self, path: &[&str]) -> Result<Option<Element<'a>>, String> {
+        loop {
+            let pos = self.reader.buffer_position();
+            let event = self
+                .reader
+                .read_event()
+                .map_err(|e| format!("malformed XML at byte {pos}: {e}"))?;
+            let done = match event {
+                Event::Start(s) => {
+                    if self.stack.len() >= MAX_DEPTH {
+                        return Err(format!(
+                            "elements nest more than {MAX_DEPTH} deep at byte {pos}"
+                        ));
+                    }
+                    self.stack.push(element(self.text, &s, pos)?);
+                    continue;
+                }
+                Event::Empty(s) => element(self.text, &s, pos)?,
+                Event::End(_) => self
+                    .stack
+                    .pop()
+                    .ok_or_else(|| format!("unbalanced closing tag at byte {pos}"))?,
+                Event::Eof => {
+                    if !self.stack.is_empty() {
+                        return Err("the XML ends inside an element".to_string());
+                    }
+                    return Ok(None);
+                }
+                _ => continue,
+            };
+            let at_path = self.stack.len() + 1 == path.len()
+                && self.stack.iter().zip(path).all(|(e, p)| e.name == *p)
+                && path.last() == Some(&done.name);
+            if at_path {
+                return Ok(Some(done));
+            }
+            match self.stack.last_mut() {
+                Some(parent) => parent.children.push(done),
+                None => self.root = Some(done),
+            }
+        }
+    }
+}
+
 /// The part of `text` that `part` (a slice of it) covers, as a `&str` with
 /// `text`'s lifetime.
 fn within<'a>(text: &'a str, part: &[u8]) -> Option<&'a str> {
@@ -192,6 +264,24 @@ mod tests {
         assert_eq!(e.attr("a"), Some("1"));
         let node = e.path(&["configuration", "nodes", "node"]).unwrap();
         assert_eq!(node.attr("uname"), Some("n&1"));
+    }
+
+    #[test]
+    fn a_stream_hands_out_elements_at_a_path() {
+        let text = "<cib a=\"1\"><configuration><x id=\"c\"/></configuration><status><n id=\"1\"/><n id=\"2\"><m/></n></status><other/></cib>";
+        let mut s = Stream::new(text);
+        let cfg = s.next_at(&["cib", "configuration"]).unwrap().unwrap();
+        assert_eq!(cfg.first("x").map(Element::id), Some("c"));
+        assert_eq!(s.root().and_then(|r| r.attr("a")), Some("1"));
+        let mut ids = Vec::new();
+        while let Some(n) = s.next_at(&["cib", "status", "n"]).unwrap() {
+            ids.push(n.id().to_string());
+            assert_eq!(n.children.len(), usize::from(n.id() == "2"));
+        }
+        assert_eq!(ids, ["1", "2"]);
+        let mut broken = Stream::new("<cib><status><n/>");
+        assert!(broken.next_at(&["cib", "status", "n"]).unwrap().is_some());
+        assert!(broken.next_at(&["cib", "status", "n"]).is_err());
     }
 
     #[test]
