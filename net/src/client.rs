@@ -186,16 +186,7 @@ impl Client {
             id,
             action: action.clone(),
         };
-        match self.try_call(&req).await {
-            Ok(resp) => result_of(resp, id),
-            Err(f) if f.refused => Err(f.why),
-            Err(f) => {
-                // The request may or may not have arrived: ask for the result;
-                // a runner that never saw it says so.
-                tracing::warn!(node = %self.node, id, "{}; collecting the result after reconnecting", f.why);
-                self.collect(id).await
-            }
-        }
+        self.deliver(&req, id).await
     }
 
     /// Fences `action.target` with the fence agent `action` names; like
@@ -211,10 +202,18 @@ impl Client {
             id,
             action: action.clone(),
         };
-        match self.try_call(&req).await {
+        self.deliver(&req, id).await
+    }
+
+    /// Sends a request that answers with the result of action `id`, collecting
+    /// the result after reconnecting when the connection is lost meanwhile.
+    async fn deliver(&self, req: &Request, id: u64) -> Result<ActionResult, String> {
+        match self.try_call(req).await {
             Ok(resp) => result_of(resp, id),
             Err(f) if f.refused => Err(f.why),
             Err(f) => {
+                // The request may or may not have arrived: ask for the result;
+                // a runner that never saw it says so.
                 tracing::warn!(node = %self.node, id, "{}; collecting the result after reconnecting", f.why);
                 self.collect(id).await
             }

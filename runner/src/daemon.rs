@@ -180,16 +180,7 @@ impl Daemon {
                 .await;
             }
             Request::Execute { id, action, .. } => {
-                let rx = self.start(who, id, action).await;
-                if let Some(result) = wait(rx).await {
-                    if frame::write(&mut send, &Response::Result { id, result })
-                        .await
-                        .is_ok()
-                        && send.finish().is_ok()
-                    {
-                        self.outbox.lock().await.remove(&(who.name.clone(), id));
-                    }
-                }
+                self.run_and_answer(who, id, action, &mut send).await;
                 return;
             }
             Request::Fence { id, action, .. } => {
@@ -210,16 +201,7 @@ impl Daemon {
                     target = action.target.as_deref().unwrap_or_default(),
                     device = %action.rsc, "{who} asks to fence ({})", action.action
                 );
-                let rx = self.start(who, id, action).await;
-                if let Some(result) = wait(rx).await {
-                    if frame::write(&mut send, &Response::Result { id, result })
-                        .await
-                        .is_ok()
-                        && send.finish().is_ok()
-                    {
-                        self.outbox.lock().await.remove(&(who.name.clone(), id));
-                    }
-                }
+                self.run_and_answer(who, id, action, &mut send).await;
                 return;
             }
             Request::Collect { ids } => {
@@ -289,6 +271,27 @@ impl Daemon {
             }
         }
         let _ = send.finish();
+    }
+
+    /// Runs an action and answers with its result; the result stays in the
+    /// outbox unless the answer was sent.
+    async fn run_and_answer(
+        &self,
+        who: &Identity,
+        id: u64,
+        action: ActionRequest,
+        send: &mut quinn::SendStream,
+    ) {
+        let rx = self.start(who, id, action).await;
+        if let Some(result) = wait(rx).await {
+            if frame::write(send, &Response::Result { id, result })
+                .await
+                .is_ok()
+                && send.finish().is_ok()
+            {
+                self.outbox.lock().await.remove(&(who.name.clone(), id));
+            }
+        }
     }
 
     /// Controllers must say their epoch, and not be older than the newest.

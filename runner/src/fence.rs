@@ -6,7 +6,6 @@
 use crate::process::{self, Spawn};
 use crate::{failure, joined, ms, RunnerConfig};
 use halo_proto::{ActionRequest, ActionResult, Outcome};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,23 +54,14 @@ pub async fn run(
         let spawn = Spawn {
             program: program.clone(),
             args: Vec::new(),
-            env: BTreeMap::from([
-                ("PATH".to_string(), crate::PATH.to_string()),
-                ("LANG".to_string(), "C".to_string()),
-            ]),
+            env: crate::base_env(),
             stdin: Some(stdin.clone().into_bytes()),
             timeout,
             output_max: cfg.output_max,
         };
-        let f = match process::run(&spawn).await {
+        let f = match crate::run_agent(&spawn).await {
             Ok(f) => f,
-            Err(e) => {
-                return failure(
-                    Outcome::NotInstalled,
-                    &format!("cannot run {}: {e}", program.display()),
-                    took,
-                )
-            }
+            Err(r) => return r,
         };
         took += f.duration;
         let outcome = match (f.timed_out, f.code) {
@@ -152,6 +142,7 @@ fn reason(f: &process::Finished, timeout: Duration) -> String {
 mod tests {
     use super::*;
     use halo_proto::AgentRef;
+    use std::collections::BTreeMap;
 
     #[test]
     fn the_target_goes_in_by_host_map() {

@@ -163,5 +163,25 @@ pub(crate) fn exit_reason(f: &process::Finished) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Runs an agent's process; one that cannot be started at all is a
+/// `not-installed` result, ready to return.
+pub(crate) async fn run_agent(spawn: &process::Spawn) -> Result<process::Finished, ActionResult> {
+    process::run(spawn).await.map_err(|e| {
+        failure(
+            Outcome::NotInstalled,
+            &format!("cannot run {}: {e}", spawn.program.display()),
+            Duration::ZERO,
+        )
+    })
+}
+
+/// The environment every agent starts from: a system `PATH` and the C locale.
+pub(crate) fn base_env() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("PATH".to_string(), PATH.to_string()),
+        ("LANG".to_string(), "C".to_string()),
+    ])
+}
+
 /// The search path agents get: system directories only.
 pub(crate) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -1,10 +1,9 @@
 //! LSB init scripts: `/etc/init.d/NAME start|stop|status`, their exit codes
 //! mapped to outcomes (a monitor is `status`).
 
-use crate::process::{self, Spawn};
+use crate::process::Spawn;
 use crate::{failure, joined, ms, RunnerConfig};
 use halo_proto::{ActionRequest, ActionResult, Outcome};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub async fn run(
@@ -32,10 +31,7 @@ pub async fn run(
             )
         }
     };
-    let env = BTreeMap::from([
-        ("PATH".to_string(), crate::PATH.to_string()),
-        ("LANG".to_string(), "C".to_string()),
-    ]);
+    let env = crate::base_env();
     let spawn = Spawn {
         program: program.clone(),
         args: vec![verb.to_string()],
@@ -44,15 +40,9 @@ pub async fn run(
         timeout,
         output_max: cfg.output_max,
     };
-    let f = match process::run(&spawn).await {
+    let f = match crate::run_agent(&spawn).await {
         Ok(f) => f,
-        Err(e) => {
-            return failure(
-                Outcome::NotInstalled,
-                &format!("cannot run {}: {e}", program.display()),
-                Duration::ZERO,
-            )
-        }
+        Err(r) => return r,
     };
     let outcome = match (f.timed_out, f.code) {
         (true, _) => Outcome::Timeout,

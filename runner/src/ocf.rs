@@ -1,7 +1,7 @@
 //! OCF resource agents: `$OCF_ROOT/resource.d/PROVIDER/TYPE ACTION`, with the
 //! action's parameters and meta attributes in the environment.
 
-use crate::process::{self, Spawn};
+use crate::process::Spawn;
 use crate::{exit_reason, failure, joined, ms, shim, RunnerConfig};
 use halo_proto::{ActionRequest, ActionResult, Outcome};
 use std::collections::BTreeMap;
@@ -41,15 +41,9 @@ pub async fn run(
         timeout,
         output_max: cfg.output_max,
     };
-    let f = match process::run(&spawn).await {
+    let f = match crate::run_agent(&spawn).await {
         Ok(f) => f,
-        Err(e) => {
-            return failure(
-                Outcome::NotInstalled,
-                &format!("cannot run {}: {e}", program.display()),
-                Duration::ZERO,
-            )
-        }
+        Err(r) => return r,
     };
     let outcome = if f.timed_out {
         Outcome::Timeout
@@ -82,9 +76,7 @@ pub fn environment(
     req: &ActionRequest,
     timeout: Duration,
 ) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    env.insert("PATH".into(), crate::PATH.into());
-    env.insert("LANG".into(), "C".into());
+    let mut env = crate::base_env();
     env.insert("OCF_ROOT".into(), cfg.ocf_root.display().to_string());
     env.insert("OCF_RA_VERSION_MAJOR".into(), "1".into());
     env.insert("OCF_RA_VERSION_MINOR".into(), "1".into());

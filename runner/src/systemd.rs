@@ -1,10 +1,9 @@
 //! systemd units, through `systemctl`. A node whose init is not systemd
 //! cannot run them, and says so.
 
-use crate::process::{self, Spawn};
+use crate::process::Spawn;
 use crate::{failure, joined, ms, RunnerConfig};
 use halo_proto::{ActionRequest, ActionResult, Outcome};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -49,20 +48,14 @@ pub async fn run(
     let spawn = Spawn {
         program: "/bin/systemctl".into(),
         args,
-        env: BTreeMap::from([("PATH".to_string(), crate::PATH.to_string())]),
+        env: crate::base_env(),
         stdin: None,
         timeout,
         output_max: cfg.output_max,
     };
-    let f = match process::run(&spawn).await {
+    let f = match crate::run_agent(&spawn).await {
         Ok(f) => f,
-        Err(e) => {
-            return failure(
-                Outcome::NotInstalled,
-                &format!("cannot run systemctl: {e}"),
-                Duration::ZERO,
-            )
-        }
+        Err(r) => return r,
     };
     let monitor = matches!(req.action.as_str(), "monitor" | "status");
     let outcome = match (f.timed_out, f.code) {
