@@ -53,22 +53,22 @@ fn node_addr(spec: &str) -> Result<(String, SocketAddr), InputError> {
     let bad =
         |why: &str| InputError::usage(format!("--node {spec}: {why} (write NAME=HOST[:PORT])"));
     let (name, addr) = spec.split_once('=').ok_or_else(|| bad("no `=`"))?;
-    let with_port = if addr.parse::<SocketAddr>().is_ok()
-        || addr
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
-    {
-        addr.to_string()
-    } else if addr.contains(':') && !addr.starts_with('[') {
-        format!("[{addr}]:{}", halo_net::identity::DEFAULT_PORT)
-    } else {
-        format!("{addr}:{}", halo_net::identity::DEFAULT_PORT)
+    let port = halo_net::identity::DEFAULT_PORT;
+    // An address with a port, an IP address without one, or a host name.
+    let resolved = match (addr.parse::<SocketAddr>(), addr.parse::<std::net::IpAddr>()) {
+        (Ok(sa), _) => Some(sa),
+        (_, Ok(ip)) => Some(SocketAddr::new(ip, port)),
+        _ => {
+            let found = match addr.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+                Some((host, Ok(p))) => (host, p).to_socket_addrs(),
+                _ => (addr, port).to_socket_addrs(),
+            };
+            found
+                .map_err(|e| bad(&format!("`{addr}` is not an address: {e}")))?
+                .next()
+        }
     };
-    let resolved = with_port
-        .to_socket_addrs()
-        .map_err(|e| bad(&format!("`{addr}` is not an address: {e}")))?
-        .next()
-        .ok_or_else(|| bad(&format!("`{addr}` resolves to no address")))?;
+    let resolved = resolved.ok_or_else(|| bad(&format!("`{addr}` resolves to no address")))?;
     Ok((name.to_string(), resolved))
 }
 

@@ -793,7 +793,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 }
             }
         } else {
-            self.several_per_node(&mut out, &order, s, max, node_max, role, &current);
+            let nodes = self.several_per_node(&out, &order, s, max, node_max, &current);
+            out.extend(nodes.into_iter().map(|n| (n, role)));
         }
         out.sort();
         out
@@ -802,35 +803,36 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// Places clone instances one at a time when a node may hold several
     /// (Pacemaker's order): first each running instance on its node, up to an
     /// even share per node, then every other instance on the best node with
-    /// room left, ties going to the node with fewer resources so far.
-    #[allow(clippy::too_many_arguments)]
+    /// room left, ties going to the node with fewer resources so far. Returns
+    /// the nodes of the instances placed besides those `placed` already.
     fn several_per_node(
         &self,
-        out: &mut Vec<(usize, Role)>,
+        placed: &[(usize, Role)],
         order: &[usize],
         s: &Scores,
         max: usize,
         node_max: usize,
-        role: Role,
         current: &[(usize, Role)],
-    ) {
+    ) -> Vec<usize> {
         let mut count = vec![0usize; self.cx.nodes.len()];
-        for (n, _) in out.iter() {
+        for (n, _) in placed {
             if let Some(c) = count.get_mut(*n) {
                 *c += 1;
             }
         }
+        let room = max.saturating_sub(placed.len());
+        let mut out: Vec<usize> = Vec::new();
         let share = (max / order.len().max(1)).max(1).min(node_max);
         for &(n, _) in current {
-            if out.len() >= max {
+            if out.len() >= room {
                 break;
             }
             if s.runnable(n) && count.get(n).is_some_and(|&c| c < share) {
-                out.push((n, role));
+                out.push(n);
                 count[n] += 1;
             }
         }
-        while out.len() < max {
+        while out.len() < room {
             let load = |n: usize| self.load.get(n).copied().unwrap_or(0) as usize + count[n];
             let Some(&best) = order
                 .iter()
@@ -839,9 +841,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
             else {
                 break;
             };
-            out.push((best, role));
+            out.push(best);
             count[best] += 1;
         }
+        out
     }
 
     /// Instances of a clone that are left as they are, with their roles.

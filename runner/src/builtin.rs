@@ -50,17 +50,10 @@ pub async fn run(cfg: &RunnerConfig, req: &ActionRequest, name: &str) -> ActionR
 fn state_file(cfg: &RunnerConfig, req: &ActionRequest) -> PathBuf {
     match req.params.get("state") {
         Some(p) => PathBuf::from(p),
-        None => cfg.state_dir.join("builtin").join(format!(
-            "{}.state",
-            req.rsc
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                })
-                .collect::<String>()
-        )),
+        None => cfg
+            .state_dir
+            .join("builtin")
+            .join(format!("{}.state", crate::file_stem(&req.rsc))),
     }
 }
 

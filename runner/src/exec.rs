@@ -74,16 +74,7 @@ struct Files {
 
 impl Files {
     fn of(cfg: &RunnerConfig, rsc: &str) -> Files {
-        let base: String = rsc
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let base = crate::file_stem(rsc);
         let dir = cfg.state_dir.join("exec");
         Files {
             pid: dir.join(format!("{base}.pid")),

@@ -163,6 +163,19 @@ pub(crate) fn exit_reason(f: &process::Finished) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A resource name as a file name in the runner's state directory.
+pub(crate) fn file_stem(rsc: &str) -> String {
+    rsc.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Runs an agent's process; one that cannot be started at all is a
 /// `not-installed` result, ready to return.
 pub(crate) async fn run_agent(spawn: &process::Spawn) -> Result<process::Finished, ActionResult> {

@@ -46,7 +46,7 @@ impl Scores {
                     .map_err(|e| format!("cannot create {}: {e}", link.display()))?;
             }
         }
-        let file = attrs.join(file_name(rsc));
+        let file = attrs.join(crate::file_stem(rsc));
         let _ = std::fs::remove_file(&file);
         env.insert("HA_SBIN_DIR".into(), dir.display().to_string());
         env.insert("PATH".into(), format!("{}:{}", dir.display(), crate::PATH));
@@ -59,19 +59,6 @@ impl Scores {
         let text = std::fs::read_to_string(self.file.as_ref()?).ok()?;
         text.lines().filter_map(parse_line).next_back()
     }
-}
-
-/// A resource name as a file name.
-fn file_name(rsc: &str) -> String {
-    rsc.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn parse_line(l: &str) -> Option<PromotionChange> {
@@ -173,6 +160,6 @@ mod tests {
         assert_eq!(parse_line("set 10"), Some(PromotionChange::Set(10)));
         assert_eq!(parse_line("delete"), Some(PromotionChange::Delete));
         assert_eq!(parse_line("garbage"), None);
-        assert_eq!(file_name("db:0/x"), "db_0_x");
+        assert_eq!(crate::file_stem("db:0/x"), "db_0_x");
     }
 }
