@@ -31,6 +31,10 @@ pub struct InitArgs {
     /// (port 7420 unless given).
     #[arg(long = "node", value_name = "NAME=ADDR", required = true)]
     nodes: Vec<String>,
+    /// A witness (a controller replica without resources, for two-node
+    /// clusters) and its address: NAME=HOST[:PORT] (port 7421 unless given).
+    #[arg(long = "witness", value_name = "NAME=ADDR")]
+    witnesses: Vec<String>,
     /// The directory to write (it must not hold a cluster already).
     #[arg(long)]
     out: PathBuf,
@@ -40,7 +44,7 @@ pub struct InitArgs {
 pub struct RunnerArgs {
     /// The node's config file, as `halo cluster init` wrote it.
     #[arg(long)]
-    config: PathBuf,
+    pub config: PathBuf,
 }
 
 pub fn run(cmd: &ClusterCommand) -> Result<Exit, InputError> {
@@ -49,11 +53,10 @@ pub fn run(cmd: &ClusterCommand) -> Result<Exit, InputError> {
     }
 }
 
-fn node_addr(spec: &str) -> Result<(String, SocketAddr), InputError> {
+fn node_addr(spec: &str, flag: &str, port: u16) -> Result<(String, SocketAddr), InputError> {
     let bad =
-        |why: &str| InputError::usage(format!("--node {spec}: {why} (write NAME=HOST[:PORT])"));
+        |why: &str| InputError::usage(format!("{flag} {spec}: {why} (write NAME=HOST[:PORT])"));
     let (name, addr) = spec.split_once('=').ok_or_else(|| bad("no `=`"))?;
-    let port = halo_net::identity::DEFAULT_PORT;
     // An address with a port, an IP address without one, or a host name.
     let resolved = match (addr.parse::<SocketAddr>(), addr.parse::<std::net::IpAddr>()) {
         (Ok(sa), _) => Some(sa),
@@ -76,48 +79,32 @@ fn init(a: &InitArgs) -> Result<Exit, InputError> {
     let nodes = a
         .nodes
         .iter()
-        .map(|n| node_addr(n))
+        .map(|n| node_addr(n, "--node", halo_net::identity::DEFAULT_PORT))
         .collect::<Result<Vec<_>, _>>()?;
-    let written = halo_net::identity::init(&a.name, &nodes, &a.out).map_err(InputError::usage)?;
+    let witnesses = a
+        .witnesses
+        .iter()
+        .map(|n| node_addr(n, "--witness", halo_net::identity::DEFAULT_PORT + 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    if nodes.len() == 2 && witnesses.is_empty() {
+        eprintln!(
+            "halo: warning: two nodes and no witness: if one fails, the other has no majority \
+             and the cluster stops. Add --witness NAME=ADDR on a third machine."
+        );
+    }
+    let written =
+        halo_net::identity::init(&a.name, &nodes, &witnesses, &a.out).map_err(InputError::usage)?;
     let mut out = format!("cluster {} in {}:\n", a.name, a.out.display());
     for p in written {
         out.push_str(&format!("  {}\n", p.display()));
     }
     out.push_str(&format!(
-        "\nstart each node's runner:   halo runner --config {}/NODE.toml\n\
-         then, from an admin machine: halo agent exec --config {}/admin.toml --node NODE AGENT ACTION\n",
-        a.out.display(),
-        a.out.display()
+        "\nstart each node:             halo runner --config {dir}/NODE.toml\n\
+         and each witness:             halo witness --config {dir}/WITNESS.toml\n\
+         then, from an admin machine:  halo apply --config {dir}/admin.toml POLICY.ha\n\
+         \x20                             halo status --config {dir}/admin.toml\n",
+        dir = a.out.display()
     ));
     crate::write_stdout(&out)?;
-    Ok(Exit::Ok)
-}
-
-pub fn runner(a: &RunnerArgs) -> Result<Exit, InputError> {
-    let cfg = halo_net::NodeConfig::load(&a.config).map_err(InputError::usage)?;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HALO_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let shim = std::env::current_exe().ok();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| InputError::usage(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(async {
-        tokio::select! {
-            r = halo_runner::daemon::serve(cfg, shim) => r.map_err(InputError::usage),
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("interrupted: stopping");
-                Ok(())
-            }
-        }
-    })?;
     Ok(Exit::Ok)
 }

@@ -3,10 +3,12 @@
 
 mod agent;
 mod cluster;
+mod live;
 mod load;
 mod pacemaker;
 mod render;
 mod testing;
+mod up;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use halo_engine::scenario::apply_event;
@@ -27,6 +29,8 @@ enum Exit {
     Usage = 2,
     /// The input uses something Halo cannot express yet (named on stderr).
     Unsupported = 3,
+    /// The live cluster cannot be reached (no leader answers).
+    Unreachable = 4,
 }
 
 #[derive(Parser)]
@@ -41,7 +45,14 @@ halo simulate web.ha --node-fail web1   what happens if web1 crashes?\n  \
 halo why web.ha web                why does `web` run where it runs?\n  \
 halo test examples/                run the policies' test scenarios\n  \
 halo fmt --check web.ha            is the file in canonical layout?\n\n\
-Exit codes: 0 ok, 1 policy or test errors, 2 usage or I/O errors."
+A live cluster:\n  \
+halo up                            a 3-node cluster on this machine, with live status\n  \
+halo cluster init --name c --node n1=10.0.0.1 ... --out c/   certificates and configs\n  \
+halo runner --config c/n1.toml     on each node: its runner and controller replica\n  \
+halo apply --config c/admin.toml web.ha   show the plan, ask, apply\n  \
+halo status --config c/admin.toml --watch\n\n\
+Exit codes: 0 ok, 1 policy or test errors (or a refused command), 2 usage or I/O\n\
+errors, 3 unsupported Pacemaker features, 4 the cluster cannot be reached."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,9 +81,28 @@ enum Command {
     /// Create a cluster: its CA, certificates and config files.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
-    /// Run a node's runner daemon: it carries out agent actions for the
-    /// cluster's controllers and admins, over QUIC with mutual TLS.
+    /// Run a node's daemon: its runner, which carries out agent actions for
+    /// the controllers and admins over QUIC with mutual TLS, and its
+    /// controller replica when the config has a [controller] section.
     Runner(cluster::RunnerArgs),
+    /// Run a witness: a controller replica without resources, the third
+    /// vote of a two-node cluster.
+    Witness(live::WitnessArgs),
+    /// Start a whole cluster on this machine (loopback), apply a policy and
+    /// show its status live; Ctrl-C stops everything.
+    Up(up::UpArgs),
+    /// Show the plan for a policy against the live cluster, ask, and apply it.
+    Apply(live::ApplyArgs),
+    /// The live cluster: controllers, nodes, resources, failures, fencing.
+    Status(live::StatusArgs),
+    /// Put a node in standby or maintenance, or take it out.
+    #[command(subcommand)]
+    Node(live::NodeCommand),
+    /// Move, ban, clear, clean up or restart a resource.
+    #[command(subcommand)]
+    Resource(live::ResourceCommand),
+    /// Fence (power off) a node now.
+    Fence(live::FenceArgs),
 }
 
 #[derive(Args)]
@@ -142,9 +172,17 @@ struct Scenario {
 
 #[derive(Args)]
 struct SimulateArgs {
-    /// The policy (.ha). Or give a Pacemaker CIB with --cib.
-    #[arg(required_unless_present = "cib")]
+    /// The policy (.ha). Or give a Pacemaker CIB with --cib, or --live.
+    #[arg(required_unless_present_any = ["cib", "live"])]
     file: Option<PathBuf>,
+    /// What-if against the live cluster: plan from its current state, with
+    /// its policy (or FILE's, to see what applying FILE would do), after the
+    /// events given. Nothing is changed.
+    #[arg(long, conflicts_with_all = ["cib", "state"])]
+    live: bool,
+    /// With --live: the admin config (or $HALO_CONFIG).
+    #[arg(long, env = "HALO_CONFIG", default_value = "admin.toml")]
+    config: PathBuf,
     /// Plan from a Pacemaker CIB (the XML of `cibadmin -Q`): its configuration
     /// becomes the policy and its status the state. Exit 3 if it uses what Halo
     /// cannot express yet.
@@ -212,7 +250,14 @@ fn main() -> ExitCode {
         Command::Import(a) => import(&a, color),
         Command::Agent(a) => agent::run(&a),
         Command::Cluster(a) => cluster::run(&a),
-        Command::Runner(a) => cluster::runner(&a),
+        Command::Runner(a) => live::runner(&a.config),
+        Command::Witness(a) => live::witness(&a),
+        Command::Up(a) => up::run(&a),
+        Command::Apply(a) => live::apply(&a, color),
+        Command::Status(a) => live::status(&a),
+        Command::Node(c) => live::node(&c),
+        Command::Resource(c) => live::resource(&c),
+        Command::Fence(a) => live::fence(&a),
     };
     let code = match result {
         Ok(code) => code,
@@ -396,25 +441,59 @@ fn prepare_input(
     Ok((Box::new(cib), state, now))
 }
 
+/// A policy's errors (not its warnings), rendered.
+fn errors_only(loaded: &Loaded, color: bool) -> String {
+    let errors: Vec<_> = loaded
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    halo_lang::diag::render_all(&errors, &loaded.sources, color)
+}
+
+/// The live cluster's state and policy (or FILE's), after the events given.
+fn prepare_live(a: &SimulateArgs, color: bool) -> Result<Prepared, Result<Exit, InputError>> {
+    let rt = live::runtime().map_err(Err)?;
+    let _in_rt = rt.enter();
+    let admin = live::Admin::connect(&live::Conn {
+        config: a.config.clone(),
+    })
+    .map_err(Err)?;
+    let status = rt
+        .block_on(admin.status(std::time::Duration::from_secs(10)))
+        .map_err(Err)?;
+    let loaded = match (&a.file, &status.doc.policy) {
+        (Some(f), _) => load::policy(f).map_err(Err)?,
+        (None, Some(p)) => load::compile_text(&p.name, p.text.clone()),
+        (None, None) => {
+            return Err(Err(InputError::usage(
+                "the cluster has no policy yet: give one (halo simulate --live FILE.ha)",
+            )))
+        }
+    };
+    eprint!("{}", errors_only(&loaded, color));
+    let Some(policy) = loaded.policy() else {
+        return Err(Ok(Exit::Policy));
+    };
+    let mut state = status.doc.state.clone();
+    // The live cluster decides quorum by its controllers' majority.
+    state.quorate = Some(true);
+    let sc = Scenario {
+        now: Some(a.scenario.now.unwrap_or_else(load::clock)),
+        ..a.scenario.clone()
+    };
+    let now = apply_events(policy, &mut state, &sc).map_err(Err)?;
+    Ok((Box::new(loaded), state, now))
+}
+
 fn prepare(
     file: &std::path::Path,
     sc: &Scenario,
     color: bool,
 ) -> Result<(Loaded, ClusterState, Timestamp), Result<Exit, InputError>> {
     let loaded = load::policy(file).map_err(Err)?;
-    eprint!(
-        "{}",
-        halo_lang::diag::render_all(
-            &loaded
-                .diags
-                .iter()
-                .filter(|d| d.is_error())
-                .cloned()
-                .collect::<Vec<_>>(),
-            &loaded.sources,
-            color
-        )
-    );
+    eprint!("{}", errors_only(&loaded, color));
     let Some(policy) = loaded.policy() else {
         eprintln!(
             "halo: {}: {} error{}; run `halo check` for warnings too",
@@ -518,11 +597,15 @@ fn parse_op_fail(spec: &str, policy: &halo_model::Policy) -> Result<Event, Input
 }
 
 fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
-    let (input, state, now) =
-        match prepare_input(a.file.as_deref(), a.cib.as_deref(), &a.scenario, color) {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let prepared = if a.live {
+        prepare_live(a, color)
+    } else {
+        prepare_input(a.file.as_deref(), a.cib.as_deref(), &a.scenario, color)
+    };
+    let (input, state, now) = match prepared {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let Some(policy) = input.policy() else {
         return Ok(Exit::Policy);
     };
@@ -617,6 +700,7 @@ fn exit_of(e: &InputError) -> Exit {
     match e.code {
         1 => Exit::Policy,
         3 => Exit::Unsupported,
+        4 => Exit::Unreachable,
         _ => Exit::Usage,
     }
 }

@@ -188,6 +188,44 @@ fn the_transport_knows_nothing_of_the_language() {
 }
 
 #[test]
+fn the_controller_drives_runners_only_through_the_wire() {
+    // The controller plans with the engine and talks to runners over the
+    // transport; it never runs agents itself, and never reads CIBs.
+    assert_deps(
+        "controller",
+        &[
+            "halo-model",
+            "halo-lang",
+            "halo-stdlib",
+            "halo-engine",
+            "halo-proto",
+            "halo-net",
+            "serde",
+            "serde_json",
+            "openraft",
+            "rmp-serde",
+            "petgraph",
+            "tokio",
+            "quinn",
+            "tracing",
+        ],
+    );
+}
+
+#[test]
+fn the_controller_document_is_pure() {
+    // Every replica applies the same log to the same document: no clock, no
+    // I/O, no randomness in `doc.rs`.
+    let text = std::fs::read_to_string(root().join("controller/src/doc.rs")).unwrap();
+    for (pat, what) in FORBIDDEN {
+        assert!(
+            !text.contains(pat),
+            "controller/src/doc.rs: {what} (`{pat}`)"
+        );
+    }
+}
+
+#[test]
 fn stdlib_is_text() {
     assert_deps("stdlib", &[]);
 }

@@ -65,7 +65,8 @@ pub fn state_from_facts(policy: &Policy, facts: &[Fact]) -> (ClusterState, Times
 }
 
 /// The primitives a name stands for: a group's members, or itself.
-fn leaves(policy: &Policy, name: &str) -> Vec<String> {
+/// The primitives `name` stands for: itself, or a group's members.
+pub fn leaves(policy: &Policy, name: &str) -> Vec<String> {
     let Some(id) = policy.find(name) else {
         return vec![name.to_string()];
     };

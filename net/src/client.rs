@@ -4,6 +4,8 @@
 use crate::{frame, tls, AdminConfig};
 use halo_proto::wire::{MonitorEvent, Request, Response};
 use halo_proto::{ActionRequest, ActionResult};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +15,8 @@ pub struct Client {
     config: quinn::ClientConfig,
     addr: SocketAddr,
     node: String,
+    /// How errors name the peer: "the runner of n1".
+    label: String,
     conn: tokio::sync::Mutex<Option<quinn::Connection>>,
     /// How long to keep trying to reach the runner before giving up.
     pub patience: Duration,
@@ -58,6 +62,7 @@ impl Client {
             config,
             addr,
             node: node.to_string(),
+            label: format!("the runner of {node}"),
             conn: tokio::sync::Mutex::new(None),
             patience: Duration::from_secs(10),
         })
@@ -71,6 +76,12 @@ impl Client {
             _ => return Err("give both `cert` and `key`, or neither".into()),
         };
         Client::new(tls::client(&cfg.ca, cert)?, cfg.address(node)?, node)
+    }
+
+    /// Names the peer in errors as `label` (e.g. "the controller on n1").
+    pub fn labelled(mut self, label: impl Into<String>) -> Client {
+        self.label = label.into();
+        self
     }
 
     pub fn node(&self) -> &str {
@@ -106,8 +117,8 @@ impl Client {
                 };
             if attempt.refused || Instant::now() + backoff >= deadline {
                 return Err(format!(
-                    "cannot reach the runner of {} at {}: {}",
-                    self.node, self.addr, attempt.why
+                    "cannot reach {} at {}: {}",
+                    self.label, self.addr, attempt.why
                 ));
             }
             tokio::time::sleep(backoff).await;
@@ -126,6 +137,40 @@ impl Client {
     }
 
     async fn try_call(&self, req: &Request) -> Result<Response, Failure> {
+        self.try_request(req).await
+    }
+
+    /// Like `request`, but gives up after `limit`; the connection is then
+    /// dropped, since a peer that stopped answering may have restarted
+    /// behind it (a new connection reaches the new process).
+    pub async fn request_within<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        req: &Q,
+        limit: Duration,
+    ) -> Result<A, String> {
+        match tokio::time::timeout(limit, self.try_request(req)).await {
+            Ok(r) => r.map_err(|f| f.why),
+            Err(_) => {
+                if let Ok(mut guard) = self.conn.try_lock() {
+                    *guard = None;
+                }
+                Err(format!(
+                    "{} at {} did not answer within {} ms",
+                    self.label,
+                    self.addr,
+                    limit.as_millis()
+                ))
+            }
+        }
+    }
+
+    /// One request of any message type and its one answer: for the
+    /// controllers' own protocol, which rides on the same connections.
+    pub async fn request<Q: Serialize, A: DeserializeOwned>(&self, req: &Q) -> Result<A, String> {
+        self.try_request(req).await.map_err(|f| f.why)
+    }
+
+    async fn try_request<Q: Serialize, A: DeserializeOwned>(&self, req: &Q) -> Result<A, Failure> {
         let conn = self
             .connection()
             .await
@@ -134,9 +179,9 @@ impl Client {
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
             frame::write(&mut send, req).await?;
             send.finish().map_err(|e| format!("cannot send: {e}"))?;
-            frame::read::<Response>(&mut recv)
+            frame::read::<A>(&mut recv)
                 .await?
-                .ok_or_else(|| "the runner closed the stream without an answer".to_string())
+                .ok_or_else(|| "the peer closed the stream without an answer".to_string())
         }
         .await;
         let Err(why) = result else {
@@ -152,8 +197,8 @@ impl Client {
                 let f = failure(&reason);
                 Err(Failure {
                     why: format!(
-                        "the runner of {} at {}: {}",
-                        self.node,
+                        "{} at {}: {}",
+                        self.label,
                         self.addr,
                         explain(&reason, f.why)
                     ),
@@ -161,14 +206,14 @@ impl Client {
                 })
             }
             None => Err(Failure {
-                why: format!("the runner of {}: {why}", self.node),
+                why: format!("{}: {why}", self.label),
                 refused: false,
             }),
         }
     }
 
     fn lost(&self, e: &quinn::ConnectionError) -> String {
-        format!("lost the connection to the runner of {}: {e}", self.node)
+        format!("lost the connection to {}: {e}", self.label)
     }
 
     /// Carries out `action` as `id`. If the connection is lost while it runs,
@@ -243,7 +288,8 @@ fn explain(e: &quinn::ConnectionError, plain: String) -> String {
     }
 }
 
-fn result_of(resp: Response, id: u64) -> Result<ActionResult, String> {
+/// The result of action `id` in an answer, or why there is none.
+pub fn result_of(resp: Response, id: u64) -> Result<ActionResult, String> {
     match resp {
         Response::Result { id: got, result } if got == id => Ok(result),
         Response::Refused { why } => Err(format!("refused: {why}")),

@@ -24,6 +24,98 @@ pub struct NodeConfig {
     /// Every node's runner address.
     #[serde(default)]
     pub nodes: BTreeMap<String, SocketAddr>,
+    /// Present when this node also runs a controller replica.
+    pub controller: Option<ControllerSection>,
+    /// Every controller replica's address (nodes and witnesses).
+    #[serde(default)]
+    pub controllers: BTreeMap<String, SocketAddr>,
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+/// A node's controller replica: where it listens, and its certificate (with
+/// the controller role).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerSection {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A controller replica, beside a node's runner or alone (a witness).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    pub cluster: String,
+    /// The replica's name: its node's, or the witness's.
+    pub name: String,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Every controller replica's address, this one's included.
+    pub controllers: BTreeMap<String, SocketAddr>,
+    /// Every node's runner address.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, SocketAddr>,
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+/// How fast the cluster notices failures. Defaults suit a LAN.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timing {
+    /// The leader asks each runner this often whether it is there.
+    pub heartbeat_ms: u64,
+    /// A runner silent this long is lost.
+    pub timeout_ms: u64,
+    /// With fencing off: a runner that has not heard from the leader for
+    /// this long stops its resources itself, and the leader starts them
+    /// elsewhere only after this long (plus the stops' timeouts) has passed.
+    pub lease_ms: u64,
+    /// Controllers elect a new leader after hearing nothing from the old one
+    /// for this long (up to a third more); the leader heartbeats them every
+    /// third of it.
+    pub election_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            heartbeat_ms: 50,
+            timeout_ms: 250,
+            lease_ms: 1000,
+            election_ms: 150,
+        }
+    }
+}
+
+impl Timing {
+    /// Refuses settings that cannot work, saying which and why.
+    pub fn check(&self) -> Result<(), String> {
+        if self.heartbeat_ms == 0 || self.heartbeat_ms * 2 > self.timeout_ms {
+            return Err(format!(
+                "[timing] timeout_ms ({}) must be at least twice heartbeat_ms ({}), which must not be 0",
+                self.timeout_ms, self.heartbeat_ms
+            ));
+        }
+        if self.lease_ms < self.timeout_ms {
+            return Err(format!(
+                "[timing] lease_ms ({}) must be at least timeout_ms ({})",
+                self.lease_ms, self.timeout_ms
+            ));
+        }
+        if self.election_ms < 50 {
+            return Err(format!(
+                "[timing] election_ms ({}) must be at least 50",
+                self.election_ms
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where the node's agents are (Debian's locations by default).
@@ -33,6 +125,9 @@ pub struct Agents {
     pub ocf_root: Option<PathBuf>,
     pub lsb_dir: Option<PathBuf>,
     pub fence_dirs: Option<Vec<PathBuf>>,
+    /// The node's runtime directory for agents (`HA_RSCTMP`, `HA_VARRUN`);
+    /// needed when several nodes share one machine.
+    pub run_dir: Option<PathBuf>,
 }
 
 /// Bounds on the runner.
@@ -56,6 +151,10 @@ pub struct AdminConfig {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub nodes: BTreeMap<String, SocketAddr>,
+    /// Every controller replica's address: `status`, `apply` and the other
+    /// cluster commands go to the leader among them.
+    #[serde(default)]
+    pub controllers: BTreeMap<String, SocketAddr>,
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -82,6 +181,53 @@ impl NodeConfig {
         c.ca = beside(path, &c.ca);
         c.cert = beside(path, &c.cert);
         c.key = beside(path, &c.key);
+        c.agents.run_dir = c.agents.run_dir.map(|p| beside(path, &p));
+        if let Some(ctl) = &mut c.controller {
+            ctl.cert = beside(path, &ctl.cert);
+            ctl.key = beside(path, &ctl.key);
+        }
+        c.timing
+            .check()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    /// The node's controller replica, when it runs one.
+    pub fn controller(&self) -> Option<ControllerConfig> {
+        let ctl = self.controller.as_ref()?;
+        Some(ControllerConfig {
+            cluster: self.cluster.clone(),
+            name: self.node.clone(),
+            listen: ctl.listen,
+            state_dir: self.state_dir.join("controller"),
+            ca: self.ca.clone(),
+            cert: ctl.cert.clone(),
+            key: ctl.key.clone(),
+            controllers: self.controllers.clone(),
+            nodes: self.nodes.clone(),
+            timing: self.timing,
+        })
+    }
+}
+
+impl ControllerConfig {
+    /// A witness's config file.
+    pub fn load(path: &Path) -> Result<ControllerConfig, String> {
+        let mut c: ControllerConfig = parse(path)?;
+        c.state_dir = beside(path, &c.state_dir);
+        c.ca = beside(path, &c.ca);
+        c.cert = beside(path, &c.cert);
+        c.key = beside(path, &c.key);
+        c.timing
+            .check()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if !c.controllers.contains_key(&c.name) {
+            return Err(format!(
+                "{}: [controllers] does not list this replica, `{}`",
+                path.display(),
+                c.name
+            ));
+        }
         Ok(c)
     }
 }

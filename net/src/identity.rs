@@ -175,14 +175,16 @@ pub const DEFAULT_PORT: u16 = 7420;
 pub fn init(
     cluster: &str,
     nodes: &[(String, SocketAddr)],
+    witnesses: &[(String, SocketAddr)],
     out: &Path,
 ) -> Result<Vec<PathBuf>, String> {
     if nodes.is_empty() {
         return Err("give at least one node: --node NAME=ADDRESS".into());
     }
-    for (i, (n, _)) in nodes.iter().enumerate() {
-        if nodes[..i].iter().any(|(m, _)| m == n) {
-            return Err(format!("node `{n}` is given twice"));
+    let everyone: Vec<&(String, SocketAddr)> = nodes.iter().chain(witnesses).collect();
+    for (i, (n, _)) in everyone.iter().enumerate() {
+        if everyone[..i].iter().any(|(m, _)| m == n) {
+            return Err(format!("`{n}` is given twice"));
         }
         if n.is_empty()
             || !n
@@ -215,6 +217,18 @@ pub fn init(
         .iter()
         .map(|(n, a)| format!("{} = \"{a}\"\n", toml_key(n)))
         .collect();
+    // Up to five controller replicas: the first nodes, and every witness.
+    let voters = CONTROLLERS_MAX.saturating_sub(witnesses.len()).max(1);
+    let controllers: Vec<(String, SocketAddr)> = nodes
+        .iter()
+        .take(voters)
+        .map(|(n, a)| (n.clone(), controller_addr(*a)))
+        .chain(witnesses.iter().cloned())
+        .collect();
+    let ctl_table: String = controllers
+        .iter()
+        .map(|(n, a)| format!("{} = \"{a}\"\n", toml_key(n)))
+        .collect();
     for (name, addr) in nodes {
         let node = ca.issue(Role::Node, name, Some(addr.ip()))?;
         write(&format!("{name}.pem"), &node.cert_pem, false)?;
@@ -222,11 +236,33 @@ pub fn init(
         let ctl = ca.issue(Role::Controller, name, Some(addr.ip()))?;
         write(&format!("{name}-controller.pem"), &ctl.cert_pem, false)?;
         write(&format!("{name}-controller.key"), &ctl.key_pem, true)?;
+        let replica = match controllers.iter().find(|(n, _)| n == name) {
+            Some((_, listen)) => format!(
+                "\n# This node also runs a controller replica.\n[controller]\n\
+                 listen = \"{listen}\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n"
+            ),
+            None => String::new(),
+        };
         let cfg = format!(
-            "# The runner of node {name} in cluster {cluster}: halo runner --config {name}.toml\n\
+            "# Node {name} of cluster {cluster}: halo runner --config {name}.toml\n\
              cluster = \"{cluster}\"\nnode = \"{name}\"\nlisten = \"{addr}\"\n\
              state_dir = \"state/{name}\"\nca = \"ca.pem\"\ncert = \"{name}.pem\"\nkey = \"{name}.key\"\n\n\
-             # Every node's runner address.\n[nodes]\n{table}"
+             # Every node's runner address.\n[nodes]\n{table}{replica}\n\
+             # Every controller replica's address.\n[controllers]\n{ctl_table}"
+        );
+        write(&format!("{name}.toml"), &cfg, false)?;
+    }
+    for (name, addr) in witnesses {
+        let ctl = ca.issue(Role::Controller, name, Some(addr.ip()))?;
+        write(&format!("{name}-controller.pem"), &ctl.cert_pem, false)?;
+        write(&format!("{name}-controller.key"), &ctl.key_pem, true)?;
+        let cfg = format!(
+            "# The witness {name} of cluster {cluster}: a controller replica without resources.\n\
+             # halo witness --config {name}.toml\n\
+             cluster = \"{cluster}\"\nname = \"{name}\"\nlisten = \"{addr}\"\n\
+             state_dir = \"state/{name}\"\nca = \"ca.pem\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n\n\
+             # Every node's runner address.\n[nodes]\n{table}\n\
+             # Every controller replica's address.\n[controllers]\n{ctl_table}"
         );
         write(&format!("{name}.toml"), &cfg, false)?;
     }
@@ -236,10 +272,19 @@ pub fn init(
     let cfg = format!(
         "# An operator's client of cluster {cluster}: halo agent exec --config admin.toml --node NODE ...\n\
          cluster = \"{cluster}\"\nca = \"ca.pem\"\ncert = \"admin.pem\"\nkey = \"admin.key\"\n\n\
-         [nodes]\n{table}"
+         [nodes]\n{table}\n[controllers]\n{ctl_table}"
     );
     write("admin.toml", &cfg, false)?;
     Ok(written)
+}
+
+/// At most this many controller replicas (Raft groups beyond five gain
+/// nothing but latency).
+pub const CONTROLLERS_MAX: usize = 5;
+
+/// A node's controller listens on the port after its runner's.
+pub fn controller_addr(runner: SocketAddr) -> SocketAddr {
+    SocketAddr::new(runner.ip(), runner.port().wrapping_add(1))
 }
 
 fn toml_key(k: &str) -> String {

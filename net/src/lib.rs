@@ -13,8 +13,9 @@ pub mod client;
 pub mod config;
 pub mod frame;
 pub mod identity;
+pub mod server;
 pub mod tls;
 
 pub use client::Client;
-pub use config::{AdminConfig, NodeConfig};
+pub use config::{AdminConfig, ControllerConfig, NodeConfig, Timing};
 pub use identity::{Identity, Role};

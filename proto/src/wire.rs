@@ -23,8 +23,19 @@ pub const ALPN: &[u8] = b"halo/1";
 pub enum Request {
     /// Who are you and what do you speak?
     Hello,
-    /// Are you there? (the answer carries the runner's view).
-    Heartbeat { epoch: Option<u64> },
+    /// Are you there? (the answer carries the runner's view). With
+    /// `lease_ms`, the runner stops every resource it runs when it hears no
+    /// heartbeat for that long (fencing is off: this is how a cut-off node
+    /// makes sure it runs nothing the others may start).
+    Heartbeat {
+        epoch: Option<u64>,
+        #[serde(default)]
+        lease_ms: Option<u64>,
+        /// Answer, but do not renew the lease: the leader has given up on
+        /// this node and is waiting its lease out.
+        #[serde(default)]
+        hold: bool,
+    },
     /// Carry out an action. `id` names it for this client: its result is
     /// kept until collected, so a connection lost mid-action loses nothing.
     Execute {

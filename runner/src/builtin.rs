@@ -13,6 +13,12 @@ use halo_proto::{ActionRequest, ActionResult, Outcome, PromotionChange};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The built-in fence agent: `stonith:fence_halo`.
+pub const FENCE: &str = "fence_halo";
+
+/// The file in a node's state directory holding its halo process's id.
+pub const PID_FILE: &str = "halo.pid";
+
 const SCORE_UNPROMOTED: i64 = 5;
 const SCORE_PROMOTED: i64 = 10;
 
@@ -165,4 +171,95 @@ pub fn metadata(name: &str) -> Option<String> {
 </resource-agent>
 "#
     ))
+}
+
+/// `stonith:fence_halo`: "powers off" a node of a cluster whose nodes all run
+/// on this machine (`halo up`) by killing the node's halo process, whose id
+/// its state directory holds, and waiting until it is gone. `on` cannot be
+/// done (nothing restarts a process); `monitor`, `status` and `list` answer.
+pub async fn fence(cfg: &RunnerConfig, req: &ActionRequest, timeout: Duration) -> ActionResult {
+    let started = Instant::now();
+    let done = |outcome: Outcome, rc: i32, reason: Option<String>| ActionResult {
+        rc: Some(rc),
+        outcome,
+        duration_ms: ms(started.elapsed()),
+        exit_reason: reason,
+        output: String::new(),
+        promotion: None,
+    };
+    let action = req.action.as_str();
+    if matches!(
+        action,
+        "monitor" | "status" | "list" | "metadata" | "meta-data"
+    ) {
+        return done(
+            if action == "status" {
+                Outcome::Running
+            } else {
+                Outcome::Success
+            },
+            0,
+            None,
+        );
+    }
+    if !matches!(action, "off" | "reboot") {
+        return failure(
+            Outcome::Unimplemented,
+            &format!("fence_halo cannot `{action}`: it only powers nodes off"),
+            started.elapsed(),
+        );
+    }
+    let Some(target) = req.target.as_deref() else {
+        return failure(Outcome::InvalidArgs, "no target node", started.elapsed());
+    };
+    let root = match req.params.get("state_root") {
+        Some(r) => PathBuf::from(r),
+        None => cfg
+            .state_dir
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+    };
+    let pid_file = root.join(crate::file_stem(target)).join(PID_FILE);
+    let pid = match std::fs::read_to_string(&pid_file) {
+        Ok(t) => t.trim().parse::<i32>().ok(),
+        // No process was ever started there: it is off.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return failure(
+                Outcome::Error,
+                &format!("cannot read {}: {e}", pid_file.display()),
+                started.elapsed(),
+            )
+        }
+    };
+    let Some(pid) = pid.filter(|p| is_halo(*p)) else {
+        return done(Outcome::Success, 0, None);
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    while is_halo(pid) {
+        if started.elapsed() >= timeout {
+            return failure(
+                Outcome::Timeout,
+                &format!("process {pid} of {target} is still there after SIGKILL"),
+                started.elapsed(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    done(Outcome::Success, 0, None)
+}
+
+/// Whether process `pid` lives and is a halo process (not a reused id).
+fn is_halo(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // A zombie is dead already: only its parent has not reaped it yet.
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    !zombie && cmd.windows(4).any(|w| w == b"halo")
 }

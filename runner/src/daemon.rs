@@ -7,16 +7,46 @@
 //! than the newest it has heard from.
 
 use crate::{Runner, RunnerConfig};
-use halo_net::identity::{identity_of, Identity, Role};
-use halo_net::{frame, tls, NodeConfig};
+use halo_net::identity::{Identity, Role};
+use halo_net::{frame, server, NodeConfig};
 use halo_proto::wire::{MonitorEvent, Request, Response};
-use halo_proto::{ActionRequest, ActionResult};
+use halo_proto::{ActionRequest, ActionResult, Outcome};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch, Mutex};
+use tokio::time::Instant;
 use tracing::{info, warn};
+
+/// Where a request's answers go: a QUIC stream, or (in the simulation) a
+/// channel.
+pub trait Reply: Send {
+    /// Sends one answer; whether it went out.
+    fn send(&mut self, r: Response) -> impl std::future::Future<Output = bool> + Send;
+    /// No more answers; whether the peer got them all.
+    fn finish(&mut self) -> impl std::future::Future<Output = bool> + Send;
+}
+
+struct QuicReply(quinn::SendStream);
+
+impl Reply for QuicReply {
+    async fn send(&mut self, r: Response) -> bool {
+        frame::write(&mut self.0, &r).await.is_ok()
+    }
+    async fn finish(&mut self) -> bool {
+        self.0.finish().is_ok()
+    }
+}
+
+impl Reply for tokio::sync::mpsc::UnboundedSender<Response> {
+    async fn send(&mut self, r: Response) -> bool {
+        tokio::sync::mpsc::UnboundedSender::send(self, r).is_ok()
+    }
+    async fn finish(&mut self) -> bool {
+        !self.is_closed()
+    }
+}
 
 /// Results kept for collection at most; the oldest delivered go first.
 const OUTBOX_MAX: usize = 4096;
@@ -36,6 +66,9 @@ pub fn runner_config(c: &NodeConfig, shim: Option<std::path::PathBuf>) -> Runner
     if let Some(p) = &c.agents.fence_dirs {
         r.fence_dirs = p.clone();
     }
+    if let Some(p) = &c.agents.run_dir {
+        r.run_dir = Some(p.clone());
+    }
     if let Some(n) = c.limits.parallel_max {
         r.parallel_max = n;
     }
@@ -48,7 +81,8 @@ pub fn runner_config(c: &NodeConfig, shim: Option<std::path::PathBuf>) -> Runner
 
 type Outbox = BTreeMap<(String, u64), watch::Receiver<Option<ActionResult>>>;
 
-struct Daemon {
+/// A runner's daemon, apart from its transport.
+pub struct Daemon {
     node: String,
     runner: Runner,
     /// The newest controller epoch heard of.
@@ -57,28 +91,23 @@ struct Daemon {
     outbox: Mutex<Outbox>,
     monitors: Mutex<BTreeMap<(String, u64), tokio::task::JoinHandle<()>>>,
     events: broadcast::Sender<MonitorEvent>,
+    /// What this runner knows to be active, by resource: the stop request
+    /// that undoes it (for the lease).
+    active: Arc<Mutex<BTreeMap<String, ActionRequest>>>,
+    /// When the leader last renewed the lease, and for how long.
+    lease: std::sync::Mutex<Option<(Instant, Duration)>>,
 }
+
+/// How often the lease is checked.
+const LEASE_CHECK: Duration = Duration::from_millis(20);
 
 /// Serves until the process is stopped. An error only when it cannot start.
 pub async fn serve(cfg: NodeConfig, shim: Option<std::path::PathBuf>) -> Result<(), String> {
-    std::fs::create_dir_all(&cfg.state_dir)
-        .map_err(|e| format!("cannot create {}: {e}", cfg.state_dir.display()))?;
-    let crypto = tls::server(&cfg.ca, &cfg.cert, &cfg.key)?;
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(crypto)
-        .map_err(|e| format!("cannot use the TLS settings for QUIC: {e}"))?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(tls::transport());
-    let endpoint = quinn::Endpoint::server(server, cfg.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let (events, _) = broadcast::channel(EVENTS_MAX);
-    let d = Arc::new(Daemon {
-        node: cfg.node.clone(),
-        runner: Runner::new(runner_config(&cfg, shim)),
-        epoch: AtomicU64::new(0),
-        outbox: Mutex::new(BTreeMap::new()),
-        monitors: Mutex::new(BTreeMap::new()),
-        events,
-    });
+    for d in std::iter::once(&cfg.state_dir).chain(&cfg.agents.run_dir) {
+        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
+    let endpoint = server::endpoint(&cfg.ca, &cfg.cert, &cfg.key, cfg.listen)?;
+    let d = Daemon::new(&cfg.node, Runner::new(runner_config(&cfg, shim)));
     info!(node = %cfg.node, cluster = %cfg.cluster, listen = %cfg.listen, "runner listening");
     while let Some(incoming) = endpoint.accept().await {
         let d = d.clone();
@@ -88,33 +117,35 @@ pub async fn serve(cfg: NodeConfig, shim: Option<std::path::PathBuf>) -> Result<
 }
 
 impl Daemon {
+    /// A daemon for `node`, carrying out actions with `runner`; it watches
+    /// its lease from now on.
+    pub fn new(node: &str, runner: Runner) -> Arc<Daemon> {
+        let (events, _) = broadcast::channel(EVENTS_MAX);
+        let d = Arc::new(Daemon {
+            node: node.to_string(),
+            runner,
+            epoch: AtomicU64::new(0),
+            outbox: Mutex::new(BTreeMap::new()),
+            monitors: Mutex::new(BTreeMap::new()),
+            events,
+            active: Arc::new(Mutex::new(BTreeMap::new())),
+            lease: std::sync::Mutex::new(None),
+        });
+        tokio::spawn(d.clone().watch_lease());
+        d
+    }
+
     async fn connection(self: Arc<Self>, incoming: quinn::Incoming) {
         let peer = incoming.remote_address();
-        let conn = match incoming.await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(%peer, "refused a connection: {e} (no certificate, or one the cluster's CA did not sign)");
-                return;
-            }
-        };
-        let who = conn
-            .peer_identity()
-            .and_then(|any| {
-                any.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-                    .ok()
-            })
-            .and_then(|certs| certs.first().map(|c| identity_of(c)))
-            .unwrap_or_else(|| Err("no client certificate".into()));
-        let who = match who {
-            Ok(w) if w.role != Role::Node => w,
-            Ok(w) => {
+        let (conn, who) = match server::accept(incoming).await {
+            Ok((c, w)) if w.role == Role::Node => {
                 warn!(%peer, "refused {w}: a node certificate cannot command a runner (use a controller or admin certificate)");
-                conn.close(1u32.into(), b"a node certificate cannot command a runner");
+                c.close(1u32.into(), b"a node certificate cannot command a runner");
                 return;
             }
+            Ok(x) => x,
             Err(e) => {
                 warn!(%peer, "refused a connection: {e}");
-                conn.close(1u32.into(), e.as_bytes());
                 return;
             }
         };
@@ -134,54 +165,51 @@ impl Daemon {
         }
     }
 
-    async fn stream(
-        &self,
-        who: &Identity,
-        mut send: quinn::SendStream,
-        mut recv: quinn::RecvStream,
-    ) {
-        let req = match frame::read::<Request>(&mut recv).await {
-            Ok(Some(r)) => r,
+    async fn stream(&self, who: &Identity, send: quinn::SendStream, mut recv: quinn::RecvStream) {
+        let mut out = QuicReply(send);
+        match frame::read::<Request>(&mut recv).await {
+            Ok(Some(req)) => self.handle(who, req, &mut out).await,
             Ok(None) => return,
             Err(e) => {
                 warn!("{who}: {e}");
-                let _ = frame::write(&mut send, &Response::Refused { why: e }).await;
-                let _ = send.finish();
-                return;
+                out.send(Response::Refused { why: e }).await;
             }
-        };
+        }
+        out.finish().await;
+    }
+
+    /// Answers one request of `who` on `out`: one response, or for
+    /// `Subscribe` one per monitor event until `out` is closed. The caller
+    /// finishes `out`.
+    pub async fn handle<R: Reply>(&self, who: &Identity, req: Request, out: &mut R) {
         if let Err(why) = self.check_epoch(who, &req) {
             warn!("refused a command of {who}: {why}");
-            let _ = frame::write(&mut send, &Response::Refused { why }).await;
-            let _ = send.finish();
+            out.send(Response::Refused { why }).await;
             return;
         }
         match req {
             Request::Hello => {
-                let _ = frame::write(
-                    &mut send,
-                    &Response::Hello {
-                        node: self.node.clone(),
-                        version: halo_proto::wire::VERSION,
-                    },
-                )
+                out.send(Response::Hello {
+                    node: self.node.clone(),
+                    version: halo_proto::wire::VERSION,
+                })
                 .await;
             }
-            Request::Heartbeat { .. } => {
+            Request::Heartbeat { lease_ms, hold, .. } => {
+                if who.role == Role::Controller && !hold {
+                    *self.lease_guard() =
+                        lease_ms.map(|ms| (Instant::now(), Duration::from_millis(ms)));
+                }
                 let running = self.monitors.lock().await.len();
-                let _ = frame::write(
-                    &mut send,
-                    &Response::Heartbeat {
-                        node: self.node.clone(),
-                        epoch: self.epoch.load(Ordering::SeqCst),
-                        running,
-                    },
-                )
+                out.send(Response::Heartbeat {
+                    node: self.node.clone(),
+                    epoch: self.epoch.load(Ordering::SeqCst),
+                    running,
+                })
                 .await;
             }
             Request::Execute { id, action, .. } => {
-                self.run_and_answer(who, id, action, &mut send).await;
-                return;
+                self.run_and_answer(who, id, action, out).await;
             }
             Request::Fence { id, action, .. } => {
                 let power = matches!(action.action.as_str(), "off" | "on" | "reboot");
@@ -193,16 +221,14 @@ impl Daemon {
                         action.action,
                         action.target.as_deref().unwrap_or("no target")
                     );
-                    let _ = frame::write(&mut send, &Response::Refused { why }).await;
-                    let _ = send.finish();
+                    out.send(Response::Refused { why }).await;
                     return;
                 }
                 info!(
                     target = action.target.as_deref().unwrap_or_default(),
                     device = %action.rsc, "{who} asks to fence ({})", action.action
                 );
-                self.run_and_answer(who, id, action, &mut send).await;
-                return;
+                self.run_and_answer(who, id, action, out).await;
             }
             Request::Collect { ids } => {
                 for id in ids {
@@ -223,10 +249,11 @@ impl Daemon {
                             why: format!("no action {id} from {who} on {}", self.node),
                         },
                     };
-                    if frame::write(&mut send, &resp).await.is_err() {
+                    let result = matches!(resp, Response::Result { .. });
+                    if !out.send(resp).await {
                         return;
                     }
-                    if matches!(resp, Response::Result { .. }) {
+                    if result {
                         self.outbox.lock().await.remove(&(who.name.clone(), id));
                     }
                 }
@@ -237,7 +264,7 @@ impl Daemon {
                 ..
             } => {
                 let resp = self.monitor_start(action, digest_every).await;
-                let _ = frame::write(&mut send, &resp).await;
+                out.send(resp).await;
             }
             Request::MonitorStop {
                 rsc, interval_ms, ..
@@ -251,14 +278,14 @@ impl Daemon {
                     h.abort();
                     info!(%rsc, interval_ms, "monitor stopped");
                 }
-                let _ = frame::write(&mut send, &Response::Ok).await;
+                out.send(Response::Ok).await;
             }
             Request::Subscribe => {
                 let mut rx = self.events.subscribe();
                 loop {
                     match rx.recv().await {
                         Ok(e) => {
-                            if frame::write(&mut send, &Response::Event(e)).await.is_err() {
+                            if !out.send(Response::Event(e)).await {
                                 return;
                             }
                         }
@@ -270,25 +297,20 @@ impl Daemon {
                 }
             }
         }
-        let _ = send.finish();
     }
 
     /// Runs an action and answers with its result; the result stays in the
     /// outbox unless the answer was sent.
-    async fn run_and_answer(
+    async fn run_and_answer<R: Reply>(
         &self,
         who: &Identity,
         id: u64,
         action: ActionRequest,
-        send: &mut quinn::SendStream,
+        out: &mut R,
     ) {
         let rx = self.start(who, id, action).await;
         if let Some(result) = wait(rx).await {
-            if frame::write(send, &Response::Result { id, result })
-                .await
-                .is_ok()
-                && send.finish().is_ok()
-            {
+            if out.send(Response::Result { id, result }).await && out.finish().await {
                 self.outbox.lock().await.remove(&(who.name.clone(), id));
             }
         }
@@ -297,7 +319,7 @@ impl Daemon {
     /// Controllers must say their epoch, and not be older than the newest.
     fn check_epoch(&self, who: &Identity, req: &Request) -> Result<(), String> {
         let epoch = match req {
-            Request::Heartbeat { epoch }
+            Request::Heartbeat { epoch, .. }
             | Request::Execute { epoch, .. }
             | Request::Fence { epoch, .. }
             | Request::MonitorStart { epoch, .. }
@@ -345,7 +367,13 @@ impl Daemon {
         }
         outbox.insert(key, rx.clone());
         drop(outbox);
+        if matches!(action.action.as_str(), "stop" | "promote" | "demote") {
+            // The resource's monitors check the role it had: they go, and
+            // the controller starts those of the new role.
+            self.stop_monitors(&action.rsc).await;
+        }
         let runner = self.runner.clone();
+        let this = self.active_handle();
         info!(rsc = %action.rsc, agent = %action.agent, action = %action.action, "{who} asks");
         tokio::spawn(async move {
             let result = runner.execute(&action).await;
@@ -353,9 +381,72 @@ impl Daemon {
                 rsc = %action.rsc, action = %action.action, outcome = %result.outcome,
                 duration_ms = result.duration_ms, "done"
             );
+            track(&this, &action, &result).await;
             let _ = tx.send(Some(result));
         });
         rx
+    }
+
+    fn lease_guard(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Duration)>> {
+        self.lease.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn active_handle(&self) -> Arc<Mutex<BTreeMap<String, ActionRequest>>> {
+        self.active.clone()
+    }
+
+    async fn stop_monitors(&self, rsc: &str) {
+        let mut m = self.monitors.lock().await;
+        let keys: Vec<(String, u64)> = m.keys().filter(|(r, _)| r == rsc).cloned().collect();
+        for k in keys {
+            if let Some(h) = m.remove(&k) {
+                h.abort();
+            }
+        }
+    }
+
+    /// With a lease (fencing off): when the leader has not renewed it in
+    /// time, this node may be cut off from the cluster, which will start its
+    /// resources elsewhere: stop them all here, now.
+    async fn watch_lease(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(LEASE_CHECK);
+        loop {
+            tick.tick().await;
+            let expired = {
+                let mut lease = self.lease_guard();
+                match *lease {
+                    Some((at, len)) if at.elapsed() >= len => {
+                        *lease = None;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if !expired {
+                continue;
+            }
+            let stops: Vec<ActionRequest> = self.active.lock().await.values().cloned().collect();
+            warn!(
+                "no heartbeat from the leader within the lease: stopping the {} resources that run here",
+                stops.len()
+            );
+            let mut m = self.monitors.lock().await;
+            for (_, h) in std::mem::take(&mut *m) {
+                h.abort();
+            }
+            drop(m);
+            let mut jobs = tokio::task::JoinSet::new();
+            for req in stops {
+                let runner = self.runner.clone();
+                let active = self.active.clone();
+                jobs.spawn(async move {
+                    let r = runner.execute(&req).await;
+                    info!(rsc = %req.rsc, outcome = %r.outcome, "stopped at the end of the lease");
+                    track(&active, &req, &r).await;
+                });
+            }
+            while jobs.join_next().await.is_some() {}
+        }
     }
 
     async fn monitor_start(&self, action: ActionRequest, digest_every: u32) -> Response {
@@ -396,6 +487,36 @@ impl Daemon {
         }
         info!(rsc = %key.0, interval_ms = key.1, "monitor started");
         Response::Ok
+    }
+}
+
+/// Keeps the record of what runs here up to date with a result.
+async fn track(
+    active: &Mutex<BTreeMap<String, ActionRequest>>,
+    req: &ActionRequest,
+    r: &ActionResult,
+) {
+    if req.agent.is_fence() || req.interval_ms > 0 {
+        return;
+    }
+    let mut active = active.lock().await;
+    let runs = match (req.action.as_str(), r.outcome) {
+        ("start" | "promote" | "demote", o) if o.ok("start") => true,
+        ("stop", o) if o.ok("stop") => false,
+        (
+            "monitor",
+            Outcome::Running | Outcome::Promoted | Outcome::Degraded | Outcome::DegradedPromoted,
+        ) => true,
+        ("monitor", Outcome::NotRunning) => false,
+        _ => return,
+    };
+    if runs {
+        let mut stop = req.clone();
+        stop.action = "stop".into();
+        stop.interval_ms = 0;
+        active.insert(req.rsc.clone(), stop);
+    } else {
+        active.remove(&req.rsc);
     }
 }
 

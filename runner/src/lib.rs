@@ -7,7 +7,7 @@
 //! run at once; what an agent prints is kept up to a bound. Nothing here
 //! panics on bad input: an agent that cannot be run is a result, not an error.
 
-mod builtin;
+pub mod builtin;
 pub mod daemon;
 mod exec;
 mod fence;
@@ -48,6 +48,11 @@ pub struct RunnerConfig {
     pub output_max: usize,
     /// Fence agents: attempts per request (the first included).
     pub fence_attempts: u32,
+    /// The node's runtime directory for agents (`HA_RSCTMP`, `HA_VARRUN`,
+    /// where Dummy and Stateful keep their state); default: the system's
+    /// (`/run/resource-agents`, `/var/run`). Several nodes on one machine
+    /// need one each.
+    pub run_dir: Option<PathBuf>,
 }
 
 impl RunnerConfig {
@@ -58,6 +63,7 @@ impl RunnerConfig {
             state_dir,
             ocf_root: PathBuf::from("/usr/lib/ocf"),
             lsb_dir: PathBuf::from("/etc/init.d"),
+            run_dir: None,
             fence_dirs: vec![PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")],
             shim_program: None,
             parallel_max: 8,
@@ -120,6 +126,9 @@ impl Runner {
             AgentRef::Service { name } => lsb::run(&self.cfg, req, name, timeout).await,
             AgentRef::Exec => exec::run(&self.supervisor, &self.cfg, req, timeout).await,
             AgentRef::Halo { name } => builtin::run(&self.cfg, req, name).await,
+            AgentRef::Stonith { name } if name == builtin::FENCE => {
+                builtin::fence(&self.cfg, req, timeout).await
+            }
             AgentRef::Stonith { name } => fence::run(&self.cfg, req, name, timeout).await,
         }
     }

@@ -82,6 +82,10 @@ pub fn environment(
     env.insert("OCF_RA_VERSION_MINOR".into(), "1".into());
     env.insert("OCF_RESOURCE_INSTANCE".into(), req.rsc.clone());
     env.insert("OCF_RESKEY_crm_feature_set".into(), CRM_FEATURE_SET.into());
+    if let Some(d) = &cfg.run_dir {
+        env.insert("HA_RSCTMP".into(), d.display().to_string());
+        env.insert("HA_VARRUN".into(), d.display().to_string());
+    }
     for (k, v) in &req.params {
         env.insert(format!("OCF_RESKEY_{k}"), v.clone());
     }

@@ -1,0 +1,463 @@
+//! A live cluster of real `halo runner` processes (each with its controller
+//! replica) on loopback addresses or in network namespaces, running the real
+//! Dummy and Stateful agents through wrappers that write every action to an
+//! audit file; and the audit's check that no resource was ever active on two
+//! nodes at once.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    clippy::missing_panics_doc
+)]
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn halo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run halo")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Nanoseconds since the epoch, as the audit writes them.
+pub fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Where each node lives.
+#[derive(Clone)]
+pub enum Net {
+    /// 127.0.S.1, 127.0.S.2, ...
+    Loopback(u8),
+    /// Network namespace `PREFIX-nI` with address 10.S.0.I, all on one bridge.
+    Namespaces { prefix: String, subnet: u8 },
+}
+
+pub struct Options {
+    pub name: String,
+    pub nodes: usize,
+    pub witness: bool,
+    pub net: Net,
+    /// Extra `[timing]` lines for every node.
+    pub timing: Option<String>,
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub nodes: Vec<String>,
+    pub audit: PathBuf,
+    pub net: Net,
+    procs: BTreeMap<String, Child>,
+    /// When each killed node died (ns since the epoch).
+    pub deaths: BTreeMap<String, u128>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.procs.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Net::Namespaces { prefix, .. } = &self.net {
+            teardown_namespaces(prefix, self.nodes.len());
+        }
+        if std::env::var_os("HALO_KEEP").is_none() && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+const WRAPPER: &str = r#"#!/bin/sh
+# Audit wrapper: records each action's begin and end, then runs the real agent.
+log() { echo "$(date +%s%N) ${OCF_RESKEY_CRM_meta_on_node:-?} ${OCF_RESOURCE_INSTANCE:-?} $1 $2 $3" >> "AUDIT"; }
+log "$1" begin
+OCF_ROOT=/usr/lib/ocf REAL "$@"
+rc=$?
+log "$1" end "$rc"
+exit $rc
+"#;
+
+fn write_wrapper(root: &Path, provider: &str, kind: &str, audit: &Path) {
+    let d = root.join("resource.d").join(provider);
+    std::fs::create_dir_all(&d).unwrap();
+    let real = format!("/usr/lib/ocf/resource.d/{provider}/{kind}");
+    assert!(
+        Path::new(&real).exists(),
+        "{real} is missing: the test command installs resource-agents and pacemaker-resource-agents"
+    );
+    let body = WRAPPER
+        .replace("AUDIT", &audit.display().to_string())
+        .replace("REAL", &real);
+    let p = d.join(kind);
+    std::fs::write(&p, body).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn sh(cmd: &str) -> Output {
+    Command::new("sh").arg("-c").arg(cmd).output().unwrap()
+}
+
+fn teardown_namespaces(prefix: &str, n: usize) {
+    for i in 1..=n {
+        let _ = sh(&format!("ip netns del {prefix}-n{i} 2>/dev/null"));
+    }
+    let _ = sh(&format!("ip link del {prefix}-br 2>/dev/null"));
+}
+
+fn setup_namespaces(prefix: &str, subnet: u8, n: usize) {
+    teardown_namespaces(prefix, n);
+    let run = |c: &str| {
+        let o = sh(c);
+        assert!(o.status.success(), "{c}: {}", text(&o.stderr));
+    };
+    // The test itself (the admin) reaches the nodes through the bridge.
+    run(&format!(
+        "ip link add {prefix}-br type bridge && ip link set {prefix}-br up && \
+         ip addr add 10.{subnet}.0.254/24 dev {prefix}-br"
+    ));
+    for i in 1..=n {
+        let ns = format!("{prefix}-n{i}");
+        run(&format!("ip netns add {ns}"));
+        run(&format!(
+            "ip link add {prefix}-v{i} type veth peer name eth0 netns {ns} && \
+             ip link set {prefix}-v{i} master {prefix}-br && ip link set {prefix}-v{i} up && \
+             ip -n {ns} addr add 10.{subnet}.0.{i}/24 dev eth0 && ip -n {ns} link set eth0 up && \
+             ip -n {ns} link set lo up"
+        ));
+    }
+}
+
+impl Cluster {
+    pub fn address(net: &Net, i: usize) -> String {
+        match net {
+            Net::Loopback(s) => format!("127.0.{s}.{i}"),
+            Net::Namespaces { subnet, .. } => format!("10.{subnet}.0.{i}"),
+        }
+    }
+
+    /// Makes the cluster's files and starts every node (not the policy).
+    pub fn start(o: Options) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("halo-live-{}-{}", o.name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let audit = dir.join("audit.log");
+        let ocf = dir.join("ocf");
+        write_wrapper(&ocf, "heartbeat", "Dummy", &audit);
+        write_wrapper(&ocf, "pacemaker", "Stateful", &audit);
+        std::os::unix::fs::symlink("/usr/lib/ocf/lib", ocf.join("lib")).unwrap();
+        if let Net::Namespaces { prefix, subnet } = &o.net {
+            setup_namespaces(prefix, *subnet, o.nodes);
+        }
+        let nodes: Vec<String> = (1..=o.nodes).map(|i| format!("n{i}")).collect();
+        let out_dir = dir.join("cluster");
+        let mut args: Vec<String> = vec![
+            "cluster".into(),
+            "init".into(),
+            "--name".into(),
+            o.name.clone(),
+        ];
+        for (i, n) in nodes.iter().enumerate() {
+            args.push("--node".into());
+            args.push(format!("{n}={}:7420", Self::address(&o.net, i + 1)));
+        }
+        if o.witness {
+            // The witness shares the first node's address, on another port.
+            args.push("--witness".into());
+            args.push(format!("w={}:7430", Self::address(&o.net, 1)));
+        }
+        args.push("--out".into());
+        args.push(out_dir.display().to_string());
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = halo(&a);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        for n in &nodes {
+            let cfg = out_dir.join(format!("{n}.toml"));
+            let mut t = std::fs::read_to_string(&cfg).unwrap();
+            t.push_str(&format!(
+                "\n[agents]\nocf_root = \"{}\"\nrun_dir = \"run/{n}\"\n",
+                ocf.display()
+            ));
+            if let Some(timing) = &o.timing {
+                t.push_str(&format!("\n[timing]\n{timing}\n"));
+            }
+            std::fs::write(&cfg, t).unwrap();
+        }
+        if let (true, Some(timing)) = (o.witness, &o.timing) {
+            let cfg = out_dir.join("w.toml");
+            let mut t = std::fs::read_to_string(&cfg).unwrap();
+            t.push_str(&format!("\n[timing]\n{timing}\n"));
+            std::fs::write(&cfg, t).unwrap();
+        }
+        let mut c = Cluster {
+            dir: out_dir,
+            nodes: nodes.clone(),
+            audit,
+            net: o.net,
+            procs: BTreeMap::new(),
+            deaths: BTreeMap::new(),
+        };
+        for (i, n) in nodes.iter().enumerate() {
+            c.spawn(n, i + 1, "runner");
+        }
+        if o.witness {
+            c.spawn("w", 1, "witness");
+        }
+        c
+    }
+
+    fn spawn(&mut self, name: &str, index: usize, what: &str) {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let err = log.try_clone().unwrap();
+        let cfg = self.dir.join(format!("{name}.toml"));
+        let mut cmd = match &self.net {
+            Net::Loopback(_) => Command::new(env!("CARGO_BIN_EXE_halo")),
+            Net::Namespaces { prefix, .. } => {
+                let mut c = Command::new("ip");
+                c.args([
+                    "netns",
+                    "exec",
+                    &format!("{prefix}-n{index}"),
+                    env!("CARGO_BIN_EXE_halo"),
+                ]);
+                c
+            }
+        };
+        let child = cmd
+            .arg(what)
+            .arg("--config")
+            .arg(&cfg)
+            .env("HALO_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        self.procs.insert(name.to_string(), child);
+    }
+
+    pub fn admin(&self) -> String {
+        self.dir.join("admin.toml").display().to_string()
+    }
+
+    /// Runs an operator command against the cluster; panics if it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let cfg = self.admin();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", &cfg]);
+        let out = halo(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "halo {}: {}{}",
+            args.join(" "),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    pub fn apply(&self, policy: &str) {
+        let f = self.dir.join("policy.ha");
+        std::fs::write(&f, policy).unwrap();
+        self.ok(&["apply", "--yes", &f.display().to_string()]);
+    }
+
+    pub fn status(&self) -> Option<Value> {
+        let cfg = self.admin();
+        let out = halo(&["status", "--format", "json", "--config", &cfg]);
+        if out.status.code() != Some(0) {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Polls the status until `pred` holds; panics with the last status and
+    /// the logs after `timeout`.
+    pub fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        let mut last = None;
+        while start.elapsed() < timeout {
+            if let Some(s) = self.status() {
+                if pred(&s) {
+                    return s;
+                }
+                last = Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let last = last
+            .map(|s| halo_status_text(&s))
+            .unwrap_or_else(|| "no status".into());
+        panic!(
+            "timed out after {timeout:?} waiting for {what}\nlast status:\n{last}\nlogs in {}",
+            self.dir.display()
+        );
+    }
+
+    /// Kills a node's process (a crash: nothing is stopped cleanly).
+    pub fn kill(&mut self, node: &str) {
+        if let Some(mut c) = self.procs.remove(node) {
+            let _ = c.kill();
+            let _ = c.wait();
+            self.deaths.insert(node.to_string(), now_ns());
+        }
+    }
+
+    /// Starts a killed node's process again, as after a reboot: its agents'
+    /// runtime directory (a tmpfs on a real node) starts empty.
+    pub fn restart(&mut self, node: &str) {
+        let i = self.nodes.iter().position(|n| n == node).unwrap() + 1;
+        let _ = std::fs::remove_dir_all(self.dir.join("run").join(node));
+        let log = self.dir.join(format!("{node}.log"));
+        let keep = (1..)
+            .map(|k| self.dir.join(format!("{node}.log.{k}")))
+            .find(|p| !p.exists())
+            .unwrap();
+        let _ = std::fs::rename(&log, keep);
+        self.spawn(node, i, "runner");
+    }
+
+    pub fn pid(&self, node: &str) -> Option<u32> {
+        self.procs.get(node).map(Child::id)
+    }
+
+    /// Cuts a namespaced node off the network (or reconnects it).
+    pub fn link(&self, node: &str, up: bool) {
+        let Net::Namespaces { prefix, .. } = &self.net else {
+            panic!("links exist only with namespaces")
+        };
+        let i = self.nodes.iter().position(|n| n == node).unwrap() + 1;
+        let state = if up { "up" } else { "down" };
+        let o = sh(&format!("ip link set {prefix}-v{i} {state}"));
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+
+    pub fn leader(s: &Value) -> Option<String> {
+        s["leader"].as_str().map(str::to_string)
+    }
+
+    /// Where `rsc` runs, by node, with its role.
+    pub fn placement(s: &Value, rsc: &str) -> BTreeMap<String, String> {
+        s["doc"]["state"]["resources"][rsc]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(n, r)| {
+                        (
+                            n.clone(),
+                            r["role"].as_str().unwrap_or("started").to_string(),
+                        )
+                    })
+                    .filter(|(_, role)| role != "stopped")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn online(s: &Value, node: &str) -> bool {
+        s["doc"]["state"]["nodes"][node]["status"].as_str() == Some("online")
+    }
+
+    /// The audit's records: (time ns, node, resource, action, phase, rc).
+    pub fn records(&self) -> Vec<Record> {
+        let t = std::fs::read_to_string(&self.audit).unwrap_or_default();
+        t.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                Some(Record {
+                    at: f.first()?.parse().ok()?,
+                    node: f.get(1)?.to_string(),
+                    rsc: f.get(2)?.to_string(),
+                    action: f.get(3)?.to_string(),
+                    end: *f.get(4)? == "end",
+                    rc: f.get(5).and_then(|r| r.parse().ok()),
+                })
+            })
+            .collect()
+    }
+
+    /// How many times `rsc` was started on `node` (successful starts).
+    pub fn starts(&self, rsc: &str, node: &str) -> usize {
+        self.records()
+            .iter()
+            .filter(|r| {
+                r.rsc == rsc && r.node == node && r.action == "start" && r.end && r.rc == Some(0)
+            })
+            .count()
+    }
+
+    /// Checks that no resource in `single` (resources that run once) was ever
+    /// active on two nodes at once. Active: from the beginning of a start to
+    /// the end of a successful stop, or to the death of its node.
+    pub fn assert_never_double_active(&self, single: &[&str]) {
+        let recs = self.records();
+        for rsc in single {
+            let mut spans: Vec<(u128, u128, String)> = Vec::new();
+            let mut open: BTreeMap<String, u128> = BTreeMap::new();
+            for r in recs.iter().filter(|r| r.rsc == *rsc) {
+                match (r.action.as_str(), r.end, r.rc) {
+                    ("start", false, _) => {
+                        open.entry(r.node.clone()).or_insert(r.at);
+                    }
+                    ("stop", true, Some(0)) => {
+                        if let Some(b) = open.remove(&r.node) {
+                            spans.push((b, r.at, r.node.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (node, b) in open {
+                let end = self.deaths.get(&node).copied().unwrap_or(u128::MAX);
+                spans.push((b, end, node));
+            }
+            for (i, a) in spans.iter().enumerate() {
+                for b in &spans[i + 1..] {
+                    if a.2 != b.2 && a.0 < b.1 && b.0 < a.1 {
+                        panic!(
+                            "{rsc} was active on {} and {} at once ({}..{} and {}..{}); audit: {}",
+                            a.2,
+                            b.2,
+                            a.0,
+                            a.1,
+                            b.0,
+                            b.1,
+                            self.audit.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub at: u128,
+    pub node: String,
+    pub rsc: String,
+    pub action: String,
+    pub end: bool,
+    pub rc: Option<i32>,
+}
+
+/// The status as `halo status` prints it, for failure messages.
+pub fn halo_status_text(s: &Value) -> String {
+    serde_json::to_string_pretty(&s["doc"]["state"]).unwrap_or_default()
+        + &format!("\nleader: {}\nlog: {}", s["leader"], s["doc"]["log"])
+}

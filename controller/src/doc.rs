@@ -1,0 +1,688 @@
+//! The replicated document: the policy's source, the observed cluster state
+//! and the fail counts, changed only by [`Command`]s that went through Raft.
+//!
+//! Applying a command is a pure function of the document and the command —
+//! no clock (times travel inside the commands), no I/O — so every replica that
+//! applies the same log holds the same document, byte for byte.
+
+use halo_model::{ClusterState, FailedOp, NodeStatus, OpAction, Policy, Role, Score, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Everything the cluster remembers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Doc {
+    /// The applied policy, as source text (each replica compiles it).
+    pub policy: Option<PolicySource>,
+    pub state: ClusterState,
+    /// Counts the commands applied: `apply` refuses a plan shown before the
+    /// cluster changed.
+    pub seq: u64,
+    /// Fencing requested and not yet confirmed, with the last failure.
+    pub fencing: Vec<PendingFence>,
+    /// The last events, newest last, for `status` (bounded).
+    pub log: Vec<LogLine>,
+    /// Operator bans with a lifetime: they lapse at their time.
+    pub expiring: Vec<Expiry>,
+}
+
+/// How many log lines the document keeps.
+pub const LOG_MAX: usize = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySource {
+    /// The file name it was applied from (for diagnostics).
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFence {
+    pub node: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: Timestamp,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiry {
+    pub rsc: String,
+    pub node: String,
+    pub at: Timestamp,
+}
+
+/// What a runner found of a resource when probed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub rsc: String,
+    pub role: Role,
+    pub promotion: Option<i64>,
+}
+
+/// One change to the document. Each carries the leader's time when it needs
+/// one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type")]
+pub enum Command {
+    /// A new policy. Nodes it names that have not joined are offline.
+    SetPolicy {
+        name: String,
+        text: String,
+        at: Timestamp,
+    },
+    /// A node's runner answered and was probed: it is online, running what
+    /// was found.
+    NodeJoined {
+        node: String,
+        found: Vec<Found>,
+        at: Timestamp,
+    },
+    /// A node's runner stopped answering. With `fenced_by_policy` it is
+    /// unclean until fenced; otherwise its lease has run out and nothing
+    /// runs there any more.
+    NodeLost {
+        node: String,
+        unclean: bool,
+        at: Timestamp,
+    },
+    /// Fencing of `node` is confirmed: it is off, nothing runs there.
+    NodeFenced { node: String, at: Timestamp },
+    /// Fencing of `node` failed; it will be retried.
+    FenceFailed {
+        node: String,
+        error: String,
+        at: Timestamp,
+    },
+    /// An action's result.
+    Done(Done),
+    /// An operator's command.
+    Admin { op: AdminOp, at: Timestamp },
+}
+
+/// An action's result, by meaning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub rsc: String,
+    pub node: String,
+    pub op: OpAction,
+    /// For a monitor, the role it found (`Stopped` when not running);
+    /// `None` when it failed.
+    pub ok: bool,
+    pub rc: i32,
+    /// For a failed recurring monitor, the role it ran for.
+    pub seen: Option<Role>,
+    /// A promotion score the agent set or deleted.
+    pub promotion: Option<halo_proto::PromotionChange>,
+    pub at: Timestamp,
+}
+
+/// What an operator can ask of the live cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "op")]
+pub enum AdminOp {
+    Standby {
+        node: String,
+        on: bool,
+    },
+    Maintenance {
+        node: String,
+        on: bool,
+    },
+    /// Prefer `node` (and avoid where it runs now) until `clear`.
+    Move {
+        rsc: String,
+        node: String,
+    },
+    /// Keep `rsc` off `node`, until `clear` or `until`.
+    Ban {
+        rsc: String,
+        node: String,
+        until: Option<Timestamp>,
+    },
+    Clear {
+        rsc: String,
+    },
+    Cleanup {
+        rsc: String,
+    },
+    /// Stop and start again where it runs.
+    Restart {
+        rsc: String,
+    },
+    /// Fence `node` now.
+    Fence {
+        node: String,
+    },
+}
+
+/// Compiles policy text against the standard library: the policy, or the
+/// rendered errors.
+pub fn compile(name: &str, text: &str) -> Result<Policy, String> {
+    let (sources, compiled, diags) = halo_lang::compile_text(name, text, halo_stdlib::FILES);
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.severity == halo_lang::Severity::Error)
+        .collect();
+    match compiled {
+        Some(c) if errors.is_empty() => Ok(c.policy),
+        _ => Err(errors
+            .iter()
+            .map(|d| d.render(&sources, false))
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+impl Doc {
+    /// Applies `cmd`. `policy` is the compiled current policy (the caller
+    /// keeps it compiled); a `SetPolicy` returns the new one.
+    pub fn apply(&mut self, cmd: &Command, policy: Option<&Arc<Policy>>) -> Option<Arc<Policy>> {
+        self.seq += 1;
+        let mut compiled = None;
+        match cmd {
+            Command::SetPolicy { name, text, at } => {
+                // The leader checked it; a replica that cannot compile it
+                // keeps the text and stays without a policy.
+                if let Ok(p) = compile(name, text) {
+                    for n in &p.cluster.nodes {
+                        self.state.nodes.entry(n.name.clone()).or_insert_with(|| {
+                            halo_model::NodeState {
+                                status: NodeStatus::Offline,
+                                ..Default::default()
+                            }
+                        });
+                    }
+                    compiled = Some(Arc::new(p));
+                }
+                self.policy = Some(PolicySource {
+                    name: name.clone(),
+                    text: text.clone(),
+                });
+                self.note(*at, format!("policy {name} applied"));
+            }
+            Command::NodeJoined { node, found, at } => {
+                // What the document held running there (a node probed again
+                // by a new leader, still online).
+                let was: Vec<(String, Role)> = if self.state.node(node).status == NodeStatus::Online
+                {
+                    self.state
+                        .resources
+                        .iter()
+                        .filter_map(|(r, per)| per.get(node).map(|x| (r.clone(), x.role)))
+                        .filter(|(_, role)| role.is_active())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                clear_node(&mut self.state, node);
+                let n = self.state.node_mut(node);
+                n.status = NodeStatus::Online;
+                self.state.fenced.retain(|f| f != node);
+                self.fencing.retain(|f| &f.node != node);
+                for f in found {
+                    self.state.set_role(&f.rsc, node, f.role);
+                    if let Some(e) = self
+                        .state
+                        .resources
+                        .get_mut(&f.rsc)
+                        .and_then(|m| m.get_mut(node))
+                    {
+                        e.promotion = f.promotion;
+                    }
+                }
+                // Running before and found stopped: it failed, as a monitor
+                // would have said (a failure lost in a change of leader).
+                let fatal = policy.is_some_and(|p| p.cluster.start_failure_is_fatal);
+                for (rsc, role) in was {
+                    let now = found.iter().find(|f| f.rsc == rsc).map(|f| f.role);
+                    if now.is_none_or(|r| !r.is_active()) {
+                        self.state.set_role(&rsc, node, role);
+                        let d = Done {
+                            rsc: rsc.clone(),
+                            node: node.clone(),
+                            op: OpAction::Monitor,
+                            ok: false,
+                            rc: 7,
+                            seen: None,
+                            promotion: None,
+                            at: *at,
+                        };
+                        if let Some(line) = record(&mut self.state, &d, false, fatal) {
+                            self.note(*at, line);
+                        }
+                    }
+                }
+                let running: Vec<&str> = found
+                    .iter()
+                    .filter(|f| f.role.is_active())
+                    .map(|f| f.rsc.as_str())
+                    .collect();
+                let text = if running.is_empty() {
+                    format!("node {node} joined")
+                } else {
+                    format!("node {node} joined, running {}", running.join(" "))
+                };
+                self.note(*at, text);
+            }
+            Command::NodeLost { node, unclean, at } => {
+                if *unclean {
+                    self.state.node_mut(node).status = NodeStatus::Unclean;
+                    self.state.fenced.retain(|f| f != node);
+                    if !self.fencing.iter().any(|f| &f.node == node) {
+                        self.fencing.push(PendingFence {
+                            node: node.clone(),
+                            attempts: 0,
+                            last_error: None,
+                        });
+                    }
+                    self.note(*at, format!("node {node} lost: it will be fenced"));
+                } else {
+                    self.state.node_mut(node).status = NodeStatus::Offline;
+                    clear_node(&mut self.state, node);
+                    self.note(
+                        *at,
+                        format!("node {node} lost: its lease has run out, nothing runs there"),
+                    );
+                }
+            }
+            Command::NodeFenced { node, at } => {
+                self.state.node_mut(node).status = NodeStatus::Offline;
+                clear_node(&mut self.state, node);
+                if !self.state.fenced.contains(node) {
+                    self.state.fenced.push(node.clone());
+                }
+                self.fencing.retain(|f| &f.node != node);
+                self.note(*at, format!("node {node} fenced"));
+            }
+            Command::FenceFailed { node, error, at } => {
+                match self.fencing.iter_mut().find(|f| &f.node == node) {
+                    Some(f) => {
+                        f.attempts += 1;
+                        f.last_error = Some(error.clone());
+                    }
+                    None => self.fencing.push(PendingFence {
+                        node: node.clone(),
+                        attempts: 1,
+                        last_error: Some(error.clone()),
+                    }),
+                }
+                self.note(*at, format!("fencing {node} failed: {error}"));
+            }
+            Command::Done(d) => {
+                let fatal = policy.is_some_and(|p| p.cluster.start_failure_is_fatal);
+                let promotable = policy
+                    .and_then(|p| p.find(&d.rsc).and_then(|i| p.resource(i)))
+                    .is_some_and(|r| r.is_promotable());
+                let line = record(&mut self.state, d, promotable, fatal);
+                if let Some(text) = line {
+                    self.note(d.at, text);
+                }
+            }
+            Command::Admin { op, at } => {
+                if let Some(p) = policy {
+                    self.admin(p, op, *at);
+                }
+            }
+        }
+        // Bans whose lifetime is over lapse.
+        let now = cmd_time(cmd);
+        let (over, keep): (Vec<_>, Vec<_>) = self.expiring.drain(..).partition(|e| e.at <= now);
+        self.expiring = keep;
+        for e in over {
+            self.state
+                .operator
+                .retain(|o| !(o.rsc == e.rsc && o.node == e.node && o.score == Score::NEG_INF));
+        }
+        self.state.normalize();
+        compiled
+    }
+
+    fn admin(&mut self, policy: &Policy, op: &AdminOp, at: Timestamp) {
+        use halo_model::Event as E;
+        let event = match op {
+            AdminOp::Standby { node, on: true } => E::NodeStandby(node.clone()),
+            AdminOp::Standby { node, on: false } => E::NodeUnstandby(node.clone()),
+            AdminOp::Maintenance { node, on: true } => E::NodeMaintenance(node.clone()),
+            AdminOp::Maintenance { node, on: false } => E::NodeReady(node.clone()),
+            AdminOp::Move { rsc, node } => E::Move {
+                rsc: rsc.clone(),
+                node: node.clone(),
+            },
+            AdminOp::Ban { rsc, node, until } => {
+                if let Some(t) = until {
+                    self.expiring.push(Expiry {
+                        rsc: rsc.clone(),
+                        node: node.clone(),
+                        at: *t,
+                    });
+                }
+                E::Ban {
+                    rsc: rsc.clone(),
+                    node: node.clone(),
+                }
+            }
+            AdminOp::Clear { rsc } => {
+                self.expiring.retain(|e| &e.rsc != rsc);
+                E::Clear(rsc.clone())
+            }
+            AdminOp::Cleanup { rsc } => E::Cleanup(rsc.clone()),
+            AdminOp::Restart { rsc } => {
+                // Marks every instance as started with other parameters: the
+                // engine restarts it where it runs.
+                for leaf in halo_engine::scenario::leaves(policy, rsc) {
+                    if let Some(m) = self.state.resources.get_mut(&leaf) {
+                        for r in m.values_mut().filter(|r| r.role.is_active()) {
+                            r.changed = true;
+                        }
+                    }
+                }
+                self.note(at, format!("operator: restart {rsc}"));
+                return;
+            }
+            AdminOp::Fence { node } => {
+                self.state.node_mut(node).status = NodeStatus::Unclean;
+                if !self.fencing.iter().any(|f| &f.node == node) {
+                    self.fencing.push(PendingFence {
+                        node: node.clone(),
+                        attempts: 0,
+                        last_error: None,
+                    });
+                }
+                self.note(at, format!("operator: fence {node}"));
+                return;
+            }
+        };
+        let mut now = at;
+        let text = halo_engine::scenario::describe_event(&event);
+        match halo_engine::scenario::apply_event(policy, &mut self.state, &mut now, &event) {
+            Ok(()) => self.note(at, format!("operator: {text}")),
+            Err(e) => self.note(at, format!("operator: {text}: {e}")),
+        }
+    }
+
+    fn note(&mut self, at: Timestamp, text: String) {
+        self.log.push(LogLine { at, text });
+        if self.log.len() > LOG_MAX {
+            let extra = self.log.len() - LOG_MAX;
+            self.log.drain(..extra);
+        }
+    }
+}
+
+fn cmd_time(cmd: &Command) -> Timestamp {
+    match cmd {
+        Command::SetPolicy { at, .. }
+        | Command::NodeJoined { at, .. }
+        | Command::NodeLost { at, .. }
+        | Command::NodeFenced { at, .. }
+        | Command::FenceFailed { at, .. }
+        | Command::Admin { at, .. } => *at,
+        Command::Done(d) => d.at,
+    }
+}
+
+fn clear_node(s: &mut ClusterState, node: &str) {
+    for per_node in s.resources.values_mut() {
+        per_node.remove(node);
+    }
+}
+
+/// Records an action's result in the state; returns a log line for what is
+/// worth telling an operator (role changes and failures).
+fn record(s: &mut ClusterState, d: &Done, promotable: bool, start_fatal: bool) -> Option<String> {
+    let entry = s
+        .resources
+        .entry(d.rsc.clone())
+        .or_default()
+        .entry(d.node.clone())
+        .or_default();
+    match d.promotion {
+        Some(halo_proto::PromotionChange::Set(p)) => entry.promotion = Some(p),
+        Some(halo_proto::PromotionChange::Delete) => entry.promotion = None,
+        None => {}
+    }
+    if d.ok {
+        let mut roles = entry.roles();
+        match d.op {
+            OpAction::Start => roles.push(if promotable {
+                Role::Unpromoted
+            } else {
+                Role::Started
+            }),
+            OpAction::Stop => {
+                roles.sort_by_key(|r| std::cmp::Reverse(*r));
+                roles.pop();
+            }
+            OpAction::Promote => match roles.iter_mut().find(|r| **r != Role::Promoted) {
+                Some(r) => *r = Role::Promoted,
+                None => roles.push(Role::Promoted),
+            },
+            OpAction::Demote => {
+                if let Some(r) = roles.iter_mut().find(|r| **r == Role::Promoted) {
+                    *r = Role::Unpromoted;
+                }
+            }
+            OpAction::Monitor => {}
+        }
+        entry.failed = None;
+        entry.changed = false;
+        entry.set_roles(roles);
+        return match d.op {
+            OpAction::Monitor => None,
+            OpAction::Start => Some(format!("started {} on {}", d.rsc, d.node)),
+            OpAction::Stop => Some(format!("stopped {} on {}", d.rsc, d.node)),
+            OpAction::Promote => Some(format!("promoted {} on {}", d.rsc, d.node)),
+            OpAction::Demote => Some(format!("demoted {} on {}", d.rsc, d.node)),
+        };
+    }
+    // A failure: counted, and the resource needs recovery per on-fail.
+    let was_active = entry.role.is_active();
+    entry.failed = Some(FailedOp {
+        op: d.op,
+        rc: d.rc,
+        agent_missing: d.rc == 5,
+    });
+    if d.op == OpAction::Start && !was_active {
+        // A failed start may have left something running: stop it.
+        entry.role = Role::Started;
+    }
+    if let Some(role) = d.seen {
+        if !entry.role.is_active() {
+            entry.role = role;
+        }
+    }
+    s.add_failure(&d.rsc, &d.node, d.op, d.at, start_fatal);
+    Some(format!(
+        "{} {} failed on {} (rc={})",
+        d.rsc, d.op, d.node, d.rc
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"
+cluster t {
+  node n1
+  node n2
+  fencing off
+}
+resource web: halo:dummy { monitor every 1s }
+promotable db: halo:stateful {
+  monitor promoted every 1s
+  monitor unpromoted every 2s
+}
+"#;
+
+    fn doc() -> (Doc, Arc<Policy>) {
+        let mut d = Doc::default();
+        let p = d
+            .apply(
+                &Command::SetPolicy {
+                    name: "t.ha".into(),
+                    text: POLICY.into(),
+                    at: Timestamp(100),
+                },
+                None,
+            )
+            .unwrap();
+        (d, p)
+    }
+
+    fn done(rsc: &str, node: &str, op: OpAction, ok: bool, rc: i32) -> Command {
+        Command::Done(Done {
+            rsc: rsc.into(),
+            node: node.into(),
+            op,
+            ok,
+            rc,
+            seen: None,
+            promotion: None,
+            at: Timestamp(200),
+        })
+    }
+
+    #[test]
+    fn nodes_are_offline_until_they_join() {
+        let (mut d, p) = doc();
+        assert_eq!(d.state.node("n1").status, NodeStatus::Offline);
+        d.apply(
+            &Command::NodeJoined {
+                node: "n1".into(),
+                found: vec![Found {
+                    rsc: "web".into(),
+                    role: Role::Started,
+                    promotion: None,
+                }],
+                at: Timestamp(101),
+            },
+            Some(&p),
+        );
+        assert_eq!(d.state.node("n1").status, NodeStatus::Online);
+        assert_eq!(d.state.on("web", "n1").map(|r| r.role), Some(Role::Started));
+        assert_eq!(d.seq, 2);
+    }
+
+    #[test]
+    fn results_change_roles_and_failures_count() {
+        let (mut d, p) = doc();
+        d.apply(&done("db", "n1", OpAction::Start, true, 0), Some(&p));
+        assert_eq!(d.state.on("db", "n1").unwrap().role, Role::Unpromoted);
+        d.apply(&done("db", "n1", OpAction::Promote, true, 0), Some(&p));
+        assert_eq!(d.state.on("db", "n1").unwrap().role, Role::Promoted);
+        d.apply(&done("web", "n2", OpAction::Start, true, 0), Some(&p));
+        d.apply(&done("web", "n2", OpAction::Monitor, false, 7), Some(&p));
+        let r = d.state.on("web", "n2").unwrap();
+        assert_eq!(r.failed.as_ref().map(|f| f.rc), Some(7));
+        assert_eq!(d.state.failcount("web", "n2").unwrap().count, 1);
+        d.apply(&done("web", "n2", OpAction::Stop, true, 0), Some(&p));
+        assert!(d.state.on("web", "n2").is_none());
+        assert!(d
+            .log
+            .iter()
+            .any(|l| l.text.contains("web monitor failed on n2")));
+    }
+
+    #[test]
+    fn a_resource_found_stopped_on_a_new_leaders_probe_failed() {
+        let (mut d, p) = doc();
+        let joined = |found: Vec<Found>| Command::NodeJoined {
+            node: "n1".into(),
+            found,
+            at: Timestamp(150),
+        };
+        d.apply(&joined(vec![]), Some(&p));
+        d.apply(&done("web", "n1", OpAction::Start, true, 0), Some(&p));
+        // A new leader probes n1: web is gone.
+        d.apply(&joined(vec![]), Some(&p));
+        let r = d.state.on("web", "n1").unwrap();
+        assert_eq!(r.role, Role::Started, "kept, to be stopped and started");
+        assert_eq!(
+            r.failed.as_ref().map(|f| (f.op, f.rc)),
+            Some((OpAction::Monitor, 7))
+        );
+        assert_eq!(d.state.failcount("web", "n1").unwrap().count, 1);
+        // A node that rejoins after being lost has nothing to compare with.
+        d.apply(
+            &Command::NodeLost {
+                node: "n1".into(),
+                unclean: false,
+                at: Timestamp(300),
+            },
+            Some(&p),
+        );
+        d.apply(&joined(vec![]), Some(&p));
+        assert!(d.state.on("web", "n1").is_none_or(|r| r.failed.is_none()));
+    }
+
+    #[test]
+    fn lost_nodes_are_fenced_or_cleared() {
+        let (mut d, p) = doc();
+        d.apply(&done("web", "n1", OpAction::Start, true, 0), Some(&p));
+        d.apply(
+            &Command::NodeLost {
+                node: "n1".into(),
+                unclean: true,
+                at: Timestamp(300),
+            },
+            Some(&p),
+        );
+        assert_eq!(d.state.node("n1").status, NodeStatus::Unclean);
+        assert_eq!(d.fencing.len(), 1);
+        assert!(d.state.on("web", "n1").is_some(), "unknown until fenced");
+        d.apply(
+            &Command::NodeFenced {
+                node: "n1".into(),
+                at: Timestamp(301),
+            },
+            Some(&p),
+        );
+        assert_eq!(d.state.node("n1").status, NodeStatus::Offline);
+        assert!(d.state.on("web", "n1").is_none());
+        assert!(d.fencing.is_empty());
+    }
+
+    #[test]
+    fn bans_with_a_lifetime_lapse() {
+        let (mut d, p) = doc();
+        let ban = Command::Admin {
+            op: AdminOp::Ban {
+                rsc: "web".into(),
+                node: "n1".into(),
+                until: Some(Timestamp(500)),
+            },
+            at: Timestamp(400),
+        };
+        d.apply(&ban, Some(&p));
+        assert_eq!(d.state.operator.len(), 1);
+        d.apply(
+            &Command::Admin {
+                op: AdminOp::Standby {
+                    node: "n2".into(),
+                    on: true,
+                },
+                at: Timestamp(501),
+            },
+            Some(&p),
+        );
+        assert!(d.state.operator.is_empty());
+        assert!(d.state.node("n2").standby);
+    }
+
+    #[test]
+    fn same_commands_same_document() {
+        let run = || {
+            let (mut d, p) = doc();
+            d.apply(&done("web", "n1", OpAction::Start, true, 0), Some(&p));
+            d.apply(&done("web", "n1", OpAction::Monitor, false, 1), Some(&p));
+            rmp_serde::to_vec(&d).unwrap()
+        };
+        assert_eq!(run(), run());
+    }
+}

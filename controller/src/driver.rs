@@ -1,0 +1,991 @@
+//! The leader's work: watch the runners, record what happens in the
+//! replicated document, plan with the engine and carry the plan out.
+//!
+//! One round: take the document, plan, run the plan's actions in the order
+//! its graph gives (each as soon as the actions before it succeeded), record
+//! every result through Raft. A failed action, a lost node, a monitor's
+//! failure or an operator's command ends the round once the actions under
+//! way have finished, and the next round plans again from the new document.
+
+use crate::doc::{Command, Done, Found};
+use crate::link::Link;
+use crate::node::Controller;
+use halo_engine::{Action, ActionKind, Plan};
+use halo_model::{NodeStatus, OpAction, Policy, Role, Timestamp};
+use halo_proto::wire::{MonitorEvent, Request, Response};
+use halo_proto::{ActionRequest, ActionResult, AgentRef, Outcome};
+use petgraph::graph::NodeIndex;
+use petgraph::Direction;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// Something the leader heard about.
+#[derive(Debug)]
+pub(crate) enum Ev {
+    /// A runner answered a heartbeat (after not answering, or for the first
+    /// time this term).
+    Up(String),
+    /// A runner has not answered for the timeout.
+    Down { node: String },
+    /// A recurring monitor's result.
+    Monitor(String, MonitorEvent),
+}
+
+/// Default timeout of an action the policy gives none.
+const ACTION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Wait after a first failure to fence a node (doubling after each next).
+const FENCE_RETRY: Duration = Duration::from_millis(200);
+
+/// The wall clock as the engine's time.
+pub(crate) fn now() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// What the leader knows of one node's runner this term.
+#[derive(Default)]
+struct NodeView {
+    up: bool,
+    /// Heartbeats decided: up or down.
+    known: bool,
+    /// Probed and recorded this term.
+    joined: bool,
+    /// With fencing off: when its lease has surely run out.
+    lease_end: Option<Instant>,
+    /// When fencing it may be tried again.
+    fence_after: Option<Instant>,
+}
+
+/// The leader for one term.
+pub(crate) struct Leader {
+    pub ctl: Arc<Controller>,
+    pub term: u64,
+    ids: AtomicU64,
+    nodes: BTreeMap<String, NodeView>,
+    events: mpsc::UnboundedReceiver<Ev>,
+    /// Heartbeats and monitor subscriptions: aborted with the leader.
+    _tasks: JoinSet<()>,
+}
+
+/// One action under way: which node of the graph, and what became of it.
+struct Finished {
+    index: NodeIndex,
+    ok: bool,
+}
+
+impl Finished {
+    fn of(index: NodeIndex, ok: bool) -> Finished {
+        Finished { index, ok }
+    }
+}
+
+impl Leader {
+    pub(crate) fn new(ctl: Arc<Controller>, term: u64) -> Leader {
+        let (tx, events) = mpsc::unbounded_channel();
+        let mut tasks = JoinSet::new();
+        for (node, client) in &ctl.runners {
+            tasks.spawn(heartbeats(
+                ctl.clone(),
+                node.clone(),
+                client.clone(),
+                term,
+                tx.clone(),
+            ));
+            tasks.spawn(monitor_events(node.clone(), client.clone(), tx.clone()));
+        }
+        let nodes = ctl
+            .runners
+            .keys()
+            .map(|n| (n.clone(), NodeView::default()))
+            .collect();
+        Leader {
+            ctl,
+            term,
+            ids: AtomicU64::new(term << 32),
+            nodes,
+            events,
+            _tasks: tasks,
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Leads until the task is dropped (leadership lost).
+    pub(crate) async fn run(mut self) {
+        info!(term = self.term, "leading the cluster");
+        let mut kick = self.ctl.kick.subscribe();
+        loop {
+            while let Ok(ev) = self.events.try_recv() {
+                self.handle(ev).await;
+            }
+            if self.ctl.unrecorded.swap(false, Ordering::SeqCst) {
+                // What the runners did may differ from the document: ask
+                // them again before planning.
+                for v in self.nodes.values_mut() {
+                    v.joined = false;
+                }
+            }
+            self.join_and_expire().await;
+            let (policy, mut state) = self
+                .ctl
+                .sm
+                .read(|m| (m.policy.clone(), m.doc.state.clone()));
+            // Quorum is the controllers' majority, which this leader has.
+            state.quorate = Some(true);
+            // A node that stopped answering, whose lease is still being
+            // waited out, may still run what it ran: nothing new goes there,
+            // and what runs there moves only through a stop on it (which
+            // cannot happen while it is silent) or once it is recorded lost.
+            for (n, v) in &self.nodes {
+                if v.known && !v.up && state.node(n).status == NodeStatus::Online {
+                    state.node_mut(n).standby = true;
+                }
+            }
+            // Plan only once every node is decided, and every node that
+            // answers has been probed (unless it waits to be fenced).
+            let settled = self.nodes.iter().all(|(n, v)| {
+                v.known && (!v.up || v.joined || state.node(n).status == NodeStatus::Unclean)
+            });
+            let plan = match (&policy, settled) {
+                (Some(p), true) => Some(halo_engine::plan(p, &state, now())),
+                _ => None,
+            };
+            let work = plan.as_ref().is_some_and(|p| self.has_work(p));
+            let mut wait = self.next_timer().unwrap_or(Duration::from_secs(5));
+            if let (Some(policy), Some(plan), true) = (&policy, &plan, work) {
+                let before = self.ctl.sm.read(|m| m.doc.seq);
+                self.execute(policy, plan).await;
+                if self.ctl.sm.read(|m| m.doc.seq) != before {
+                    continue;
+                }
+                // Nothing came of the round (a runner unreachable, fencing
+                // to wait for): the same plan again would come to the same.
+                // Wait for news first, or a moment.
+                wait = wait.min(Duration::from_millis(
+                    self.ctl.cfg.timing.heartbeat_ms.max(10),
+                ));
+            }
+            // Nothing to do: wait for news, or for a timer.
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Some(ev) => self.handle(ev).await,
+                    None => return,
+                },
+                _ = kick.changed() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Whether the plan has anything to do now (fencing may have to wait).
+    fn has_work(&self, plan: &Plan) -> bool {
+        plan.graph.node_weights().any(|a| self.may_run(a))
+    }
+
+    fn may_run(&self, a: &Action) -> bool {
+        match a.kind {
+            ActionKind::Fence => self
+                .nodes
+                .get(&a.node)
+                .and_then(|v| v.fence_after)
+                .is_none_or(|t| Instant::now() >= t),
+            _ => true,
+        }
+    }
+
+    fn next_timer(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.nodes
+            .values()
+            .flat_map(|v| [v.lease_end, v.fence_after])
+            .flatten()
+            .map(|t| t.saturating_duration_since(now))
+            .min()
+            .map(|d| d.max(Duration::from_millis(5)))
+    }
+
+    async fn commit(&self, cmd: Command) -> bool {
+        match self.ctl.commit(cmd).await {
+            Ok(_) => true,
+            Err(e) => {
+                warn!("cannot record a change: {e}");
+                false
+            }
+        }
+    }
+
+    async fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Up(node) => {
+                if let Some(v) = self.nodes.get_mut(&node) {
+                    v.up = true;
+                    v.known = true;
+                    v.lease_end = None;
+                }
+            }
+            Ev::Down { node } => {
+                let fencing = self
+                    .ctl
+                    .sm
+                    .read(|m| m.policy.as_ref().is_some_and(|p| p.cluster.fencing));
+                let lease = Duration::from_millis(self.ctl.cfg.timing.lease_ms);
+                let Some(v) = self.nodes.get_mut(&node) else {
+                    return;
+                };
+                v.up = false;
+                v.known = true;
+                v.joined = false;
+                let status = self.ctl.sm.read(|m| m.doc.state.node(&node).status);
+                if status != NodeStatus::Online {
+                    return;
+                }
+                if fencing {
+                    info!(%node, "node lost: fencing it");
+                    self.commit(Command::NodeLost {
+                        node,
+                        unclean: true,
+                        at: now(),
+                    })
+                    .await;
+                } else {
+                    // It stops its resources itself when its lease runs out,
+                    // and may take their stop timeouts to do so: until then
+                    // they may still run there.
+                    // Renewals stopped when the heartbeats declared it lost
+                    // (a little before now); the last one sent before may
+                    // still have been on its way for up to the timeout.
+                    let timeout = Duration::from_millis(self.ctl.cfg.timing.timeout_ms);
+                    let stops = self
+                        .ctl
+                        .sm
+                        .read(|m| stop_budget(m.policy.as_deref(), &m.doc.state, &node));
+                    let end = Instant::now() + timeout + lease + lease / 10 + stops;
+                    info!(%node, "node lost: its resources move when its lease has run out");
+                    v.lease_end = Some(end);
+                }
+            }
+            Ev::Monitor(node, e) => {
+                self.monitor_event(&node, e).await;
+            }
+        }
+    }
+
+    /// Probes and records nodes that came up; records nodes whose lease ran
+    /// out.
+    async fn join_and_expire(&mut self) {
+        let now_i = Instant::now();
+        let expired: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, v)| !v.up && v.lease_end.is_some_and(|t| now_i >= t))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in expired {
+            if let Some(v) = self.nodes.get_mut(&node) {
+                v.lease_end = None;
+            }
+            self.commit(Command::NodeLost {
+                node,
+                unclean: false,
+                at: now(),
+            })
+            .await;
+        }
+        let joining: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, v)| v.up && !v.joined)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let Some(policy) = self.ctl.sm.read(|m| m.policy.clone()) else {
+            return;
+        };
+        for node in joining {
+            let status = self.ctl.sm.read(|m| m.doc.state.node(&node).status);
+            if status == NodeStatus::Unclean {
+                // Fenced first, then it may join.
+                continue;
+            }
+            let Some(client) = self.ctl.runners.get(&node).cloned() else {
+                continue;
+            };
+            match self.probe(&policy, &node, &client).await {
+                Ok(found) => {
+                    let active: Vec<(String, Role)> = found
+                        .iter()
+                        .filter(|f| f.role.is_active())
+                        .map(|f| (f.rsc.clone(), f.role))
+                        .collect();
+                    if self
+                        .commit(Command::NodeJoined {
+                            node: node.clone(),
+                            found,
+                            at: now(),
+                        })
+                        .await
+                    {
+                        if let Some(v) = self.nodes.get_mut(&node) {
+                            v.joined = true;
+                        }
+                        // What was found running is watched again (its
+                        // runner may have restarted and lost its monitors).
+                        for (rsc, role) in active {
+                            self.watch(&policy, &node, &rsc, role).await;
+                        }
+                    }
+                }
+                Err(e) => warn!(%node, "cannot probe: {e}"),
+            }
+        }
+    }
+
+    /// Starts the recurring monitors of `rsc` in `role` on `node`.
+    async fn watch(&self, policy: &Policy, node: &str, rsc: &str, role: Role) {
+        let Some(p) = policy
+            .find(rsc)
+            .and_then(|i| policy.resource(i))
+            .and_then(|r| r.primitive())
+        else {
+            return;
+        };
+        for op in p.monitors_for(role) {
+            let a = Action {
+                kind: ActionKind::Monitor,
+                rsc: Some(rsc.to_string()),
+                node: node.to_string(),
+                interval: Some(op.interval),
+                role: Some(role),
+                timeout: op.timeout,
+                because: Vec::new(),
+            };
+            start_monitor(&self.ctl, policy, &a, self.term).await;
+        }
+    }
+
+    /// Asks a node's runner what of the policy's resources runs there.
+    async fn probe(
+        &self,
+        policy: &Policy,
+        node: &str,
+        client: &Arc<Link>,
+    ) -> Result<Vec<Found>, String> {
+        let mut jobs = JoinSet::new();
+        for r in &policy.resources {
+            let Some(p) = r.primitive() else { continue };
+            if p.fence.is_some() {
+                continue;
+            }
+            let Some(req) = request(policy, &r.name, OpAction::Monitor, None, None) else {
+                continue;
+            };
+            let client = client.clone();
+            let id = self.next_id();
+            let epoch = Some(self.term);
+            let promotable = r.is_promotable();
+            let name = r.name.clone();
+            jobs.spawn(async move {
+                let res = client.execute(id, epoch, &req).await?;
+                let role = match res.outcome {
+                    Outcome::Running | Outcome::Degraded if promotable => Role::Unpromoted,
+                    Outcome::Running | Outcome::Degraded => Role::Started,
+                    Outcome::Promoted | Outcome::DegradedPromoted => Role::Promoted,
+                    _ => Role::Stopped,
+                };
+                let promotion = match res.promotion {
+                    Some(halo_proto::PromotionChange::Set(p)) => Some(p),
+                    _ => None,
+                };
+                Ok::<Found, String>(Found {
+                    rsc: name,
+                    role,
+                    promotion,
+                })
+            });
+        }
+        let mut found = Vec::new();
+        while let Some(j) = jobs.join_next().await {
+            match j {
+                Ok(Ok(f)) => found.push(f),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        found.sort_by(|a, b| a.rsc.cmp(&b.rsc));
+        info!(%node, "probed {} resources", found.len());
+        Ok(found)
+    }
+
+    /// A recurring monitor reported: a result other than the role the
+    /// document expects is a failure. Whether a failure was recorded.
+    async fn monitor_event(&mut self, node: &str, e: MonitorEvent) -> bool {
+        let (expected, failed) = self.ctl.sm.read(|m| {
+            let r = m.doc.state.on(&e.rsc, node);
+            (
+                r.map(|r| r.role).unwrap_or(Role::Stopped),
+                r.is_some_and(|r| r.failed.is_some()),
+            )
+        });
+        if !expected.is_active() {
+            // A monitor left over from an earlier role or leader.
+            if let Some(client) = self.ctl.runners.get(node) {
+                let _ = client
+                    .call(&Request::MonitorStop {
+                        epoch: Some(self.term),
+                        rsc: e.rsc.clone(),
+                        interval_ms: e.interval_ms,
+                    })
+                    .await;
+            }
+            return false;
+        }
+        let fine = match expected {
+            Role::Promoted => matches!(
+                e.result.outcome,
+                Outcome::Promoted | Outcome::DegradedPromoted
+            ),
+            _ => matches!(e.result.outcome, Outcome::Running | Outcome::Degraded),
+        };
+        if fine || failed {
+            return false;
+        }
+        warn!(rsc = %e.rsc, %node, outcome = %e.result.outcome, "monitor failed");
+        let seen = match e.result.outcome {
+            Outcome::Promoted => Some(Role::Promoted),
+            _ => None,
+        };
+        self.commit(Command::Done(Done {
+            rsc: e.rsc.clone(),
+            node: node.to_string(),
+            op: OpAction::Monitor,
+            ok: false,
+            rc: rc_of(&e.result),
+            seen,
+            promotion: None,
+            at: now(),
+        }))
+        .await;
+        // Recorded or not (then every node is probed again), the plan is
+        // out of date.
+        true
+    }
+
+    /// Carries out `plan` until it is done or something ends the round.
+    async fn execute(&mut self, policy: &Arc<Policy>, plan: &Plan) {
+        let g = &plan.graph;
+        let mut waiting: BTreeMap<NodeIndex, usize> = g
+            .node_indices()
+            .map(|i| (i, g.neighbors_directed(i, Direction::Incoming).count()))
+            .collect();
+        let mut ready: VecDeque<NodeIndex> = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(i, _)| *i)
+            .collect();
+        let mut running: JoinSet<Finished> = JoinSet::new();
+        let mut labels: BTreeMap<NodeIndex, String> = BTreeMap::new();
+        let mut stop = false;
+        let mut kick = self.ctl.kick.subscribe();
+        kick.mark_unchanged();
+        loop {
+            {
+                while let Some(i) = ready.pop_front() {
+                    let Some(a) = g.node_weight(i) else { continue };
+                    // A stopping round still starts the monitors of what it
+                    // brought up: the next plan sees those resources in
+                    // their role already and does not ask for them again.
+                    if (stop && a.kind != ActionKind::Monitor) || !self.may_run(a) {
+                        continue;
+                    }
+                    labels.insert(i, a.to_string());
+                    let job = self.job(policy, a.clone());
+                    running.spawn(async move { Finished::of(i, job.await) });
+                }
+                self.ctl.set_running(labels.values().cloned().collect());
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                done = running.join_next() => {
+                    let Some(done) = done else { break };
+                    let Ok(f) = done else { stop = true; continue };
+                    labels.remove(&f.index);
+                    if !f.ok {
+                        stop = true;
+                        if let Some(a) = g.node_weight(f.index).filter(|a| a.kind == ActionKind::Fence) {
+                            // Back off: 200 ms after the first failure, doubling to 5 s.
+                            let attempts = self.ctl.sm.read(|m| {
+                                m.doc.fencing.iter().find(|p| p.node == a.node).map_or(1, |p| p.attempts)
+                            });
+                            let wait = FENCE_RETRY
+                                .saturating_mul(1 << attempts.saturating_sub(1).min(5))
+                                .min(Duration::from_secs(5));
+                            if let Some(v) = self.nodes.get_mut(&a.node) {
+                                v.fence_after = Some(Instant::now() + wait);
+                            }
+                        }
+                        continue;
+                    }
+                    for next in g.neighbors_directed(f.index, Direction::Outgoing) {
+                        if let Some(n) = waiting.get_mut(&next) {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                ready.push_back(next);
+                            }
+                        }
+                    }
+                }
+                ev = self.events.recv() => match ev {
+                    // Runners report every monitor result: only a failure,
+                    // now recorded, makes the plan out of date.
+                    Some(Ev::Monitor(node, e)) => stop |= self.monitor_event(&node, e).await,
+                    Some(ev) => {
+                        stop |= matches!(ev, Ev::Down { .. });
+                        self.handle(ev).await;
+                    }
+                    None => {}
+                },
+                _ = kick.changed() => stop = true,
+            }
+        }
+        self.ctl.set_running(Vec::new());
+    }
+
+    /// One action, carried out and recorded: whether it succeeded.
+    fn job(
+        &self,
+        policy: &Arc<Policy>,
+        a: Action,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let ctl = self.ctl.clone();
+        let term = self.term;
+        let id = self.next_id();
+        let policy = policy.clone();
+        async move {
+            // A leader that has not heard from a majority lately may have been
+            // replaced already: it must not act.
+            if !ctl.confirm_leadership().await {
+                warn!("{a}: not sent, no recent answer from a majority of the controllers");
+                return false;
+            }
+            match a.kind {
+                ActionKind::Fence => fence(&ctl, &policy, &a.node, term, id).await,
+                ActionKind::Monitor => start_monitor(&ctl, &policy, &a, term).await,
+                kind => {
+                    let op = match kind {
+                        ActionKind::Start => OpAction::Start,
+                        ActionKind::Stop => OpAction::Stop,
+                        ActionKind::Promote => OpAction::Promote,
+                        _ => OpAction::Demote,
+                    };
+                    run_action(&ctl, &policy, &a, op, term, id).await
+                }
+            }
+        }
+    }
+}
+
+/// The longest a runner may take to stop what runs on `node`: the largest
+/// stop timeout among its resources.
+fn stop_budget(policy: Option<&Policy>, state: &halo_model::ClusterState, node: &str) -> Duration {
+    let Some(policy) = policy else {
+        return ACTION_TIMEOUT;
+    };
+    state
+        .resources
+        .iter()
+        .filter(|(_, per)| per.get(node).is_some_and(|r| r.role.is_active()))
+        .filter_map(|(rsc, _)| request(policy, rsc, OpAction::Stop, None, None))
+        .map(|r| Duration::from_millis(r.timeout_ms))
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The exit code to record for a result (a timeout or an agent that could not
+/// run counts as a generic error, 1).
+fn rc_of(r: &ActionResult) -> i32 {
+    match (r.rc, r.outcome) {
+        (Some(rc), _) => rc,
+        (None, Outcome::NotInstalled) => 5,
+        (None, _) => 1,
+    }
+}
+
+/// The runner request for `op` on `rsc` (a primitive or clone), as the policy
+/// defines it.
+fn request(
+    policy: &Policy,
+    rsc: &str,
+    op: OpAction,
+    role: Option<Role>,
+    interval: Option<halo_model::Duration>,
+) -> Option<ActionRequest> {
+    let r = policy.resource(policy.find(rsc)?)?;
+    let p = r.primitive()?;
+    let agent = AgentRef::parse(&p.agent.to_string()).ok()?;
+    let declared = p.ops.iter().find(|o| {
+        o.action == op
+            && interval.is_none_or(|i| o.interval == i)
+            && (role.is_none() || o.role.is_none() || o.role == role)
+    });
+    let timeout = declared
+        .and_then(|o| o.timeout)
+        .or(policy.op_timeout)
+        .map(|d| Duration::from_millis(d.as_ms()))
+        .unwrap_or(ACTION_TIMEOUT);
+    let mut params: BTreeMap<String, String> = p
+        .params
+        .iter()
+        .filter_map(|(k, v)| match v {
+            halo_model::ParamValue::Text(t) => Some((k.clone(), t.clone())),
+            halo_model::ParamValue::Secret(_) => None,
+        })
+        .collect();
+    if let Some(o) = declared {
+        params.extend(o.params.clone());
+    }
+    let mut meta = BTreeMap::new();
+    if let Some(c) = &r.clone {
+        let nodes = policy.cluster.nodes.len();
+        meta.insert(
+            "clone_max".to_string(),
+            c.max.map_or(nodes.to_string(), |m| m.to_string()),
+        );
+        meta.insert("clone_node_max".to_string(), c.node_max.to_string());
+        if c.promotable {
+            meta.insert("promoted_max".to_string(), c.promoted_max.to_string());
+            meta.insert(
+                "promoted_node_max".to_string(),
+                c.promoted_node_max.to_string(),
+            );
+        }
+    }
+    // A fence device is "started" by checking it can reach its hardware.
+    let action = match (p.fence.is_some(), op) {
+        (true, OpAction::Start) => "monitor",
+        _ => op.as_str(),
+    };
+    Some(ActionRequest {
+        rsc: rsc.to_string(),
+        agent,
+        action: action.to_string(),
+        params,
+        meta,
+        interval_ms: interval.map_or(0, |i| i.as_ms()),
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        target: None,
+    })
+}
+
+async fn run_action(
+    ctl: &Arc<Controller>,
+    policy: &Policy,
+    a: &Action,
+    op: OpAction,
+    term: u64,
+    id: u64,
+) -> bool {
+    let Some(rsc) = &a.rsc else { return false };
+    let Some(client) = ctl.runners.get(&a.node) else {
+        warn!(node = %a.node, "no runner address for {}: it is not in [nodes]", a.node);
+        return false;
+    };
+    let is_fence_device = policy
+        .find(rsc)
+        .and_then(|i| policy.resource(i))
+        .and_then(|r| r.primitive())
+        .is_some_and(|p| p.fence.is_some());
+    let result = if is_fence_device && op == OpAction::Stop {
+        // Nothing to stop: the device is simply no longer used from there.
+        Ok(None)
+    } else {
+        let Some(req) = request(policy, rsc, op, a.role, None) else {
+            warn!(%rsc, "cannot build the request for {a}");
+            return false;
+        };
+        info!("{a}");
+        // The agent's own timeout bounds the action; a runner that cannot
+        // answer by then (unreachable) does not hold the round up longer.
+        let limit = Duration::from_millis(req.timeout_ms + 2 * ctl.cfg.timing.timeout_ms);
+        match tokio::time::timeout(limit, client.execute(id, Some(term), &req)).await {
+            Ok(r) => r.map(Some),
+            Err(_) => Err(format!("no result within {} ms", limit.as_millis())),
+        }
+    };
+    match result {
+        Ok(r) => {
+            let ok = r.as_ref().is_none_or(|r| r.outcome.ok(op.as_str()));
+            if let Some(r) = r.as_ref().filter(|_| !ok) {
+                warn!(
+                    "{a} failed: {} {}",
+                    r.outcome,
+                    r.exit_reason.as_deref().unwrap_or_default()
+                );
+            }
+            let done = Done {
+                rsc: rsc.clone(),
+                node: a.node.clone(),
+                op,
+                ok,
+                rc: r.as_ref().map_or(0, rc_of),
+                seen: None,
+                promotion: r.and_then(|r| r.promotion),
+                at: now(),
+            };
+            match ctl.commit(Command::Done(done)).await {
+                Ok(_) => ok,
+                Err(e) => {
+                    warn!("{a}: its result could not be recorded: {e}");
+                    false
+                }
+            }
+        }
+        Err(e) => {
+            // The runner is unreachable: the node's loss will be handled when
+            // its heartbeats stop; nothing is recorded about the action.
+            warn!("{a}: {e}");
+            false
+        }
+    }
+}
+
+async fn start_monitor(ctl: &Arc<Controller>, policy: &Policy, a: &Action, term: u64) -> bool {
+    let (Some(rsc), Some(interval)) = (&a.rsc, a.interval) else {
+        return true;
+    };
+    let Some(client) = ctl.runners.get(&a.node) else {
+        return false;
+    };
+    let Some(req) = request(policy, rsc, OpAction::Monitor, a.role, Some(interval)) else {
+        return false;
+    };
+    match client
+        .call(&Request::MonitorStart {
+            epoch: Some(term),
+            action: req,
+            digest_every: 0,
+        })
+        .await
+    {
+        Ok(Response::Ok) => true,
+        Ok(other) => {
+            warn!("{a}: {other:?}");
+            false
+        }
+        Err(e) => {
+            warn!("{a}: {e}");
+            false
+        }
+    }
+}
+
+/// Fences `target` with a device that may fence it, run by another node's
+/// runner; records the outcome.
+async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, id: u64) -> bool {
+    // Any node whose runner answers may run the device — even one the
+    // document still holds unclean (when every node was lost at once, one of
+    // them must fence the others) — those online first.
+    let answering = ctl.answering();
+    let (online, devices_on): (Vec<String>, BTreeMap<String, Vec<String>>) = ctl.sm.read(|m| {
+        let s = &m.doc.state;
+        let mut online: Vec<String> = policy
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .filter(|n| n != target && answering.contains(n))
+            .collect();
+        online.sort_by_key(|n| s.node(n).status != NodeStatus::Online);
+        let on = s
+            .resources
+            .iter()
+            .map(|(r, per)| {
+                (
+                    r.clone(),
+                    per.iter()
+                        .filter(|(_, x)| x.role.is_active())
+                        .map(|(n, _)| n.clone())
+                        .collect(),
+                )
+            })
+            .collect();
+        (online, on)
+    });
+    let mut error = format!("no fence device can fence {target}");
+    for r in &policy.resources {
+        let Some(p) = r.primitive() else { continue };
+        let Some(spec) = &p.fence else { continue };
+        if !spec.targets.is_empty() && !spec.targets.iter().any(|t| t == target) {
+            continue;
+        }
+        // Prefer a node where the device runs; else any node online.
+        let mut executors: Vec<&String> = devices_on
+            .get(&r.name)
+            .map(|v| v.iter().filter(|n| online.contains(n)).collect())
+            .unwrap_or_default();
+        if executors.is_empty() {
+            executors = online.iter().collect();
+        }
+        let Some(exec) = executors.first() else {
+            error = format!("no node is online to run fence device {}", r.name);
+            continue;
+        };
+        let Some(client) = ctl.runners.get(exec.as_str()) else {
+            continue;
+        };
+        let Some(mut req) = request(policy, &r.name, OpAction::Start, None, None) else {
+            continue;
+        };
+        req.action = "reboot".to_string();
+        req.target = Some(
+            spec.host_map
+                .get(target)
+                .cloned()
+                .unwrap_or_else(|| target.to_string()),
+        );
+        if let Some(t) = spec.timeout {
+            req.timeout_ms = t.as_ms();
+        }
+        info!(%target, device = %r.name, via = %exec, "fencing");
+        match client.fence(id, Some(term), &req).await {
+            Ok(res) if res.outcome.ok("reboot") => {
+                info!(%target, device = %r.name, "fenced");
+                return ctl
+                    .commit(Command::NodeFenced {
+                        node: target.to_string(),
+                        at: now(),
+                    })
+                    .await
+                    .is_ok();
+            }
+            Ok(res) => {
+                error = format!(
+                    "{} via {exec}: {} {}",
+                    r.name,
+                    res.outcome,
+                    res.exit_reason.unwrap_or_default()
+                );
+            }
+            Err(e) => error = format!("{} via {exec}: {e}", r.name),
+        }
+    }
+    warn!(%target, "fencing failed: {error}");
+    let _ = ctl
+        .commit(Command::FenceFailed {
+            node: target.to_string(),
+            error,
+            at: now(),
+        })
+        .await;
+    false
+}
+
+/// Heartbeats to one runner, for the term: reports it up and down. Each
+/// heartbeat runs on its own, so a runner is declared lost as soon as it has
+/// been silent for the timeout, not when a pending heartbeat gives up.
+async fn heartbeats(
+    ctl: Arc<Controller>,
+    node: String,
+    client: Arc<Link>,
+    term: u64,
+    tx: mpsc::UnboundedSender<Ev>,
+) {
+    let t = ctl.cfg.timing;
+    let every = Duration::from_millis(t.heartbeat_ms);
+    let timeout = Duration::from_millis(t.timeout_ms);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = Instant::now();
+    let mut last_ok: Option<Instant> = None;
+    // None: not decided yet this term.
+    let mut up: Option<bool> = None;
+    let (answers_tx, mut answers) = mpsc::unbounded_channel::<Instant>();
+    let mut pending = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                while pending.try_join_next().is_some() {}
+                // A leader cut off from the other replicas must not keep the
+                // runners' leases alive: a new leader on the other side is
+                // waiting them out.
+                let ack = ctl.raft.metrics().borrow().millis_since_quorum_ack;
+                if ack.is_some_and(|ms| ms <= t.lease_ms / 2) {
+                    let fencing = ctl
+                        .sm
+                        .read(|m| m.policy.as_ref().is_some_and(|p| p.cluster.fencing));
+                    // Once the runner is declared lost, its lease is left
+                    // to run out (the leader is counting on that) until it
+                    // is back.
+                    let req = Request::Heartbeat {
+                        epoch: Some(term),
+                        lease_ms: (!fencing).then_some(t.lease_ms),
+                        hold: up == Some(false),
+                    };
+                    let (client, answers_tx, node) = (client.clone(), answers_tx.clone(), node.clone());
+                    pending.spawn(async move {
+                        let sent = Instant::now();
+                        match client.call_within(&req, timeout).await {
+                            Ok(Response::Heartbeat { .. }) => {
+                                let _ = answers_tx.send(sent);
+                            }
+                            Ok(Response::Refused { why }) => {
+                                warn!(%node, "the runner refuses this controller: {why}");
+                            }
+                            _ => {}
+                        }
+                    });
+                }
+            }
+            Some(sent) = answers.recv() => {
+                last_ok = last_ok.max(Some(sent));
+            }
+        }
+        let silent = last_ok.unwrap_or(started).elapsed();
+        let now_up = last_ok.is_some() && silent < timeout;
+        let now_down = silent >= timeout;
+        if now_up && up != Some(true) {
+            up = Some(true);
+            ctl.set_runner(&node, true);
+            if tx.send(Ev::Up(node.clone())).is_err() {
+                return;
+            }
+        } else if now_down && up != Some(false) {
+            up = Some(false);
+            ctl.set_runner(&node, false);
+            if tx.send(Ev::Down { node: node.clone() }).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Monitor events from one runner, resubscribing after a lost connection.
+async fn monitor_events(node: String, client: Arc<Link>, tx: mpsc::UnboundedSender<Ev>) {
+    loop {
+        match client.subscribe().await {
+            Ok(mut events) => {
+                while let Ok(Some(e)) = events.next().await {
+                    if tx.send(Ev::Monitor(node.clone(), e)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+        if tx.is_closed() {
+            return;
+        }
+    }
+}

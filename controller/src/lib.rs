@@ -1,0 +1,15 @@
+//! The replicated controller. A few replicas (3 or 5, or 2 nodes and a
+//! witness) keep one document — the policy's source, the observed cluster
+//! state, the fail counts — in Raft (openraft). The leader runs the engine on
+//! every change and drives the node runners over QUIC; a new leader carries on
+//! from the replicated document without restarting healthy resources.
+
+pub mod doc;
+mod driver;
+pub mod link;
+pub mod node;
+pub mod rpc;
+pub mod sim;
+pub mod store;
+
+pub use node::Controller;

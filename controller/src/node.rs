@@ -1,0 +1,507 @@
+//! One controller replica: its Raft, its QUIC server (Raft messages from the
+//! other replicas, requests from operators), and the leader's work whenever
+//! this replica leads.
+
+use crate::doc::{compile, AdminOp, Command};
+use crate::driver::{now, Leader};
+use crate::link::Link;
+use crate::rpc::{CtlRequest, CtlResponse, Network, Replicas, Status};
+use crate::store::{LogStore, NodeId, Raft, StateMachine};
+use halo_net::identity::{Identity, Role};
+use halo_net::{frame, server, tls, Client, ControllerConfig};
+use openraft::{BasicNode, ServerState};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub struct Controller {
+    pub cfg: ControllerConfig,
+    pub me: NodeId,
+    pub replicas: Arc<Replicas>,
+    pub raft: Raft,
+    pub sm: StateMachine,
+    /// A client of every node's runner, with this replica's certificate.
+    pub runners: BTreeMap<String, Arc<Link>>,
+    /// Bumped when an operator changed the document: the leader plans again.
+    pub kick: watch::Sender<u64>,
+    /// A change could not be recorded (an action's result among them): the
+    /// leader re-learns what runs before it plans again.
+    pub(crate) unrecorded: std::sync::atomic::AtomicBool,
+    live: Mutex<Live>,
+}
+
+/// The leader's view, for `status`.
+#[derive(Default)]
+struct Live {
+    runners: BTreeMap<String, bool>,
+    running: Vec<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Replicas by Raft id: 1, 2, ... in the order of their names.
+fn replica_ids(cfg: &ControllerConfig) -> BTreeMap<NodeId, String> {
+    cfg.controllers
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (i as NodeId + 1, n.clone()))
+        .collect()
+}
+
+impl Controller {
+    /// Starts the replica's Raft; `serve` then runs it.
+    pub async fn start(cfg: ControllerConfig) -> Result<Arc<Controller>, String> {
+        let names = replica_ids(&cfg);
+        let peer_tls = || tls::client(&cfg.ca, Some((cfg.cert.as_path(), cfg.key.as_path())));
+        let election = Duration::from_millis(cfg.timing.election_ms);
+        let mut replicas = BTreeMap::new();
+        for (id, name) in &names {
+            let Some(addr) = cfg.controllers.get(name).filter(|_| *name != cfg.name) else {
+                continue;
+            };
+            let mut c = Client::new(peer_tls()?, *addr, name)?
+                .labelled(format!("the controller on {name}"));
+            c.patience = election;
+            replicas.insert(*id, Link::Quic(Box::new(c)));
+        }
+        let mut runners = BTreeMap::new();
+        for (name, addr) in &cfg.nodes {
+            let mut c = Client::new(peer_tls()?, *addr, name)?;
+            c.patience = Duration::from_millis(cfg.timing.timeout_ms);
+            runners.insert(name.clone(), Link::Quic(Box::new(c)));
+        }
+        Controller::assemble(cfg, replicas, runners).await
+    }
+
+    /// Starts the replica's Raft with the given links to the other replicas
+    /// (by Raft id) and to the runners (by node).
+    pub async fn assemble(
+        cfg: ControllerConfig,
+        replica_links: BTreeMap<NodeId, Link>,
+        runner_links: BTreeMap<String, Link>,
+    ) -> Result<Arc<Controller>, String> {
+        std::fs::create_dir_all(&cfg.state_dir)
+            .map_err(|e| format!("cannot create {}: {e}", cfg.state_dir.display()))?;
+        let names = replica_ids(&cfg);
+        let me = names
+            .iter()
+            .find(|(_, n)| **n == cfg.name)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| format!("[controllers] does not list this replica, `{}`", cfg.name))?;
+        let replicas = Arc::new(Replicas {
+            names: names.clone(),
+            clients: replica_links
+                .into_iter()
+                .map(|(id, l)| (id, Arc::new(l)))
+                .collect(),
+        });
+        let runners = runner_links
+            .into_iter()
+            .map(|(n, l)| (n, Arc::new(l)))
+            .collect();
+        let e = cfg.timing.election_ms;
+        let config = openraft::Config {
+            cluster_name: cfg.cluster.clone(),
+            heartbeat_interval: (e / 3).max(10),
+            // A narrow window: followers refuse votes for election_timeout_max
+            // after the last heartbeat (openraft's leader lease), so a wide
+            // window mostly delays the election by a second round.
+            election_timeout_min: e,
+            election_timeout_max: e + (e / 3).max(1),
+            ..Default::default()
+        };
+        let config = Arc::new(
+            config
+                .validate()
+                .map_err(|e| format!("bad Raft settings: {e}"))?,
+        );
+        let raft_dir = cfg.state_dir.join("raft");
+        let (log, fresh) = LogStore::open(&raft_dir)?;
+        let sm = StateMachine::open(&raft_dir)?;
+        let raft = Raft::new(
+            me,
+            config,
+            Network {
+                replicas: replicas.clone(),
+            },
+            log,
+            sm.clone(),
+        )
+        .await
+        .map_err(|e| format!("cannot start Raft: {e}"))?;
+        let members: BTreeMap<NodeId, BasicNode> = names
+            .iter()
+            .map(|(id, n)| {
+                let addr = cfg
+                    .controllers
+                    .get(n)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                (*id, BasicNode { addr })
+            })
+            .collect();
+        // A new replica proposes the first membership (every replica
+        // proposes the same one; once one has a log, the others' proposals
+        // are refused, which is fine). A replica that restarts has its log
+        // and must not: it would start an election and unseat the leader.
+        if fresh {
+            if let Err(e) = raft.initialize(members).await {
+                info!("Raft already initialized: {e}");
+            }
+        }
+        Ok(Arc::new(Controller {
+            cfg,
+            me,
+            replicas,
+            raft,
+            sm,
+            runners,
+            kick: watch::channel(0).0,
+            unrecorded: std::sync::atomic::AtomicBool::new(false),
+            live: Mutex::new(Live::default()),
+        }))
+    }
+
+    /// Serves the replica until the process stops.
+    pub async fn serve(self: Arc<Self>) -> Result<(), String> {
+        let endpoint =
+            server::endpoint(&self.cfg.ca, &self.cfg.cert, &self.cfg.key, self.cfg.listen)?;
+        info!(replica = %self.cfg.name, listen = %self.cfg.listen, "controller listening");
+        self.lead_when_elected();
+        while let Some(incoming) = endpoint.accept().await {
+            let c = self.clone();
+            tokio::spawn(async move { c.connection(incoming).await });
+        }
+        Ok(())
+    }
+
+    /// From now on, does the leader's work whenever this replica leads.
+    pub fn lead_when_elected(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.clone().supervise())
+    }
+
+    /// Runs the leader's work while this replica leads.
+    async fn supervise(self: Arc<Self>) {
+        let mut metrics = self.raft.metrics();
+        let mut leading: Option<(u64, tokio::task::JoinHandle<()>)> = None;
+        loop {
+            let (state, leader, term) = {
+                let m = metrics.borrow_and_update();
+                (m.state, m.current_leader, m.current_term)
+            };
+            let lead = state == ServerState::Leader && leader == Some(self.me);
+            match (&leading, lead) {
+                (Some((t, _)), true) if *t == term => {}
+                (_, true) => {
+                    if let Some((_, h)) = leading.take() {
+                        h.abort();
+                    }
+                    let l = Leader::new(self.clone(), term);
+                    leading = Some((term, tokio::spawn(l.run())));
+                }
+                (Some(_), false) => {
+                    if let Some((t, h)) = leading.take() {
+                        info!(term = t, "no longer leading");
+                        h.abort();
+                    }
+                    let mut live = lock(&self.live);
+                    live.running.clear();
+                }
+                (None, false) => {}
+            }
+            if metrics.changed().await.is_err() {
+                if let Some((_, h)) = leading.take() {
+                    h.abort();
+                }
+                return;
+            }
+        }
+    }
+
+    /// Records a change through Raft (on the leader).
+    pub async fn commit(&self, cmd: Command) -> Result<u64, String> {
+        let r = self
+            .raft
+            .client_write(cmd)
+            .await
+            .map(|r| r.data.seq)
+            .map_err(|e| e.to_string());
+        if r.is_err() {
+            self.unrecorded
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+
+    pub(crate) fn set_running(&self, running: Vec<String>) {
+        lock(&self.live).running = running;
+    }
+
+    /// Whether a majority of the replicas confirm, now, that this replica
+    /// leads (within the election timeout): a leader cut off from them may
+    /// have been replaced already and must not act.
+    pub(crate) async fn confirm_leadership(&self) -> bool {
+        let limit = Duration::from_millis(self.cfg.timing.election_ms);
+        matches!(
+            tokio::time::timeout(limit, self.raft.ensure_linearizable()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The nodes whose runners answer the leader's heartbeats.
+    pub(crate) fn answering(&self) -> Vec<String> {
+        lock(&self.live)
+            .runners
+            .iter()
+            .filter(|(_, up)| **up)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    pub(crate) fn set_runner(&self, node: &str, up: bool) {
+        lock(&self.live).runners.insert(node.to_string(), up);
+    }
+
+    fn leader_name(&self) -> Option<String> {
+        let id = self.raft.metrics().borrow().current_leader?;
+        self.replicas.name_of(id).map(str::to_string)
+    }
+
+    fn is_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.me)
+    }
+
+    fn status(&self) -> Status {
+        let (term, replication, last) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.current_term, m.replication.clone(), m.last_log_index)
+        };
+        let replicas = self
+            .replicas
+            .names
+            .iter()
+            .map(|(id, name)| {
+                let ok = *id == self.me
+                    || replication
+                        .as_ref()
+                        .and_then(|r| r.get(id).cloned().flatten())
+                        .is_some_and(|l| Some(l.index) == last);
+                (name.clone(), ok)
+            })
+            .collect();
+        let live = lock(&self.live);
+        let runners = self
+            .cfg
+            .nodes
+            .keys()
+            .map(|n| (n.clone(), live.runners.get(n).copied().unwrap_or(false)))
+            .collect();
+        Status {
+            cluster: self.cfg.cluster.clone(),
+            replica: self.cfg.name.clone(),
+            leader: self.leader_name(),
+            term,
+            replicas,
+            runners,
+            running: live.running.clone(),
+            doc: self.sm.read(|m| m.doc.clone()),
+        }
+    }
+
+    async fn connection(self: Arc<Self>, incoming: quinn::Incoming) {
+        let peer = incoming.remote_address();
+        let (conn, who) = match server::accept(incoming).await {
+            Ok((c, w)) if w.role == Role::Node => {
+                warn!(%peer, "refused {w}: a node certificate cannot talk to a controller");
+                c.close(
+                    1u32.into(),
+                    b"a node certificate cannot talk to a controller",
+                );
+                return;
+            }
+            Ok(x) => x,
+            Err(e) => {
+                warn!(%peer, "refused a connection: {e}");
+                return;
+            }
+        };
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            let c = self.clone();
+            let who = who.clone();
+            tokio::spawn(async move {
+                let answer = match frame::read::<CtlRequest>(&mut recv).await {
+                    Ok(Some(req)) => c.answer(&who, req).await,
+                    Ok(None) => return,
+                    Err(why) => CtlResponse::Refused { why },
+                };
+                let _ = frame::write(&mut send, &answer).await;
+                let _ = send.finish();
+            });
+        }
+    }
+
+    /// Answers a request of `who`: a Raft message from another replica, or
+    /// an operator's request (on the leader).
+    pub async fn answer(&self, who: &Identity, req: CtlRequest) -> CtlResponse {
+        let raft_msg = matches!(
+            req,
+            CtlRequest::Vote { .. } | CtlRequest::Append { .. } | CtlRequest::Snapshot { .. }
+        );
+        if raft_msg != (who.role == Role::Controller) {
+            return CtlResponse::Refused {
+                why: format!(
+                    "{who} may not send this: Raft messages come from controllers, operator requests from admin certificates"
+                ),
+            };
+        }
+        match req {
+            CtlRequest::Vote { rpc } => CtlResponse::Vote {
+                rpc: self.raft.vote(rpc).await,
+            },
+            CtlRequest::Append { rpc } => CtlResponse::Append {
+                rpc: self.raft.append_entries(rpc).await,
+            },
+            CtlRequest::Snapshot { rpc } => CtlResponse::Snapshot {
+                rpc: self.raft.install_snapshot(rpc).await,
+            },
+            _ if !self.is_leader() => CtlResponse::NotLeader {
+                leader: self.leader_name(),
+            },
+            CtlRequest::Status => CtlResponse::Status {
+                status: Box::new(self.status()),
+            },
+            CtlRequest::Apply {
+                name,
+                text,
+                expect_seq,
+            } => self.apply(who, name, text, expect_seq).await,
+            CtlRequest::Admin { op, lifetime_s } => self.admin(who, op, lifetime_s).await,
+        }
+    }
+
+    async fn apply(
+        &self,
+        who: &Identity,
+        name: String,
+        text: String,
+        expect_seq: Option<u64>,
+    ) -> CtlResponse {
+        let policy = match compile(&name, &text) {
+            Ok(p) => p,
+            Err(why) => return CtlResponse::Refused { why },
+        };
+        let unknown: Vec<&str> = policy
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .filter(|n| !self.cfg.nodes.contains_key(*n))
+            .collect();
+        if !unknown.is_empty() {
+            return CtlResponse::Refused {
+                why: format!(
+                    "{name}: node {} has no runner in this cluster (its nodes are {}): \
+                     name the nodes `halo cluster init` made",
+                    unknown.join(", "),
+                    self.cfg
+                        .nodes
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+        }
+        let seq = self.sm.read(|m| m.doc.seq);
+        if let Some(e) = expect_seq.filter(|e| *e != seq) {
+            return CtlResponse::Refused {
+                why: format!(
+                    "the cluster changed since the plan was shown (change {e}, now {seq}): \
+                     nothing was applied; run apply again to see the new plan"
+                ),
+            };
+        }
+        info!("{who} applies {name}");
+        self.done(
+            self.commit(Command::SetPolicy {
+                name,
+                text,
+                at: now(),
+            })
+            .await,
+        )
+    }
+
+    async fn admin(&self, who: &Identity, op: AdminOp, lifetime_s: Option<u64>) -> CtlResponse {
+        let Some(policy) = self.sm.read(|m| m.policy.clone()) else {
+            return CtlResponse::Refused {
+                why: "no policy has been applied yet: run `halo apply FILE.ha` first".into(),
+            };
+        };
+        let node_ok = |n: &str| policy.cluster.nodes.iter().any(|x| x.name == n);
+        let rsc_ok = |r: &str| policy.find(r).is_some();
+        let (node, rsc) = match &op {
+            AdminOp::Standby { node, .. }
+            | AdminOp::Maintenance { node, .. }
+            | AdminOp::Fence { node } => (Some(node), None),
+            AdminOp::Move { rsc, node } | AdminOp::Ban { rsc, node, .. } => (Some(node), Some(rsc)),
+            AdminOp::Clear { rsc } | AdminOp::Cleanup { rsc } | AdminOp::Restart { rsc } => {
+                (None, Some(rsc))
+            }
+        };
+        if let Some(n) = node.filter(|n| !node_ok(n)) {
+            return CtlResponse::Refused {
+                why: format!(
+                    "no node `{n}` in the policy: its nodes are {}",
+                    policy
+                        .cluster
+                        .nodes
+                        .iter()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+        }
+        if let Some(r) = rsc.filter(|r| !rsc_ok(r)) {
+            return CtlResponse::Refused {
+                why: format!("no resource `{r}` in the policy (see `halo status`)"),
+            };
+        }
+        let at = now();
+        let op = match (op, lifetime_s) {
+            (AdminOp::Ban { rsc, node, .. }, Some(s)) => AdminOp::Ban {
+                rsc,
+                node,
+                until: Some(at.plus(halo_model::Duration::from_secs(s))),
+            },
+            (op, _) => op,
+        };
+        info!("{who}: {op:?}");
+        self.done(self.commit(Command::Admin { op, at }).await)
+    }
+
+    fn done(&self, r: Result<u64, String>) -> CtlResponse {
+        match r {
+            Ok(seq) => {
+                self.kick.send_modify(|k| *k += 1);
+                CtlResponse::Done { seq }
+            }
+            // Leadership moved while the change was on its way: nothing was
+            // recorded here; the client asks the new leader.
+            Err(_) if !self.is_leader() => CtlResponse::NotLeader {
+                leader: self.leader_name(),
+            },
+            Err(why) => CtlResponse::Refused {
+                why: format!("not recorded: {why}"),
+            },
+        }
+    }
+}
