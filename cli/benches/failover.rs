@@ -4,7 +4,10 @@
 //! the real Dummy agent.
 //!
 //! Each round kills the node that runs `web` (SIGKILL: a crash), measures,
-//! then boots the node again. The time is split into
+//! then boots the node again. Every third round first moves `web` to the
+//! leader's node, so that a third of the kills take the leader down with the
+//! resource — as a crash of a random node of three would. The time is split
+//! into
 //! - detection: from the kill to the leader declaring the node lost,
 //! - fencing: from then to the fence being confirmed,
 //! - start: from then to Dummy's start finishing on another node.
@@ -94,17 +97,29 @@ fn main() {
     c.apply(POLICY);
     let wait = Duration::from_secs(30);
     let (mut detect, mut fence, mut start, mut total) = (vec![], vec![], vec![], vec![]);
-    let mut leader_kills = 0;
+    let mut leader_totals = vec![];
+    let nodes = c.nodes.clone();
+    let settled = |s: &serde_json::Value| {
+        Cluster::placement(s, "web").len() == 1
+            && nodes.iter().all(|n| Cluster::online(s, n))
+            && s["running"].as_array().is_some_and(Vec::is_empty)
+    };
     for round in 1..=rounds {
-        let s = c.wait("web running, every node online", wait, |s| {
-            Cluster::placement(s, "web").len() == 1
-                && c.nodes.iter().all(|n| Cluster::online(s, n))
-                && s["running"].as_array().is_some_and(Vec::is_empty)
-        });
-        let victim = Cluster::placement(&s, "web").into_keys().next().unwrap();
-        if Cluster::leader(&s).as_deref() == Some(victim.as_str()) {
-            leader_kills += 1;
+        let mut s = c.wait("web running, every node online", wait, settled);
+        if round % 3 == 0 {
+            let leader = Cluster::leader(&s).unwrap();
+            if !Cluster::placement(&s, "web").contains_key(&leader) {
+                c.ok(&["resource", "move", "web", &leader]);
+                c.wait("web on the leader's node", wait, |s| {
+                    settled(s) && Cluster::placement(s, "web").contains_key(&leader)
+                });
+                // Stickiness keeps it there without the move's preference.
+                c.ok(&["resource", "clear", "web"]);
+                s = c.wait("web running, every node online", wait, settled);
+            }
         }
+        let victim = Cluster::placement(&s, "web").into_keys().next().unwrap();
+        let leader_killed = Cluster::leader(&s).as_deref() == Some(victim.as_str());
         // Let the monitors and heartbeats run a moment, as in a quiet cluster.
         std::thread::sleep(Duration::from_millis(300));
         let t0 = support::now_ns();
@@ -127,11 +142,15 @@ fn main() {
         fence.push(ms(lost, fenced));
         start.push(ms(fenced, started));
         total.push(ms(t0, started));
+        if leader_killed {
+            leader_totals.push(ms(t0, started));
+        }
         eprintln!(
-            "round {round:>2} (t0 {}.{:03}): {victim} killed, web running elsewhere after {:>6.1} ms \
+            "round {round:>2} (t0 {}.{:03}): {victim}{} killed, web running elsewhere after {:>6.1} ms \
              (detection {:.1}, fencing {:.1}, start {:.1})",
             (t0 / 1_000_000_000) % 60,
             (t0 / 1_000_000) % 1000,
+            if leader_killed { " (the leader)" } else { "" },
             ms(t0, started),
             ms(t0, lost),
             ms(lost, fenced),
@@ -139,11 +158,18 @@ fn main() {
         );
         c.restart(&victim);
     }
-    for v in [&mut detect, &mut fence, &mut start, &mut total] {
+    for v in [
+        &mut detect,
+        &mut fence,
+        &mut start,
+        &mut total,
+        &mut leader_totals,
+    ] {
         v.sort_by(f64::total_cmp);
     }
     println!(
-        "failover over {rounds} kills ({leader_kills} of them the leader), 3 nodes on loopback, default timing:"
+        "failover over {rounds} kills ({} of them the leader's node), 3 nodes on loopback, default timing:",
+        leader_totals.len()
     );
     println!(
         "  {:<26} {:>8} {:>8} {:>8}",
@@ -154,6 +180,7 @@ fn main() {
         ("fencing", &fence),
         ("start elsewhere", &start),
         ("node loss to running", &total),
+        ("  of which the leader's node", &leader_totals),
     ] {
         println!(
             "  {:<26} {:>8.1} {:>8.1} {:>8.1}",

@@ -12,6 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Args)]
 pub struct UpArgs {
@@ -145,6 +146,13 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
     }
     let rt = crate::live::runtime()?;
     let _in_rt = rt.enter();
+    // Ctrl-C from now on stops the cluster (dropping `procs`), whatever
+    // `halo up` is waiting for. One listener for the whole run: a signal
+    // that comes while no future is waiting on it is kept for the next wait.
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| InputError {
+        message: format!("cannot listen for Ctrl-C: {e}"),
+        code: 1,
+    })?;
     let admin = Admin::connect(&Conn {
         config: dir.join("admin.toml"),
     })?;
@@ -163,7 +171,17 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
         text,
         expect_seq: None,
     };
-    match rt.block_on(admin.ask(&req, Duration::from_secs(20)))? {
+    let applied = rt.block_on(async {
+        tokio::select! {
+            _ = sigint.recv() => None,
+            r = admin.ask(&req, Duration::from_secs(20)) => Some(r),
+        }
+    });
+    let Some(applied) = applied else {
+        eprintln!("\nhalo up: stopping");
+        return Ok(Exit::Ok);
+    };
+    match applied? {
         CtlResponse::Done { .. } => {}
         CtlResponse::Refused { why } => {
             return Err(InputError {
@@ -188,10 +206,16 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
         cfg = dir.join("admin.toml").display(),
     );
     if a.once {
-        let s = rt.block_on(settled(&admin));
+        let s = rt.block_on(async {
+            tokio::select! {
+                _ = sigint.recv() => None,
+                s = settled(&admin) => Some(s),
+            }
+        });
         let out = match s {
-            Ok(s) => render_status(&s),
-            Err(e) => format!("(no answer: {})\n", e.message),
+            Some(Ok(s)) => render_status(&s),
+            Some(Err(e)) => format!("(no answer: {})\n", e.message),
+            None => "halo up: stopping\n".to_string(),
         };
         crate::write_stdout(&out)?;
         drop(procs);
@@ -201,11 +225,14 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
     rt.block_on(async {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = tick.tick() => {}
-            }
-            let body = match admin.status(Duration::from_secs(2)).await {
+            let status = tokio::select! {
+                _ = sigint.recv() => break,
+                _ = tick.tick() => tokio::select! {
+                    _ = sigint.recv() => break,
+                    s = admin.status(Duration::from_secs(2)) => s,
+                },
+            };
+            let body = match status {
                 Ok(s) => render_status(&s),
                 Err(e) => format!("(no answer: {})\n", e.message),
             };

@@ -90,7 +90,7 @@ fn dependencies(krate: &str) -> Vec<String> {
             in_deps = line == "[dependencies]";
             continue;
         }
-        if in_deps {
+        if in_deps && !line.starts_with('#') {
             if let Some((name, _)) = line.split_once(['=', '.']) {
                 if !name.trim().is_empty() {
                     deps.push(name.trim().to_string());
@@ -203,6 +203,8 @@ fn the_controller_drives_runners_only_through_the_wire() {
             "serde",
             "serde_json",
             "openraft",
+            // openraft's election timeouts, seedable (controller/src/runtime.rs).
+            "rand",
             "rmp-serde",
             "petgraph",
             "tokio",

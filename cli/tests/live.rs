@@ -380,7 +380,19 @@ fn halo_up_runs_a_local_cluster_that_survives_a_killed_node() {
         .status()
         .unwrap()
         .success());
-    assert!(up.0.wait().unwrap().success());
+    // Within a few seconds (a hang fails the test instead of holding it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = up.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "halo up did not stop within 15 s of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "halo up exited with {exit}");
     for n in ["n1", "n2", "n3"] {
         let pid = std::fs::read_to_string(dir.join("state").join(n).join("halo.pid")).unwrap();
         assert!(

@@ -908,6 +908,26 @@ async fn heartbeats(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
+    // Silence counts from the start of the term — except, with fencing on,
+    // on the node of the leader before: this replica last heard it before
+    // the election, which that leader's silence caused. When the old
+    // leader's node dies, waiting out a full timeout again would double the
+    // failover time. Its runner still gets a short grace to answer: a
+    // replica may be slow while its node's runner is fine. (Only that node:
+    // followers do not talk to each other, so no other replica's silence
+    // says anything.)
+    let fencing = ctl
+        .sm
+        .read(|m| m.policy.as_ref().is_some_and(|p| p.cluster.fencing));
+    let since = match ctl.previous_leader_heard(&node) {
+        Some(heard) if fencing => {
+            let floor = started
+                .checked_sub(timeout.saturating_sub(every * 2))
+                .unwrap_or(started);
+            heard.clamp(floor, started)
+        }
+        _ => started,
+    };
     let mut last_ok: Option<Instant> = None;
     // None: not decided yet this term.
     let mut up: Option<bool> = None;
@@ -952,7 +972,7 @@ async fn heartbeats(
                 last_ok = last_ok.max(Some(sent));
             }
         }
-        let silent = last_ok.unwrap_or(started).elapsed();
+        let silent = last_ok.unwrap_or(since).elapsed();
         let now_up = last_ok.is_some() && silent < timeout;
         let now_down = silent >= timeout;
         if now_up && up != Some(true) {

@@ -9,6 +9,7 @@ mod driver;
 pub mod link;
 pub mod node;
 pub mod rpc;
+pub mod runtime;
 pub mod sim;
 pub mod store;
 

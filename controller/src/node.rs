@@ -37,6 +37,9 @@ pub struct Controller {
 struct Live {
     runners: BTreeMap<String, bool>,
     running: Vec<String>,
+    /// The replica whose appends (a leader's messages) came in last, and
+    /// when.
+    last_leader: Option<(String, tokio::time::Instant)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -262,6 +265,15 @@ impl Controller {
             .collect()
     }
 
+    /// When this replica last heard the leader before it, if that leader
+    /// is the replica on `node`.
+    pub(crate) fn previous_leader_heard(&self, node: &str) -> Option<tokio::time::Instant> {
+        match &lock(&self.live).last_leader {
+            Some((name, at)) if name == node => Some(*at),
+            _ => None,
+        }
+    }
+
     pub(crate) fn set_runner(&self, node: &str, up: bool) {
         lock(&self.live).runners.insert(node.to_string(), up);
     }
@@ -360,6 +372,9 @@ impl Controller {
                     "{who} may not send this: Raft messages come from controllers, operator requests from admin certificates"
                 ),
             };
+        }
+        if matches!(req, CtlRequest::Append { .. }) {
+            lock(&self.live).last_leader = Some((who.name.clone(), tokio::time::Instant::now()));
         }
         match req {
             CtlRequest::Vote { rpc } => CtlResponse::Vote {

@@ -34,6 +34,7 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = Command,
         R = Applied,
+        AsyncRuntime = crate::runtime::Runtime,
 );
 
 pub type NodeId = u64;

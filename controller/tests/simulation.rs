@@ -10,11 +10,12 @@
 //!
 //! CI runs a bounded number of seeds; more with
 //! `HALO_SIM_SEEDS=500 cargo test --release -p halo-controller --test simulation`,
-//! one with `HALO_SIM_SEED=1234`. The fault schedule and message delays are
-//! a pure function of the seed; openraft's election timers and tokio's
-//! choice among ready branches add randomness of their own, so a replayed
-//! seed meets the same faults at the same (simulated) times, but the
-//! interleaving between them may differ.
+//! one with `HALO_SIM_SEED=1234` (add `HALO_SIM_LOG=info` for its logs). A
+//! seed replays exactly: the fault schedule and the message delays are drawn
+//! from it, and so are openraft's election timeouts (`runtime::seed_elections`)
+//! and tokio's choices among ready branches (`Builder::rng_seed`, which needs
+//! the `tokio_unstable` cfg that `.cargo/config.toml` sets). A test runs seeds
+//! twice and compares what happened, step by step.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,11 +32,18 @@ use halo_runner::daemon::Daemon;
 use halo_runner::{Runner, RunnerConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
+
+#[cfg(not(tokio_unstable))]
+compile_error!(
+    "the simulation seeds tokio, which needs `--cfg tokio_unstable`: build from the \
+     repository (its .cargo/config.toml sets it), and if RUSTFLAGS is set, add it there"
+);
 
 /// A small, well-known generator (SplitMix64): the schedule's only source of
 /// randomness.
@@ -423,9 +431,22 @@ fn schedule(seed: u64) -> Vec<(u64, Fault)> {
         .collect()
 }
 
+/// What one seed's run came to.
+struct Sim {
+    /// The node `web` settled on, and the faults that were applied.
+    summary: String,
+    /// What happened, in order: each change of what runs (from the agents'
+    /// state files) at its simulated time, then the leader's event log.
+    trace: Vec<String>,
+}
+
 /// Runs one seed; an error names the violated invariant.
-async fn run(seed: u64) -> Result<String, String> {
-    let root = std::env::temp_dir().join(format!("halo-sim-{}-{seed}", std::process::id()));
+async fn run(seed: u64) -> Result<Sim, String> {
+    // Runs of one seed may overlap (the replay test): each its own files.
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let run = RUN.fetch_add(1, Ordering::Relaxed);
+    let root = std::env::temp_dir().join(format!("halo-sim-{}-{seed}-{run}", std::process::id()));
+    let start = tokio::time::Instant::now();
     let _ = std::fs::remove_dir_all(&root);
     let fencing = seed.is_multiple_of(2);
     let net = Arc::new(Net {
@@ -464,11 +485,18 @@ async fn run(seed: u64) -> Result<String, String> {
     }
     // The checker: every 5 ms of simulated time, from now on.
     let violation: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let trace: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let checker = {
-        let (net, violation) = (net.clone(), violation.clone());
+        let (net, violation, trace) = (net.clone(), violation.clone(), trace.clone());
         tokio::spawn(async move {
+            let mut seen = None;
             loop {
                 let (web, db) = net.truth();
+                if seen.as_ref() != Some(&(web.clone(), db.clone())) {
+                    let ms = start.elapsed().as_millis();
+                    lock(&trace).push(format!("{ms} ms: web on {web:?}, db promoted on {db:?}"));
+                    seen = Some((web.clone(), db.clone()));
+                }
                 if web.len() > 1 || db.len() > 1 {
                     let t = tokio::time::Instant::now();
                     *lock(&violation) = Some(format!(
@@ -559,6 +587,7 @@ async fn run(seed: u64) -> Result<String, String> {
                     .unwrap_or_default();
                 if placed == vec![&web[0]] {
                     settled = Some(web[0].clone());
+                    lock(&trace).extend(doc.log.iter().map(|e| e.text.clone()));
                     break;
                 }
             }
@@ -586,22 +615,34 @@ async fn run(seed: u64) -> Result<String, String> {
         ));
     };
     let _ = std::fs::remove_dir_all(&root);
-    Ok(format!("web on {node}; {story}"))
+    let trace = std::mem::take(&mut *lock(&trace));
+    Ok(Sim {
+        summary: format!("web on {node}; {story}"),
+        trace,
+    })
 }
 
-fn one(seed: u64) -> Result<String, String> {
+fn one(seed: u64) -> Result<Sim, String> {
     if let Ok(filter) = std::env::var("HALO_SIM_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_test_writer()
             .try_init();
     }
+    // Every replica runs on this thread: one seed orders all their
+    // election timeouts, and tokio's choices.
+    halo_controller::runtime::seed_elections(Some(seed));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
+        .rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()))
         .build()
         .unwrap();
-    rt.block_on(run(seed))
+    let sim = rt.block_on(run(seed));
+    // The replicas' tasks end with the runtime, before the next run.
+    drop(rt);
+    halo_controller::runtime::seed_elections(None);
+    sim
 }
 
 #[test]
@@ -621,7 +662,7 @@ fn no_resource_ever_runs_twice_under_random_faults() {
     let mut failures = Vec::new();
     for seed in &seeds {
         match one(*seed) {
-            Ok(s) => eprintln!("seed {seed}: ok ({s})"),
+            Ok(s) => eprintln!("seed {seed}: ok ({})", s.summary),
             Err(e) => {
                 eprintln!("seed {seed}: FAILED {e}");
                 failures.push(format!("seed {seed}: {e}"));
@@ -635,4 +676,29 @@ fn no_resource_ever_runs_twice_under_random_faults() {
         seeds.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    // Seeds with fencing (even) and with leases (odd); each run twice.
+    for seed in [2, 3, 6, 7] {
+        let first = one(seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let again = one(seed).unwrap_or_else(|e| panic!("seed {seed}, again: {e}"));
+        assert!(
+            first.trace.len() > 5,
+            "seed {seed}: too little happened to compare: {:?}",
+            first.trace
+        );
+        if let Some(i) = (0..first.trace.len().max(again.trace.len()))
+            .find(|i| first.trace.get(*i) != again.trace.get(*i))
+        {
+            panic!(
+                "seed {seed} did not replay: step {i} was {:?}, then {:?}\nfirst run: {:#?}\nsecond run: {:#?}",
+                first.trace.get(i),
+                again.trace.get(i),
+                first.trace,
+                again.trace
+            );
+        }
+    }
 }
