@@ -127,6 +127,16 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
     };
     halo_net::identity::init(&policy.cluster.name, &nodes, &witnesses, &dir)
         .map_err(InputError::usage)?;
+    let rt = crate::live::runtime()?;
+    let _in_rt = rt.enter();
+    // Ctrl-C from now on stops the cluster (dropping `procs`), whatever
+    // `halo up` is waiting for — even a node still starting. One listener
+    // for the whole run: a signal that comes while no future is waiting on
+    // it is kept for the next wait.
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| InputError {
+        message: format!("cannot listen for Ctrl-C: {e}"),
+        code: 1,
+    })?;
     let mut procs = Procs {
         children: Vec::new(),
         dir: dir.clone(),
@@ -144,15 +154,6 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
             .children
             .push((w.clone(), spawn(&exe, &dir, "witness", w)?));
     }
-    let rt = crate::live::runtime()?;
-    let _in_rt = rt.enter();
-    // Ctrl-C from now on stops the cluster (dropping `procs`), whatever
-    // `halo up` is waiting for. One listener for the whole run: a signal
-    // that comes while no future is waiting on it is kept for the next wait.
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| InputError {
-        message: format!("cannot listen for Ctrl-C: {e}"),
-        code: 1,
-    })?;
     let admin = Admin::connect(&Conn {
         config: dir.join("admin.toml"),
     })?;

@@ -486,6 +486,7 @@ fn stonith_param(name: &str) -> bool {
 /// XML element with sorted attributes, the way Pacemaker prints it.
 fn digest(params: &std::collections::BTreeMap<String, String>) -> String {
     use md5::Digest as _;
+    use std::fmt::Write as _;
     let mut text = String::from(" <parameters");
     for (k, v) in params {
         let v = v
@@ -493,13 +494,14 @@ fn digest(params: &std::collections::BTreeMap<String, String>) -> String {
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace('"', "&quot;");
-        text.push_str(&format!(" {k}=\"{v}\""));
+        let _ = write!(text, " {k}=\"{v}\"");
     }
     text.push_str("/>\n");
-    md5::Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = String::with_capacity(32);
+    for b in md5::Md5::digest(text.as_bytes()) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// `rsc:2` → `rsc` (clone instance numbers).
