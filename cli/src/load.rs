@@ -238,15 +238,9 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
     named.extend(state.fenced.iter().map(|n| ("fenced", n.clone())));
     named.extend(state.operator.iter().map(|o| ("operator", o.node.clone())));
     if let Some((section, n)) = named.iter().find(|(_, n)| !known(n)) {
-        let nodes: Vec<&str> = policy
-            .cluster
-            .nodes
-            .iter()
-            .map(|x| x.name.as_str())
-            .collect();
         return Err(bad(format!(
             "`{section}` names node `{n}`, which the policy does not declare (its nodes: {})",
-            nodes.join(", ")
+            policy.cluster.node_list()
         )));
     }
     let names = policy.name_index();

@@ -525,13 +525,7 @@ fn apply_events(
         } else {
             Err(InputError::usage(format!(
                 "unknown node `{n}`; the policy's nodes are: {}",
-                policy
-                    .cluster
-                    .nodes
-                    .iter()
-                    .map(|x| x.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                policy.cluster.node_list()
             )))
         }
     };

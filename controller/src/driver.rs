@@ -499,21 +499,19 @@ impl Leader {
         let mut kick = self.ctl.kick.subscribe();
         kick.mark_unchanged();
         loop {
-            {
-                while let Some(i) = ready.pop_front() {
-                    let Some(a) = g.node_weight(i) else { continue };
-                    // A stopping round still starts the monitors of what it
-                    // brought up: the next plan sees those resources in
-                    // their role already and does not ask for them again.
-                    if (stop && a.kind != ActionKind::Monitor) || !self.may_run(a) {
-                        continue;
-                    }
-                    labels.insert(i, a.to_string());
-                    let job = self.job(policy, a.clone());
-                    running.spawn(async move { Finished::of(i, job.await) });
+            while let Some(i) = ready.pop_front() {
+                let Some(a) = g.node_weight(i) else { continue };
+                // A stopping round still starts the monitors of what it
+                // brought up: the next plan sees those resources in
+                // their role already and does not ask for them again.
+                if (stop && a.kind != ActionKind::Monitor) || !self.may_run(a) {
+                    continue;
                 }
-                self.ctl.set_running(labels.values().cloned().collect());
+                labels.insert(i, a.to_string());
+                let job = self.job(policy, a.clone());
+                running.spawn(async move { Finished::of(i, job.await) });
             }
+            self.ctl.set_running(labels.values().cloned().collect());
             if running.is_empty() {
                 break;
             }

@@ -3,7 +3,6 @@
 
 use crate::rpc::{CtlRequest, CtlResponse};
 use crate::sim::SimLink;
-use halo_net::client::result_of;
 use halo_net::Client;
 use halo_proto::wire::{MonitorEvent, Request, Response};
 use halo_proto::{ActionRequest, ActionResult};
@@ -65,11 +64,7 @@ impl Link {
             Link::Quic(c) => c.execute(id, epoch, action).await,
             Link::Sim(s) => {
                 let action = action.clone();
-                result_of(
-                    s.runner(Request::Execute { epoch, id, action }, None)
-                        .await?,
-                    id,
-                )
+                s.result(Request::Execute { epoch, id, action }, id).await
             }
         }
     }
@@ -85,10 +80,7 @@ impl Link {
             Link::Quic(c) => c.fence(id, epoch, action).await,
             Link::Sim(s) => {
                 let action = action.clone();
-                result_of(
-                    s.runner(Request::Fence { epoch, id, action }, None).await?,
-                    id,
-                )
+                s.result(Request::Fence { epoch, id, action }, id).await
             }
         }
     }

@@ -475,13 +475,7 @@ impl Controller {
             return CtlResponse::Refused {
                 why: format!(
                     "no node `{n}` in the policy: its nodes are {}",
-                    policy
-                        .cluster
-                        .nodes
-                        .iter()
-                        .map(|x| x.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    policy.cluster.node_list()
                 ),
             };
         }

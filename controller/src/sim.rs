@@ -3,7 +3,9 @@
 //! runners and the fault schedule) instead of QUIC.
 
 use crate::rpc::{CtlRequest, CtlResponse};
+use halo_net::client::result_of;
 use halo_proto::wire::{Request, Response};
+use halo_proto::ActionResult;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -48,6 +50,11 @@ pub struct SimLink {
 impl SimLink {
     pub async fn runner(&self, req: Request, limit: Option<Duration>) -> Result<Response, String> {
         self.net.runner(&self.from, &self.to, req, limit).await
+    }
+
+    /// An `Execute` or `Fence` request `id`, answered with its result.
+    pub async fn result(&self, req: Request, id: u64) -> Result<ActionResult, String> {
+        result_of(self.runner(req, None).await?, id)
     }
 
     pub async fn subscribe(&self) -> Result<UnboundedReceiver<Response>, String> {

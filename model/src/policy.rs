@@ -102,6 +102,14 @@ pub struct Cluster {
     pub origin: Origin,
 }
 
+impl Cluster {
+    /// The nodes' names, comma-separated, for messages that list them.
+    pub fn node_list(&self) -> String {
+        let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        names.join(", ")
+    }
+}
+
 /// An alert: a program the controller runs on each cluster event, once per
 /// recipient, with the event in its environment (Pacemaker's alert agents, such
 /// as `alert_smtp.sh`, follow the same interface). Alerts never change a plan.
