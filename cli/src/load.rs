@@ -55,25 +55,10 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 
 /// Reads a file as UTF-8 text of at most `max` bytes.
 pub fn read_text_bounded(path: &Path, max: u64) -> Result<String, InputError> {
-    let meta = std::fs::metadata(path).map_err(|e| InputError::io(path, &e))?;
-    if meta.is_dir() {
-        return Err(InputError::usage(format!(
-            "{} is a directory, not a file",
-            path.display()
-        )));
-    }
-    if meta.len() > max {
-        return Err(InputError::content(format!(
-            "{}: {} bytes is larger than the {} MiB limit for inputs",
-            path.display(),
-            meta.len(),
-            max / 1024 / 1024
-        )));
-    }
+    let file = open_bounded(path, max)?;
     // The size in the metadata can lie (devices, pipes, /proc): bound the read.
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes)
         .map_err(|e| InputError::io(path, &e))?;
     if bytes.len() as u64 > max {
         return Err(InputError::content(format!(
@@ -92,6 +77,27 @@ pub fn read_text_bounded(path: &Path, max: u64) -> Result<String, InputError> {
             e.as_bytes().get(valid).copied().unwrap_or(0)
         ))
     })
+}
+
+/// Opens a file for reading, refusing directories and files its metadata
+/// says are larger than `max` bytes.
+fn open_bounded(path: &Path, max: u64) -> Result<std::fs::File, InputError> {
+    let meta = std::fs::metadata(path).map_err(|e| InputError::io(path, &e))?;
+    if meta.is_dir() {
+        return Err(InputError::usage(format!(
+            "{} is a directory, not a file",
+            path.display()
+        )));
+    }
+    if meta.len() > max {
+        return Err(InputError::content(format!(
+            "{}: {} bytes is larger than the {} MiB limit for inputs",
+            path.display(),
+            meta.len(),
+            max / 1024 / 1024
+        )));
+    }
+    std::fs::File::open(path).map_err(|e| InputError::io(path, &e))
 }
 
 /// A policy file with its sources (for rendering diagnostics) and the outcome.
@@ -151,16 +157,56 @@ impl Input for Cib {
 /// Reads and imports a CIB (the output of `cibadmin -Q`) as of `now`, or of
 /// its execution-date, or of the clock.
 pub fn cib(path: &Path, now: Option<i64>) -> Result<Cib, InputError> {
-    let text = read_text_bounded(path, MAX_CIB_BYTES)?;
-    let imported = halo_pcmk::import_at(&text, now, Some(clock())).map_err(|m| {
-        InputError::content(format!(
-            "{}: error[halo::bad-cib]: {m}\n  help: give the XML that `cibadmin -Q` prints",
-            path.display()
-        ))
-    })?;
+    // Read piece by piece when the CIB allows it (a large status is never
+    // held whole); otherwise, or when something is wrong with it, read whole,
+    // which names what is wrong best.
+    let imported = match streamed_cib(path, now)? {
+        Some(imported) => imported,
+        None => {
+            let text = read_text_bounded(path, MAX_CIB_BYTES)?;
+            halo_pcmk::import_at(&text, now, Some(clock())).map_err(|m| {
+                InputError::content(format!(
+                    "{}: error[halo::bad-cib]: {m}\n  help: give the XML that `cibadmin -Q` prints",
+                    path.display()
+                ))
+            })?
+        }
+    };
     Ok(Cib {
         path: path.display().to_string(),
         imported,
+    })
+}
+
+/// A CIB imported as it is read; `None` when it must be read whole.
+///
+/// One thread reads the file and splits it into parts while this one folds
+/// them into the policy and state: reading and tokenizing the XML costs about
+/// as much as the import itself, and the two overlap.
+fn streamed_cib(path: &Path, now: Option<i64>) -> Result<Option<halo_pcmk::Imported>, InputError> {
+    let file = open_bounded(path, MAX_CIB_BYTES)?;
+    let source =
+        std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, MAX_CIB_BYTES + 1));
+    let clock = clock();
+    std::thread::scope(|scope| {
+        // The reader runs ahead while the configuration is imported, by a few
+        // parts: that bounds the memory in flight.
+        let (parts, received) = std::sync::mpsc::sync_channel(4);
+        let reader = scope.spawn(move || {
+            let mut read = halo_pcmk::Parts::new(source);
+            for part in &mut read {
+                // The importer stopped early: it reads the file whole.
+                if parts.send(part).is_err() {
+                    break;
+                }
+            }
+            // Past the limit (the size in the metadata lied): the whole read
+            // refuses it.
+            read.into_inner().get_ref().limit() == 0
+        });
+        let imported = halo_pcmk::import_parts(received, now, Some(clock));
+        let too_large = reader.join().unwrap_or(true);
+        Ok(imported.ok().flatten().filter(|_| !too_large))
     })
 }
 

@@ -415,7 +415,7 @@ fn prepare_input(
         let (loaded, state, now) = prepare(file, sc, color)?;
         return Ok((Box::new(loaded), state, now));
     };
-    let cib = load::cib(cib, sc.now).map_err(Err)?;
+    let mut cib = load::cib(cib, sc.now).map_err(Err)?;
     if !cib.imported.unsupported.is_empty() {
         for u in &cib.imported.unsupported {
             eprintln!("unsupported: {u}");
@@ -428,7 +428,8 @@ fn prepare_input(
             code: 3,
         }));
     }
-    let mut state = cib.imported.state.clone();
+    // Only the policy and the display names are needed after this.
+    let mut state = std::mem::take(&mut cib.imported.state);
     let start = sc
         .now
         .or(cib.imported.execution_date)
@@ -622,6 +623,9 @@ fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
         }
     };
     write_stdout(&text)?;
+    // The process ends here: freeing a large cluster's policy, state and plan
+    // piece by piece would only delay the exit.
+    std::mem::forget((plan, revised, state, input));
     Ok(Exit::Ok)
 }
 

@@ -9,6 +9,8 @@ mod config;
 mod status;
 mod xml;
 
+pub use xml::Piece;
+
 use halo_model::{ClusterState, Policy};
 use std::collections::BTreeMap;
 
@@ -38,21 +40,144 @@ pub fn import(xml: &str) -> Result<Imported, String> {
 
 /// Imports a CIB as of `now` (seconds since the epoch); failing that, as of
 /// its `execution-date`; failing that, as of `clock`.
-///
-/// The status section is read node by node as the XML is parsed, each node's
-/// elements dropped once folded into the state, so memory stays near the size
-/// of the text. Two things in a CIB can make one node's history depend on
-/// another part of the document: `id-ref`s and live migrations (recorded on
-/// the target node, read for the source); a CIB with either is read whole.
 pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
-    let local = memchr::memmem::find(xml.as_bytes(), b"id-ref").is_none()
-        && memchr::memmem::find(xml.as_bytes(), b"migrate_from").is_none();
-    if local {
-        if let Some(imported) = import_streaming(xml, now, clock)? {
-            return Ok(imported);
-        }
+    if let Some(imported) = import_from(xml.as_bytes(), now, clock)? {
+        return Ok(imported);
     }
     import_whole(xml, now, clock)
+}
+
+/// Imports a CIB read from `source` piece by piece (see [`Parts`]).
+///
+/// `None` when the CIB cannot be read that way, for [`import_at`] to read
+/// whole.
+pub fn import_from<R: std::io::BufRead>(
+    source: R,
+    now: Option<i64>,
+    clock: Option<i64>,
+) -> Result<Option<Imported>, String> {
+    import_parts(Parts::new(source), now, clock)
+}
+
+/// A CIB's parts, as [`Parts`] reads them.
+#[derive(Debug)]
+pub enum Part {
+    /// The `<cib>` tag (its attributes) and the configuration section.
+    Configuration { root: Piece, configuration: Piece },
+    /// One node's `node_state` in the status section.
+    NodeState(Piece),
+    /// The CIB is not laid out to be read in parts: its status comes before
+    /// its configuration, or it has none.
+    Whole,
+}
+
+/// A CIB read in parts: the configuration, then one `node_state` at a time,
+/// everything else passed over. Each part is its own text, so that a reader
+/// can hand parts to an importer (on another thread, say) and a large status
+/// is never held whole.
+pub struct Parts<R> {
+    stream: xml::Stream<R>,
+    configured: bool,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> Parts<R> {
+    pub fn new(source: R) -> Parts<R> {
+        Parts {
+            stream: xml::Stream::new(source),
+            configured: false,
+            done: false,
+        }
+    }
+
+    /// The source, as far as it has been read.
+    pub fn into_inner(self) -> R {
+        self.stream.into_inner()
+    }
+
+    fn read(&mut self) -> Result<Option<Part>, String> {
+        if !self.configured {
+            self.configured = true;
+            // A status before the configuration was passed over unread.
+            if !self.stream.next_at(&["cib", "configuration"])? || self.stream.passed("status") {
+                self.done = true;
+                return Ok(Some(Part::Whole));
+            }
+            let configuration = self.stream.take();
+            let Some(root) = self.stream.take_root() else {
+                self.done = true;
+                return Ok(Some(Part::Whole));
+            };
+            return Ok(Some(Part::Configuration {
+                root,
+                configuration,
+            }));
+        }
+        Ok(self
+            .stream
+            .next_at(&["cib", "status", "node_state"])?
+            .then(|| Part::NodeState(self.stream.take())))
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Parts<R> {
+    type Item = Result<Part, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let part = self.read().transpose();
+        self.done = !matches!(
+            part,
+            Some(Ok(Part::NodeState(_)) | Ok(Part::Configuration { .. }))
+        );
+        part
+    }
+}
+
+/// Imports a CIB from its parts, in the order [`Parts`] reads them: each
+/// node's state is folded into the cluster state and its text dropped, so
+/// memory stays near the size of the configuration and the state, not of the
+/// document.
+///
+/// `None` when the CIB cannot be imported in parts, for [`import_at`] to read
+/// whole: when it is not laid out for it ([`Part::Whole`]), or when one part
+/// depends on another (`id-ref`s, and live migrations, which are recorded on
+/// the target node and read for the source).
+pub fn import_parts(
+    parts: impl IntoIterator<Item = Result<Part, String>>,
+    now: Option<i64>,
+    clock: Option<i64>,
+) -> Result<Option<Imported>, String> {
+    let mut parts = parts.into_iter();
+    let Some(Part::Configuration {
+        mut root,
+        mut configuration,
+    }) = parts.next().transpose()?
+    else {
+        return Ok(None);
+    };
+    if configuration.contains(b"id-ref") {
+        return Ok(None);
+    }
+    let top = Top::of(&root.element()?)?;
+    let cfg = configuration.element()?;
+    let (mut b, mut state) = begin(&cfg, config::Refs::default(), &top, now, clock);
+    let mut seen = Vec::new();
+    for part in parts {
+        let Part::NodeState(mut piece) = part? else {
+            return Ok(None);
+        };
+        if piece.contains(b"id-ref") || piece.contains(b"migrate_from") {
+            return Ok(None);
+        }
+        if let Some(n) = b.node_state(&piece.element()?, &mut state) {
+            seen.push(n);
+        }
+    }
+    b.unseen_nodes(&seen, &mut state);
+    Ok(Some(finish(b, state, &top)))
 }
 
 /// What the `<cib>` element itself says.
@@ -118,35 +243,6 @@ fn import_whole(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Impor
     let empty = xml::Element::default();
     b.status(root.first("status").unwrap_or(&empty), &mut state);
     Ok(finish(b, state, &top))
-}
-
-/// The streaming import; `None` when the CIB is not laid out for it (its
-/// configuration does not come first), for the whole import to decide.
-fn import_streaming(
-    xml: &str,
-    now: Option<i64>,
-    clock: Option<i64>,
-) -> Result<Option<Imported>, String> {
-    let mut stream = xml::Stream::new(xml);
-    let Some(cfg) = stream.next_at(&["cib", "configuration"])? else {
-        return Ok(None);
-    };
-    // A status before the configuration was read into the tree on the way.
-    if stream.root().is_some_and(|r| r.first("status").is_some()) {
-        return Ok(None);
-    }
-    let Some(top) = stream.root().map(Top::of).transpose()? else {
-        return Ok(None);
-    };
-    let (mut b, mut state) = begin(&cfg, config::Refs::default(), &top, now, clock);
-    let mut seen = Vec::new();
-    while let Some(ns) = stream.next_at(&["cib", "status", "node_state"])? {
-        if let Some(n) = b.node_state(&ns, &mut state) {
-            seen.push(n);
-        }
-    }
-    b.unseen_nodes(&seen, &mut state);
-    Ok(Some(finish(b, state, &top)))
 }
 
 fn finish(mut b: config::Builder<'_>, mut state: ClusterState, top: &Top) -> Imported {
@@ -268,13 +364,13 @@ mod tests {
     fn streaming_and_whole_imports_agree() {
         let ops = r#"<lrm_rsc_op id="a" operation="start" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x"/>"#;
         for xml in [CIB.to_string(), history_xml("", ops)] {
-            let streamed = import_streaming(&xml, None, None).unwrap().unwrap();
+            let streamed = import_from(xml.as_bytes(), None, None).unwrap().unwrap();
             let whole = import_whole(&xml, None, None).unwrap();
             assert_eq!(format!("{streamed:?}"), format!("{whole:?}"));
         }
         // Configuration after status: not streamed, still imported.
         let late = "<cib><status/><configuration><nodes/></configuration></cib>";
-        assert!(import_streaming(late, None, None).unwrap().is_none());
+        assert!(import_from(late.as_bytes(), None, None).unwrap().is_none());
         assert!(import(late).is_ok());
     }
 

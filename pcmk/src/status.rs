@@ -201,8 +201,7 @@ impl Builder<'_> {
         let id = strip_instance(r.id());
         let Some(&rid) = self.names.get(id) else {
             // Not in the configuration: an orphan, stopped if it is running.
-            let mut ops: Vec<&Element> = r.all("lrm_rsc_op").collect();
-            ops.sort_by_key(|o| call_id(o));
+            let ops = Op::history(r);
             if let Some(role) = fold(&ops, &[], &|_, _| OnFail::Restart, None).map(|f| f.role) {
                 if role.is_active() {
                     state.set_role(id, node, role);
@@ -214,26 +213,21 @@ impl Builder<'_> {
             return;
         };
         let name = rsc.name.clone();
-        let mut ops: Vec<&Element> = r.all("lrm_rsc_op").collect();
-        ops.sort_by_key(|o| call_id(o));
+        let ops = Op::history(r);
         // Live migrations: a completed migrate_from is a start on its target,
         // and a migrate_to whose migrate_from completed leaves the source
         // stopped; anything else (partial or failed migrations) is not
         // expressed yet.
         let mut migrated_away = false;
         for (i, op) in ops.iter().enumerate() {
-            let task = op.attr("operation").unwrap_or("");
+            let task = op.task;
             if task != "migrate_to" && task != "migrate_from" {
                 continue;
             }
-            let ok =
-                op.attr("rc-code") == Some("0") && op.attr("op-status").is_none_or(|s| s == "0");
-            let later_change = ops[i + 1..].iter().any(|o| {
-                matches!(
-                    o.attr("operation"),
-                    Some("start" | "stop" | "migrate_to" | "migrate_from")
-                )
-            });
+            let ok = op.ok();
+            let later_change = ops[i + 1..]
+                .iter()
+                .any(|o| matches!(o.task, "start" | "stop" | "migrate_to" | "migrate_from"));
             let completed = task == "migrate_from"
                 || self.migrated.iter().any(|(r2, s, t)| {
                     r2 == id && s == node && Some(t.as_str()) == op.attr("migrate_target")
@@ -395,7 +389,7 @@ impl Builder<'_> {
     /// without a digest counts as changed, as in Pacemaker. Where the agent
     /// supports reload (a restart digest is recorded), only the parameters
     /// that need a restart are compared.
-    fn definition_changed(&self, rid: RscId, ops: &[&Element]) -> bool {
+    fn definition_changed(&self, rid: RscId, ops: &[Op]) -> bool {
         let Some(params) = self.digest_params.get(&rid) else {
             return false;
         };
@@ -404,21 +398,15 @@ impl Builder<'_> {
             .resource(rid)
             .and_then(|r| r.primitive())
             .is_some_and(|p| p.fence.is_some());
-        let ok = |o: &Element| {
-            o.attr("rc-code") == Some("0") && o.attr("op-status").is_none_or(|s| s == "0")
-        };
-        let last = |tasks: &[&str]| {
-            ops.iter()
-                .rposition(|o| o.attr("operation").is_some_and(|t| tasks.contains(&t)) && ok(o))
-        };
+        let last = |tasks: &[&str]| ops.iter().rposition(|o| tasks.contains(&o.task) && o.ok());
         let start = last(&["start", "migrate_from"]);
         let stop = last(&["stop"]);
         let Some(start) = start.filter(|s| stop.is_none_or(|t| t < *s)) else {
             return false;
         };
         ops[start..].iter().any(|o| {
-            let task = o.attr("operation").unwrap_or("");
-            let interval: u64 = o.attr("interval").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let task = o.task;
+            let interval = o.interval();
             if interval != 0 || !matches!(task, "monitor" | "start" | "promote" | "migrate_from") {
                 return false;
             }
@@ -512,9 +500,75 @@ fn strip_instance(id: &str) -> &str {
     }
 }
 
-fn call_id(op: &Element) -> i64 {
+/// One recorded operation (`lrm_rsc_op`), the attributes a history is
+/// judged by read in one pass: a history reads each of them several times.
+struct Op<'e> {
+    el: &'e Element<'e>,
+    task: &'e str,
+    call_id: Option<&'e str>,
+    rc_code: Option<&'e str>,
+    op_status: Option<&'e str>,
+    interval: Option<&'e str>,
+    transition_key: Option<&'e str>,
+    last_rc_change: Option<&'e str>,
+}
+
+impl<'e> Op<'e> {
+    fn of(el: &'e Element<'e>) -> Op<'e> {
+        let mut op = Op {
+            el,
+            task: "",
+            call_id: None,
+            rc_code: None,
+            op_status: None,
+            interval: None,
+            transition_key: None,
+            last_rc_change: None,
+        };
+        let mut task = None;
+        for (key, value) in el.attrs() {
+            let slot = match key {
+                "operation" => &mut task,
+                "call-id" => &mut op.call_id,
+                "rc-code" => &mut op.rc_code,
+                "op-status" => &mut op.op_status,
+                "interval" => &mut op.interval,
+                "transition-key" => &mut op.transition_key,
+                "last-rc-change" => &mut op.last_rc_change,
+                _ => continue,
+            };
+            // The first of a repeated attribute counts, as in `Element::attr`.
+            slot.get_or_insert(value);
+        }
+        op.task = task.unwrap_or("");
+        op
+    }
+
+    /// A resource's operations on a node, in the order they were called.
+    fn history(r: &'e Element<'e>) -> Vec<Op<'e>> {
+        let mut ops: Vec<Op> = r.all("lrm_rsc_op").map(Op::of).collect();
+        ops.sort_by_cached_key(call_id);
+        ops
+    }
+
+    /// Any other attribute.
+    fn attr(&self, name: &str) -> Option<&'e str> {
+        self.el.attr(name)
+    }
+
+    fn interval(&self) -> u64 {
+        self.interval.and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// Completed as the agent was asked to.
+    fn ok(&self) -> bool {
+        self.rc_code == Some("0") && self.op_status.is_none_or(|s| s == "0")
+    }
+}
+
+fn call_id(op: &Op) -> i64 {
     // Pending operations have call-id -1: they come last.
-    match op.attr("call-id").and_then(|v| v.parse::<i64>().ok()) {
+    match op.call_id.and_then(|v| v.parse::<i64>().ok()) {
         Some(-1) | None => i64::MAX,
         Some(n) => n,
     }
@@ -522,8 +576,8 @@ fn call_id(op: &Element) -> i64 {
 
 /// The result Pacemaker's controller expected of an operation: the third field
 /// of its transition key (`action:transition:EXPECTED:uuid`).
-fn expected_rc(op: &Element) -> Option<i32> {
-    op.attr("transition-key")?.split(':').nth(2)?.parse().ok()
+fn expected_rc(op: &Op) -> Option<i32> {
+    op.transition_key?.split(':').nth(2)?.parse().ok()
 }
 
 /// How a recorded result counts, after comparing it with the expected one
@@ -564,7 +618,7 @@ struct Expiry {
 /// of an operation (action, interval in ms); `ignore` makes Pacemaker pretend
 /// the operation succeeded.
 fn fold(
-    ops: &[&Element],
+    ops: &[Op],
     stopped_monitors: &[u64],
     on_fail: &dyn Fn(OpAction, u64) -> OnFail,
     expiry: Option<Expiry>,
@@ -575,17 +629,11 @@ fn fold(
     let mut pending = None;
     let mut seen = false;
     for op in ops {
-        let task = op.attr("operation").unwrap_or("");
-        let rc: i32 = op.attr("rc-code").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let status: i32 = op
-            .attr("op-status")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let interval = op
-            .attr("interval")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        if status == -1 || op.attr("call-id") == Some("-1") {
+        let task = op.task;
+        let rc: i32 = op.rc_code.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let status: i32 = op.op_status.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let interval = op.interval();
+        if status == -1 || op.call_id == Some("-1") {
             pending = OpAction::parse(task);
             match pending {
                 Some(OpAction::Start) if !role.is_active() => role = Role::Started,
@@ -618,7 +666,7 @@ fn fold(
         let expired = expiry.is_some_and(|e| {
             !e.unexpired
                 && op
-                    .attr("last-rc-change")
+                    .last_rc_change
                     .and_then(|v| v.parse::<i64>().ok())
                     .is_some_and(|at| e.now >= at.saturating_add(e.timeout))
         });

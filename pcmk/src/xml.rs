@@ -4,6 +4,10 @@
 use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
+
+/// An attribute's key and value as (start, end) offsets into its tag's text.
+type Span = [u16; 4];
 
 /// Elements nest at most this deep in a CIB; deeper input is refused.
 const MAX_DEPTH: usize = 64;
@@ -22,14 +26,14 @@ pub struct Element<'a> {
 #[derive(Clone, Debug)]
 enum Attrs<'a> {
     /// Key and value as (start, end) offsets into the tag's text.
-    Spans(&'a str, Vec<[u16; 4]>),
+    Spans(&'a str, Cow<'a, [Span]>),
     /// Values with entities to unescape, or tags too long for 16-bit offsets.
     Owned(Vec<(&'a str, String)>),
 }
 
 impl Default for Attrs<'_> {
     fn default() -> Self {
-        Attrs::Spans("", Vec::new())
+        Attrs::Spans("", Cow::Borrowed(&[]))
     }
 }
 
@@ -53,6 +57,19 @@ impl<'a> Element<'a> {
         }
     }
 
+    /// Every attribute, key and value, in order.
+    pub fn attrs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let (tag, spans, owned): (&str, &[Span], &[(&str, String)]) = match &self.attrs {
+            Attrs::Spans(tag, spans) => (tag, spans, &[]),
+            Attrs::Owned(owned) => ("", &[], owned),
+        };
+        let text = |a: u16, b: u16| tag.get(usize::from(a)..usize::from(b)).unwrap_or("");
+        spans
+            .iter()
+            .map(move |&[ks, ke, vs, ve]| (text(ks, ke), text(vs, ve)))
+            .chain(owned.iter().map(|(k, v)| (*k, v.as_str())))
+    }
+
     pub fn id(&self) -> &str {
         self.attr("id").unwrap_or("")
     }
@@ -72,11 +89,53 @@ impl<'a> Element<'a> {
     }
 }
 
+/// Builds a tree from a document's tags in order: an element's children are
+/// attached to it when it closes.
+#[derive(Default)]
+struct Tree<'a> {
+    stack: Vec<Element<'a>>,
+    root: Option<Element<'a>>,
+}
+
+impl<'a> Tree<'a> {
+    fn open(&mut self, e: Element<'a>, pos: u64) -> Result<(), String> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(format!(
+                "elements nest more than {MAX_DEPTH} deep at byte {pos}"
+            ));
+        }
+        self.stack.push(e);
+        Ok(())
+    }
+
+    fn attach(&mut self, e: Element<'a>) {
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(e),
+            None => self.root = Some(e),
+        }
+    }
+
+    fn close(&mut self, pos: u64) -> Result<(), String> {
+        let done = self
+            .stack
+            .pop()
+            .ok_or_else(|| format!("unbalanced closing tag at byte {pos}"))?;
+        self.attach(done);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Element<'a>, String> {
+        if !self.stack.is_empty() {
+            return Err("the XML ends inside an element".to_string());
+        }
+        self.root.ok_or_else(|| "no XML element found".to_string())
+    }
+}
+
 /// Parses XML text into its root element, or says where it is malformed.
 pub fn parse(text: &str) -> Result<Element<'_>, String> {
     let mut reader = Reader::from_str(text);
-    let mut stack: Vec<Element<'_>> = Vec::new();
-    let mut root: Option<Element<'_>> = None;
+    let mut tree = Tree::default();
     loop {
         let pos = reader.buffer_position();
         let event = reader
@@ -84,107 +143,277 @@ pub fn parse(text: &str) -> Result<Element<'_>, String> {
             .map_err(|e| format!("malformed XML at byte {pos}: {e}"))?;
         match event {
             Event::Start(s) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(format!(
-                        "elements nest more than {MAX_DEPTH} deep at byte {pos}"
-                    ));
-                }
-                stack.push(element(text, &s, pos)?);
+                let (tag, name_len) = tag_of(text, &s, pos)?;
+                tree.open(element(tag, name_len, pos, None)?, pos)?;
             }
             Event::Empty(s) => {
-                let e = element(text, &s, pos)?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(e),
-                    None => root = Some(e),
-                }
+                let (tag, name_len) = tag_of(text, &s, pos)?;
+                tree.attach(element(tag, name_len, pos, None)?);
             }
-            Event::End(_) => {
-                let Some(done) = stack.pop() else {
-                    return Err(format!("unbalanced closing tag at byte {pos}"));
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
-                    None => root = Some(done),
-                }
-            }
+            Event::End(_) => tree.close(pos)?,
             Event::Eof => break,
             _ => {}
         }
     }
-    if !stack.is_empty() {
-        return Err("the XML ends inside an element".to_string());
+    tree.finish()
+}
+
+/// What a recorded tag is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Open,
+    Empty,
+    Close,
+}
+
+/// A tag of a piece: where its text is in the piece's buffer (name and
+/// attributes, without `<`, `/` and `>`), how long its name is, and where it
+/// was in the document.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    kind: Kind,
+    start: usize,
+    end: usize,
+    name_len: usize,
+    pos: u64,
+    /// Its attributes' spans in the piece's `spans`, when they could be
+    /// found that way.
+    attrs: Option<(u32, u32)>,
+}
+
+/// One element of a document read in pieces, with everything inside it: the
+/// text of its tags and where each tag is. Its tree is built on demand and
+/// borrows from it.
+#[derive(Debug, Default)]
+pub struct Piece {
+    buf: Vec<u8>,
+    marks: Vec<Mark>,
+    spans: Vec<Span>,
+}
+
+impl Piece {
+    /// The element, or what is wrong with its text.
+    pub fn element(&mut self) -> Result<Element<'_>, String> {
+        let pos = self.marks.first().map_or(0, |m| m.pos);
+        let text = std::str::from_utf8(&self.buf)
+            .map_err(|_| format!("the element at byte {pos} is not valid UTF-8"))?;
+        // All attributes first, into one list the elements share.
+        self.spans.clear();
+        for m in &mut self.marks {
+            if let Some(tag) = text.as_bytes().get(m.start..m.end) {
+                let first = self.spans.len();
+                let found = spans(tag, m.name_len, &mut self.spans);
+                let index = |i: usize| u32::try_from(i).ok();
+                m.attrs = index(first).zip(index(self.spans.len())).filter(|_| found);
+            }
+        }
+        let mut tree = Tree::default();
+        for m in &self.marks {
+            let tag = || {
+                text.get(m.start..m.end)
+                    .ok_or_else(|| format!("unreadable tag at byte {}", m.pos))
+            };
+            let known = m.attrs.and_then(|(a, b)| {
+                let index = |i: u32| usize::try_from(i).ok();
+                self.spans.get(index(a)?..index(b)?)
+            });
+            match m.kind {
+                Kind::Open => tree.open(element(tag()?, m.name_len, m.pos, known)?, m.pos)?,
+                Kind::Empty => tree.attach(element(tag()?, m.name_len, m.pos, known)?),
+                Kind::Close => tree.close(m.pos)?,
+            }
+        }
+        tree.finish()
     }
-    root.ok_or_else(|| "no XML element found".to_string())
+
+    /// Whether the piece's text contains `needle` anywhere.
+    pub fn contains(&self, needle: &[u8]) -> bool {
+        memchr::memmem::find(&self.buf, needle).is_some()
+    }
 }
 
-/// A document read element by element: elements at a chosen path are handed
-/// out as they close, detached from the tree, so that a large section (a CIB's
-/// status) is processed piece by piece and its memory reused rather than held.
-pub struct Stream<'a> {
-    text: &'a str,
-    reader: Reader<&'a [u8]>,
-    stack: Vec<Element<'a>>,
-    root: Option<Element<'a>>,
+/// A document read element by element from any buffered source: elements
+/// at a chosen path are read into a [`Piece`] of their own, everything else
+/// is passed over, so that a large section (a CIB's status) is processed
+/// piece by piece and never held whole.
+pub struct Stream<R> {
+    reader: Reader<R>,
+    /// The piece last read.
+    piece: Piece,
+    /// Names of the open elements above the reading position.
+    open: Vec<Vec<u8>>,
+    /// The root element's own tag.
+    root: Option<Piece>,
+    /// Names of the root's children opened so far, in order.
+    sections: Vec<String>,
 }
 
-impl<'a> Stream<'a> {
-    pub fn new(text: &'a str) -> Stream<'a> {
+impl<R: std::io::BufRead> Stream<R> {
+    pub fn new(source: R) -> Stream<R> {
         Stream {
-            text,
-            reader: Reader::from_str(text),
-            stack: Vec::new(),
+            reader: Reader::from_reader(source),
+            piece: Piece::default(),
+            open: Vec::new(),
             root: None,
+            sections: Vec::new(),
         }
     }
 
-    /// The outermost element, once it has been opened.
-    pub fn root(&self) -> Option<&Element<'a>> {
-        self.stack.first().or(self.root.as_ref())
+    /// The outermost element's tag (without its children), once it has been
+    /// read; taken out.
+    pub fn take_root(&mut self) -> Option<Piece> {
+        self.root.take()
     }
 
-    /// Reads on until an element whose path (its ancestors' names and its own)
-    /// is `path` closes, and returns it, detached. `None` at the end of the
+    /// Whether a child of the root with this name has been opened so far.
+    pub fn passed(&self, section: &str) -> bool {
+        self.sections.iter().any(|s| s == section)
+    }
+
+    /// The piece last read, taken out to be kept. The next piece is read
+    /// into new buffers as large as this one's: pieces at one path (a CIB's
+    /// node states) tend to be alike.
+    pub fn take(&mut self) -> Piece {
+        let next = Piece {
+            buf: Vec::with_capacity(self.piece.buf.len()),
+            marks: Vec::with_capacity(self.piece.marks.len()),
+            spans: Vec::new(),
+        };
+        std::mem::replace(&mut self.piece, next)
+    }
+
+    /// The source, as far as it has been read.
+    pub fn into_inner(self) -> R {
+        self.reader.into_inner()
+    }
+
+    /// Reads on to the next element whose path (its ancestors' names and its
+    /// own) is `path`, into the stream's piece. `false` at the end of the
     /// document.
-    pub fn next_at(&mut self, path: &[&str]) -> Result<Option<Element<'a>>, String> {
+    pub fn next_at(&mut self, path: &[&str]) -> Result<bool, String> {
+        self.piece.buf.clear();
+        self.piece.marks.clear();
+        // How deep inside the piece being read; 0 when not in one.
+        let mut depth = 0usize;
         loop {
             let pos = self.reader.buffer_position();
+            let before = self.piece.buf.len();
             let event = self
                 .reader
-                .read_event()
+                .read_event_into(&mut self.piece.buf)
                 .map_err(|e| format!("malformed XML at byte {pos}: {e}"))?;
-            let done = match event {
-                Event::Start(s) => {
-                    if self.stack.len() >= MAX_DEPTH {
-                        return Err(format!(
-                            "elements nest more than {MAX_DEPTH} deep at byte {pos}"
-                        ));
-                    }
-                    self.stack.push(element(self.text, &s, pos)?);
-                    continue;
-                }
-                Event::Empty(s) => element(self.text, &s, pos)?,
-                Event::End(_) => self
-                    .stack
-                    .pop()
-                    .ok_or_else(|| format!("unbalanced closing tag at byte {pos}"))?,
+            let (kind, at, len, name_len) = match &event {
+                Event::Start(s) => (
+                    Kind::Open,
+                    s.as_ptr() as usize,
+                    s.len(),
+                    s.name().as_ref().len(),
+                ),
+                Event::Empty(s) => (
+                    Kind::Empty,
+                    s.as_ptr() as usize,
+                    s.len(),
+                    s.name().as_ref().len(),
+                ),
+                Event::End(_) => (Kind::Close, 0, 0, 0),
                 Event::Eof => {
-                    if !self.stack.is_empty() {
+                    if !self.open.is_empty() || depth > 0 {
                         return Err("the XML ends inside an element".to_string());
                     }
-                    return Ok(None);
+                    return Ok(false);
                 }
-                _ => continue,
+                _ => {
+                    // Text, comments, declarations: nothing to keep.
+                    self.piece.buf.truncate(before);
+                    continue;
+                }
             };
-            let at_path = self.stack.len() + 1 == path.len()
-                && self.stack.iter().zip(path).all(|(e, p)| e.name == *p)
-                && path.last() == Some(&done.name);
+            let start = at
+                .checked_sub(self.piece.buf.as_ptr() as usize)
+                .unwrap_or(before);
+            let mark = Mark {
+                kind,
+                start,
+                end: start + len,
+                name_len,
+                pos,
+                attrs: None,
+            };
+            if depth > 0 {
+                if self.open.len() + depth >= MAX_DEPTH && kind == Kind::Open {
+                    return Err(format!(
+                        "elements nest more than {MAX_DEPTH} deep at byte {pos}"
+                    ));
+                }
+                self.piece.marks.push(mark);
+                match kind {
+                    Kind::Open => depth += 1,
+                    Kind::Empty => {}
+                    Kind::Close => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(true);
+                        }
+                    }
+                }
+                continue;
+            }
+            let name = &self.piece.buf[start..start + name_len];
+            let at_path = kind != Kind::Close
+                && self.open.len() + 1 == path.len()
+                && self.open.iter().zip(path).all(|(o, p)| o == p.as_bytes())
+                && path.last().is_some_and(|p| p.as_bytes() == name);
             if at_path {
-                return Ok(Some(done));
+                // The piece starts at its own tag.
+                if start > 0 {
+                    self.piece.buf.drain(..start);
+                }
+                self.piece.marks.push(Mark {
+                    start: 0,
+                    end: len,
+                    ..mark
+                });
+                if kind == Kind::Empty {
+                    return Ok(true);
+                }
+                depth = 1;
+                continue;
             }
-            match self.stack.last_mut() {
-                Some(parent) => parent.children.push(done),
-                None => self.root = Some(done),
+            match kind {
+                Kind::Open | Kind::Empty => {
+                    if self.open.len() == 1 {
+                        self.sections
+                            .push(String::from_utf8_lossy(name).into_owned());
+                    }
+                    if self.open.is_empty() {
+                        // The root: keep its tag.
+                        self.root = Some(Piece {
+                            buf: self.piece.buf[start..start + len].to_vec(),
+                            marks: vec![Mark {
+                                kind: Kind::Empty,
+                                start: 0,
+                                end: len,
+                                ..mark
+                            }],
+                            spans: Vec::new(),
+                        });
+                    }
+                    if kind == Kind::Open {
+                        if self.open.len() >= MAX_DEPTH {
+                            return Err(format!(
+                                "elements nest more than {MAX_DEPTH} deep at byte {pos}"
+                            ));
+                        }
+                        self.open.push(name.to_vec());
+                    }
+                }
+                Kind::Close => {
+                    self.open
+                        .pop()
+                        .ok_or_else(|| format!("unbalanced closing tag at byte {pos}"))?;
+                }
             }
+            self.piece.buf.clear();
         }
     }
 }
@@ -196,56 +425,98 @@ fn within<'a>(text: &'a str, part: &[u8]) -> Option<&'a str> {
     text.get(start..start.checked_add(part.len())?)
 }
 
-/// Offsets of `part` (a slice of `tag`) within `tag`.
-fn span(tag: &str, part: &[u8]) -> Option<(usize, usize)> {
-    let start = (part.as_ptr() as usize).checked_sub(tag.as_ptr() as usize)?;
-    let end = start.checked_add(part.len())?;
-    (end <= tag.len()).then_some((start, end))
-}
-
-fn element<'a>(text: &'a str, s: &BytesStart<'_>, pos: u64) -> Result<Element<'a>, String> {
+/// The text of a start tag read from `text` (a slice of it).
+fn tag_of<'a>(text: &'a str, s: &BytesStart<'_>, pos: u64) -> Result<(&'a str, usize), String> {
     // Reading from a &str, quick-xml hands out slices of the input.
     let tag = within(text, s).ok_or_else(|| format!("unreadable tag at byte {pos}"))?;
-    let name_len = s.name().as_ref().len();
+    Ok((tag, s.name().as_ref().len()))
+}
+
+/// Where the attributes of a tag are, appended to `out` as offsets into the
+/// tag's text (`tag`, whose name is its first `name_len` bytes). `false`, with
+/// `out` as it was, when they cannot be kept as offsets (a value with an
+/// entity to unescape, a tag too long for 16-bit offsets) or are not in the
+/// plain `key="value"` form this scan reads.
+///
+/// This is the hot loop of a large import: a CIB's status is mostly
+/// attributes. Everything it declines goes to quick-xml's attribute reader
+/// (see [`element`]), which reads every form XML allows, unescapes values and
+/// names what is malformed.
+fn spans(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> bool {
+    let first = out.len();
+    let found = tag.len() <= usize::from(u16::MAX) && scan(tag, name_len, out).is_some();
+    if !found {
+        out.truncate(first);
+    }
+    found
+}
+
+fn scan(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> Option<()> {
+    // Values are what lies between pairs of double quotes: one vectorized
+    // pass finds them all. Single-quoted values and entities are left to
+    // quick-xml.
+    if memchr::memchr2(b'\'', b'&', tag).is_some() {
+        return None;
+    }
+    let separator = |b: &u8| b.is_ascii_whitespace();
+    let mut at = name_len;
+    let mut quotes = memchr::memchr_iter(b'"', tag);
+    while let Some(open) = quotes.next() {
+        let close = quotes.next()?;
+        // Between the last value (or the name) and this one: whitespace,
+        // then the key, then `=`.
+        let eq = open
+            .checked_sub(1)
+            .filter(|&eq| eq > at && tag.get(eq) == Some(&b'='))?;
+        let gap = tag.get(at..eq)?;
+        let key = at + gap.iter().take_while(|b| separator(b)).count();
+        if key == at || key == eq || tag.get(key..eq)?.iter().any(separator) {
+            return None;
+        }
+        let o = |x: usize| u16::try_from(x).ok();
+        out.push([o(key)?, o(eq)?, o(open + 1)?, o(close)?]);
+        at = close + 1;
+    }
+    // Nothing but whitespace after the last value.
+    tag.get(at..)?.iter().all(separator).then_some(())
+}
+
+/// An element from the text of its tag: its name (the first `name_len`
+/// bytes) and its attributes, from `known` spans when they were found as the
+/// tag was read.
+fn element<'a>(
+    tag: &'a str,
+    name_len: usize,
+    pos: u64,
+    known: Option<&'a [Span]>,
+) -> Result<Element<'a>, String> {
     let name = tag.get(..name_len).unwrap_or(tag);
     let malformed =
         |e: &dyn std::fmt::Display| format!("malformed attribute in <{name}> at byte {pos}: {e}");
     // Duplicate attributes are not looked for (the first one wins): checking
     // costs a comparison with every earlier attribute of the element.
-    let mut iter = Attributes::new(tag, name_len);
-    iter.with_checks(false);
-    let mut compact = tag.len() <= usize::from(u16::MAX);
-    let mut spans = Vec::new();
-    if compact {
-        spans.reserve(memchr::memchr_iter(b'=', tag.as_bytes()).count());
-        for a in iter.clone() {
-            let a = a.map_err(|e| malformed(&e))?;
-            if memchr::memchr(b'&', &a.value).is_some() {
-                // An entity to unescape: the value cannot be a slice.
-                compact = false;
-                break;
+    let attrs = match known {
+        Some(known) => Attrs::Spans(tag, Cow::Borrowed(known)),
+        None => {
+            let mut found = Vec::new();
+            if spans(tag.as_bytes(), name_len, &mut found) {
+                Attrs::Spans(tag, Cow::Owned(found))
+            } else {
+                let mut owned = Vec::new();
+                let mut iter = Attributes::new(tag, name_len);
+                iter.with_checks(false);
+                for a in iter {
+                    let a = a.map_err(|e| malformed(&e))?;
+                    let key = within(tag, a.key.as_ref()).unwrap_or("");
+                    let raw = within(tag, &a.value).unwrap_or("");
+                    let value = quick_xml::escape::unescape(raw).map_err(|e| {
+                        format!("bad attribute value in <{name}> at byte {pos}: {e}")
+                    })?;
+                    owned.push((key, value.into_owned()));
+                }
+                Attrs::Owned(owned)
             }
-            let (Some((ks, ke)), Some((vs, ve))) = (span(tag, a.key.as_ref()), span(tag, &a.value))
-            else {
-                return Err(malformed(&"unreadable attribute"));
-            };
-            let o = |x: usize| u16::try_from(x).unwrap_or(u16::MAX);
-            spans.push([o(ks), o(ke), o(vs), o(ve)]);
         }
-    }
-    let attrs = if compact {
-        Attrs::Spans(tag, spans)
-    } else {
-        let mut owned = Vec::new();
-        for a in iter {
-            let a = a.map_err(|e| malformed(&e))?;
-            let key = within(tag, a.key.as_ref()).unwrap_or("");
-            let raw = within(tag, &a.value).unwrap_or("");
-            let value = quick_xml::escape::unescape(raw)
-                .map_err(|e| format!("bad attribute value in <{name}> at byte {pos}: {e}"))?;
-            owned.push((key, value.into_owned()));
-        }
-        Attrs::Owned(owned)
     };
     Ok(Element {
         name,
@@ -268,20 +539,83 @@ mod tests {
 
     #[test]
     fn a_stream_hands_out_elements_at_a_path() {
-        let text = "<cib a=\"1\"><configuration><x id=\"c\"/></configuration><status><n id=\"1\"/><n id=\"2\"><m/></n></status><other/></cib>";
-        let mut s = Stream::new(text);
-        let cfg = s.next_at(&["cib", "configuration"]).unwrap().unwrap();
-        assert_eq!(cfg.first("x").map(Element::id), Some("c"));
-        assert_eq!(s.root().and_then(|r| r.attr("a")), Some("1"));
+        let text = "<cib a=\"1\"><configuration><x id=\"c\"/></configuration><status><n id=\"1\"/><n id=\"2\"><!-- note --><m>text</m></n></status><other/></cib>";
+        let mut s = Stream::new(text.as_bytes());
+        assert!(s.next_at(&["cib", "configuration"]).unwrap());
+        let mut cfg = s.take();
+        assert_eq!(
+            cfg.element().unwrap().first("x").map(Element::id),
+            Some("c")
+        );
+        let mut root = s.take_root().unwrap();
+        assert_eq!(root.element().unwrap().attr("a"), Some("1"));
+        assert!(!s.passed("status"));
         let mut ids = Vec::new();
-        while let Some(n) = s.next_at(&["cib", "status", "n"]).unwrap() {
+        while s.next_at(&["cib", "status", "n"]).unwrap() {
+            let mut piece = s.take();
+            let n = piece.element().unwrap();
             ids.push(n.id().to_string());
             assert_eq!(n.children.len(), usize::from(n.id() == "2"));
         }
         assert_eq!(ids, ["1", "2"]);
-        let mut broken = Stream::new("<cib><status><n/>");
-        assert!(broken.next_at(&["cib", "status", "n"]).unwrap().is_some());
+        assert!(s.passed("status") && s.passed("other"));
+        let mut broken = Stream::new(&b"<cib><status><n/>"[..]);
+        assert!(broken.next_at(&["cib", "status", "n"]).unwrap());
         assert!(broken.next_at(&["cib", "status", "n"]).is_err());
+        let mut unbalanced = Stream::new(&b"<cib></status>"[..]);
+        assert!(unbalanced.next_at(&["cib", "status", "n"]).is_err());
+    }
+
+    #[test]
+    fn the_fast_attribute_scan_agrees_with_quick_xml() {
+        let tags = [
+            "op",
+            "op  ",
+            r#"op id="a" rc-code="0""#,
+            "op\tid=\"a\"\n  x=\"\"  ",
+            r#"op a="1" b = "2""#,
+            r#"op a='1'"#,
+            r#"op a="x&amp;y""#,
+            r#"op a="1"b="2""#,
+            r#"op a"#,
+            r#"op a="1" b"#,
+            r#"op ="1""#,
+            r#"op a="1"#,
+            r#"op a="say 'hi'""#,
+            r#"op a b="1""#,
+        ];
+        for tag in tags {
+            let mut spans = Vec::new();
+            let read: Vec<(String, String)> = Attributes::new(tag, 2)
+                .map(|a| {
+                    let a = a.map_err(|e| e.to_string())?;
+                    let v = a.unescape_value().map_err(|e| e.to_string())?;
+                    Ok((
+                        String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                        v.into_owned(),
+                    ))
+                })
+                .collect::<Result<_, String>>()
+                .unwrap_or_default();
+            if super::spans(tag.as_bytes(), 2, &mut spans) {
+                let e = element(tag, 2, 0, Some(&spans)).unwrap();
+                let found: Vec<(String, String)> = e
+                    .attrs()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                assert_eq!(found, read, "{tag}");
+            } else {
+                assert!(spans.is_empty(), "{tag}");
+            }
+            // Either way, the element reads as quick-xml reads it.
+            if let Ok(e) = element(tag, 2, 0, None) {
+                let found: Vec<(String, String)> = e
+                    .attrs()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                assert_eq!(found, read, "{tag}");
+            }
+        }
     }
 
     #[test]
