@@ -292,9 +292,22 @@ impl<'a> Ctx<'a> {
             return info;
         };
         let observed = self.s.resources.get(&r.name);
+        let failures = self.s.failures.get(&r.name);
         let failure_timeout = self.p.meta(id, |m| m.failure_timeout);
-        for (ni, node) in self.nodes.iter().enumerate() {
-            if let Some(fc) = self.s.failcount(&r.name, &node.name) {
+        // Only the nodes the state says something about, in node order.
+        let mut visit: Vec<usize> = observed
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .chain(failures.into_iter().flat_map(|m| m.keys()))
+            .filter_map(|n| self.node_index(n))
+            .collect();
+        visit.sort_unstable();
+        visit.dedup();
+        for ni in visit {
+            let Some(node) = self.nodes.get(ni) else {
+                continue;
+            };
+            if let Some(fc) = failures.and_then(|m| m.get(&node.name)) {
                 let expired = failure_timeout
                     .is_some_and(|t| t.as_ms() > 0 && self.now.since(fc.last_failure) >= t);
                 // Failures of an operation with on-fail=ignore do not count.

@@ -66,8 +66,10 @@ pub enum Part {
     Configuration { root: Piece, configuration: Piece },
     /// One node's `node_state` in the status section.
     NodeState(Piece),
-    /// The CIB is not laid out to be read in parts: its status comes before
-    /// its configuration, or it has none.
+    /// The CIB must be read whole: its status comes before its
+    /// configuration (or it has none), or one part of it depends on another
+    /// (`id-ref`s, and live migrations, which are recorded on the target node
+    /// and read for the source).
     Whole,
 }
 
@@ -100,23 +102,31 @@ impl<R: std::io::BufRead> Parts<R> {
             self.configured = true;
             // A status before the configuration was passed over unread.
             if !self.stream.next_at(&["cib", "configuration"])? || self.stream.passed("status") {
-                self.done = true;
                 return Ok(Some(Part::Whole));
             }
             let configuration = self.stream.take();
             let Some(root) = self.stream.take_root() else {
-                self.done = true;
                 return Ok(Some(Part::Whole));
             };
+            if configuration.contains(b"id-ref") {
+                return Ok(Some(Part::Whole));
+            }
             return Ok(Some(Part::Configuration {
                 root,
                 configuration,
             }));
         }
-        Ok(self
-            .stream
-            .next_at(&["cib", "status", "node_state"])?
-            .then(|| Part::NodeState(self.stream.take())))
+        if !self.stream.next_at(&["cib", "status", "node_state"])? {
+            return Ok(None);
+        }
+        let piece = self.stream.take();
+        Ok(Some(
+            if piece.contains(b"id-ref") || piece.contains(b"migrate_from") {
+                Part::Whole
+            } else {
+                Part::NodeState(piece)
+            },
+        ))
     }
 }
 
@@ -141,10 +151,8 @@ impl<R: std::io::BufRead> Iterator for Parts<R> {
 /// memory stays near the size of the configuration and the state, not of the
 /// document.
 ///
-/// `None` when the CIB cannot be imported in parts, for [`import_at`] to read
-/// whole: when it is not laid out for it ([`Part::Whole`]), or when one part
-/// depends on another (`id-ref`s, and live migrations, which are recorded on
-/// the target node and read for the source).
+/// `None` when the CIB must be read whole ([`Part::Whole`]), for
+/// [`import_at`] to do so.
 pub fn import_parts(
     parts: impl IntoIterator<Item = Result<Part, String>>,
     now: Option<i64>,
@@ -158,9 +166,6 @@ pub fn import_parts(
     else {
         return Ok(None);
     };
-    if configuration.contains(b"id-ref") {
-        return Ok(None);
-    }
     let top = Top::of(&root.element()?)?;
     let cfg = configuration.element()?;
     let (mut b, mut state) = begin(&cfg, config::Refs::default(), &top, now, clock);
@@ -169,9 +174,6 @@ pub fn import_parts(
         let Part::NodeState(mut piece) = part? else {
             return Ok(None);
         };
-        if piece.contains(b"id-ref") || piece.contains(b"migrate_from") {
-            return Ok(None);
-        }
         if let Some(n) = b.node_state(&piece.element()?, &mut state) {
             seen.push(n);
         }

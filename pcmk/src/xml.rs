@@ -189,24 +189,19 @@ pub struct Piece {
     buf: Vec<u8>,
     marks: Vec<Mark>,
     spans: Vec<Span>,
+    /// Whether `spans` and the marks' `attrs` have been filled in.
+    found: bool,
 }
 
 impl Piece {
     /// The element, or what is wrong with its text.
     pub fn element(&mut self) -> Result<Element<'_>, String> {
         let pos = self.marks.first().map_or(0, |m| m.pos);
+        if !self.found {
+            self.find_attributes();
+        }
         let text = std::str::from_utf8(&self.buf)
             .map_err(|_| format!("the element at byte {pos} is not valid UTF-8"))?;
-        // All attributes first, into one list the elements share.
-        self.spans.clear();
-        for m in &mut self.marks {
-            if let Some(tag) = text.as_bytes().get(m.start..m.end) {
-                let first = self.spans.len();
-                let found = spans(tag, m.name_len, &mut self.spans);
-                let index = |i: usize| u32::try_from(i).ok();
-                m.attrs = index(first).zip(index(self.spans.len())).filter(|_| found);
-            }
-        }
         let mut tree = Tree::default();
         for m in &self.marks {
             let tag = || {
@@ -224,6 +219,22 @@ impl Piece {
             }
         }
         tree.finish()
+    }
+
+    /// Finds where the attributes of every tag are, into one list the
+    /// elements share; [`Piece::element`] does it if it has not been done.
+    /// Whoever reads pieces can take on this share of the work.
+    pub fn find_attributes(&mut self) {
+        self.spans.clear();
+        for m in &mut self.marks {
+            if let Some(tag) = self.buf.get(m.start..m.end) {
+                let first = self.spans.len();
+                let found = spans(tag, m.name_len, &mut self.spans);
+                let index = |i: usize| u32::try_from(i).ok();
+                m.attrs = index(first).zip(index(self.spans.len())).filter(|_| found);
+            }
+        }
+        self.found = true;
     }
 
     /// Whether the piece's text contains `needle` anywhere.
@@ -277,7 +288,7 @@ impl<R: std::io::BufRead> Stream<R> {
         let next = Piece {
             buf: Vec::with_capacity(self.piece.buf.len()),
             marks: Vec::with_capacity(self.piece.marks.len()),
-            spans: Vec::new(),
+            ..Piece::default()
         };
         std::mem::replace(&mut self.piece, next)
     }
@@ -293,6 +304,7 @@ impl<R: std::io::BufRead> Stream<R> {
     pub fn next_at(&mut self, path: &[&str]) -> Result<bool, String> {
         self.piece.buf.clear();
         self.piece.marks.clear();
+        self.piece.found = false;
         // How deep inside the piece being read; 0 when not in one.
         let mut depth = 0usize;
         loop {
@@ -395,7 +407,7 @@ impl<R: std::io::BufRead> Stream<R> {
                                 end: len,
                                 ..mark
                             }],
-                            spans: Vec::new(),
+                            ..Piece::default()
                         });
                     }
                     if kind == Kind::Open {
@@ -460,7 +472,7 @@ fn scan(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> Option<()> {
     }
     let separator = |b: &u8| b.is_ascii_whitespace();
     let mut at = name_len;
-    let mut quotes = memchr::memchr_iter(b'"', tag);
+    let mut quotes = Quotes::new(tag);
     while let Some(open) = quotes.next() {
         let close = quotes.next()?;
         // Between the last value (or the name) and this one: whitespace,
@@ -468,9 +480,12 @@ fn scan(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> Option<()> {
         let eq = open
             .checked_sub(1)
             .filter(|&eq| eq > at && tag.get(eq) == Some(&b'='))?;
+        // The key is what follows the last byte that is no part of a key
+        // (found by one comparison per byte); before it, only whitespace.
         let gap = tag.get(at..eq)?;
-        let key = at + gap.iter().take_while(|b| separator(b)).count();
-        if key == at || key == eq || tag.get(key..eq)?.iter().any(separator) {
+        let last = gap.iter().rposition(|&b| b <= b' ')?;
+        let key = at + last + 1;
+        if key == eq || !gap.get(..=last)?.iter().all(separator) {
             return None;
         }
         let o = |x: usize| u16::try_from(x).ok();
@@ -479,6 +494,63 @@ fn scan(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> Option<()> {
     }
     // Nothing but whitespace after the last value.
     tag.get(at..)?.iter().all(separator).then_some(())
+}
+
+/// The positions of the double quotes in a text, in order, found a word at a
+/// time: a tag's quotes are a few bytes apart, too close for a vectorized
+/// search to pay for its start-up on each.
+struct Quotes<'t> {
+    text: &'t [u8],
+    /// The quotes of the last word read not yet handed out: the top bit of
+    /// each byte that is one.
+    found: u64,
+    /// Where the last word read starts.
+    base: usize,
+    /// Where reading goes on.
+    next: usize,
+}
+
+impl<'t> Quotes<'t> {
+    fn new(text: &'t [u8]) -> Quotes<'t> {
+        Quotes {
+            text,
+            found: 0,
+            base: 0,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for Quotes<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+        const QUOTES: u64 = 0x2222_2222_2222_2222;
+        while self.found == 0 {
+            let Some(word) = self.text.get(self.next..self.next + 8) else {
+                // Fewer than eight bytes left: one at a time.
+                let at = self.next
+                    + self
+                        .text
+                        .get(self.next..)?
+                        .iter()
+                        .position(|&b| b == b'"')?;
+                self.next = at + 1;
+                return Some(at);
+            };
+            let bytes: [u8; 8] = word.try_into().ok()?;
+            // Bytes equal to '"' become zero, and exactly those get their top
+            // bit set (no carry crosses a byte).
+            let x = u64::from_le_bytes(bytes) ^ QUOTES;
+            self.found = !(((x & LOW7) + LOW7) | x | LOW7);
+            self.base = self.next;
+            self.next += 8;
+        }
+        let byte = usize::try_from(self.found.trailing_zeros() / 8).ok()?;
+        self.found &= self.found - 1;
+        Some(self.base + byte)
+    }
 }
 
 /// An element from the text of its tag: its name (the first `name_len`
@@ -564,6 +636,30 @@ mod tests {
         assert!(broken.next_at(&["cib", "status", "n"]).is_err());
         let mut unbalanced = Stream::new(&b"<cib></status>"[..]);
         assert!(unbalanced.next_at(&["cib", "status", "n"]).is_err());
+    }
+
+    #[test]
+    fn quotes_are_found_wherever_they_are() {
+        for text in [
+            "",
+            "\"",
+            "a=\"1\" b=\"22\" c=\"\"",
+            "\"\"\"\"\"\"\"\"\"\"",
+            "0123456\"89abcdef\"",
+            "é\"ü\"\u{80}\"\u{ff}¢¢¢¢\"",
+        ] {
+            let want: Vec<usize> = text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'"')
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(
+                Quotes::new(text.as_bytes()).collect::<Vec<_>>(),
+                want,
+                "{text}"
+            );
+        }
     }
 
     #[test]
