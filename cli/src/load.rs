@@ -4,6 +4,7 @@
 use halo_lang::{Compiled, Diagnostic, Sources};
 use halo_model::{ClusterState, Policy};
 use std::path::Path;
+use std::sync::mpsc::TrySendError;
 
 /// Policies larger than this are refused before reading.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
@@ -194,14 +195,20 @@ fn streamed_cib(path: &Path, now: Option<i64>) -> Result<Option<halo_pcmk::Impor
         let (parts, received) = std::sync::mpsc::sync_channel(4);
         let reader = scope.spawn(move || {
             let mut read = halo_pcmk::Parts::new(source);
-            for (i, mut part) in (&mut read).enumerate() {
-                // Of the two, this thread has the lighter share of the work:
-                // it takes on the attributes of every third node.
-                if let Ok(halo_pcmk::Part::NodeState(piece)) = &mut part {
-                    if i % 3 == 0 {
-                        piece.find_attributes();
+            for part in &mut read {
+                // When the importer is behind (the parts in flight are all
+                // waiting), this thread takes on the attribute scan of the
+                // part it holds: it balances the work between the two.
+                let part = match parts.try_send(part) {
+                    Ok(()) => continue,
+                    Err(TrySendError::Full(mut part)) => {
+                        if let Ok(halo_pcmk::Part::NodeState(piece)) = &mut part {
+                            piece.find_attributes();
+                        }
+                        part
                     }
-                }
+                    Err(TrySendError::Disconnected(_)) => break,
+                };
                 // The importer stopped early: it reads the file whole.
                 if parts.send(part).is_err() {
                     break;

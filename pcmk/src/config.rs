@@ -35,6 +35,9 @@ pub(crate) struct Builder<'a> {
     /// Each primitive's parameters as Pacemaker digests them (its operations'
     /// own parameters are in the policy).
     pub digest_params: BTreeMap<RscId, BTreeMap<String, String>>,
+    /// Digests of each resource's configured parameters computed so far, by
+    /// (operation, interval): the same on every node.
+    pub digests: std::cell::RefCell<BTreeMap<RscId, Vec<Digested>>>,
     /// Tags: tag id → the ids it names.
     pub tags: BTreeMap<String, Vec<String>>,
     /// Resource templates by id, and the resources made from each.
@@ -48,6 +51,10 @@ pub(crate) struct Builder<'a> {
     /// plain node attributes they become.
     pub builtin_attrs: std::collections::BTreeSet<&'static str>,
 }
+
+/// A digest of a resource's parameters for one operation: (operation,
+/// interval in ms, digest).
+pub type Digested = (String, u64, String);
 
 /// The node attributes Pacemaker's built-in `#is_dc`, `#id` and `#kind` become.
 pub(crate) const IS_DC: &str = "is-dc";

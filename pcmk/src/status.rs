@@ -404,11 +404,22 @@ impl Builder<'_> {
         let Some(start) = start.filter(|s| stop.is_none_or(|t| t < *s)) else {
             return false;
         };
+        let mut digests = self.digests.borrow_mut();
+        let digests = digests.entry(rid).or_default();
         ops[start..].iter().any(|o| {
             let task = o.task;
             let interval = o.interval();
             if interval != 0 || !matches!(task, "monitor" | "start" | "promote" | "migrate_from") {
                 return false;
+            }
+            let plain = o.attr("op-digest");
+            let special =
+                o.attr("op-secure-digest").is_some() || o.attr("op-restart-digest").is_some();
+            // The digest of the configured parameters is the same on every
+            // node: computed once per resource and operation.
+            let known = digests.iter().find(|(t, i, _)| t == task && *i == interval);
+            if let (Some((_, _, d)), false) = (known, special) {
+                return plain != Some(d.as_str());
             }
             let mut all = params.clone();
             let own = OpAction::parse(task).and_then(|a| {
@@ -442,7 +453,10 @@ impl Builder<'_> {
                 only.retain(|k, _| names.contains(&k.as_str()));
                 return digest(&only) != restart;
             }
-            o.attr("op-digest") != Some(digest(&all).as_str())
+            let d = digest(&all);
+            let changed = plain != Some(d.as_str());
+            digests.push((task.to_string(), interval, d));
+            changed
         })
     }
 }
@@ -547,7 +561,7 @@ impl<'e> Op<'e> {
     /// A resource's operations on a node, in the order they were called.
     fn history(r: &'e Element<'e>) -> Vec<Op<'e>> {
         let mut ops: Vec<Op> = r.all("lrm_rsc_op").map(Op::of).collect();
-        ops.sort_by_cached_key(call_id);
+        ops.sort_by_key(call_id);
         ops
     }
 
