@@ -193,9 +193,14 @@ fn streamed_cib(path: &Path, now: Option<i64>) -> Result<Option<halo_pcmk::Impor
         // The reader runs ahead while the configuration is imported, by a few
         // parts: that bounds the memory in flight.
         let (parts, received) = std::sync::mpsc::sync_channel(4);
+        // Imported parts come back to be read into again.
+        let (used, spare) = std::sync::mpsc::channel();
         let reader = scope.spawn(move || {
             let mut read = halo_pcmk::Parts::new(source);
-            for part in &mut read {
+            while let Some(part) = read.next() {
+                while let Ok(piece) = spare.try_recv() {
+                    read.recycle(piece);
+                }
                 // When the importer is behind (the parts in flight are all
                 // waiting), this thread takes on the attribute scan of the
                 // part it holds: it balances the work between the two.
@@ -218,7 +223,10 @@ fn streamed_cib(path: &Path, now: Option<i64>) -> Result<Option<halo_pcmk::Impor
             // refuses it.
             read.into_inner().get_ref().limit() == 0
         });
-        let imported = halo_pcmk::import_parts(received, now, Some(clock));
+        let imported = halo_pcmk::import_parts(received, now, Some(clock), |piece| {
+            // The reader may have finished: the piece is dropped then.
+            let _ = used.send(piece);
+        });
         let too_large = reader.join().unwrap_or(true);
         Ok(imported.ok().flatten().filter(|_| !too_large))
     })

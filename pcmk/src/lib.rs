@@ -56,7 +56,7 @@ pub fn import_from<R: std::io::BufRead>(
     now: Option<i64>,
     clock: Option<i64>,
 ) -> Result<Option<Imported>, String> {
-    import_parts(Parts::new(source), now, clock)
+    import_parts(Parts::new(source), now, clock, drop)
 }
 
 /// A CIB's parts, as [`Parts`] reads them.
@@ -95,6 +95,12 @@ impl<R: std::io::BufRead> Parts<R> {
     /// The source, as far as it has been read.
     pub fn into_inner(self) -> R {
         self.stream.into_inner()
+    }
+
+    /// Gives back a part's piece once imported (see [`import_parts`]), for
+    /// the next parts to be read into.
+    pub fn recycle(&mut self, piece: Piece) {
+        self.stream.recycle(piece);
     }
 
     fn read(&mut self) -> Result<Option<Part>, String> {
@@ -151,12 +157,16 @@ impl<R: std::io::BufRead> Iterator for Parts<R> {
 /// memory stays near the size of the configuration and the state, not of the
 /// document.
 ///
+/// Each node's piece is handed to `done` once imported, for the reader to
+/// recycle ([`Parts::recycle`]) or to drop.
+///
 /// `None` when the CIB must be read whole ([`Part::Whole`]), for
 /// [`import_at`] to do so.
 pub fn import_parts(
     parts: impl IntoIterator<Item = Result<Part, String>>,
     now: Option<i64>,
     clock: Option<i64>,
+    mut done: impl FnMut(Piece),
 ) -> Result<Option<Imported>, String> {
     let mut parts = parts.into_iter();
     let Some(Part::Configuration {
@@ -177,6 +187,7 @@ pub fn import_parts(
         if let Some(n) = b.node_state(&piece.element()?, &mut state) {
             seen.push(n);
         }
+        done(piece);
     }
     b.unseen_nodes(&seen, &mut state);
     Ok(Some(finish(b, state, &top)))

@@ -257,6 +257,8 @@ pub struct Stream<R> {
     root: Option<Piece>,
     /// Names of the root's children opened so far, in order.
     sections: Vec<String>,
+    /// Pieces given back to be read into again.
+    spare: Vec<Piece>,
 }
 
 impl<R: std::io::BufRead> Stream<R> {
@@ -267,7 +269,19 @@ impl<R: std::io::BufRead> Stream<R> {
             open: Vec::new(),
             root: None,
             sections: Vec::new(),
+            spare: Vec::new(),
         }
+    }
+
+    /// Gives back a piece that is no longer needed: the next pieces are read
+    /// into its buffers rather than into new ones (whose pages the system
+    /// must hand out again).
+    pub fn recycle(&mut self, mut piece: Piece) {
+        piece.buf.clear();
+        piece.marks.clear();
+        piece.spans.clear();
+        piece.found = false;
+        self.spare.push(piece);
     }
 
     /// The outermost element's tag (without its children), once it has been
@@ -282,14 +296,14 @@ impl<R: std::io::BufRead> Stream<R> {
     }
 
     /// The piece last read, taken out to be kept. The next piece is read
-    /// into new buffers as large as this one's: pieces at one path (a CIB's
-    /// node states) tend to be alike.
+    /// into a piece given back, or else into new buffers as large as this
+    /// one's: pieces at one path (a CIB's node states) tend to be alike.
     pub fn take(&mut self) -> Piece {
-        let next = Piece {
+        let next = self.spare.pop().unwrap_or_else(|| Piece {
             buf: Vec::with_capacity(self.piece.buf.len()),
             marks: Vec::with_capacity(self.piece.marks.len()),
             ..Piece::default()
-        };
+        });
         std::mem::replace(&mut self.piece, next)
     }
 
@@ -636,6 +650,25 @@ mod tests {
         assert!(broken.next_at(&["cib", "status", "n"]).is_err());
         let mut unbalanced = Stream::new(&b"<cib></status>"[..]);
         assert!(unbalanced.next_at(&["cib", "status", "n"]).is_err());
+    }
+
+    #[test]
+    fn a_recycled_piece_holds_nothing_of_its_last_element() {
+        let text =
+            r#"<cib><status><n id="1" a="x"><m b="y"/></n><n id="2"/><n id="3"/></status></cib>"#;
+        let mut s = Stream::new(text.as_bytes());
+        assert!(s.next_at(&["cib", "status", "n"]).unwrap());
+        let mut first = s.take();
+        first.find_attributes();
+        assert_eq!(first.element().unwrap().children.len(), 1);
+        s.recycle(first);
+        // The second is read into a new piece, the third into the first's.
+        for id in ["2", "3"] {
+            assert!(s.next_at(&["cib", "status", "n"]).unwrap());
+            let mut piece = s.take();
+            let n = piece.element().unwrap();
+            assert_eq!((n.id(), n.attr("a"), n.children.len()), (id, None, 0));
+        }
     }
 
     #[test]
