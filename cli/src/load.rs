@@ -190,9 +190,9 @@ fn streamed_cib(path: &Path, now: Option<i64>) -> Result<Option<halo_pcmk::Impor
         std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, MAX_CIB_BYTES + 1));
     let clock = clock();
     std::thread::scope(|scope| {
-        // The reader runs ahead while the configuration is imported, by a few
-        // parts: that bounds the memory in flight.
-        let (parts, received) = std::sync::mpsc::sync_channel(4);
+        // The reader runs ahead by two parts (and the one it holds): that
+        // bounds the memory in flight.
+        let (parts, received) = std::sync::mpsc::sync_channel(2);
         // Imported parts come back to be read into again.
         let (used, spare) = std::sync::mpsc::channel();
         let reader = scope.spawn(move || {
