@@ -105,12 +105,14 @@ impl Builder<'_> {
         // Only for a node that is down: which resources its history names.
         let down = state.nodes.get(&name).map(|n| n.status) == Some(NodeStatus::Offline);
         let mut histories: Vec<&str> = Vec::new();
+        // One list of operations, read into for each resource in turn.
+        let mut ops = Vec::new();
         for r in ns
             .path(&["lrm", "lrm_resources"])
             .into_iter()
             .flat_map(|l| l.all("lrm_resource"))
         {
-            self.history(state, &name, r);
+            self.history(state, &name, r, &mut ops);
             if down {
                 histories.push(strip_instance(r.id()));
             }
@@ -197,12 +199,19 @@ impl Builder<'_> {
     }
 
     /// Folds one resource's operation history on one node, in call order.
-    fn history(&mut self, state: &mut ClusterState, node: &str, r: &Element) {
+    fn history<'e>(
+        &mut self,
+        state: &mut ClusterState,
+        node: &str,
+        r: &'e Element<'e>,
+        ops: &mut Vec<Op<'e>>,
+    ) {
+        Op::read_history(r, ops);
+        let ops: &[Op] = ops;
         let id = strip_instance(r.id());
         let Some(&rid) = self.names.get(id) else {
             // Not in the configuration: an orphan, stopped if it is running.
-            let ops = Op::history(r);
-            if let Some(role) = fold(&ops, &[], &|_, _| OnFail::Restart, None).map(|f| f.role) {
+            if let Some(role) = fold(ops, &[], &|_, _| OnFail::Restart, None).map(|f| f.role) {
                 if role.is_active() {
                     state.set_role(id, node, role);
                 }
@@ -213,7 +222,6 @@ impl Builder<'_> {
             return;
         };
         let name = rsc.name.clone();
-        let ops = Op::history(r);
         // Live migrations: a completed migrate_from is a start on its target,
         // and a migrate_to whose migrate_from completed leaves the source
         // stopped; anything else (partial or failed migrations) is not
@@ -292,14 +300,14 @@ impl Builder<'_> {
             failed,
             pending,
             ignored,
-        }) = fold(&ops, &stopped_monitors, &on_fail, expiry)
+        }) = fold(ops, &stopped_monitors, &on_fail, expiry)
         else {
             return;
         };
         if migrated_away {
             role = Role::Stopped;
         }
-        let changed = role.is_active() && self.definition_changed(rid, &ops);
+        let changed = role.is_active() && self.definition_changed(rid, ops);
         // A failure on-fail=ignore pretended away does not count towards
         // migration-threshold: say which operation the fail count is for.
         if let Some(op) = ignored {
@@ -558,11 +566,12 @@ impl<'e> Op<'e> {
         op
     }
 
-    /// A resource's operations on a node, in the order they were called.
-    fn history(r: &'e Element<'e>) -> Vec<Op<'e>> {
-        let mut ops: Vec<Op> = r.all("lrm_rsc_op").map(Op::of).collect();
+    /// A resource's operations on a node, in the order they were called,
+    /// into `ops`.
+    fn read_history(r: &'e Element<'e>, ops: &mut Vec<Op<'e>>) {
+        ops.clear();
+        ops.extend(r.all("lrm_rsc_op").map(Op::of));
         ops.sort_by_key(call_id);
-        ops
     }
 
     /// Any other attribute.
