@@ -89,6 +89,10 @@ impl<'a> Element<'a> {
     }
 }
 
+fn too_deep(pos: u64) -> String {
+    format!("elements nest more than {MAX_DEPTH} deep at byte {pos}")
+}
+
 /// Builds a tree from a document's tags in order: an element's children are
 /// attached to it when it closes.
 #[derive(Default)]
@@ -100,9 +104,7 @@ struct Tree<'a> {
 impl<'a> Tree<'a> {
     fn open(&mut self, e: Element<'a>, pos: u64) -> Result<(), String> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(format!(
-                "elements nest more than {MAX_DEPTH} deep at byte {pos}"
-            ));
+            return Err(too_deep(pos));
         }
         self.stack.push(e);
         Ok(())
@@ -367,9 +369,7 @@ impl<R: std::io::BufRead> Stream<R> {
             };
             if depth > 0 {
                 if self.open.len() + depth >= MAX_DEPTH && kind == Kind::Open {
-                    return Err(format!(
-                        "elements nest more than {MAX_DEPTH} deep at byte {pos}"
-                    ));
+                    return Err(too_deep(pos));
                 }
                 self.piece.marks.push(mark);
                 match kind {
@@ -384,21 +384,17 @@ impl<R: std::io::BufRead> Stream<R> {
                 }
                 continue;
             }
-            let name = &self.piece.buf[start..start + name_len];
+            let name = self
+                .piece
+                .buf
+                .get(start..start + name_len)
+                .unwrap_or_default();
             let at_path = kind != Kind::Close
                 && self.open.len() + 1 == path.len()
                 && self.open.iter().zip(path).all(|(o, p)| o == p.as_bytes())
                 && path.last().is_some_and(|p| p.as_bytes() == name);
             if at_path {
-                // The piece starts at its own tag.
-                if start > 0 {
-                    self.piece.buf.drain(..start);
-                }
-                self.piece.marks.push(Mark {
-                    start: 0,
-                    end: len,
-                    ..mark
-                });
+                self.piece.marks.push(mark);
                 if kind == Kind::Empty {
                     return Ok(true);
                 }
@@ -414,7 +410,12 @@ impl<R: std::io::BufRead> Stream<R> {
                     if self.open.is_empty() {
                         // The root: keep its tag.
                         self.root = Some(Piece {
-                            buf: self.piece.buf[start..start + len].to_vec(),
+                            buf: self
+                                .piece
+                                .buf
+                                .get(start..start + len)
+                                .unwrap_or_default()
+                                .to_vec(),
                             marks: vec![Mark {
                                 kind: Kind::Empty,
                                 start: 0,
@@ -426,9 +427,7 @@ impl<R: std::io::BufRead> Stream<R> {
                     }
                     if kind == Kind::Open {
                         if self.open.len() >= MAX_DEPTH {
-                            return Err(format!(
-                                "elements nest more than {MAX_DEPTH} deep at byte {pos}"
-                            ));
+                            return Err(too_deep(pos));
                         }
                         self.open.push(name.to_vec());
                     }
