@@ -4,13 +4,16 @@
 use halo_lang::{Compiled, Diagnostic, Sources};
 use halo_model::{ClusterState, Policy};
 use std::path::Path;
-use std::sync::mpsc::TrySendError;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Policies larger than this are refused before reading.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 /// Pacemaker CIBs and state files carry operation histories: a 64-node cluster
 /// with 10,000 resources writes several hundred megabytes.
 pub const MAX_CIB_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// How many parts of a CIB the reader may have read ahead of the importer.
+const AHEAD: usize = 16;
 
 /// A failure that is not a policy error: usage, I/O, unreadable input.
 #[derive(Debug)]
@@ -189,31 +192,30 @@ fn streamed_cib(path: &Path, now: Option<i64>) -> Result<Option<halo_pcmk::Impor
     let source =
         std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, MAX_CIB_BYTES + 1));
     let clock = clock();
+    // Parts sent and not yet taken by the importer.
+    let backlog = &AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        // The reader runs ahead by two parts (and the one it holds): that
-        // bounds the memory in flight.
-        let (parts, received) = std::sync::mpsc::sync_channel(2);
+        // The reader runs ahead by a bounded number of parts (about 32 KiB
+        // of text each): that bounds the memory in flight.
+        let (parts, received) = std::sync::mpsc::sync_channel(AHEAD);
         // Imported parts come back to be read into again.
         let (used, spare) = std::sync::mpsc::channel();
         let reader = scope.spawn(move || {
             let mut read = halo_pcmk::Parts::new(source);
-            while let Some(part) = read.next() {
+            while let Some(mut part) = read.next() {
                 while let Ok(piece) = spare.try_recv() {
                     read.recycle(piece);
                 }
-                // When the importer is behind (the parts in flight are all
-                // waiting), this thread takes on the attribute scan of the
-                // part it holds: it balances the work between the two.
-                let part = match parts.try_send(part) {
-                    Ok(()) => continue,
-                    Err(TrySendError::Full(mut part)) => {
-                        if let Ok(halo_pcmk::Part::NodeState(piece)) = &mut part {
-                            piece.find_attributes();
-                        }
-                        part
+                // When the importer is behind (it has parts waiting), this
+                // thread takes on the attribute scan of the part it holds:
+                // the work is shared by whichever thread is slower on the
+                // machine at hand.
+                if backlog.load(Ordering::Relaxed) > 0 {
+                    if let Some(piece) = part.as_mut().ok().and_then(halo_pcmk::Part::piece_mut) {
+                        piece.find_attributes();
                     }
-                    Err(TrySendError::Disconnected(_)) => break,
-                };
+                }
+                backlog.fetch_add(1, Ordering::Relaxed);
                 // The importer stopped early: it reads the file whole.
                 if parts.send(part).is_err() {
                     break;
@@ -222,6 +224,9 @@ fn streamed_cib(path: &Path, now: Option<i64>) -> Result<Option<halo_pcmk::Impor
             // Past the limit (the size in the metadata lied): the whole read
             // refuses it.
             read.into_inner().get_ref().limit() == 0
+        });
+        let received = received.into_iter().inspect(|_| {
+            backlog.fetch_sub(1, Ordering::Relaxed);
         });
         let imported = halo_pcmk::import_parts(received, now, Some(clock), |piece| {
             // The reader may have finished: the piece is dropped then.

@@ -41,16 +41,18 @@ pub fn import(xml: &str) -> Result<Imported, String> {
 /// Imports a CIB as of `now` (seconds since the epoch); failing that, as of
 /// its `execution-date`; failing that, as of `clock`.
 pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
-    if let Some(imported) = import_from(xml.as_bytes(), now, clock)? {
-        return Ok(imported);
+    // Read in parts when the CIB allows it; otherwise, or when something is
+    // wrong with it, whole, which names what is wrong best.
+    match import_from(xml.as_bytes(), now, clock) {
+        Ok(Some(imported)) => Ok(imported),
+        _ => import_whole(xml, now, clock),
     }
-    import_whole(xml, now, clock)
 }
 
 /// Imports a CIB read from `source` piece by piece (see [`Parts`]).
 ///
 /// `None` when the CIB cannot be read that way, for [`import_at`] to read
-/// whole.
+/// whole. Errors are terse: reading whole names what is wrong best.
 pub fn import_from<R: std::io::BufRead>(
     source: R,
     now: Option<i64>,
@@ -64,8 +66,14 @@ pub fn import_from<R: std::io::BufRead>(
 pub enum Part {
     /// The `<cib>` tag (its attributes) and the configuration section.
     Configuration { root: Piece, configuration: Piece },
-    /// One node's `node_state` in the status section.
-    NodeState(Piece),
+    /// A `node_state` tag in the status section: which node, its membership.
+    Node(Piece),
+    /// That node's transient attributes.
+    Attributes(Piece),
+    /// Some of that node's `lrm_resource`s (operation histories), in order.
+    Histories(Piece),
+    /// The end of that node's `node_state`.
+    NodeEnd,
     /// The CIB must be read whole: its status comes before its
     /// configuration (or it has none), or one part of it depends on another
     /// (`id-ref`s, and live migrations, which are recorded on the target node
@@ -73,20 +81,72 @@ pub enum Part {
     Whole,
 }
 
-/// A CIB read in parts: the configuration, then one `node_state` at a time,
-/// everything else passed over. Each part is its own text, so that a reader
-/// can hand parts to an importer (on another thread, say) and a large status
-/// is never held whole.
+impl Part {
+    /// The piece of a part the importer reads elements from, if any: the
+    /// reader can find their attributes in advance
+    /// ([`Piece::find_attributes`]).
+    pub fn piece_mut(&mut self) -> Option<&mut Piece> {
+        match self {
+            Part::Attributes(p) | Part::Histories(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// How many bytes of `lrm_resource`s a part holds at most (plus one
+/// resource): small enough to stay in the processor's cache between reader
+/// and importer, large enough that handing parts over costs little.
+const HISTORIES: usize = 1 << 15;
+
+/// Indexes of [`Parts`]'s rules.
+const ROOT: usize = 0;
+const CONFIGURATION: usize = 1;
+const NODE: usize = 2;
+const ATTRIBUTES: usize = 3;
+const HISTORY: usize = 4;
+
+/// A CIB read in parts: the configuration, then each node's state in parts
+/// of about the same size however many resources a node has, everything
+/// else passed over. Each part is its own text, so that a reader can hand
+/// parts to an importer (on another thread, say) and a large status is
+/// never held whole.
 pub struct Parts<R> {
     stream: xml::Stream<R>,
+    rules: [xml::Rule<'static>; 5],
+    root: Option<Piece>,
     configured: bool,
     done: bool,
 }
 
 impl<R: std::io::BufRead> Parts<R> {
     pub fn new(source: R) -> Parts<R> {
+        Parts::batched(source, HISTORIES)
+    }
+
+    /// Parts with at most about `bytes` of histories each.
+    fn batched(source: R, bytes: usize) -> Parts<R> {
+        use xml::Take::{Batch, Enter, Whole};
+        const LRM_RESOURCE: &[&str] = &[
+            "cib",
+            "status",
+            "node_state",
+            "lrm",
+            "lrm_resources",
+            "lrm_resource",
+        ];
         Parts {
             stream: xml::Stream::new(source),
+            rules: [
+                (&["cib"], Enter),
+                (&["cib", "configuration"], Whole),
+                (&["cib", "status", "node_state"], Enter),
+                (
+                    &["cib", "status", "node_state", "transient_attributes"],
+                    Whole,
+                ),
+                (LRM_RESOURCE, Batch(bytes)),
+            ],
+            root: None,
             configured: false,
             done: false,
         }
@@ -104,35 +164,43 @@ impl<R: std::io::BufRead> Parts<R> {
     }
 
     fn read(&mut self) -> Result<Option<Part>, String> {
-        if !self.configured {
-            self.configured = true;
-            // A status before the configuration was passed over unread.
-            if !self.stream.next_at(&["cib", "configuration"])? || self.stream.passed("status") {
-                return Ok(Some(Part::Whole));
-            }
-            let configuration = self.stream.take();
-            let Some(root) = self.stream.take_root() else {
-                return Ok(Some(Part::Whole));
+        loop {
+            let rule = match self.stream.next(&self.rules)? {
+                // A CIB with no configuration is read whole, which says so.
+                xml::Read::End => return Ok((!self.configured).then_some(Part::Whole)),
+                xml::Read::Closed(NODE) => return Ok(Some(Part::NodeEnd)),
+                xml::Read::Closed(_) => continue,
+                xml::Read::Piece(rule) => rule,
             };
-            if configuration.contains(b"id-ref") {
-                return Ok(Some(Part::Whole));
+            let piece = self.stream.take();
+            match rule {
+                ROOT => self.root = Some(piece),
+                // Only the first configuration counts.
+                CONFIGURATION if self.configured => self.recycle(piece),
+                CONFIGURATION => {
+                    self.configured = true;
+                    // A status before the configuration was passed over unread.
+                    let root = self.root.take();
+                    return Ok(Some(match root {
+                        Some(root)
+                            if !self.stream.passed("status") && !piece.contains(b"id-ref") =>
+                        {
+                            Part::Configuration {
+                                root,
+                                configuration: piece,
+                            }
+                        }
+                        _ => Part::Whole,
+                    }));
+                }
+                _ if !self.configured => return Ok(Some(Part::Whole)),
+                _ if piece.contains(b"id-ref") => return Ok(Some(Part::Whole)),
+                NODE => return Ok(Some(Part::Node(piece))),
+                ATTRIBUTES => return Ok(Some(Part::Attributes(piece))),
+                HISTORY if piece.contains(b"migrate_from") => return Ok(Some(Part::Whole)),
+                _ => return Ok(Some(Part::Histories(piece))),
             }
-            return Ok(Some(Part::Configuration {
-                root,
-                configuration,
-            }));
         }
-        if !self.stream.next_at(&["cib", "status", "node_state"])? {
-            return Ok(None);
-        }
-        let piece = self.stream.take();
-        Ok(Some(
-            if piece.contains(b"id-ref") || piece.contains(b"migrate_from") {
-                Part::Whole
-            } else {
-                Part::NodeState(piece)
-            },
-        ))
     }
 }
 
@@ -144,20 +212,17 @@ impl<R: std::io::BufRead> Iterator for Parts<R> {
             return None;
         }
         let part = self.read().transpose();
-        self.done = !matches!(
-            part,
-            Some(Ok(Part::NodeState(_)) | Ok(Part::Configuration { .. }))
-        );
+        self.done = matches!(part, None | Some(Err(_)) | Some(Ok(Part::Whole)));
         part
     }
 }
 
 /// Imports a CIB from its parts, in the order [`Parts`] reads them: each
-/// node's state is folded into the cluster state and its text dropped, so
-/// memory stays near the size of the configuration and the state, not of the
+/// part is folded into the cluster state and its text dropped, so memory
+/// stays near the size of the configuration and the state, not of the
 /// document.
 ///
-/// Each node's piece is handed to `done` once imported, for the reader to
+/// Each part's piece is handed to `done` once imported, for the reader to
 /// recycle ([`Parts::recycle`]) or to drop.
 ///
 /// `None` when the CIB must be read whole ([`Part::Whole`]), for
@@ -180,14 +245,47 @@ pub fn import_parts(
     let cfg = configuration.element()?;
     let (mut b, mut state) = begin(&cfg, config::Refs::default(), &top, now, clock);
     let mut seen = Vec::new();
+    // The node being read, and its histories read before its attributes:
+    // they wait for them, as fail counts decide which failures are
+    // remembered.
+    let mut node = None;
+    let mut waiting: Vec<Piece> = Vec::new();
     for part in parts {
-        let Part::NodeState(mut piece) = part? else {
-            return Ok(None);
-        };
-        if let Some(n) = b.node_state(&piece.element()?, &mut state) {
-            seen.push(n);
+        match part? {
+            Part::Node(mut tag) => {
+                node = b.open_node(&tag.element()?, &mut state);
+                done(tag);
+            }
+            Part::Attributes(mut piece) => {
+                if let Some(n) = &mut node {
+                    b.node_attributes(n, &piece.element()?, &mut state);
+                }
+                done(piece);
+                for mut piece in waiting.drain(..) {
+                    if let Some(n) = &mut node {
+                        b.node_histories(n, piece.elements()?.iter(), &mut state);
+                    }
+                    done(piece);
+                }
+            }
+            Part::Histories(mut piece) => match &mut node {
+                Some(n) if !n.histories_ready() => waiting.push(piece),
+                Some(n) => {
+                    b.node_histories(n, piece.elements()?.iter(), &mut state);
+                    done(piece);
+                }
+                None => done(piece),
+            },
+            Part::NodeEnd => {
+                let Some(mut n) = node.take() else { continue };
+                for mut piece in waiting.drain(..) {
+                    b.node_histories(&mut n, piece.elements()?.iter(), &mut state);
+                    done(piece);
+                }
+                seen.push(b.close_node(n, &mut state));
+            }
+            Part::Configuration { .. } | Part::Whole => return Ok(None),
         }
-        done(piece);
     }
     b.unseen_nodes(&seen, &mut state);
     Ok(Some(finish(b, state, &top)))
@@ -385,6 +483,53 @@ mod tests {
         let late = "<cib><status/><configuration><nodes/></configuration></cib>";
         assert!(import_from(late.as_bytes(), None, None).unwrap().is_none());
         assert!(import(late).is_ok());
+    }
+
+    /// A node with many resources, each with a failure at 900 that a
+    /// failure-timeout of 60 s forgets by 1000 unless the resource's fail
+    /// count says it failed again since; transient attributes `first` or
+    /// after the histories.
+    fn many_failures_xml(first: bool) -> String {
+        let n = 300;
+        let primitives: String = (0..n)
+            .map(|i| format!(r#"<primitive id="r{i}" class="ocf" provider="pacemaker" type="Dummy"><meta_attributes id="m{i}"><nvpair id="m{i}-t" name="failure-timeout" value="60"/></meta_attributes><operations><op id="r{i}-m" name="monitor" interval="10s"/></operations></primitive>"#))
+            .collect();
+        let histories: String = (0..n)
+            .map(|i| format!(r#"<lrm_resource id="r{i}" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="r{i}-a" operation="start" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x" last-rc-change="100"/><lrm_rsc_op id="r{i}-b" operation="monitor" call-id="2" rc-code="1" op-status="0" interval="10000" transition-key="2:1:0:x" last-rc-change="900"/></lrm_resource>"#))
+            .collect();
+        let lrm = format!(r#"<lrm id="1"><lrm_resources>{histories}</lrm_resources></lrm>"#);
+        let attributes = r#"<transient_attributes id="1"><instance_attributes id="s1"><nvpair id="s1-f" name="fail-count-r250#monitor_10000" value="2"/><nvpair id="s1-l" name="last-failure-r250#monitor_10000" value="990"/></instance_attributes></transient_attributes>"#;
+        let (a, b) = if first {
+            (attributes, lrm.as_str())
+        } else {
+            (lrm.as_str(), attributes)
+        };
+        format!(
+            r#"<cib have-quorum="1" execution-date="1000"><configuration>
+    <crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="n1"/></nodes><resources>{primitives}</resources></configuration>
+  <status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">{a}{b}</node_state></status></cib>"#
+        )
+    }
+
+    #[test]
+    fn histories_are_read_after_attributes_wherever_they_are() {
+        for first in [true, false] {
+            let xml = many_failures_xml(first);
+            let streamed = import_from(xml.as_bytes(), None, None).unwrap().unwrap();
+            let whole = import_whole(&xml, None, None).unwrap();
+            assert_eq!(format!("{streamed:?}"), format!("{whole:?}"));
+            // Only the resource whose fail count is recent still has its
+            // failure, however the node's state is ordered.
+            let failed: Vec<&String> = streamed
+                .state
+                .resources
+                .iter()
+                .filter(|(_, on)| on.get("n1").is_some_and(|x| x.failed.is_some()))
+                .map(|(r, _)| r)
+                .collect();
+            assert_eq!(failed, ["r250"], "attributes first: {first}");
+        }
     }
 
     #[test]

@@ -18,6 +18,29 @@ fn yes(v: Option<&str>) -> bool {
     }
 }
 
+/// A node's `node_state` being folded in: opened by its tag, then its
+/// transient attributes and its resources' histories, then closed.
+pub struct NodeFold {
+    name: String,
+    /// Whether the configuration names the node: the state of one it does
+    /// not is passed over.
+    known: bool,
+    /// Whether its transient attributes have been read.
+    attributes: bool,
+    /// Whether it is still joining the cluster.
+    join_pending: bool,
+    /// Only while it is down: the resources its history names.
+    histories: Vec<String>,
+}
+
+impl NodeFold {
+    /// Whether the node's histories can be read now: after its transient
+    /// attributes, as fail counts decide which failures are remembered.
+    pub fn histories_ready(&self) -> bool {
+        self.attributes || !self.known
+    }
+}
+
 impl Builder<'_> {
     /// The whole status section at once.
     pub fn status(&mut self, status: &Element, state: &mut ClusterState) {
@@ -25,11 +48,9 @@ impl Builder<'_> {
         // successful migrate_from, wherever it is recorded.
         self.migrated = status
             .all("node_state")
-            .flat_map(|ns| {
-                ns.path(&["lrm", "lrm_resources"])
-                    .into_iter()
-                    .flat_map(|l| l.all("lrm_resource"))
-            })
+            .flat_map(|ns| ns.all("lrm"))
+            .flat_map(|l| l.all("lrm_resources"))
+            .flat_map(|l| l.all("lrm_resource"))
             .flat_map(|r| {
                 r.all("lrm_rsc_op")
                     .filter(|op| {
@@ -74,13 +95,35 @@ impl Builder<'_> {
     /// One node's membership, transient attributes and operation history.
     /// Returns the node's name if it has one.
     pub fn node_state(&mut self, ns: &Element, state: &mut ClusterState) -> Option<String> {
+        let mut n = self.open_node(ns, state)?;
+        if let Some(t) = ns.first("transient_attributes") {
+            self.node_attributes(&mut n, t, state);
+        }
+        let histories = ns
+            .all("lrm")
+            .flat_map(|l| l.all("lrm_resources"))
+            .flat_map(|l| l.all("lrm_resource"));
+        self.node_histories(&mut n, histories, state);
+        Some(self.close_node(n, state))
+    }
+
+    /// A `node_state` tag: the node's membership. `None` when it names no
+    /// node.
+    pub fn open_node(&mut self, ns: &Element, state: &mut ClusterState) -> Option<NodeFold> {
         let name = ns.attr("uname")?.to_string();
-        if !self.policy.cluster.nodes.iter().any(|n| n.name == name) {
-            return Some(name);
+        let join = ns.attr("join").unwrap_or("down");
+        let n = NodeFold {
+            known: self.policy.cluster.nodes.iter().any(|n| n.name == name),
+            name,
+            attributes: false,
+            join_pending: join == "pending",
+            histories: Vec::new(),
+        };
+        if !n.known {
+            return Some(n);
         }
         let in_ccm = yes(ns.attr("in_ccm"));
         let crmd = yes(ns.attr("crmd"));
-        let join = ns.attr("join").unwrap_or("down");
         let expected = ns.attr("expected").unwrap_or("down");
         let status = if in_ccm && crmd && join == "member" {
             NodeStatus::Online
@@ -93,44 +136,61 @@ impl Builder<'_> {
         } else {
             NodeStatus::Unclean
         };
-        let node = state.node_mut(&name);
-        node.status = status;
-        if let Some(t) = ns.path(&["transient_attributes"]) {
-            let attrs =
-                crate::config::nvpairs(t, "instance_attributes", &self.refs, &mut self.unsupported);
-            for (k, v) in attrs {
-                self.transient(state, &name, &k, &v);
-            }
+        state.node_mut(&n.name).status = status;
+        Some(n)
+    }
+
+    /// The node's transient attributes (only the first set counts).
+    pub fn node_attributes(&mut self, n: &mut NodeFold, t: &Element, state: &mut ClusterState) {
+        if !n.known || n.attributes {
+            return;
         }
-        // Only for a node that is down: which resources its history names.
-        let down = state.nodes.get(&name).map(|n| n.status) == Some(NodeStatus::Offline);
-        let mut histories: Vec<&str> = Vec::new();
+        n.attributes = true;
+        let attrs =
+            crate::config::nvpairs(t, "instance_attributes", &self.refs, &mut self.unsupported);
+        for (k, v) in attrs {
+            self.transient(state, &n.name, &k, &v);
+        }
+    }
+
+    /// Some of the node's resource histories (`lrm_resource`s), read after
+    /// its attributes.
+    pub fn node_histories<'e>(
+        &mut self,
+        n: &mut NodeFold,
+        rs: impl IntoIterator<Item = &'e Element<'e>>,
+        state: &mut ClusterState,
+    ) {
+        if !n.known {
+            return;
+        }
+        let down = state.nodes.get(&n.name).map(|x| x.status) == Some(NodeStatus::Offline);
         // One list of operations, read into for each resource in turn.
         let mut ops = Vec::new();
-        for r in ns
-            .path(&["lrm", "lrm_resources"])
-            .into_iter()
-            .flat_map(|l| l.all("lrm_resource"))
-        {
-            self.history(state, &name, r, &mut ops);
+        for r in rs {
+            self.history(state, &n.name, r, &mut ops);
             if down {
-                histories.push(strip_instance(r.id()));
+                n.histories.push(strip_instance(r.id()).to_string());
             }
         }
+    }
+
+    /// The end of the node's state: returns its name.
+    pub fn close_node(&mut self, n: NodeFold, state: &mut ClusterState) -> String {
         // Down, yet its history shows resources active: they were never
         // stopped, so the node must be fenced before they run elsewhere.
-        let active_here = histories.iter().any(|id| {
+        let active = n.histories.iter().any(|id| {
             let shown = self
                 .names
-                .get(*id)
+                .get(id.as_str())
                 .and_then(|rid| self.policy.resource(*rid))
-                .map_or(*id, |x| x.name.as_str());
-            state.on(shown, &name).is_some_and(|x| x.role.is_active())
+                .map_or(id.as_str(), |x| x.name.as_str());
+            state.on(shown, &n.name).is_some_and(|x| x.role.is_active())
         });
-        if down && active_here && self.policy.cluster.fencing && join != "pending" {
-            state.node_mut(&name).status = NodeStatus::Unclean;
+        if active && self.policy.cluster.fencing && !n.join_pending {
+            state.node_mut(&n.name).status = NodeStatus::Unclean;
         }
-        Some(name)
+        n.name
     }
 
     /// A transient node attribute: fail counts, last failures, promotion scores,

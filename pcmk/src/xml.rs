@@ -93,12 +93,13 @@ fn too_deep(pos: u64) -> String {
     format!("elements nest more than {MAX_DEPTH} deep at byte {pos}")
 }
 
-/// Builds a tree from a document's tags in order: an element's children are
+/// Builds trees from a document's tags in order: an element's children are
 /// attached to it when it closes.
 #[derive(Default)]
 struct Tree<'a> {
     stack: Vec<Element<'a>>,
-    root: Option<Element<'a>>,
+    /// The outermost elements, in order.
+    roots: Vec<Element<'a>>,
 }
 
 impl<'a> Tree<'a> {
@@ -113,7 +114,7 @@ impl<'a> Tree<'a> {
     fn attach(&mut self, e: Element<'a>) {
         match self.stack.last_mut() {
             Some(parent) => parent.children.push(e),
-            None => self.root = Some(e),
+            None => self.roots.push(e),
         }
     }
 
@@ -126,11 +127,14 @@ impl<'a> Tree<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Result<Element<'a>, String> {
+    fn finish(self) -> Result<Vec<Element<'a>>, String> {
         if !self.stack.is_empty() {
             return Err("the XML ends inside an element".to_string());
         }
-        self.root.ok_or_else(|| "no XML element found".to_string())
+        if self.roots.is_empty() {
+            return Err("no XML element found".to_string());
+        }
+        Ok(self.roots)
     }
 }
 
@@ -157,7 +161,11 @@ pub fn parse(text: &str) -> Result<Element<'_>, String> {
             _ => {}
         }
     }
-    tree.finish()
+    // Of several top-level elements (not well-formed XML), the last.
+    let mut roots = tree.finish()?;
+    roots
+        .pop()
+        .ok_or_else(|| "no XML element found".to_string())
 }
 
 /// What a recorded tag is.
@@ -183,9 +191,22 @@ struct Mark {
     attrs: Option<(u32, u32)>,
 }
 
-/// One element of a document read in pieces, with everything inside it: the
-/// text of its tags and where each tag is. Its tree is built on demand and
-/// borrows from it.
+impl Mark {
+    fn new(kind: Kind, start: usize, end: usize, name_len: usize, pos: u64) -> Mark {
+        Mark {
+            kind,
+            start,
+            end,
+            name_len,
+            pos,
+            attrs: None,
+        }
+    }
+}
+
+/// Elements of a document read in pieces, each with everything inside it:
+/// the text of their tags and where each tag is. Their trees are built on
+/// demand and borrow from it.
 #[derive(Debug, Default)]
 pub struct Piece {
     buf: Vec<u8>,
@@ -196,8 +217,14 @@ pub struct Piece {
 }
 
 impl Piece {
-    /// The element, or what is wrong with its text.
+    /// The piece's (last) element, or what is wrong with its text.
     pub fn element(&mut self) -> Result<Element<'_>, String> {
+        let mut all = self.elements()?;
+        all.pop().ok_or_else(|| "no XML element found".to_string())
+    }
+
+    /// The piece's elements, in order, or what is wrong with their text.
+    pub fn elements(&mut self) -> Result<Vec<Element<'_>>, String> {
         let pos = self.marks.first().map_or(0, |m| m.pos);
         if !self.found {
             self.find_attributes();
@@ -224,7 +251,7 @@ impl Piece {
     }
 
     /// Finds where the attributes of every tag are, into one list the
-    /// elements share; [`Piece::element`] does it if it has not been done.
+    /// elements share; [`Piece::elements`] does it if it has not been done.
     /// Whoever reads pieces can take on this share of the work.
     pub fn find_attributes(&mut self) {
         self.spans.clear();
@@ -243,35 +270,243 @@ impl Piece {
     pub fn contains(&self, needle: &[u8]) -> bool {
         memchr::memmem::find(&self.buf, needle).is_some()
     }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.marks.clear();
+        self.spans.clear();
+        self.found = false;
+    }
 }
 
-/// A document read element by element from any buffered source: elements
-/// at a chosen path are read into a [`Piece`] of their own, everything else
-/// is passed over, so that a large section (a CIB's status) is processed
-/// piece by piece and never held whole.
+/// The tags of an XML text read from a buffered source, one at a time, into
+/// a buffer: where the text of each is, its kind and the length of its name.
+/// Text, comments, processing instructions and declarations are passed over.
+///
+/// Why not quick-xml here: its reader stops at every quote of a tag, in case
+/// a `>` is quoted. A CIB's status is tags of some twenty quoted attributes
+/// each, and this reads them several times faster: it finds the next `>`
+/// and counts the quotes before it, which says whether that `>` ends the
+/// tag. What it does not read as plain well-formed XML (a DOCTYPE with
+/// declarations, a tag with no name, an end tag that does not match) is an
+/// error, for the caller to read the document with quick-xml instead, which
+/// names what is wrong.
+struct Tags<R> {
+    source: R,
+    /// Bytes read so far.
+    pos: u64,
+}
+
+impl<R: std::io::BufRead> Tags<R> {
+    /// The next tag, its text appended to `buf`: for an end tag, `start` is
+    /// where its text begins and the name follows a `/`; `None` at the end
+    /// of the text.
+    fn next(&mut self, buf: &mut Vec<u8>) -> Result<Option<Mark>, String> {
+        loop {
+            if !self.skip_to_tag()? {
+                return Ok(None);
+            }
+            let pos = self.pos - 1;
+            let start = buf.len();
+            self.through(buf, start, b">", 1)?;
+            let text = buf.get(start..).unwrap_or_default();
+            let markup = |open: &[u8]| text.starts_with(open);
+            let found = match text.first() {
+                Some(b'/') => {
+                    let name = text.get(1..text.len() - 1).unwrap_or_default();
+                    let name_len = name.trim_ascii_end().len();
+                    Mark::new(Kind::Close, start, start + 1 + name_len, name_len, pos)
+                }
+                Some(b'?') => {
+                    self.through(buf, start, b"?>", 3)?;
+                    buf.truncate(start);
+                    continue;
+                }
+                Some(b'!') if markup(b"!--") => {
+                    self.through(buf, start, b"-->", 6)?;
+                    buf.truncate(start);
+                    continue;
+                }
+                Some(b'!') if markup(b"![CDATA[") => {
+                    self.through(buf, start, b"]]>", 11)?;
+                    buf.truncate(start);
+                    continue;
+                }
+                Some(b'!') if markup(b"!DOCTYPE") && !text.contains(&b'[') => {
+                    buf.truncate(start);
+                    continue;
+                }
+                Some(b'!') => return Err(format!("unusual markup at byte {pos}")),
+                _ => {
+                    // A `>` inside a quoted value does not end the tag.
+                    while !quotes_closed(buf.get(start..).unwrap_or_default()) {
+                        let more = buf.len();
+                        self.through(buf, more, b">", 1)?;
+                    }
+                    let mut end = buf.len() - 1;
+                    let kind = if end > start && buf.get(end - 1) == Some(&b'/') {
+                        end -= 1;
+                        Kind::Empty
+                    } else {
+                        Kind::Open
+                    };
+                    let content = buf.get(start..end).unwrap_or_default();
+                    let name_len = content
+                        .iter()
+                        .position(|b| b.is_ascii_whitespace())
+                        .unwrap_or(content.len());
+                    if name_len == 0 {
+                        return Err(format!("a tag with no name at byte {pos}"));
+                    }
+                    Mark::new(kind, start, end, name_len, pos)
+                }
+            };
+            return Ok(Some(found));
+        }
+    }
+
+    /// Passes over the text before the next `<`, and it: `false` at the end.
+    fn skip_to_tag(&mut self) -> Result<bool, String> {
+        loop {
+            let available = self.source.fill_buf().map_err(|e| e.to_string())?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let (used, found) = match memchr::memchr(b'<', available) {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            self.source.consume(used);
+            self.pos += used as u64;
+            if found {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Reads into `buf` until the text from `start` ends with `end` (which
+    /// ends with `>`) and is at least `least` bytes long.
+    fn through(
+        &mut self,
+        buf: &mut Vec<u8>,
+        start: usize,
+        end: &[u8],
+        least: usize,
+    ) -> Result<(), String> {
+        loop {
+            let text = buf.get(start..).unwrap_or_default();
+            if text.len() >= least && text.ends_with(end) {
+                return Ok(());
+            }
+            let read = self
+                .source
+                .read_until(b'>', buf)
+                .map_err(|e| e.to_string())?;
+            self.pos += read as u64;
+            if read == 0 || buf.last() != Some(&b'>') {
+                return Err("the XML ends inside a tag".to_string());
+            }
+        }
+    }
+}
+
+/// Whether every quoted value that opens in a tag's text also closes in it.
+fn quotes_closed(text: &[u8]) -> bool {
+    // The usual case, double quotes only, in one pass the compiler
+    // vectorizes.
+    let (mut double, mut single) = (0usize, false);
+    for &b in text {
+        double += usize::from(b == b'"');
+        single |= b == b'\'';
+    }
+    if !single {
+        return double % 2 == 0;
+    }
+    let mut open = None;
+    for &b in text {
+        match open {
+            None if b == b'"' || b == b'\'' => open = Some(b),
+            Some(q) if b == q => open = None,
+            _ => {}
+        }
+    }
+    open.is_none()
+}
+
+/// How a [`Stream`] reads the elements at one path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Take {
+    /// The start tag alone, as a piece; the element's end is reported too
+    /// ([`Read::Closed`]), and what is inside it is read by the other rules.
+    Enter,
+    /// The element with everything inside it, as a piece of its own.
+    Whole,
+    /// Like `Whole`, but the elements that follow it at the same path join
+    /// the same piece until its text reaches this many bytes: many small
+    /// siblings travel together, and a large parent is never held whole.
+    Batch(usize),
+}
+
+/// A path of element names from the root, and how the elements there are
+/// read.
+pub type Rule<'r> = (&'r [&'r str], Take);
+
+/// What [`Stream::next`] came to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Read {
+    /// A piece read by the rule with this index: [`Stream::take`] it.
+    Piece(usize),
+    /// The end of an element entered by the rule with this index.
+    Closed(usize),
+    /// The end of the document.
+    End,
+}
+
+/// A document read from any buffered source in pieces chosen by path (see
+/// [`Take`]). Everything else is passed over, so that a large section (a
+/// CIB's status) is processed piece by piece and never held whole.
 pub struct Stream<R> {
-    reader: Reader<R>,
-    /// The piece last read.
+    tags: Tags<R>,
+    /// The piece being read, or last read.
     piece: Piece,
     /// Names of the open elements above the reading position.
     open: Vec<Vec<u8>>,
-    /// The root element's own tag.
-    root: Option<Piece>,
+    /// Elements entered ([`Take::Enter`]) and still open: how many elements
+    /// are open with it, and its rule.
+    entered: Vec<(usize, usize)>,
     /// Names of the root's children opened so far, in order.
     sections: Vec<String>,
     /// Pieces given back to be read into again.
     spare: Vec<Piece>,
+    /// A tag read just after a batch, still to be handled: its text is the
+    /// last in the piece's buffer.
+    pending: Option<Mark>,
+    /// An entered element's end, to report before reading on.
+    closed: Option<usize>,
+    /// Where the names of the open elements of the piece are in its buffer.
+    names: Vec<(usize, usize)>,
+}
+
+/// The piece being read: by which rule, and how deep inside its current
+/// element (0 between the elements of a batch).
+#[derive(Default)]
+struct Reading {
+    rule: Option<usize>,
+    depth: usize,
 }
 
 impl<R: std::io::BufRead> Stream<R> {
     pub fn new(source: R) -> Stream<R> {
         Stream {
-            reader: Reader::from_reader(source),
+            tags: Tags { source, pos: 0 },
             piece: Piece::default(),
             open: Vec::new(),
-            root: None,
+            entered: Vec::new(),
             sections: Vec::new(),
             spare: Vec::new(),
+            pending: None,
+            closed: None,
+            names: Vec::new(),
         }
     }
 
@@ -279,166 +514,216 @@ impl<R: std::io::BufRead> Stream<R> {
     /// into its buffers rather than into new ones (whose pages the system
     /// must hand out again).
     pub fn recycle(&mut self, mut piece: Piece) {
-        piece.buf.clear();
-        piece.marks.clear();
-        piece.spans.clear();
-        piece.found = false;
+        piece.clear();
         self.spare.push(piece);
     }
 
-    /// The outermost element's tag (without its children), once it has been
-    /// read; taken out.
-    pub fn take_root(&mut self) -> Option<Piece> {
-        self.root.take()
-    }
-
-    /// Whether a child of the root with this name has been opened so far.
+    /// Whether a child of the root with this name has been opened so far
+    /// outside the pieces read.
     pub fn passed(&self, section: &str) -> bool {
         self.sections.iter().any(|s| s == section)
     }
 
     /// The piece last read, taken out to be kept. The next piece is read
     /// into a piece given back, or else into new buffers as large as this
-    /// one's: pieces at one path (a CIB's node states) tend to be alike.
+    /// one's: pieces read by one rule tend to be alike.
     pub fn take(&mut self) -> Piece {
         let next = self.spare.pop().unwrap_or_else(|| Piece {
             buf: Vec::with_capacity(self.piece.buf.len()),
             marks: Vec::with_capacity(self.piece.marks.len()),
             ..Piece::default()
         });
-        std::mem::replace(&mut self.piece, next)
+        let mut taken = std::mem::replace(&mut self.piece, next);
+        // A tag read after the piece moves to the next one.
+        if let Some(m) = &mut self.pending {
+            let (start, end) = (m.start, m.end);
+            self.piece
+                .buf
+                .extend_from_slice(taken.buf.get(start..end).unwrap_or_default());
+            taken.buf.truncate(start);
+            (m.start, m.end) = (0, end - start);
+        }
+        taken
     }
 
     /// The source, as far as it has been read.
     pub fn into_inner(self) -> R {
-        self.reader.into_inner()
+        self.tags.source
     }
 
-    /// Reads on to the next element whose path (its ancestors' names and its
-    /// own) is `path`, into the stream's piece. `false` at the end of the
-    /// document.
-    pub fn next_at(&mut self, path: &[&str]) -> Result<bool, String> {
-        self.piece.buf.clear();
+    /// Reads on to the next piece by `rules`, or the end of an entered
+    /// element, or of the document. An element matched by no rule is passed
+    /// over, but the rules apply to what is inside it.
+    pub fn next(&mut self, rules: &[Rule]) -> Result<Read, String> {
+        if let Some(rule) = self.closed.take() {
+            return Ok(Read::Closed(rule));
+        }
+        let pending = self.pending.take();
+        // A new piece: nothing in it but a tag still to be handled.
+        let kept = pending.map_or(0..0, |m| m.start..m.end);
+        self.piece.buf.copy_within(kept.clone(), 0);
+        self.piece.buf.truncate(kept.len());
         self.piece.marks.clear();
+        self.piece.spans.clear();
         self.piece.found = false;
-        // How deep inside the piece being read; 0 when not in one.
-        let mut depth = 0usize;
-        loop {
-            let pos = self.reader.buffer_position();
-            let before = self.piece.buf.len();
-            let event = self
-                .reader
-                .read_event_into(&mut self.piece.buf)
-                .map_err(|e| format!("malformed XML at byte {pos}: {e}"))?;
-            let (kind, at, len, name_len) = match &event {
-                Event::Start(s) => (
-                    Kind::Open,
-                    s.as_ptr() as usize,
-                    s.len(),
-                    s.name().as_ref().len(),
-                ),
-                Event::Empty(s) => (
-                    Kind::Empty,
-                    s.as_ptr() as usize,
-                    s.len(),
-                    s.name().as_ref().len(),
-                ),
-                Event::End(_) => (Kind::Close, 0, 0, 0),
-                Event::Eof => {
-                    if !self.open.is_empty() || depth > 0 {
-                        return Err("the XML ends inside an element".to_string());
-                    }
-                    return Ok(false);
-                }
-                _ => {
-                    // Text, comments, declarations: nothing to keep.
-                    self.piece.buf.truncate(before);
-                    continue;
-                }
+        let mut reading = Reading::default();
+        if let Some(m) = pending {
+            let tag = Mark {
+                start: 0,
+                end: kept.len(),
+                ..m
             };
-            let start = at
-                .checked_sub(self.piece.buf.as_ptr() as usize)
-                .unwrap_or(before);
-            let mark = Mark {
-                kind,
-                start,
-                end: start + len,
-                name_len,
-                pos,
-                attrs: None,
-            };
-            if depth > 0 {
-                if self.open.len() + depth >= MAX_DEPTH && kind == Kind::Open {
-                    return Err(too_deep(pos));
-                }
-                self.piece.marks.push(mark);
-                match kind {
-                    Kind::Open => depth += 1,
-                    Kind::Empty => {}
-                    Kind::Close => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Ok(true);
-                        }
-                    }
-                }
-                continue;
+            if let Some(read) = self.handle(tag, rules, &mut reading)? {
+                return Ok(read);
             }
-            let name = self
-                .piece
-                .buf
-                .get(start..start + name_len)
-                .unwrap_or_default();
-            let at_path = kind != Kind::Close
-                && self.open.len() + 1 == path.len()
-                && self.open.iter().zip(path).all(|(o, p)| o == p.as_bytes())
-                && path.last().is_some_and(|p| p.as_bytes() == name);
-            if at_path {
-                self.piece.marks.push(mark);
-                if kind == Kind::Empty {
-                    return Ok(true);
-                }
-                depth = 1;
-                continue;
+        }
+        while let Some(tag) = self.tags.next(&mut self.piece.buf)? {
+            if let Some(read) = self.handle(tag, rules, &mut reading)? {
+                return Ok(read);
             }
-            match kind {
-                Kind::Open | Kind::Empty => {
-                    if self.open.len() == 1 {
-                        self.sections
-                            .push(String::from_utf8_lossy(name).into_owned());
-                    }
-                    if self.open.is_empty() {
-                        // The root: keep its tag.
-                        self.root = Some(Piece {
-                            buf: self
-                                .piece
-                                .buf
-                                .get(start..start + len)
-                                .unwrap_or_default()
-                                .to_vec(),
-                            marks: vec![Mark {
-                                kind: Kind::Empty,
-                                start: 0,
-                                end: len,
-                                ..mark
-                            }],
-                            ..Piece::default()
-                        });
-                    }
-                    if kind == Kind::Open {
-                        if self.open.len() >= MAX_DEPTH {
-                            return Err(too_deep(pos));
-                        }
-                        self.open.push(name.to_vec());
-                    }
+        }
+        if !self.open.is_empty() || reading.depth > 0 {
+            return Err("the XML ends inside an element".to_string());
+        }
+        Ok(reading.rule.map_or(Read::End, Read::Piece))
+    }
+
+    /// Handles one tag, whose text is the last in the piece's buffer: what
+    /// it brings the reading to, if anything to report.
+    fn handle(
+        &mut self,
+        tag: Mark,
+        rules: &[Rule],
+        reading: &mut Reading,
+    ) -> Result<Option<Read>, String> {
+        let pos = tag.pos;
+        if reading.depth > 0 {
+            // Inside an element of the piece: everything is kept.
+            if tag.kind == Kind::Open && self.open.len() + reading.depth >= MAX_DEPTH {
+                return Err(too_deep(pos));
+            }
+            match tag.kind {
+                Kind::Open => {
+                    reading.depth += 1;
+                    self.names.push((tag.start, tag.start + tag.name_len));
+                    self.piece.marks.push(tag);
                 }
+                Kind::Empty => self.piece.marks.push(tag),
                 Kind::Close => {
-                    self.open
-                        .pop()
-                        .ok_or_else(|| format!("unbalanced closing tag at byte {pos}"))?;
+                    reading.depth -= 1;
+                    let (a, b) = self.names.pop().unwrap_or_default();
+                    let opened = self.piece.buf.get(a..b).unwrap_or_default();
+                    self.closes(tag, opened)?;
+                    self.piece.buf.truncate(tag.start);
+                    self.piece.marks.push(Mark {
+                        end: tag.start,
+                        ..tag
+                    });
                 }
             }
-            self.piece.buf.clear();
+            return Ok(self.element_read(rules, reading));
+        }
+        if tag.kind == Kind::Close {
+            let opened = self.open.last().map(Vec::as_slice).unwrap_or_default();
+            self.closes(tag, opened)?;
+            self.piece.buf.truncate(tag.start);
+            let ended = self
+                .entered
+                .last()
+                .filter(|(open, _)| *open == self.open.len())
+                .map(|&(_, rule)| rule);
+            self.open
+                .pop()
+                .ok_or_else(|| format!("unbalanced closing tag at byte {pos}"))?;
+            if ended.is_some() {
+                self.entered.pop();
+            }
+            // A batch ends with its elements' parent.
+            if let Some(rule) = reading.rule {
+                self.closed = ended;
+                return Ok(Some(Read::Piece(rule)));
+            }
+            return Ok(ended.map(Read::Closed));
+        }
+        let name = self
+            .piece
+            .buf
+            .get(tag.start..tag.start + tag.name_len)
+            .unwrap_or_default();
+        let rule = rules.iter().position(|(path, _)| {
+            self.open.len() + 1 == path.len()
+                && self.open.iter().zip(*path).all(|(o, p)| o == p.as_bytes())
+                && path.last().is_some_and(|p| p.as_bytes() == name)
+        });
+        if let Some(batch) = reading.rule.filter(|&r| Some(r) != rule) {
+            // Not one more element of the batch: it ends before this tag.
+            self.pending = Some(tag);
+            return Ok(Some(Read::Piece(batch)));
+        }
+        if self.open.len() == 1 {
+            self.sections
+                .push(String::from_utf8_lossy(name).into_owned());
+        }
+        let open = tag.kind == Kind::Open;
+        if open && self.open.len() >= MAX_DEPTH {
+            return Err(too_deep(pos));
+        }
+        match rule.and_then(|r| Some((r, rules.get(r)?.1))) {
+            None => {
+                if open {
+                    self.open.push(name.to_vec());
+                }
+                self.piece.buf.truncate(tag.start);
+                Ok(None)
+            }
+            Some((rule, Take::Enter)) => {
+                // The tag alone, with no children of its own in the piece.
+                self.piece.marks.push(Mark {
+                    kind: Kind::Empty,
+                    ..tag
+                });
+                if open {
+                    self.open.push(name.to_vec());
+                    self.entered.push((self.open.len(), rule));
+                } else {
+                    self.closed = Some(rule);
+                }
+                Ok(Some(Read::Piece(rule)))
+            }
+            Some((rule, Take::Whole | Take::Batch(_))) => {
+                self.piece.marks.push(tag);
+                reading.rule = Some(rule);
+                if open {
+                    reading.depth = 1;
+                    self.names.clear();
+                    self.names.push((tag.start, tag.start + tag.name_len));
+                    return Ok(None);
+                }
+                Ok(self.element_read(rules, reading))
+            }
+        }
+    }
+
+    /// Whether an end tag closes the element named `opened`.
+    fn closes(&self, tag: Mark, opened: &[u8]) -> Result<(), String> {
+        let name = self.piece.buf.get(tag.start + 1..tag.end);
+        if name != Some(opened) {
+            return Err(format!(
+                "the end tag at byte {} does not close <{}>",
+                tag.pos,
+                String::from_utf8_lossy(opened)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Once an element of the piece has been read whole: whether the piece
+    /// is done.
+    fn element_read(&self, rules: &[Rule], reading: &Reading) -> Option<Read> {
+        let rule = reading.rule.filter(|_| reading.depth == 0)?;
+        match rules.get(rule)?.1 {
+            Take::Batch(bytes) if self.piece.buf.len() < bytes => None,
+            _ => Some(Read::Piece(rule)),
         }
     }
 }
@@ -622,51 +907,218 @@ mod tests {
         assert_eq!(node.attr("uname"), Some("n&1"));
     }
 
-    #[test]
-    fn a_stream_hands_out_elements_at_a_path() {
-        let text = "<cib a=\"1\"><configuration><x id=\"c\"/></configuration><status><n id=\"1\"/><n id=\"2\"><!-- note --><m>text</m></n></status><other/></cib>";
+    /// Everything a stream reads by `rules`, as text: `name#id` for each
+    /// element of a piece (`+` before those that follow in a batch), `/name`
+    /// for an entered element's end.
+    fn read_all(text: &str, rules: &[Rule]) -> Result<Vec<String>, String> {
         let mut s = Stream::new(text.as_bytes());
-        assert!(s.next_at(&["cib", "configuration"]).unwrap());
-        let mut cfg = s.take();
-        assert_eq!(
-            cfg.element().unwrap().first("x").map(Element::id),
-            Some("c")
-        );
-        let mut root = s.take_root().unwrap();
-        assert_eq!(root.element().unwrap().attr("a"), Some("1"));
-        assert!(!s.passed("status"));
-        let mut ids = Vec::new();
-        while s.next_at(&["cib", "status", "n"]).unwrap() {
-            let mut piece = s.take();
-            let n = piece.element().unwrap();
-            ids.push(n.id().to_string());
-            assert_eq!(n.children.len(), usize::from(n.id() == "2"));
+        let mut seen = Vec::new();
+        loop {
+            match s.next(rules)? {
+                Read::End => return Ok(seen),
+                Read::Closed(r) => seen.push(format!("/{}", rules[r].0.last().unwrap())),
+                Read::Piece(_) => {
+                    let mut piece = s.take();
+                    let all = piece.elements()?;
+                    let ids: Vec<String> = all
+                        .iter()
+                        .map(|e| format!("{}#{}", e.name, e.id()))
+                        .collect();
+                    seen.push(ids.join("+"));
+                    drop(all);
+                    s.recycle(piece);
+                }
+            }
         }
-        assert_eq!(ids, ["1", "2"]);
-        assert!(s.passed("status") && s.passed("other"));
-        let mut broken = Stream::new(&b"<cib><status><n/>"[..]);
-        assert!(broken.next_at(&["cib", "status", "n"]).unwrap());
-        assert!(broken.next_at(&["cib", "status", "n"]).is_err());
-        let mut unbalanced = Stream::new(&b"<cib></status>"[..]);
-        assert!(unbalanced.next_at(&["cib", "status", "n"]).is_err());
+    }
+
+    #[test]
+    fn a_stream_reads_by_rules() {
+        let rules: &[Rule] = &[
+            (&["cib"], Take::Enter),
+            (&["cib", "configuration"], Take::Whole),
+            (&["cib", "status", "n"], Take::Enter),
+            (&["cib", "status", "n", "a"], Take::Whole),
+            (&["cib", "status", "n", "h", "r"], Take::Batch(30)),
+        ];
+        let text = r#"<?xml version="1.0"?><!-- a CIB --><cib id="c">
+            <configuration id="cfg"><x id="x"/></configuration>
+            <status>
+              <n id="1"><h><r id="r1"/><r id="r2"><op id="o"/></r><!-- c --><r id="r3"/><r id="r4"/></h><a id="a1"/></n>
+              <n id="2"/>
+              <n id="3"><h><r id="r5"/><other id="z"/><r id="r6"/></h></n>
+            </status>
+            <other><n id="not-in-status"/></other>
+        </cib>"#;
+        assert_eq!(
+            read_all(text, rules).unwrap(),
+            [
+                "cib#c",
+                "configuration#cfg",
+                "n#1",
+                // A batch closes once it holds 30 bytes of text, or at its
+                // parent's end.
+                "r#r1+r#r2",
+                "r#r3+r#r4",
+                "a#a1",
+                "/n",
+                "n#2",
+                "/n",
+                "n#3",
+                // Another element ends a batch.
+                "r#r5",
+                "r#r6",
+                "/n",
+                "/cib",
+            ]
+        );
+        let mut s = Stream::new(text.as_bytes());
+        while s.next(rules).unwrap() != Read::End {}
+        assert!(s.passed("status") && s.passed("other") && !s.passed("x"));
+        // A batch whose parent is entered: the batch, then the end.
+        assert_eq!(
+            read_all(
+                r#"<cib><status><n id="1"><h><r id="a"/></h></n></status></cib>"#,
+                &rules[..3]
+            )
+            .unwrap(),
+            ["cib#", "n#1", "/n", "/cib"]
+        );
+        let batch_in_entered: &[Rule] = &[(&["n"], Take::Enter), (&["n", "r"], Take::Batch(1000))];
+        assert_eq!(
+            read_all(r#"<n id="1"><r id="a"/><r id="b"/></n>"#, batch_in_entered).unwrap(),
+            ["n#1", "r#a+r#b", "/n"]
+        );
+    }
+
+    #[test]
+    fn a_stream_refuses_what_is_not_well_formed() {
+        let rules: &[Rule] = &[(&["cib", "status", "n"], Take::Whole)];
+        for text in [
+            "<cib><status><n/>",
+            "<cib></status>",
+            "<cib><status><n><m></n></status></cib>",
+            "<cib><status></cib></status>",
+            "<cib><status><n a=\"1></n></status></cib>",
+            "<cib><!DOCTYPE x [<!ENTITY e \"y\">]></cib>",
+            "<cib>< n/></cib>",
+            "<cib><!-- no end",
+        ] {
+            assert!(read_all(text, rules).is_err(), "{text}");
+        }
     }
 
     #[test]
     fn a_recycled_piece_holds_nothing_of_its_last_element() {
         let text =
             r#"<cib><status><n id="1" a="x"><m b="y"/></n><n id="2"/><n id="3"/></status></cib>"#;
+        let rules: &[Rule] = &[(&["cib", "status", "n"], Take::Whole)];
         let mut s = Stream::new(text.as_bytes());
-        assert!(s.next_at(&["cib", "status", "n"]).unwrap());
+        assert_eq!(s.next(rules).unwrap(), Read::Piece(0));
         let mut first = s.take();
         first.find_attributes();
         assert_eq!(first.element().unwrap().children.len(), 1);
         s.recycle(first);
         // The second is read into a new piece, the third into the first's.
         for id in ["2", "3"] {
-            assert!(s.next_at(&["cib", "status", "n"]).unwrap());
+            assert_eq!(s.next(rules).unwrap(), Read::Piece(0));
             let mut piece = s.take();
             let n = piece.element().unwrap();
             assert_eq!((n.id(), n.attr("a"), n.children.len()), (id, None, 0));
+        }
+    }
+
+    /// The tags quick-xml reads in a text: kind, and the text between `<`
+    /// and `>` (without the `/` of an empty element's), or the name of an
+    /// end tag.
+    fn quick_xml_tags(text: &str) -> Result<Vec<(Kind, String)>, String> {
+        let mut reader = Reader::from_str(text);
+        let mut tags = Vec::new();
+        loop {
+            let owned = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            match reader.read_event().map_err(|e| e.to_string())? {
+                Event::Start(s) => tags.push((Kind::Open, owned(&s))),
+                Event::Empty(s) => tags.push((Kind::Empty, owned(&s))),
+                Event::End(e) => tags.push((Kind::Close, owned(e.name().as_ref()))),
+                Event::Eof => return Ok(tags),
+                _ => {}
+            }
+        }
+    }
+
+    /// The same, as [`Tags`] reads them from a source `chunk` bytes at a
+    /// time.
+    fn our_tags(text: &str, chunk: usize) -> Result<Vec<(Kind, String)>, String> {
+        let source = std::io::BufReader::with_capacity(chunk, text.as_bytes());
+        let mut tags = Tags { source, pos: 0 };
+        let mut buf = Vec::new();
+        let mut found = Vec::new();
+        while let Some(m) = tags.next(&mut buf)? {
+            let (a, b) = match m.kind {
+                Kind::Close => (m.start + 1, m.end),
+                _ => (m.start, m.end),
+            };
+            let name = &buf[m.start..m.start + m.name_len];
+            if m.kind != Kind::Close && !name.iter().all(|b| !b.is_ascii_whitespace()) {
+                return Err("name with whitespace".into());
+            }
+            found.push((m.kind, String::from_utf8_lossy(&buf[a..b]).into_owned()));
+            buf.clear();
+        }
+        Ok(found)
+    }
+
+    #[test]
+    fn tags_are_read_as_quick_xml_reads_them() {
+        for text in [
+            "<a/>",
+            "\u{feff}<?xml version=\"1.0\"?>\n<!DOCTYPE cib>\n<a x=\"1\"><b/></a>",
+            r#"<a x="1>2" y='say "hi"' z="it's"><b q=">"/></a >"#,
+            "<a><!-- <b> --><![CDATA[<c>]]><?pi <d>?>text &amp; more</a>",
+            "<a\tx=\"1\"\n/><b></b\n>",
+            "<a><!----><!-- a - b --></a>",
+        ] {
+            let want = quick_xml_tags(text).unwrap();
+            for chunk in [1, 2, 3, 7, 64] {
+                assert_eq!(our_tags(text, chunk).unwrap(), want, "{text} by {chunk}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Tags with values holding quotes and `>`, comments and text between
+        /// them, read in chunks of any size: the same tags as quick-xml's.
+        #[test]
+        fn tags_agree_with_quick_xml(
+            parts in proptest::collection::vec(
+                (0u8..6, "[a-c]{1,3}", "[ a>'/=]{0,6}", "[ a>\"/=]{0,6}"), 0..12),
+            chunk in 1usize..40,
+        ) {
+            let mut text = String::new();
+            let mut open = Vec::new();
+            for (kind, name, v1, v2) in &parts {
+                match kind {
+                    0 => {
+                        text += &format!("<{name} x=\"{v1}\" y='{v2}'>");
+                        open.push(name.clone());
+                    }
+                    1 => text += &format!("<{name} x=\"{v1}\"/>"),
+                    2 => text += &format!("<!--{}-->", v1.replace('-', "")),
+                    3 => text += &format!("<![CDATA[{v1}{v2}]]>"),
+                    4 => text += " \n",
+                    _ => {
+                        if let Some(n) = open.pop() {
+                            text += &format!("</{n}>");
+                        }
+                    }
+                }
+            }
+            while let Some(n) = open.pop() {
+                text += &format!("</{n}>");
+            }
+            let want = quick_xml_tags(&text);
+            proptest::prop_assume!(want.is_ok());
+            proptest::prop_assert_eq!(our_tags(&text, chunk), want, "{}", text);
         }
     }
 
