@@ -1390,15 +1390,18 @@ impl<'c, 'a> Assigner<'c, 'a> {
 }
 
 /// Scores as the plan reports them: every node, best first, then by name.
-pub(crate) fn node_scores(cx: &Ctx<'_>, s: &Scores) -> Vec<NodeScore> {
+pub(crate) fn node_scores(cx: &Ctx<'_>, s: Scores) -> Vec<NodeScore> {
     let mut out: Vec<NodeScore> = cx
         .nodes
         .iter()
-        .enumerate()
-        .map(|(ni, n)| NodeScore {
+        .zip(s.parts.into_iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(n, parts)| NodeScore {
             node: n.name.clone(),
-            total: s.total(ni),
-            parts: s.parts.get(ni).cloned().unwrap_or_default(),
+            // As `Scores::total` adds them up.
+            total: parts.as_ref().map_or(Score::NEG_INF, |p| {
+                p.iter().fold(Score::ZERO, |acc, c| acc + c.score)
+            }),
+            parts: parts.unwrap_or_default(),
         })
         .collect();
     out.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));

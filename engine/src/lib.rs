@@ -29,7 +29,7 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
     let placements = policy
         .resources
         .iter()
-        .zip(&targets)
+        .zip(targets)
         .enumerate()
         .map(|(i, (r, t))| Placement {
             rsc: r.name.clone(),
@@ -38,8 +38,8 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 .iter()
                 .filter_map(|(n, role)| cx.nodes.get(*n).map(|x| (x.name.clone(), *role)))
                 .collect(),
-            scores: assign::node_scores(&cx, &t.scores),
-            promotion: t.promotion.as_ref().map(|p| {
+            scores: assign::node_scores(&cx, t.scores),
+            promotion: t.promotion.map(|p| {
                 let mut s = assign::node_scores(&cx, p);
                 s.retain(|ns| {
                     t.instances
@@ -64,7 +64,7 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 })
                 .unwrap_or_default(),
             assigned_as: t.order,
-            unplaced: t.unplaced.clone(),
+            unplaced: t.unplaced,
             held: t
                 .held
                 .iter()

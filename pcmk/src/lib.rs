@@ -332,6 +332,7 @@ fn begin<'a>(
         ..config::Builder::default()
     };
     b.configuration(cfg);
+    b.ids = config::Ids::of(&b.names);
     let mut state = ClusterState::default();
     for n in &b.standby {
         state.node_mut(n).standby = true;

@@ -269,7 +269,7 @@ impl Builder<'_> {
         Op::read_history(r, ops);
         let ops: &[Op] = ops;
         let id = strip_instance(r.id());
-        let Some(&rid) = self.names.get(id) else {
+        let Some(rid) = self.ids.get(id) else {
             // Not in the configuration: an orphan, stopped if it is running.
             if let Some(role) = fold(ops, &[], &|_, _| OnFail::Restart, None).map(|f| f.role) {
                 if role.is_active() {
@@ -281,7 +281,7 @@ impl Builder<'_> {
         let Some(rsc) = self.policy.resource(rid) else {
             return;
         };
-        let name = rsc.name.clone();
+        let name = rsc.name.as_str();
         // Live migrations: a completed migrate_from is a start on its target,
         // and a migrate_to whose migrate_from completed leaves the source
         // stopped; anything else (partial or failed migrations) is not
@@ -346,7 +346,7 @@ impl Builder<'_> {
         let expiry = self.now.filter(|_| timeout > 0).map(|now| {
             let unexpired = state
                 .failures
-                .get(&name)
+                .get(name)
                 .and_then(|m| m.get(node))
                 .is_some_and(|fc| fc.count > 0 && now < fc.last_failure.0.saturating_add(timeout));
             Expiry {
@@ -408,12 +408,19 @@ impl Builder<'_> {
             })
             .is_some_and(|c| c.unique);
         let cloned = rsc.clone.is_some() || parent_cloned;
-        let e = state
-            .resources
-            .entry(name.clone())
-            .or_default()
-            .entry(node.to_string())
-            .or_default();
+        // Keys are made only for entries that are new.
+        if !state.resources.contains_key(name) {
+            state.resources.insert(name.to_string(), Default::default());
+        }
+        let Some(on) = state.resources.get_mut(name) else {
+            return;
+        };
+        if !on.contains_key(node) {
+            on.insert(node.to_string(), ResourceState::default());
+        }
+        let Some(e) = on.get_mut(node) else {
+            return;
+        };
         // A second instance of a clone on this node (clone-node-max above 1,
         // or one found running twice). The failed one, if any, comes first:
         // failures are recorded for the first instance.
@@ -429,7 +436,7 @@ impl Builder<'_> {
             }
             e.changed |= changed;
             if !unique {
-                *self.instances_found.entry(name.clone()).or_insert(0) += 1;
+                *self.instances_found.entry(rid).or_insert(0) += 1;
             }
             return;
         }
@@ -442,7 +449,7 @@ impl Builder<'_> {
         if unique {
             e.instance = r.id().rsplit_once(':').and_then(|(_, n)| n.parse().ok());
         } else if cloned && role.is_active() {
-            let next = self.instances_found.entry(name.clone()).or_insert(0);
+            let next = self.instances_found.entry(rid).or_insert(0);
             e.instance = Some(*next);
             *next += 1;
         }
