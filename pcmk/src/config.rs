@@ -16,6 +16,8 @@ pub(crate) struct Builder<'a> {
     pub names: BTreeMap<String, RscId>,
     /// The same, for the status's many lookups (see [`Ids`]).
     pub ids: Ids,
+    /// What the status fold needs of each resource, by [`RscId`].
+    pub facts: Vec<crate::status::Facts>,
     /// Halo resource name → the id Pacemaker prints for its instances.
     pub display: BTreeMap<String, String>,
     /// Node attributes from the nodes section that are node state in Halo.

@@ -333,6 +333,7 @@ fn begin<'a>(
     };
     b.configuration(cfg);
     b.ids = config::Ids::of(&b.names);
+    b.facts = status::Facts::of(&b.policy);
     let mut state = ClusterState::default();
     for n in &b.standby {
         state.node_mut(n).standby = true;

@@ -33,6 +33,65 @@ pub struct NodeFold {
     histories: Vec<String>,
 }
 
+/// What the status fold needs to know of a resource, gathered once after the
+/// configuration: the fold visits every resource on every node, and reading
+/// these from the policy each time (its operations, meta attributes and
+/// parent) costs trips to memory for each.
+#[derive(Default)]
+pub(crate) struct Facts {
+    /// Intervals of the monitors configured for the Stopped role, which
+    /// expect "not running".
+    stopped_monitors: Vec<u64>,
+    /// failure-timeout in seconds; 0 for none.
+    timeout: i64,
+    /// An instance of a clone: itself cloned, or in a cloned group.
+    cloned: bool,
+    /// An instance of a unique clone.
+    unique: bool,
+    /// Promotable itself, or in a promotable cloned group.
+    promotable: bool,
+}
+
+impl Facts {
+    /// Every resource's, in the policy's order.
+    pub fn of(policy: &Policy) -> Vec<Facts> {
+        (0..policy.resources.len())
+            .map(|i| {
+                let rid = RscId(u32::try_from(i).unwrap_or(u32::MAX));
+                Facts::of_one(policy, rid).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    fn of_one(policy: &Policy, rid: RscId) -> Option<Facts> {
+        let rsc = policy.resource(rid)?;
+        let parent = rsc.parent.and_then(|g| policy.resource(g));
+        Some(Facts {
+            stopped_monitors: rsc
+                .primitive()
+                .map(|p| {
+                    p.ops
+                        .iter()
+                        .filter(|o| o.action == OpAction::Monitor && o.role == Some(Role::Stopped))
+                        .map(|o| o.interval.as_ms())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            timeout: policy
+                .meta(rid, |m| m.failure_timeout)
+                .map_or(0, |t| i64::try_from(t.as_ms() / 1000).unwrap_or(i64::MAX)),
+            cloned: rsc.clone.is_some() || parent.is_some_and(|g| g.clone.is_some()),
+            unique: rsc
+                .clone
+                .as_ref()
+                .or_else(|| parent.and_then(|g| g.clone.as_ref()))
+                .is_some_and(|c| c.unique),
+            // Members of a promotable cloned group are promotable too.
+            promotable: rsc.is_promotable() || parent.is_some_and(|g| g.is_promotable()),
+        })
+    }
+}
+
 impl NodeFold {
     /// Whether the node's histories can be read now: after its transient
     /// attributes, as fail counts decide which failures are remembered.
@@ -310,17 +369,9 @@ impl Builder<'_> {
                 migrated_away = true;
             }
         }
-        // Monitors configured for the Stopped role expect "not running".
-        let stopped_monitors: Vec<u64> = rsc
-            .primitive()
-            .map(|p| {
-                p.ops
-                    .iter()
-                    .filter(|o| o.action == OpAction::Monitor && o.role == Some(Role::Stopped))
-                    .map(|o| o.interval.as_ms())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let Some(facts) = self.facts.get(rid.index()) else {
+            return;
+        };
         let fencing = self.policy.cluster.fencing;
         let prim = rsc.primitive();
         let on_fail = |action: OpAction, interval: u64| {
@@ -339,10 +390,7 @@ impl Builder<'_> {
         };
         // Failed operations older than failure-timeout are ignored, unless the
         // resource still has a fail count that has not expired.
-        let timeout = self
-            .policy
-            .meta(rid, |m| m.failure_timeout)
-            .map_or(0, |t| i64::try_from(t.as_ms() / 1000).unwrap_or(i64::MAX));
+        let timeout = facts.timeout;
         let expiry = self.now.filter(|_| timeout > 0).map(|now| {
             let unexpired = state
                 .failures
@@ -360,7 +408,7 @@ impl Builder<'_> {
             failed,
             pending,
             ignored,
-        }) = fold(ops, &stopped_monitors, &on_fail, expiry)
+        }) = fold(ops, &facts.stopped_monitors, &on_fail, expiry)
         else {
             return;
         };
@@ -380,16 +428,7 @@ impl Builder<'_> {
                 fc.op = Some(op);
             }
         }
-        let parent_cloned = rsc
-            .parent
-            .and_then(|g| self.policy.resource(g))
-            .is_some_and(|g| g.clone.is_some());
-        // Members of a promotable cloned group are promotable too.
-        let promotable = rsc.is_promotable()
-            || rsc
-                .parent
-                .and_then(|g| self.policy.resource(g))
-                .is_some_and(|g| g.is_promotable());
+        let (promotable, unique, cloned) = (facts.promotable, facts.unique, facts.cloned);
         let role = match role {
             Role::Started if promotable => Role::Unpromoted,
             Role::Promoted | Role::Unpromoted if !promotable => Role::Started,
@@ -398,23 +437,9 @@ impl Builder<'_> {
         if role == Role::Stopped && failed.is_none() && pending.is_none() {
             return;
         }
-        let unique = rsc
-            .clone
-            .as_ref()
-            .or_else(|| {
-                rsc.parent
-                    .and_then(|g| self.policy.resource(g))
-                    .and_then(|g| g.clone.as_ref())
-            })
-            .is_some_and(|c| c.unique);
-        let cloned = rsc.clone.is_some() || parent_cloned;
-        // Keys are made only for entries that are new.
-        if !state.resources.contains_key(name) {
-            state.resources.insert(name.to_string(), Default::default());
-        }
-        let Some(on) = state.resources.get_mut(name) else {
-            return;
-        };
+        // One search of the large map (a key made each time costs less than
+        // a second search); a node's key is made only for a new entry.
+        let on = state.resources.entry(name.to_string()).or_default();
         if !on.contains_key(node) {
             on.insert(node.to_string(), ResourceState::default());
         }

@@ -384,6 +384,27 @@ impl<R: std::io::BufRead> Tags<R> {
         }
     }
 
+    /// Reads into `buf` up to the next `>`, and it: `false` if the text ends
+    /// first. (`BufRead::read_until` does the same with a slower search.)
+    fn read_through(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
+        loop {
+            let available = self.source.fill_buf().map_err(|e| e.to_string())?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let (used, found) = match memchr::memchr(b'>', available) {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            buf.extend_from_slice(available.get(..used).unwrap_or_default());
+            self.source.consume(used);
+            self.pos += used as u64;
+            if found {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Reads into `buf` until the text from `start` ends with `end` (which
     /// ends with `>`) and is at least `least` bytes long.
     fn through(
@@ -395,19 +416,25 @@ impl<R: std::io::BufRead> Tags<R> {
     ) -> Result<(), String> {
         loop {
             let text = buf.get(start..).unwrap_or_default();
-            if text.len() >= least && text.ends_with(end) {
+            let tail = text
+                .len()
+                .checked_sub(end.len())
+                .and_then(|t| text.get(t..));
+            if text.len() >= least && tail.is_some_and(|tail| same(tail, end)) {
                 return Ok(());
             }
-            let read = self
-                .source
-                .read_until(b'>', buf)
-                .map_err(|e| e.to_string())?;
-            self.pos += read as u64;
-            if read == 0 || buf.last() != Some(&b'>') {
+            if !self.read_through(buf)? {
                 return Err("the XML ends inside a tag".to_string());
             }
         }
     }
+}
+
+/// Whether two short texts (element names) are the same: compared here
+/// rather than by a call to the C library's `memcmp`, which costs more than
+/// the comparison for a few bytes.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Whether every quoted value that opens in a tag's text also closes in it.
@@ -485,6 +512,9 @@ pub struct Stream<R> {
     closed: Option<usize>,
     /// Where the names of the open elements of the piece are in its buffer.
     names: Vec<(usize, usize)>,
+    /// The rules (by the address and length of their list) a tag can match
+    /// below the open elements.
+    here: Option<((usize, usize), Vec<usize>)>,
 }
 
 /// The piece being read: by which rule, and how deep inside its current
@@ -507,6 +537,7 @@ impl<R: std::io::BufRead> Stream<R> {
             pending: None,
             closed: None,
             names: Vec::new(),
+            here: None,
         }
     }
 
@@ -635,6 +666,7 @@ impl<R: std::io::BufRead> Stream<R> {
             self.open
                 .pop()
                 .ok_or_else(|| format!("unbalanced closing tag at byte {pos}"))?;
+            self.here = None;
             if ended.is_some() {
                 self.entered.pop();
             }
@@ -650,10 +682,27 @@ impl<R: std::io::BufRead> Stream<R> {
             .buf
             .get(tag.start..tag.start + tag.name_len)
             .unwrap_or_default();
-        let rule = rules.iter().position(|(path, _)| {
-            self.open.len() + 1 == path.len()
-                && self.open.iter().zip(*path).all(|(o, p)| o == p.as_bytes())
-                && path.last().is_some_and(|p| p.as_bytes() == name)
+        // The rules a tag here can match, found again only when the open
+        // elements (or the rules) change: most tags are siblings.
+        let key = (rules.as_ptr() as usize, rules.len());
+        if self.here.as_ref().is_none_or(|(k, _)| *k != key) {
+            let open = &self.open;
+            let candidates = (0..rules.len())
+                .filter(|&r| {
+                    rules.get(r).is_some_and(|(path, _)| {
+                        open.len() + 1 == path.len()
+                            && open.iter().zip(*path).all(|(o, p)| same(o, p.as_bytes()))
+                    })
+                })
+                .collect();
+            self.here = Some((key, candidates));
+        }
+        let candidates = self.here.as_ref().map_or(&[][..], |(_, c)| c.as_slice());
+        let rule = candidates.iter().copied().find(|&r| {
+            rules
+                .get(r)
+                .and_then(|(path, _)| path.last())
+                .is_some_and(|last| same(last.as_bytes(), name))
         });
         if let Some(batch) = reading.rule.filter(|&r| Some(r) != rule) {
             // Not one more element of the batch: it ends before this tag.
@@ -672,6 +721,7 @@ impl<R: std::io::BufRead> Stream<R> {
             None => {
                 if open {
                     self.open.push(name.to_vec());
+                    self.here = None;
                 }
                 self.piece.buf.truncate(tag.start);
                 Ok(None)
@@ -684,6 +734,7 @@ impl<R: std::io::BufRead> Stream<R> {
                 });
                 if open {
                     self.open.push(name.to_vec());
+                    self.here = None;
                     self.entered.push((self.open.len(), rule));
                 } else {
                     self.closed = Some(rule);
@@ -707,7 +758,7 @@ impl<R: std::io::BufRead> Stream<R> {
     /// Whether an end tag closes the element named `opened`.
     fn closes(&self, tag: Mark, opened: &[u8]) -> Result<(), String> {
         let name = self.piece.buf.get(tag.start + 1..tag.end);
-        if name != Some(opened) {
+        if !name.is_some_and(|name| same(name, opened)) {
             return Err(format!(
                 "the end tag at byte {} does not close <{}>",
                 tag.pos,
