@@ -1391,21 +1391,32 @@ impl<'c, 'a> Assigner<'c, 'a> {
 
 /// Scores as the plan reports them: every node, best first, then by name.
 pub(crate) fn node_scores(cx: &Ctx<'_>, s: Scores) -> Vec<NodeScore> {
-    let mut out: Vec<NodeScore> = cx
-        .nodes
-        .iter()
-        .zip(s.parts.into_iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(n, parts)| NodeScore {
-            node: n.name.clone(),
+    let mut out: Vec<(usize, Score, Vec<Contribution>)> = s
+        .parts
+        .into_iter()
+        .map(Some)
+        .chain(std::iter::repeat(None))
+        .take(cx.nodes.len())
+        .enumerate()
+        .map(|(ni, parts)| {
             // As `Scores::total` adds them up.
-            total: parts.as_ref().map_or(Score::NEG_INF, |p| {
+            let total = parts.as_ref().map_or(Score::NEG_INF, |p| {
                 p.iter().fold(Score::ZERO, |acc, c| acc + c.score)
-            }),
-            parts: parts.unwrap_or_default(),
+            });
+            (ni, total, parts.unwrap_or_default())
         })
         .collect();
-    out.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));
-    out
+    // Best first; on a tie by node name, which is the nodes' order.
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.into_iter()
+        .filter_map(|(ni, total, parts)| {
+            Some(NodeScore {
+                node: cx.nodes.get(ni)?.name.clone(),
+                total,
+                parts,
+            })
+        })
+        .collect()
 }
 
 /// A stable top-down merge sort, as GLib's `g_list_sort` does it: the left
