@@ -729,6 +729,63 @@ struct Expiry {
     unexpired: bool,
 }
 
+/// An operation that completed as expected (or whose failure is ignored),
+/// returning `success_rc`: the role it leaves, and whether it clears a past
+/// failure.
+fn succeeded(
+    action: OpAction,
+    success_rc: i32,
+    interval: u64,
+    role: &mut Role,
+    failed: &mut Option<(FailedOp, u64, OnFail)>,
+) {
+    let clears = match action {
+        _ if success_rc == 7 => {
+            *role = Role::Stopped;
+            true
+        }
+        OpAction::Monitor => {
+            if !role.is_active() {
+                *role = Role::Started;
+            }
+            failed
+                .as_ref()
+                .is_some_and(|(f, i, _)| f.op == OpAction::Monitor && *i == interval)
+        }
+        OpAction::Start => {
+            *role = Role::Started;
+            true
+        }
+        OpAction::Stop => {
+            *role = Role::Stopped;
+            true
+        }
+        OpAction::Promote => {
+            *role = Role::Promoted;
+            true
+        }
+        OpAction::Demote => {
+            *role = Role::Unpromoted;
+            failed
+                .as_ref()
+                .is_some_and(|(_, _, r)| *r == OnFail::Demote)
+        }
+    };
+    // A completed operation clears a past failure, unless its on-fail
+    // acts beyond the resource (stop, fence, standby).
+    if clears
+        && failed.as_ref().is_some_and(|(f, _, r)| {
+            !f.agent_missing
+                && matches!(
+                    r,
+                    OnFail::Block | OnFail::Ignore | OnFail::Demote | OnFail::Restart
+                )
+        })
+    {
+        *failed = None;
+    }
+}
+
 /// Folds an operation history, as Pacemaker reads it. `on_fail` gives the configured reaction to a failure
 /// of an operation (action, interval in ms); `ignore` makes Pacemaker pretend
 /// the operation succeeded.
@@ -804,7 +861,7 @@ fn fold(
             ));
             continue;
         }
-        let mut outcome = match status {
+        let outcome = match status {
             0 | 4 => {
                 let mut o = if expected.is_some_and(|e| e == rc) || (expected.is_none() && rc == 0)
                 {
@@ -838,61 +895,24 @@ fn fold(
             7 => Outcome::Hard,
             _ => Outcome::Error,
         };
+        if outcome == Outcome::Done {
+            succeeded(action, rc, interval, &mut role, &mut failed);
+            continue;
+        }
+        // A failure, unless its on-fail pretends it away (the configuration
+        // is read only for failures: most operations succeed).
         let reaction = on_fail(action, interval);
         let agent_missing = status == 7;
-        let mut success_rc = rc;
-        if outcome != Outcome::Done && reaction == OnFail::Ignore && !agent_missing {
+        if reaction == OnFail::Ignore && !agent_missing {
             // Pacemaker pretends the operation succeeded.
-            outcome = Outcome::Done;
             ignored = Some(action);
-            success_rc = expected.unwrap_or(0);
-        }
-        if outcome == Outcome::Done {
-            let clears = match action {
-                _ if success_rc == 7 => {
-                    role = Role::Stopped;
-                    true
-                }
-                OpAction::Monitor => {
-                    if !role.is_active() {
-                        role = Role::Started;
-                    }
-                    failed
-                        .as_ref()
-                        .is_some_and(|(f, i, _)| f.op == OpAction::Monitor && *i == interval)
-                }
-                OpAction::Start => {
-                    role = Role::Started;
-                    true
-                }
-                OpAction::Stop => {
-                    role = Role::Stopped;
-                    true
-                }
-                OpAction::Promote => {
-                    role = Role::Promoted;
-                    true
-                }
-                OpAction::Demote => {
-                    role = Role::Unpromoted;
-                    failed
-                        .as_ref()
-                        .is_some_and(|(_, _, r)| *r == OnFail::Demote)
-                }
-            };
-            // A completed operation clears a past failure, unless its on-fail
-            // acts beyond the resource (stop, fence, standby).
-            if clears
-                && failed.as_ref().is_some_and(|(f, _, r)| {
-                    !f.agent_missing
-                        && matches!(
-                            r,
-                            OnFail::Block | OnFail::Ignore | OnFail::Demote | OnFail::Restart
-                        )
-                })
-            {
-                failed = None;
-            }
+            succeeded(
+                action,
+                expected.unwrap_or(0),
+                interval,
+                &mut role,
+                &mut failed,
+            );
             continue;
         }
         // A failure: where does it leave the resource?
