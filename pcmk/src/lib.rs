@@ -263,7 +263,8 @@ pub fn import_parts(
                 done(piece);
                 for mut piece in waiting.drain(..) {
                     if let Some(n) = &mut node {
-                        b.node_histories(n, piece.elements()?.iter(), &mut state);
+                        let (all, tops) = piece.shallow()?;
+                        b.node_histories(n, histories(&all, &tops), &mut state);
                     }
                     done(piece);
                 }
@@ -271,7 +272,8 @@ pub fn import_parts(
             Part::Histories(mut piece) => match &mut node {
                 Some(n) if !n.histories_ready() => waiting.push(piece),
                 Some(n) => {
-                    b.node_histories(n, piece.elements()?.iter(), &mut state);
+                    let (all, tops) = piece.shallow()?;
+                    b.node_histories(n, histories(&all, &tops), &mut state);
                     done(piece);
                 }
                 None => done(piece),
@@ -279,7 +281,8 @@ pub fn import_parts(
             Part::NodeEnd => {
                 let Some(mut n) = node.take() else { continue };
                 for mut piece in waiting.drain(..) {
-                    b.node_histories(&mut n, piece.elements()?.iter(), &mut state);
+                    let (all, tops) = piece.shallow()?;
+                    b.node_histories(&mut n, histories(&all, &tops), &mut state);
                     done(piece);
                 }
                 seen.push(b.close_node(n, &mut state));
@@ -289,6 +292,18 @@ pub fn import_parts(
     }
     b.unseen_nodes(&seen, &mut state);
     Ok(Some(finish(b, state, &top)))
+}
+
+/// The histories in a part's elements as [`xml::Piece::shallow`] reads them:
+/// each `lrm_resource` with its children.
+fn histories<'e>(
+    all: &'e [xml::Element<'e>],
+    tops: &'e [usize],
+) -> impl Iterator<Item = status::History<'e>> {
+    tops.iter().enumerate().filter_map(move |(i, &top)| {
+        let end = tops.get(i + 1).copied().unwrap_or(all.len());
+        Some((all.get(top)?, all.get(top + 1..end)?))
+    })
 }
 
 /// What the `<cib>` element itself says.

@@ -18,6 +18,10 @@ fn yes(v: Option<&str>) -> bool {
     }
 }
 
+/// A resource's history on a node: its `lrm_resource` and that element's
+/// children (its operations).
+pub type History<'e> = (&'e Element<'e>, &'e [Element<'e>]);
+
 /// A node's `node_state` being folded in: opened by its tag, then its
 /// transient attributes and its resources' histories, then closed.
 pub struct NodeFold {
@@ -161,7 +165,8 @@ impl Builder<'_> {
         let histories = ns
             .all("lrm")
             .flat_map(|l| l.all("lrm_resources"))
-            .flat_map(|l| l.all("lrm_resource"));
+            .flat_map(|l| l.all("lrm_resource"))
+            .map(|r| (r, r.children.as_slice()));
         self.node_histories(&mut n, histories, state);
         Some(self.close_node(n, state))
     }
@@ -217,7 +222,7 @@ impl Builder<'_> {
     pub fn node_histories<'e>(
         &mut self,
         n: &mut NodeFold,
-        rs: impl IntoIterator<Item = &'e Element<'e>>,
+        rs: impl IntoIterator<Item = History<'e>>,
         state: &mut ClusterState,
     ) {
         if !n.known {
@@ -226,8 +231,8 @@ impl Builder<'_> {
         let down = state.nodes.get(&n.name).map(|x| x.status) == Some(NodeStatus::Offline);
         // One list of operations, read into for each resource in turn.
         let mut ops = Vec::new();
-        for r in rs {
-            self.history(state, &n.name, r, &mut ops);
+        for (r, children) in rs {
+            self.history(state, &n.name, r, children, &mut ops);
             if down {
                 n.histories.push(strip_instance(r.id()).to_string());
             }
@@ -323,9 +328,10 @@ impl Builder<'_> {
         state: &mut ClusterState,
         node: &str,
         r: &'e Element<'e>,
+        children: &'e [Element<'e>],
         ops: &mut Vec<Op<'e>>,
     ) {
-        Op::read_history(r, ops);
+        Op::read_history(children, ops);
         let ops: &[Op] = ops;
         let id = strip_instance(r.id());
         let Some(rid) = self.ids.get(id) else {
@@ -660,9 +666,14 @@ impl<'e> Op<'e> {
 
     /// A resource's operations on a node, in the order they were called,
     /// into `ops`.
-    fn read_history(r: &'e Element<'e>, ops: &mut Vec<Op<'e>>) {
+    fn read_history(children: &'e [Element<'e>], ops: &mut Vec<Op<'e>>) {
         ops.clear();
-        ops.extend(r.all("lrm_rsc_op").map(Op::of));
+        ops.extend(
+            children
+                .iter()
+                .filter(|c| c.name == "lrm_rsc_op")
+                .map(Op::of),
+        );
         ops.sort_by_key(call_id);
     }
 

@@ -225,29 +225,66 @@ impl Piece {
 
     /// The piece's elements, in order, or what is wrong with their text.
     pub fn elements(&mut self) -> Result<Vec<Element<'_>>, String> {
+        let (text, spans, marks) = self.read()?;
+        let mut tree = Tree::default();
+        for m in marks {
+            match m.kind {
+                Kind::Open => tree.open(element_at(text, spans, m)?, m.pos)?,
+                Kind::Empty => tree.attach(element_at(text, spans, m)?),
+                Kind::Close => tree.close(m.pos)?,
+            }
+        }
+        tree.finish()
+    }
+
+    /// The piece's text, its attributes' spans (found now if they were not)
+    /// and its tags.
+    fn read(&mut self) -> Result<(&str, &[Span], &[Mark]), String> {
         let pos = self.marks.first().map_or(0, |m| m.pos);
         if !self.found {
             self.find_attributes();
         }
         let text = std::str::from_utf8(&self.buf)
             .map_err(|_| format!("the element at byte {pos} is not valid UTF-8"))?;
-        let mut tree = Tree::default();
-        for m in &self.marks {
-            let tag = || {
-                text.get(m.start..m.end)
-                    .ok_or_else(|| format!("unreadable tag at byte {}", m.pos))
-            };
-            let known = m.attrs.and_then(|(a, b)| {
-                let index = |i: u32| usize::try_from(i).ok();
-                self.spans.get(index(a)?..index(b)?)
-            });
-            match m.kind {
-                Kind::Open => tree.open(element(tag()?, m.name_len, m.pos, known)?, m.pos)?,
-                Kind::Empty => tree.attach(element(tag()?, m.name_len, m.pos, known)?),
-                Kind::Close => tree.close(m.pos)?,
+        Ok((text, &self.spans, &self.marks))
+    }
+
+    /// The piece's elements and their children, without deeper descendants
+    /// (read, and refused if malformed, but not kept), in one flat list:
+    /// each outermost element followed by its children; and where the
+    /// outermost ones are in it. For pieces of many small elements (a node's
+    /// resource histories) this makes no list per element, as
+    /// [`Piece::elements`] does.
+    pub fn shallow(&mut self) -> Result<(Vec<Element<'_>>, Vec<usize>), String> {
+        let (text, spans, marks) = self.read()?;
+        let mut all = Vec::with_capacity(marks.len());
+        let mut tops = Vec::new();
+        let mut depth = 0usize;
+        for m in marks {
+            if m.kind == Kind::Close {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("unbalanced closing tag at byte {}", m.pos))?;
+                continue;
+            }
+            let e = element_at(text, spans, m)?;
+            if depth == 0 {
+                tops.push(all.len());
+            }
+            if depth <= 1 {
+                all.push(e);
+            }
+            if m.kind == Kind::Open {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(too_deep(m.pos));
+                }
             }
         }
-        tree.finish()
+        if depth != 0 {
+            return Err("the XML ends inside an element".to_string());
+        }
+        Ok((all, tops))
     }
 
     /// Finds where the attributes of every tag are, into one list the
@@ -902,6 +939,19 @@ impl Iterator for Quotes<'_> {
     }
 }
 
+/// The element a piece's tag opens, from the piece's text and the spans of
+/// its attributes.
+fn element_at<'t>(text: &'t str, spans: &'t [Span], m: &Mark) -> Result<Element<'t>, String> {
+    let tag = text
+        .get(m.start..m.end)
+        .ok_or_else(|| format!("unreadable tag at byte {}", m.pos))?;
+    let known = m.attrs.and_then(|(a, b)| {
+        let index = |i: u32| usize::try_from(i).ok();
+        spans.get(index(a)?..index(b)?)
+    });
+    element(tag, m.name_len, m.pos, known)
+}
+
 /// An element from the text of its tag: its name (the first `name_len`
 /// bytes) and its attributes, from `known` spans when they were found as the
 /// tag was read.
@@ -1057,6 +1107,24 @@ mod tests {
         ] {
             assert!(read_all(text, rules).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_shallow_read_keeps_elements_and_their_children() {
+        let rules: &[Rule] = &[(&["h", "r"], Take::Batch(1 << 10))];
+        let read = |text: &str| {
+            let mut s = Stream::new(text.as_bytes());
+            assert_eq!(s.next(rules).unwrap(), Read::Piece(0));
+            s.take()
+        };
+        let mut piece =
+            read(r#"<h><r id="a"><op id="1"><x id="deep"/></op><op id="2"/></r><r id="b"/></h>"#);
+        let (all, tops) = piece.shallow().unwrap();
+        let ids: Vec<&str> = all.iter().map(Element::id).collect();
+        assert_eq!((ids, tops), (vec!["a", "1", "2", "b"], vec![0, 3]));
+        // What is not kept is still read: a malformed attribute is an error.
+        let mut bad = read(r#"<h><r id="a"><op id="1"><x id=1/></op></r></h>"#);
+        assert!(bad.shallow().is_err());
     }
 
     #[test]
