@@ -404,36 +404,31 @@ impl<R: std::io::BufRead> Tags<R> {
 
     /// Passes over the text before the next `<`, and it: `false` at the end.
     fn skip_to_tag(&mut self) -> Result<bool, String> {
-        loop {
-            let available = self.source.fill_buf().map_err(|e| e.to_string())?;
-            if available.is_empty() {
-                return Ok(false);
-            }
-            let (used, found) = match memchr::memchr(b'<', available) {
-                Some(i) => (i + 1, true),
-                None => (available.len(), false),
-            };
-            self.source.consume(used);
-            self.pos += used as u64;
-            if found {
-                return Ok(true);
-            }
-        }
+        self.up_to(b'<', None)
     }
 
     /// Reads into `buf` up to the next `>`, and it: `false` if the text ends
-    /// first. (`BufRead::read_until` does the same with a slower search.)
+    /// first.
     fn read_through(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
+        self.up_to(b'>', Some(buf))
+    }
+
+    /// Reads up to the next `byte`, and it, into `keep` if given: `false` if
+    /// the text ends first. (`BufRead::read_until` does the same with a
+    /// slower search.)
+    fn up_to(&mut self, byte: u8, mut keep: Option<&mut Vec<u8>>) -> Result<bool, String> {
         loop {
             let available = self.source.fill_buf().map_err(|e| e.to_string())?;
             if available.is_empty() {
                 return Ok(false);
             }
-            let (used, found) = match memchr::memchr(b'>', available) {
+            let (used, found) = match memchr::memchr(byte, available) {
                 Some(i) => (i + 1, true),
                 None => (available.len(), false),
             };
-            buf.extend_from_slice(available.get(..used).unwrap_or_default());
+            if let Some(buf) = keep.as_deref_mut() {
+                buf.extend_from_slice(available.get(..used).unwrap_or_default());
+            }
             self.source.consume(used);
             self.pos += used as u64;
             if found {
