@@ -98,7 +98,31 @@ impl Part {
 /// and importer, large enough that handing parts over costs little.
 const HISTORIES: usize = 1 << 15;
 
-/// Indexes of [`Parts`]'s rules.
+/// What [`Parts`] reads as pieces, and how; the constants below are their
+/// indexes.
+const RULES: &[xml::Rule<'static>] = {
+    use xml::Take::{Batch, Enter, Whole};
+    &[
+        (&["cib"], Enter),
+        (&["cib", "configuration"], Whole),
+        (&["cib", "status", "node_state"], Enter),
+        (
+            &["cib", "status", "node_state", "transient_attributes"],
+            Whole,
+        ),
+        (
+            &[
+                "cib",
+                "status",
+                "node_state",
+                "lrm",
+                "lrm_resources",
+                "lrm_resource",
+            ],
+            Batch(HISTORIES),
+        ),
+    ]
+};
 const ROOT: usize = 0;
 const CONFIGURATION: usize = 1;
 const NODE: usize = 2;
@@ -112,7 +136,6 @@ const HISTORY: usize = 4;
 /// never held whole.
 pub struct Parts<R> {
     stream: xml::Stream<R>,
-    rules: [xml::Rule<'static>; 5],
     root: Option<Piece>,
     configured: bool,
     done: bool,
@@ -120,32 +143,8 @@ pub struct Parts<R> {
 
 impl<R: std::io::BufRead> Parts<R> {
     pub fn new(source: R) -> Parts<R> {
-        Parts::batched(source, HISTORIES)
-    }
-
-    /// Parts with at most about `bytes` of histories each.
-    fn batched(source: R, bytes: usize) -> Parts<R> {
-        use xml::Take::{Batch, Enter, Whole};
-        const LRM_RESOURCE: &[&str] = &[
-            "cib",
-            "status",
-            "node_state",
-            "lrm",
-            "lrm_resources",
-            "lrm_resource",
-        ];
         Parts {
-            stream: xml::Stream::new(source),
-            rules: [
-                (&["cib"], Enter),
-                (&["cib", "configuration"], Whole),
-                (&["cib", "status", "node_state"], Enter),
-                (
-                    &["cib", "status", "node_state", "transient_attributes"],
-                    Whole,
-                ),
-                (LRM_RESOURCE, Batch(bytes)),
-            ],
+            stream: xml::Stream::new(source, RULES),
             root: None,
             configured: false,
             done: false,
@@ -165,7 +164,7 @@ impl<R: std::io::BufRead> Parts<R> {
 
     fn read(&mut self) -> Result<Option<Part>, String> {
         loop {
-            let rule = match self.stream.next(&self.rules)? {
+            let rule = match self.stream.next()? {
                 // A CIB with no configuration is read whole, which says so.
                 xml::Read::End => return Ok((!self.configured).then_some(Part::Whole)),
                 xml::Read::Closed(NODE) => return Ok(Some(Part::NodeEnd)),
@@ -261,29 +260,21 @@ pub fn import_parts(
                     b.node_attributes(n, &piece.element()?, &mut state);
                 }
                 done(piece);
-                for mut piece in waiting.drain(..) {
+                for piece in waiting.drain(..) {
                     if let Some(n) = &mut node {
-                        let (all, tops) = piece.shallow()?;
-                        b.node_histories(n, histories(&all, &tops), &mut state);
+                        fold_histories(&mut b, n, piece, &mut state, &mut done)?;
                     }
-                    done(piece);
                 }
             }
-            Part::Histories(mut piece) => match &mut node {
+            Part::Histories(piece) => match &mut node {
                 Some(n) if !n.histories_ready() => waiting.push(piece),
-                Some(n) => {
-                    let (all, tops) = piece.shallow()?;
-                    b.node_histories(n, histories(&all, &tops), &mut state);
-                    done(piece);
-                }
+                Some(n) => fold_histories(&mut b, n, piece, &mut state, &mut done)?,
                 None => done(piece),
             },
             Part::NodeEnd => {
                 let Some(mut n) = node.take() else { continue };
-                for mut piece in waiting.drain(..) {
-                    let (all, tops) = piece.shallow()?;
-                    b.node_histories(&mut n, histories(&all, &tops), &mut state);
-                    done(piece);
+                for piece in waiting.drain(..) {
+                    fold_histories(&mut b, &mut n, piece, &mut state, &mut done)?;
                 }
                 seen.push(b.close_node(n, &mut state));
             }
@@ -294,16 +285,25 @@ pub fn import_parts(
     Ok(Some(finish(b, state, &top)))
 }
 
-/// The histories in a part's elements as [`xml::Piece::shallow`] reads them:
-/// each `lrm_resource` with its children.
-fn histories<'e>(
-    all: &'e [xml::Element<'e>],
-    tops: &'e [usize],
-) -> impl Iterator<Item = status::History<'e>> {
-    tops.iter().enumerate().filter_map(move |(i, &top)| {
+/// Folds a part of a node's resource histories into the state, then hands
+/// its piece to `done`.
+fn fold_histories(
+    b: &mut config::Builder<'_>,
+    n: &mut status::NodeFold,
+    mut piece: Piece,
+    state: &mut ClusterState,
+    done: &mut impl FnMut(Piece),
+) -> Result<(), String> {
+    let (all, tops) = piece.shallow()?;
+    // Each lrm_resource with its children, which follow it up to the next.
+    let histories = tops.iter().enumerate().filter_map(|(i, &top)| {
         let end = tops.get(i + 1).copied().unwrap_or(all.len());
         Some((all.get(top)?, all.get(top + 1..end)?))
-    })
+    });
+    b.node_histories(n, histories, state);
+    drop(all);
+    done(piece);
+    Ok(())
 }
 
 /// What the `<cib>` element itself says.

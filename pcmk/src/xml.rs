@@ -310,6 +310,11 @@ impl Piece {
 
     fn clear(&mut self) {
         self.buf.clear();
+        self.clear_tags();
+    }
+
+    /// Forgets the piece's tags, keeping its text.
+    fn clear_tags(&mut self) {
         self.marks.clear();
         self.spans.clear();
         self.found = false;
@@ -526,6 +531,8 @@ pub enum Read {
 /// CIB's status) is processed piece by piece and never held whole.
 pub struct Stream<R> {
     tags: Tags<R>,
+    /// What is read as pieces, and how.
+    rules: &'static [Rule<'static>],
     /// The piece being read, or last read.
     piece: Piece,
     /// Names of the open elements above the reading position.
@@ -544,9 +551,9 @@ pub struct Stream<R> {
     closed: Option<usize>,
     /// Where the names of the open elements of the piece are in its buffer.
     names: Vec<(usize, usize)>,
-    /// The rules (by the address and length of their list) a tag can match
-    /// below the open elements.
-    here: Option<((usize, usize), Vec<usize>)>,
+    /// The rules a tag can match below the open elements, while those stay
+    /// open.
+    here: Option<Vec<usize>>,
 }
 
 /// The piece being read: by which rule, and how deep inside its current
@@ -558,9 +565,10 @@ struct Reading {
 }
 
 impl<R: std::io::BufRead> Stream<R> {
-    pub fn new(source: R) -> Stream<R> {
+    pub fn new(source: R, rules: &'static [Rule<'static>]) -> Stream<R> {
         Stream {
             tags: Tags { source, pos: 0 },
+            rules,
             piece: Piece::default(),
             open: Vec::new(),
             entered: Vec::new(),
@@ -614,10 +622,10 @@ impl<R: std::io::BufRead> Stream<R> {
         self.tags.source
     }
 
-    /// Reads on to the next piece by `rules`, or the end of an entered
-    /// element, or of the document. An element matched by no rule is passed
-    /// over, but the rules apply to what is inside it.
-    pub fn next(&mut self, rules: &[Rule]) -> Result<Read, String> {
+    /// Reads on to the next piece by the stream's rules, or the end of an
+    /// entered element, or of the document. An element matched by no rule is
+    /// passed over, but the rules apply to what is inside it.
+    pub fn next(&mut self) -> Result<Read, String> {
         if let Some(rule) = self.closed.take() {
             return Ok(Read::Closed(rule));
         }
@@ -626,9 +634,7 @@ impl<R: std::io::BufRead> Stream<R> {
         let kept = pending.map_or(0..0, |m| m.start..m.end);
         self.piece.buf.copy_within(kept.clone(), 0);
         self.piece.buf.truncate(kept.len());
-        self.piece.marks.clear();
-        self.piece.spans.clear();
-        self.piece.found = false;
+        self.piece.clear_tags();
         let mut reading = Reading::default();
         if let Some(m) = pending {
             let tag = Mark {
@@ -636,12 +642,12 @@ impl<R: std::io::BufRead> Stream<R> {
                 end: kept.len(),
                 ..m
             };
-            if let Some(read) = self.handle(tag, rules, &mut reading)? {
+            if let Some(read) = self.handle(tag, &mut reading)? {
                 return Ok(read);
             }
         }
         while let Some(tag) = self.tags.next(&mut self.piece.buf)? {
-            if let Some(read) = self.handle(tag, rules, &mut reading)? {
+            if let Some(read) = self.handle(tag, &mut reading)? {
                 return Ok(read);
             }
         }
@@ -653,13 +659,9 @@ impl<R: std::io::BufRead> Stream<R> {
 
     /// Handles one tag, whose text is the last in the piece's buffer: what
     /// it brings the reading to, if anything to report.
-    fn handle(
-        &mut self,
-        tag: Mark,
-        rules: &[Rule],
-        reading: &mut Reading,
-    ) -> Result<Option<Read>, String> {
+    fn handle(&mut self, tag: Mark, reading: &mut Reading) -> Result<Option<Read>, String> {
         let pos = tag.pos;
+        let rules = self.rules;
         if reading.depth > 0 {
             // Inside an element of the piece: everything is kept.
             if tag.kind == Kind::Open && self.open.len() + reading.depth >= MAX_DEPTH {
@@ -684,7 +686,7 @@ impl<R: std::io::BufRead> Stream<R> {
                     });
                 }
             }
-            return Ok(self.element_read(rules, reading));
+            return Ok(self.element_read(reading));
         }
         if tag.kind == Kind::Close {
             let opened = self.open.last().map(Vec::as_slice).unwrap_or_default();
@@ -715,21 +717,18 @@ impl<R: std::io::BufRead> Stream<R> {
             .get(tag.start..tag.start + tag.name_len)
             .unwrap_or_default();
         // The rules a tag here can match, found again only when the open
-        // elements (or the rules) change: most tags are siblings.
-        let key = (rules.as_ptr() as usize, rules.len());
-        if self.here.as_ref().is_none_or(|(k, _)| *k != key) {
-            let open = &self.open;
-            let candidates = (0..rules.len())
+        // elements change: most tags are siblings.
+        let open = &self.open;
+        let candidates = self.here.get_or_insert_with(|| {
+            (0..rules.len())
                 .filter(|&r| {
                     rules.get(r).is_some_and(|(path, _)| {
                         open.len() + 1 == path.len()
                             && open.iter().zip(*path).all(|(o, p)| same(o, p.as_bytes()))
                     })
                 })
-                .collect();
-            self.here = Some((key, candidates));
-        }
-        let candidates = self.here.as_ref().map_or(&[][..], |(_, c)| c.as_slice());
+                .collect()
+        });
         let rule = candidates.iter().copied().find(|&r| {
             rules
                 .get(r)
@@ -782,7 +781,7 @@ impl<R: std::io::BufRead> Stream<R> {
                     self.names.push((tag.start, tag.start + tag.name_len));
                     return Ok(None);
                 }
-                Ok(self.element_read(rules, reading))
+                Ok(self.element_read(reading))
             }
         }
     }
@@ -802,9 +801,9 @@ impl<R: std::io::BufRead> Stream<R> {
 
     /// Once an element of the piece has been read whole: whether the piece
     /// is done.
-    fn element_read(&self, rules: &[Rule], reading: &Reading) -> Option<Read> {
+    fn element_read(&self, reading: &Reading) -> Option<Read> {
         let rule = reading.rule.filter(|_| reading.depth == 0)?;
-        match rules.get(rule)?.1 {
+        match self.rules.get(rule)?.1 {
             Take::Batch(bytes) if self.piece.buf.len() < bytes => None,
             _ => Some(Read::Piece(rule)),
         }
@@ -1006,11 +1005,11 @@ mod tests {
     /// Everything a stream reads by `rules`, as text: `name#id` for each
     /// element of a piece (`+` before those that follow in a batch), `/name`
     /// for an entered element's end.
-    fn read_all(text: &str, rules: &[Rule]) -> Result<Vec<String>, String> {
-        let mut s = Stream::new(text.as_bytes());
+    fn read_all(text: &str, rules: &'static [Rule<'static>]) -> Result<Vec<String>, String> {
+        let mut s = Stream::new(text.as_bytes(), rules);
         let mut seen = Vec::new();
         loop {
-            match s.next(rules)? {
+            match s.next()? {
                 Read::End => return Ok(seen),
                 Read::Closed(r) => seen.push(format!("/{}", rules[r].0.last().unwrap())),
                 Read::Piece(_) => {
@@ -1030,7 +1029,7 @@ mod tests {
 
     #[test]
     fn a_stream_reads_by_rules() {
-        let rules: &[Rule] = &[
+        let rules: &'static [Rule<'static>] = &[
             (&["cib"], Take::Enter),
             (&["cib", "configuration"], Take::Whole),
             (&["cib", "status", "n"], Take::Enter),
@@ -1068,8 +1067,8 @@ mod tests {
                 "/cib",
             ]
         );
-        let mut s = Stream::new(text.as_bytes());
-        while s.next(rules).unwrap() != Read::End {}
+        let mut s = Stream::new(text.as_bytes(), rules);
+        while s.next().unwrap() != Read::End {}
         assert!(s.passed("status") && s.passed("other") && !s.passed("x"));
         // A batch whose parent is entered: the batch, then the end.
         assert_eq!(
@@ -1080,7 +1079,8 @@ mod tests {
             .unwrap(),
             ["cib#", "n#1", "/n", "/cib"]
         );
-        let batch_in_entered: &[Rule] = &[(&["n"], Take::Enter), (&["n", "r"], Take::Batch(1000))];
+        let batch_in_entered: &'static [Rule<'static>] =
+            &[(&["n"], Take::Enter), (&["n", "r"], Take::Batch(1000))];
         assert_eq!(
             read_all(r#"<n id="1"><r id="a"/><r id="b"/></n>"#, batch_in_entered).unwrap(),
             ["n#1", "r#a+r#b", "/n"]
@@ -1089,7 +1089,7 @@ mod tests {
 
     #[test]
     fn a_stream_refuses_what_is_not_well_formed() {
-        let rules: &[Rule] = &[(&["cib", "status", "n"], Take::Whole)];
+        let rules: &'static [Rule<'static>] = &[(&["cib", "status", "n"], Take::Whole)];
         for text in [
             "<cib><status><n/>",
             "<cib></status>",
@@ -1106,10 +1106,10 @@ mod tests {
 
     #[test]
     fn a_shallow_read_keeps_elements_and_their_children() {
-        let rules: &[Rule] = &[(&["h", "r"], Take::Batch(1 << 10))];
+        let rules: &'static [Rule<'static>] = &[(&["h", "r"], Take::Batch(1 << 10))];
         let read = |text: &str| {
-            let mut s = Stream::new(text.as_bytes());
-            assert_eq!(s.next(rules).unwrap(), Read::Piece(0));
+            let mut s = Stream::new(text.as_bytes(), rules);
+            assert_eq!(s.next().unwrap(), Read::Piece(0));
             s.take()
         };
         let mut piece =
@@ -1126,16 +1126,16 @@ mod tests {
     fn a_recycled_piece_holds_nothing_of_its_last_element() {
         let text =
             r#"<cib><status><n id="1" a="x"><m b="y"/></n><n id="2"/><n id="3"/></status></cib>"#;
-        let rules: &[Rule] = &[(&["cib", "status", "n"], Take::Whole)];
-        let mut s = Stream::new(text.as_bytes());
-        assert_eq!(s.next(rules).unwrap(), Read::Piece(0));
+        let rules: &'static [Rule<'static>] = &[(&["cib", "status", "n"], Take::Whole)];
+        let mut s = Stream::new(text.as_bytes(), rules);
+        assert_eq!(s.next().unwrap(), Read::Piece(0));
         let mut first = s.take();
         first.find_attributes();
         assert_eq!(first.element().unwrap().children.len(), 1);
         s.recycle(first);
         // The second is read into a new piece, the third into the first's.
         for id in ["2", "3"] {
-            assert_eq!(s.next(rules).unwrap(), Read::Piece(0));
+            assert_eq!(s.next().unwrap(), Read::Piece(0));
             let mut piece = s.take();
             let n = piece.element().unwrap();
             assert_eq!((n.id(), n.attr("a"), n.children.len()), (id, None, 0));
