@@ -77,10 +77,15 @@ pub enum NodeCommand {
 
 #[derive(Subcommand)]
 pub enum ResourceCommand {
-    /// Move RSC to NODE (it stays there until `clear`).
+    /// Move RSC to NODE: it stays there until `clear` or for --lifetime. A
+    /// move replaces an earlier move of RSC; it is refused, with the reason,
+    /// when RSC could not run on NODE.
     Move {
         rsc: String,
         node: String,
+        /// How long the move lasts (e.g. 10m, 1h); default: until `clear`.
+        #[arg(long)]
+        lifetime: Option<String>,
         #[command(flatten)]
         conn: Conn,
     },
@@ -538,41 +543,47 @@ pub fn node(c: &NodeCommand) -> Result<Exit, InputError> {
     send(conn, op, None)
 }
 
+/// A `--lifetime` in whole seconds (at least one).
+fn lifetime_secs(lifetime: Option<&str>) -> Result<Option<u64>, InputError> {
+    lifetime
+        .map(|l| {
+            halo_model::Duration::parse(l)
+                .map(|d| d.as_secs().max(1))
+                .map_err(|e| InputError::usage(format!("--lifetime {l}: {e}")))
+        })
+        .transpose()
+}
+
 pub fn resource(c: &ResourceCommand) -> Result<Exit, InputError> {
     match c {
-        ResourceCommand::Move { rsc, node, conn } => send(
+        ResourceCommand::Move {
+            rsc,
+            node,
+            lifetime,
+            conn,
+        } => send(
             conn,
             AdminOp::Move {
                 rsc: rsc.clone(),
                 node: node.clone(),
+                until: None,
             },
-            None,
+            lifetime_secs(lifetime.as_deref())?,
         ),
         ResourceCommand::Ban {
             rsc,
             node,
             lifetime,
             conn,
-        } => {
-            let lifetime_s = match lifetime {
-                Some(l) => Some(
-                    halo_model::Duration::parse(l)
-                        .map_err(|e| InputError::usage(format!("--lifetime {l}: {e}")))?
-                        .as_secs()
-                        .max(1),
-                ),
-                None => None,
-            };
-            send(
-                conn,
-                AdminOp::Ban {
-                    rsc: rsc.clone(),
-                    node: node.clone(),
-                    until: None,
-                },
-                lifetime_s,
-            )
-        }
+        } => send(
+            conn,
+            AdminOp::Ban {
+                rsc: rsc.clone(),
+                node: node.clone(),
+                until: None,
+            },
+            lifetime_secs(lifetime.as_deref())?,
+        ),
         ResourceCommand::Clear { rsc, conn } => {
             send(conn, AdminOp::Clear { rsc: rsc.clone() }, None)
         }

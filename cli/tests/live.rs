@@ -13,7 +13,7 @@ use support::{Cluster, Net, Options};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn policy(nodes: &[&str], fencing: bool, quorum: &str) -> String {
+fn policy(cluster: &str, nodes: &[&str], fencing: bool, quorum: &str) -> String {
     let list = nodes.join(" ");
     let node_lines: String = nodes.iter().map(|n| format!("  node {n}\n")).collect();
     let fence = if fencing {
@@ -22,7 +22,7 @@ fn policy(nodes: &[&str], fencing: bool, quorum: &str) -> String {
         String::new()
     };
     format!(
-        "cluster live {{\n{node_lines}  quorum {quorum}\n  fencing {}\n}}\n\n\
+        "cluster {cluster} {{\n{node_lines}  quorum {quorum}\n  fencing {}\n}}\n\n\
          defaults {{\n  stickiness 10\n  migration-threshold 2\n}}\n\n{fence}\n\
          resource web: ocf:heartbeat:Dummy {{\n  monitor every 1s\n  stop timeout 3s\n}}\n\n\
          promotable db: ocf:pacemaker:Stateful {{\n  monitor promoted every 1s\n  monitor unpromoted every 2s\n  clone-max 2\n}}\n",
@@ -38,7 +38,7 @@ fn three(name: &str, subnet: u8) -> Cluster {
         net: Net::Loopback(subnet),
         timing: None,
     });
-    c.apply(&policy(&["n1", "n2", "n3"], true, "majority"));
+    c.apply(&policy(name, &["n1", "n2", "n3"], true, "majority"));
     c
 }
 
@@ -182,7 +182,7 @@ fn two_nodes_and_a_witness_survive_the_loss_of_a_node() {
         net: Net::Loopback(55),
         timing: None,
     });
-    c.apply(&policy(&["n1", "n2"], true, "two-node"));
+    c.apply(&policy("witness", &["n1", "n2"], true, "two-node"));
     let s = settled(&c);
     let victim = web_node(&s);
     c.kill(&victim);
@@ -214,7 +214,7 @@ fn operator_commands_are_checked_and_explained() {
     let bad = c.dir.join("bad.ha");
     std::fs::write(
         &bad,
-        "cluster live {\n  node n1\n}\nresource web: ocf:heartbeat:Dummy { bogus }\n",
+        "cluster admin {\n  node n1\n}\nresource web: ocf:heartbeat:Dummy { bogus }\n",
     )
     .unwrap();
     let out = support::halo(&[
@@ -281,7 +281,7 @@ fn a_partitioned_node_stops_its_resources_and_the_majority_recovers_them() {
         },
         timing: None,
     });
-    c.apply(&policy(&["n1", "n2", "n3"], false, "majority"));
+    c.apply(&policy("partition", &["n1", "n2", "n3"], false, "majority"));
     let s = settled(&c);
     let victim = web_node(&s);
     c.link(&victim, false);

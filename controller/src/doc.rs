@@ -5,7 +5,9 @@
 //! no clock (times travel inside the commands), no I/O — so every replica that
 //! applies the same log holds the same document, byte for byte.
 
-use halo_model::{ClusterState, FailedOp, NodeStatus, OpAction, Policy, Role, Score, Timestamp};
+use halo_model::{
+    ClusterState, FailedOp, NodeStatus, OpAction, OperatorSource, Policy, Role, Score, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ pub struct Doc {
     pub fencing: Vec<PendingFence>,
     /// The last events, newest last, for `status` (bounded).
     pub log: Vec<LogLine>,
-    /// Operator bans with a lifetime: they lapse at their time.
+    /// Operator moves and bans with a lifetime: they lapse at their time.
     pub expiring: Vec<Expiry>,
 }
 
@@ -49,11 +51,28 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// When what a `move` or a `ban` with a lifetime added lapses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expiry {
     pub rsc: String,
+    /// The banned node (for a move: its target).
     pub node: String,
+    #[serde(default)]
+    pub by: OperatorSource,
     pub at: Timestamp,
+}
+
+impl Expiry {
+    /// Whether operator constraint `o` is what this expiry ends: a ban's
+    /// `-inf` on its node, or everything its move added.
+    fn covers(&self, o: &halo_model::OperatorConstraint) -> bool {
+        o.rsc == self.rsc
+            && o.by == self.by
+            && match self.by {
+                OperatorSource::Ban => o.node == self.node && o.score == Score::NEG_INF,
+                OperatorSource::Move => true,
+            }
+    }
 }
 
 /// What a runner found of a resource when probed.
@@ -133,10 +152,13 @@ pub enum AdminOp {
         node: String,
         on: bool,
     },
-    /// Prefer `node` (and avoid where it runs now) until `clear`.
+    /// Prefer `node` (and avoid where it runs now) until `clear` or
+    /// `until`; replaces an earlier move of `rsc`.
     Move {
         rsc: String,
         node: String,
+        #[serde(default)]
+        until: Option<Timestamp>,
     },
     /// Keep `rsc` off `node`, until `clear` or `until`.
     Ban {
@@ -329,14 +351,12 @@ impl Doc {
                 }
             }
         }
-        // Bans whose lifetime is over lapse.
+        // Moves and bans whose lifetime is over lapse.
         let now = cmd_time(cmd);
         let (over, keep): (Vec<_>, Vec<_>) = self.expiring.drain(..).partition(|e| e.at <= now);
         self.expiring = keep;
         for e in over {
-            self.state
-                .operator
-                .retain(|o| !(o.rsc == e.rsc && o.node == e.node && o.score == Score::NEG_INF));
+            self.state.operator.retain(|o| !e.covers(o));
         }
         self.state.normalize();
         compiled
@@ -349,15 +369,29 @@ impl Doc {
             AdminOp::Standby { node, on: false } => E::NodeUnstandby(node.clone()),
             AdminOp::Maintenance { node, on: true } => E::NodeMaintenance(node.clone()),
             AdminOp::Maintenance { node, on: false } => E::NodeReady(node.clone()),
-            AdminOp::Move { rsc, node } => E::Move {
-                rsc: rsc.clone(),
-                node: node.clone(),
-            },
+            AdminOp::Move { rsc, node, until } => {
+                // A move replaces an earlier one, and its lifetime with it.
+                self.expiring
+                    .retain(|e| !(&e.rsc == rsc && e.by == OperatorSource::Move));
+                if let Some(t) = until {
+                    self.expiring.push(Expiry {
+                        rsc: rsc.clone(),
+                        node: node.clone(),
+                        by: OperatorSource::Move,
+                        at: *t,
+                    });
+                }
+                E::Move {
+                    rsc: rsc.clone(),
+                    node: node.clone(),
+                }
+            }
             AdminOp::Ban { rsc, node, until } => {
                 if let Some(t) = until {
                     self.expiring.push(Expiry {
                         rsc: rsc.clone(),
                         node: node.clone(),
+                        by: OperatorSource::Ban,
                         at: *t,
                     });
                 }

@@ -412,6 +412,15 @@ impl Controller {
             Ok(p) => p,
             Err(why) => return CtlResponse::Refused { why },
         };
+        if policy.cluster.name != self.cfg.cluster {
+            return CtlResponse::Refused {
+                why: format!(
+                    "{name} is the policy of cluster `{}`, but this is cluster `{}`: \
+                     nothing was applied (check --config, or rename the policy's cluster)",
+                    policy.cluster.name, self.cfg.cluster
+                ),
+            };
+        }
         let unknown: Vec<&str> = policy
             .cluster
             .nodes
@@ -466,7 +475,9 @@ impl Controller {
             AdminOp::Standby { node, .. }
             | AdminOp::Maintenance { node, .. }
             | AdminOp::Fence { node } => (Some(node), None),
-            AdminOp::Move { rsc, node } | AdminOp::Ban { rsc, node, .. } => (Some(node), Some(rsc)),
+            AdminOp::Move { rsc, node, .. } | AdminOp::Ban { rsc, node, .. } => {
+                (Some(node), Some(rsc))
+            }
             AdminOp::Clear { rsc } | AdminOp::Cleanup { rsc } | AdminOp::Restart { rsc } => {
                 (None, Some(rsc))
             }
@@ -485,13 +496,19 @@ impl Controller {
             };
         }
         let at = now();
-        let op = match (op, lifetime_s) {
-            (AdminOp::Ban { rsc, node, .. }, Some(s)) => AdminOp::Ban {
-                rsc,
-                node,
-                until: Some(at.plus(halo_model::Duration::from_secs(s))),
-            },
-            (op, _) => op,
+        if let AdminOp::Move { rsc, node, .. } = &op {
+            let state = self.sm.read(|m| m.doc.state.clone());
+            if let Err(why) = halo_engine::scenario::check_move(&policy, &state, at, rsc, node) {
+                return CtlResponse::Refused {
+                    why: format!("move refused, nothing changed: {why}"),
+                };
+            }
+        }
+        let until = lifetime_s.map(|s| at.plus(halo_model::Duration::from_secs(s)));
+        let op = match op {
+            AdminOp::Ban { rsc, node, .. } => AdminOp::Ban { rsc, node, until },
+            AdminOp::Move { rsc, node, .. } => AdminOp::Move { rsc, node, until },
+            op => op,
         };
         info!("{who}: {op:?}");
         self.done(self.commit(Command::Admin { op, at }).await)

@@ -326,7 +326,7 @@ async fn boot(net: &Arc<Net>, shared: &Arc<Shared>, node: &str) {
     let dir = boot_dir(&net.root, node, boot);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let daemon = Daemon::new(node, Runner::new(RunnerConfig::new(node, dir)));
+    let daemon = Daemon::new(node, Runner::new(RunnerConfig::new(node, dir))).unwrap();
     let controllers: BTreeMap<String, std::net::SocketAddr> = NODES
         .iter()
         .enumerate()

@@ -9,8 +9,8 @@ use crate::settle::{apply, PRIMARY_SCORE, REPLICA_SCORE};
 use crate::summary::{transitions, Transition};
 use crate::{plan, Plan};
 use halo_model::{
-    ClusterState, Event, Expectation, Fact, FailedOp, NodeStatus, OperatorConstraint, Origin,
-    Policy, ResourceKind, Role, Scenario, Score, Step, Timestamp,
+    ClusterState, Event, Expectation, Fact, FailedOp, NodeStatus, OperatorConstraint,
+    OperatorSource, Origin, Policy, ResourceKind, Role, Scenario, Score, Step, Timestamp,
 };
 
 /// Plans applied in a row before the engine is declared not to settle.
@@ -145,41 +145,13 @@ pub fn apply_event(
                 }
             }
         }
-        Event::Move { rsc, node } => {
-            // Away from where it runs now, onto the target: stickiness cannot keep
-            // it, and the constraints stay until `clear`.
-            let first = leaves(policy, rsc)
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| rsc.clone());
-            let from: Vec<String> = s
-                .resources
-                .get(&first)
-                .map(|m| {
-                    m.iter()
-                        .filter(|(n, r)| r.role.is_active() && *n != node)
-                        .map(|(n, _)| n.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            for n in from {
-                s.operator.push(OperatorConstraint {
-                    rsc: rsc.clone(),
-                    node: n,
-                    score: Score::NEG_INF,
-                });
-            }
-            s.operator.push(OperatorConstraint {
-                rsc: rsc.clone(),
-                node: node.clone(),
-                score: Score::INF,
-            });
-        }
+        Event::Move { rsc, node } => apply_move(policy, s, rsc, node),
         Event::Ban { rsc, node } => {
             s.operator.push(OperatorConstraint {
                 rsc: rsc.clone(),
                 node: node.clone(),
                 score: Score::NEG_INF,
+                by: OperatorSource::Ban,
             });
         }
         Event::Clear(rsc) => s.operator.retain(|o| &o.rsc != rsc),
@@ -188,10 +160,154 @@ pub fn apply_event(
     Ok(())
 }
 
+/// `move RSC NODE`, as `crm_resource --move` does it: the move replaces
+/// whatever an earlier move of the resource added and any ban on the
+/// target, then prefers the target with `inf` and keeps the resource off
+/// where it runs now with `-inf` (so that stickiness, even `inf`, cannot
+/// hold it). The constraints stay until `clear` (or the move's lifetime).
+fn apply_move(policy: &Policy, s: &mut ClusterState, rsc: &str, node: &str) {
+    s.operator.retain(|o| {
+        o.rsc != rsc || (o.by != OperatorSource::Move && !(o.node == node && o.score < Score::ZERO))
+    });
+    let from: Vec<String> = leaves(policy, rsc)
+        .iter()
+        .filter_map(|leaf| s.resources.get(leaf))
+        .flat_map(|m| {
+            m.iter()
+                .filter(|(n, r)| r.role.is_active() && n.as_str() != node)
+                .map(|(n, _)| n.clone())
+        })
+        .collect();
+    for n in from {
+        s.operator.push(OperatorConstraint {
+            rsc: rsc.to_string(),
+            node: n,
+            score: Score::NEG_INF,
+            by: OperatorSource::Move,
+        });
+    }
+    s.operator.push(OperatorConstraint {
+        rsc: rsc.to_string(),
+        node: node.to_string(),
+        score: Score::INF,
+        by: OperatorSource::Move,
+    });
+}
+
 fn clear_node(s: &mut ClusterState, n: &str) {
     for per_node in s.resources.values_mut() {
         per_node.remove(n);
     }
+}
+
+/// Why `move RSC NODE` cannot do what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MoveRefused {
+    /// Clones run on several nodes; a move names one.
+    Clone { rsc: String },
+    /// The resource would not end up on the target: where it would run, and
+    /// the parts of the target's score that keep it away.
+    Elsewhere {
+        rsc: String,
+        node: String,
+        would_run: Vec<String>,
+        because: Vec<String>,
+    },
+    /// The cluster would not settle after the move.
+    Unsettled { why: String },
+}
+
+impl std::fmt::Display for MoveRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MoveRefused::Clone { rsc } => write!(
+                f,
+                "`{rsc}` runs as several instances and a move names one node: \
+                 use `halo resource ban {rsc} NODE` to keep an instance off a node"
+            ),
+            MoveRefused::Elsewhere {
+                rsc,
+                node,
+                would_run,
+                because,
+            } => {
+                let now = if would_run.is_empty() {
+                    "would run nowhere".to_string()
+                } else {
+                    format!("would run on {}", would_run.join(", "))
+                };
+                write!(
+                    f,
+                    "`{rsc}` cannot run on {node}, so after the move it {now}"
+                )?;
+                if !because.is_empty() {
+                    write!(f, ": {}", because.join("; "))?;
+                }
+                write!(f, " (see `halo why {rsc}`)")
+            }
+            MoveRefused::Unsettled { why } => write!(f, "after the move, {why}"),
+        }
+    }
+}
+
+/// Whether `move RSC NODE` would leave `rsc` running on `node` (and only
+/// there) once the cluster settles; checked before an operator's move is
+/// recorded, so that a move ends on its target or is refused up front.
+pub fn check_move(
+    policy: &Policy,
+    state: &ClusterState,
+    now: Timestamp,
+    rsc: &str,
+    node: &str,
+) -> Result<(), MoveRefused> {
+    let is_clone = policy
+        .find(rsc)
+        .and_then(|id| policy.resource(id))
+        .is_some_and(|r| r.clone.is_some());
+    if is_clone {
+        return Err(MoveRefused::Clone {
+            rsc: rsc.to_string(),
+        });
+    }
+    let mut s = state.clone();
+    apply_move(policy, &mut s, rsc, node);
+    s.normalize();
+    let plans = settle(policy, &mut s, now).map_err(|why| MoveRefused::Unsettled { why })?;
+    let leaves = leaves(policy, rsc);
+    let mut would_run: Vec<String> = leaves
+        .iter()
+        .filter_map(|l| s.resources.get(l))
+        .flat_map(|m| {
+            m.iter()
+                .filter(|(_, r)| r.role.is_active())
+                .map(|(n, _)| n.clone())
+        })
+        .collect();
+    would_run.sort();
+    would_run.dedup();
+    if would_run == [node] {
+        return Ok(());
+    }
+    let first = plans
+        .first()
+        .map_or_else(|| plan(policy, &s, now), Clone::clone);
+    let because = first
+        .placement(rsc)
+        .and_then(|p| p.scores.iter().find(|x| x.node == node))
+        .map(|x| {
+            x.parts
+                .iter()
+                .filter(|c| c.score < Score::ZERO)
+                .map(|c| format!("{} {}", c.score, c.source))
+                .collect()
+        })
+        .unwrap_or_default();
+    Err(MoveRefused::Elsewhere {
+        rsc: rsc.to_string(),
+        node: node.to_string(),
+        would_run,
+        because,
+    })
 }
 
 /// Plans and applies until the plan is empty. Returns the plans applied.

@@ -38,6 +38,27 @@ pub struct OperatorConstraint {
     pub rsc: String,
     pub node: String,
     pub score: crate::Score,
+    /// Which command added it: a later `move` of the same resource replaces
+    /// everything an earlier `move` added, and leaves bans alone.
+    #[serde(default, skip_serializing_if = "OperatorSource::is_ban")]
+    pub by: OperatorSource,
+}
+
+/// The operator command behind an [`OperatorConstraint`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorSource {
+    /// `ban RSC NODE`: `-inf` on the node until `clear` (or its lifetime).
+    #[default]
+    Ban,
+    /// `move RSC NODE`: `inf` on the target and `-inf` where it ran.
+    Move,
+}
+
+impl OperatorSource {
+    pub fn is_ban(&self) -> bool {
+        *self == OperatorSource::Ban
+    }
 }
 
 impl ClusterState {
@@ -121,8 +142,10 @@ impl ClusterState {
             m.retain(|_, f| f.count > 0);
         }
         self.failures.retain(|_, m| !m.is_empty());
-        self.operator
-            .sort_by(|a, b| (&a.rsc, &a.node).cmp(&(&b.rsc, &b.node)));
+        self.operator.sort_by(|a, b| {
+            (&a.rsc, &a.node, a.by, a.score).cmp(&(&b.rsc, &b.node, b.by, b.score))
+        });
+        self.operator.dedup();
         self.fenced.sort();
         self.fenced.dedup();
     }

@@ -85,8 +85,12 @@ type Outbox = BTreeMap<(String, u64), watch::Receiver<Option<ActionResult>>>;
 pub struct Daemon {
     node: String,
     runner: Runner,
-    /// The newest controller epoch heard of.
+    /// The newest controller epoch heard of; only controller certificates
+    /// move it, and it is on disk before a command of a newer epoch runs.
     epoch: AtomicU64,
+    /// Where the epoch is kept across restarts, and the lock that orders
+    /// its writes.
+    epoch_file: std::sync::Mutex<std::path::PathBuf>,
     /// Results by (client, id): kept until delivered.
     outbox: Mutex<Outbox>,
     monitors: Mutex<BTreeMap<(String, u64), tokio::task::JoinHandle<()>>>,
@@ -98,6 +102,44 @@ pub struct Daemon {
     lease: std::sync::Mutex<Option<(Instant, Duration)>>,
 }
 
+/// The file in the runner's state directory that keeps the newest epoch.
+pub const EPOCH_FILE: &str = "epoch";
+
+/// The epoch kept in `path` (0 when there is none yet).
+fn read_epoch(path: &std::path::Path) -> Result<u64, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map_err(|_| {
+            format!(
+                "{} is damaged ({:?} is not an epoch): it holds the newest controller term \
+                 this runner obeyed; write the cluster's current term (`halo status`) into it",
+                path.display(),
+                text.trim()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Keeps `epoch` in `path`: a synced temporary file, renamed.
+fn write_epoch(path: &std::path::Path, epoch: u64) -> Result<(), String> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{epoch}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    written.map_err(|e| {
+        warn!("cannot keep epoch {epoch} in {}: {e}", path.display());
+        format!(
+            "this runner cannot keep epoch {epoch} in {} ({e}), so it refuses the command",
+            path.display()
+        )
+    })
+}
+
 /// How often the lease is checked.
 const LEASE_CHECK: Duration = Duration::from_millis(20);
 
@@ -107,7 +149,7 @@ pub async fn serve(cfg: NodeConfig, shim: Option<std::path::PathBuf>) -> Result<
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
     let endpoint = server::endpoint(&cfg.ca, &cfg.cert, &cfg.key, cfg.listen)?;
-    let d = Daemon::new(&cfg.node, Runner::new(runner_config(&cfg, shim)));
+    let d = Daemon::new(&cfg.node, Runner::new(runner_config(&cfg, shim)))?;
     info!(node = %cfg.node, cluster = %cfg.cluster, listen = %cfg.listen, "runner listening");
     while let Some(incoming) = endpoint.accept().await {
         let d = d.clone();
@@ -118,13 +160,18 @@ pub async fn serve(cfg: NodeConfig, shim: Option<std::path::PathBuf>) -> Result<
 
 impl Daemon {
     /// A daemon for `node`, carrying out actions with `runner`; it watches
-    /// its lease from now on.
-    pub fn new(node: &str, runner: Runner) -> Arc<Daemon> {
+    /// its lease from now on. It starts from the epoch it kept in the
+    /// runner's state directory, so that a controller deposed while this
+    /// runner was down cannot command it after its restart.
+    pub fn new(node: &str, runner: Runner) -> Result<Arc<Daemon>, String> {
+        let epoch_file = runner.config().state_dir.join(EPOCH_FILE);
+        let epoch = read_epoch(&epoch_file)?;
         let (events, _) = broadcast::channel(EVENTS_MAX);
         let d = Arc::new(Daemon {
             node: node.to_string(),
             runner,
-            epoch: AtomicU64::new(0),
+            epoch: AtomicU64::new(epoch),
+            epoch_file: std::sync::Mutex::new(epoch_file),
             outbox: Mutex::new(BTreeMap::new()),
             monitors: Mutex::new(BTreeMap::new()),
             events,
@@ -132,7 +179,7 @@ impl Daemon {
             lease: std::sync::Mutex::new(None),
         });
         tokio::spawn(d.clone().watch_lease());
-        d
+        Ok(d)
     }
 
     async fn connection(self: Arc<Self>, incoming: quinn::Incoming) {
@@ -316,7 +363,10 @@ impl Daemon {
         }
     }
 
-    /// Controllers must say their epoch, and not be older than the newest.
+    /// Controllers must say their epoch, and not be older than the newest;
+    /// nobody else may carry one (an admin certificate could otherwise
+    /// raise the epoch past the real leader's and silence it). A newer
+    /// epoch is written to disk before its command is accepted.
     fn check_epoch(&self, who: &Identity, req: &Request) -> Result<(), String> {
         let epoch = match req {
             Request::Heartbeat { epoch, .. }
@@ -328,18 +378,29 @@ impl Daemon {
         };
         match (who.role, epoch) {
             (Role::Controller, None) => Err("a controller's commands carry its epoch".into()),
-            (_, Some(e)) => {
-                let newest = self.epoch.fetch_max(e, Ordering::SeqCst);
-                if e < newest {
-                    Err(format!(
-                        "stale controller: epoch {e} is older than epoch {newest}, which this runner has heard from"
-                    ))
-                } else {
-                    Ok(())
-                }
-            }
+            (Role::Controller, Some(e)) => self.raise_epoch(e),
+            (_, Some(_)) => Err(format!(
+                "only a controller's commands carry an epoch, and {who} is not a controller"
+            )),
             (_, None) => Ok(()),
         }
+    }
+
+    /// Accepts epoch `e` if it is not older than the newest heard of,
+    /// keeping a newer one on disk first.
+    fn raise_epoch(&self, e: u64) -> Result<(), String> {
+        let path = self.epoch_file.lock().unwrap_or_else(|p| p.into_inner());
+        let newest = self.epoch.load(Ordering::SeqCst);
+        if e < newest {
+            return Err(format!(
+                "stale controller: epoch {e} is older than epoch {newest}, which this runner has heard from"
+            ));
+        }
+        if e > newest {
+            write_epoch(&path, e)?;
+            self.epoch.store(e, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Starts an action in the background; its result goes to the outbox.
