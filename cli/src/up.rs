@@ -127,6 +127,9 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
     };
     halo_net::identity::init(&policy.cluster.name, &nodes, &witnesses, &dir)
         .map_err(InputError::usage)?;
+    for (n, _) in &nodes {
+        give_own_run_dir(&dir, n)?;
+    }
     let rt = crate::live::runtime()?;
     let _in_rt = rt.enter();
     // Ctrl-C from now on stops the cluster (dropping `procs`), whatever
@@ -282,6 +285,30 @@ fn pid_file(dir: &Path, node: &str) -> PathBuf {
 }
 
 /// Starts `halo runner` or `halo witness` for `name`, logging to NAME.log.
+/// Gives local node `node` its own runtime directory for agents
+/// (`HA_RSCTMP`): nodes sharing one would each find the others' resources
+/// running there. It lies in the node's state directory, where `fence_halo`
+/// empties it when it powers the node off, as a reboot empties a real
+/// node's tmpfs.
+fn give_own_run_dir(dir: &Path, node: &str) -> Result<(), InputError> {
+    use std::io::Write as _;
+    let path = dir.join(format!("{node}.toml"));
+    let run = Path::new("state")
+        .join(node)
+        .join(halo_runner::builtin::RUN_DIR);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| InputError::io(&path, &e))?;
+    write!(
+        f,
+        "\n# This machine runs every node: each has its own runtime directory.\n\
+         [agents]\nrun_dir = \"{}\"\n",
+        run.display()
+    )
+    .map_err(|e| InputError::io(&path, &e))
+}
+
 fn spawn(exe: &Path, dir: &Path, what: &str, name: &str) -> Result<Child, InputError> {
     let log_path = dir.join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path).map_err(|e| InputError::io(&log_path, &e))?;

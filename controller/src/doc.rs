@@ -261,6 +261,12 @@ impl Doc {
                 // would have said (a failure lost in a change of leader).
                 let fatal = policy.is_some_and(|p| p.cluster.start_failure_is_fatal);
                 for (rsc, role) in was {
+                    // A probe does not ask about fence devices (nothing runs
+                    // for them on a node): what the document held stands.
+                    if policy.is_some_and(|p| is_fence_device(p, &rsc)) {
+                        self.state.set_role(&rsc, node, role);
+                        continue;
+                    }
                     let now = found.iter().find(|f| f.rsc == rsc).map(|f| f.role);
                     if now.is_none_or(|r| !r.is_active()) {
                         self.state.set_role(&rsc, node, role);
@@ -448,6 +454,15 @@ impl Doc {
     }
 }
 
+/// Whether `rsc` is a fence device of `policy`.
+fn is_fence_device(policy: &Policy, rsc: &str) -> bool {
+    policy
+        .find(rsc)
+        .and_then(|i| policy.resource(i))
+        .and_then(|r| r.primitive())
+        .is_some_and(|p| p.fence.is_some())
+}
+
 fn cmd_time(cmd: &Command) -> Timestamp {
     match cmd {
         Command::SetPolicy { at, .. }
@@ -548,6 +563,7 @@ cluster t {
   fencing off
 }
 resource web: halo:dummy { monitor every 1s }
+fence power: fence_halo { targets n1 n2 }
 promotable db: halo:stateful {
   monitor promoted every 1s
   monitor unpromoted every 2s
@@ -653,6 +669,24 @@ promotable db: halo:stateful {
         );
         d.apply(&joined(vec![]), Some(&p));
         assert!(d.state.on("web", "n1").is_none_or(|r| r.failed.is_none()));
+    }
+
+    #[test]
+    fn a_new_leaders_probe_leaves_fence_devices_alone() {
+        let (mut d, p) = doc();
+        let joined = Command::NodeJoined {
+            node: "n1".into(),
+            found: vec![],
+            at: Timestamp(150),
+        };
+        d.apply(&joined, Some(&p));
+        d.apply(&done("power", "n1", OpAction::Start, true, 0), Some(&p));
+        // A probe does not ask about fence devices: absent is not stopped.
+        d.apply(&joined, Some(&p));
+        let r = d.state.on("power", "n1").unwrap();
+        assert_eq!(r.role, Role::Started);
+        assert!(r.failed.is_none(), "{r:?}");
+        assert!(d.state.failcount("power", "n1").is_none());
     }
 
     #[test]

@@ -323,11 +323,6 @@ impl Leader {
             };
             match self.probe(&policy, &node, &client).await {
                 Ok(found) => {
-                    let active: Vec<(String, Role)> = found
-                        .iter()
-                        .filter(|f| f.role.is_active())
-                        .map(|f| (f.rsc.clone(), f.role))
-                        .collect();
                     if self
                         .commit(Command::NodeJoined {
                             node: node.clone(),
@@ -339,9 +334,12 @@ impl Leader {
                         if let Some(v) = self.nodes.get_mut(&node) {
                             v.joined = true;
                         }
-                        // What was found running is watched again (its
-                        // runner may have restarted and lost its monitors).
-                        for (rsc, role) in active {
+                        // What runs there is watched again (its runner may
+                        // have restarted and lost its monitors): what the
+                        // probe found, and the fence devices the document
+                        // keeps there (a probe does not ask about those).
+                        let kept = self.ctl.sm.read(|m| active_on(&m.doc.state, &node));
+                        for (rsc, role) in kept {
                             self.watch(&policy, &node, &rsc, role).await;
                         }
                     }
@@ -687,6 +685,15 @@ fn request(
     })
 }
 
+/// What the state holds active on `node`, with its role.
+fn active_on(s: &halo_model::ClusterState, node: &str) -> Vec<(String, Role)> {
+    s.resources
+        .iter()
+        .filter_map(|(r, per)| per.get(node).map(|x| (r.clone(), x.role)))
+        .filter(|(_, role)| role.is_active())
+        .collect()
+}
+
 async fn run_action(
     ctl: &Arc<Controller>,
     policy: &Policy,
@@ -724,7 +731,14 @@ async fn run_action(
     };
     match result {
         Ok(r) => {
-            let ok = r.as_ref().is_none_or(|r| r.outcome.ok(op.as_str()));
+            // Judged by the action the runner ran: a fence device's start is
+            // its agent's monitor, which answers "running".
+            let sent = if is_fence_device && op == OpAction::Start {
+                "monitor"
+            } else {
+                op.as_str()
+            };
+            let ok = r.as_ref().is_none_or(|r| r.outcome.ok(sent));
             if let Some(r) = r.as_ref().filter(|_| !ok) {
                 warn!(
                     "{a} failed: {} {}",

@@ -19,6 +19,10 @@ pub const FENCE: &str = "fence_halo";
 /// The file in a node's state directory holding its halo process's id.
 pub const PID_FILE: &str = "halo.pid";
 
+/// The runtime directory of a local node (`halo up`) in its state directory:
+/// `fence_halo` empties it when it powers the node off.
+pub const RUN_DIR: &str = "run";
+
 const SCORE_UNPROMOTED: i64 = 5;
 const SCORE_PROMOTED: i64 = 10;
 
@@ -192,8 +196,10 @@ pub async fn fence(cfg: &RunnerConfig, req: &ActionRequest, timeout: Duration) -
         action,
         "monitor" | "status" | "list" | "metadata" | "meta-data"
     ) {
+        // Like a fence agent whose device answers: monitor and status say
+        // "running" (fence.rs), the rest succeed.
         return done(
-            if action == "status" {
+            if matches!(action, "status" | "monitor") {
                 Outcome::Running
             } else {
                 Outcome::Success
@@ -233,24 +239,37 @@ pub async fn fence(cfg: &RunnerConfig, req: &ActionRequest, timeout: Duration) -
             )
         }
     };
-    let Some(pid) = pid.filter(|p| is_halo(*p)) else {
-        return done(Outcome::Success, 0, None);
-    };
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    while is_halo(pid) {
-        if started.elapsed() >= timeout {
-            return failure(
-                Outcome::Timeout,
-                &format!("process {pid} of {target} is still there after SIGKILL"),
-                started.elapsed(),
-            );
+    if let Some(pid) = pid.filter(|p| is_halo(*p)) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        while is_halo(pid) {
+            if started.elapsed() >= timeout {
+                return failure(
+                    Outcome::Timeout,
+                    &format!("process {pid} of {target} is still there after SIGKILL"),
+                    started.elapsed(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    done(Outcome::Success, 0, None)
+    // Off, as after a power cut: what the node's agents kept in its runtime
+    // directory (a tmpfs on a real node) is gone.
+    let run = root.join(crate::file_stem(target)).join(RUN_DIR);
+    match std::fs::remove_dir_all(&run) {
+        Ok(()) => done(Outcome::Success, 0, None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => done(Outcome::Success, 0, None),
+        Err(e) => failure(
+            Outcome::Error,
+            &format!(
+                "{target} is off, but its runtime directory {} stays: {e}",
+                run.display()
+            ),
+            started.elapsed(),
+        ),
+    }
 }
 
 /// Whether process `pid` lives and is a halo process (not a reused id).

@@ -1,6 +1,7 @@
 //! The `exec` class: a plain command supervised as a service, for programs
-//! that have no agent. Parameters: `command` (run by `/bin/sh -c`, in its own
-//! process group, output appended to a log in the runner's state directory),
+//! that have no agent. Parameters: `command` (a shell command line, run by
+//! `/bin/sh -c` in its own process group, so `cd DIR && prog` works; output
+//! appended to a log in the runner's state directory; only start needs it),
 //! `health` (a command whose exit 0 means healthy, run by each monitor), and
 //! `stop_signal` (TERM by default; KILL follows when the stop runs out of
 //! time). Start waits a moment and fails if the command has already exited.
@@ -46,20 +47,23 @@ pub async fn run(
     timeout: Duration,
 ) -> ActionResult {
     let started = Instant::now();
-    let Some(command) = req.params.get("command").filter(|c| !c.trim().is_empty()) else {
-        return failure(
+    let command = req.params.get("command").filter(|c| !c.trim().is_empty());
+    let files = Files::of(cfg, &req.rsc);
+    // Only a start needs the command: a stop or a monitor asks about the
+    // process this runner started, so a resource whose command is missing
+    // (it could never have started) stops successfully instead of failing
+    // its stop, which would fence the node.
+    match (req.action.as_str(), command) {
+        ("start" | "validate-all", None) => failure(
             Outcome::NotConfigured,
             "an exec resource needs a `command` parameter",
             Duration::ZERO,
-        );
-    };
-    let files = Files::of(cfg, &req.rsc);
-    match req.action.as_str() {
-        "start" => start(sup, cfg, req, command, &files, timeout, started).await,
-        "stop" => stop(sup, req, &files, timeout, started).await,
-        "monitor" | "status" => monitor(sup, cfg, req, &files, timeout, started).await,
-        "validate-all" | "meta-data" => ok(Outcome::Success, started),
-        other => failure(
+        ),
+        ("start", Some(command)) => start(sup, cfg, req, command, &files, timeout, started).await,
+        ("stop", _) => stop(sup, req, &files, timeout, started).await,
+        ("monitor" | "status", _) => monitor(sup, cfg, req, &files, timeout, started).await,
+        ("validate-all" | "meta-data", _) => ok(Outcome::Success, started),
+        (other, _) => failure(
             Outcome::Unimplemented,
             &format!("exec has no `{other}` action"),
             Duration::ZERO,
@@ -108,15 +112,24 @@ async fn current(sup: &Supervisor, rsc: &str, files: &Files) -> Option<u32> {
     alive(pid).then_some(pid)
 }
 
-/// Whether a process exists and is not a zombie.
+/// Whether a process exists, is not a zombie, and leads its own process
+/// group as the commands this runner starts do (a pid file naming a pid
+/// since reused by an unrelated process must not get that process signalled).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().to_string())
+            s.rsplit_once(')').map(|(_, rest)| {
+                rest.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
         })
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+        .is_some_and(|f| {
+            let state = f.first().map(String::as_str);
+            let group = f.get(2).and_then(|g| g.parse::<u32>().ok());
+            !matches!(state, Some("Z" | "X") | None) && group == Some(pid)
+        })
 }
 
 async fn start(
@@ -164,9 +177,12 @@ async fn start(
     if let Some(home) = std::env::var_os("HOME") {
         env.insert("HOME".into(), home.to_string_lossy().into_owned());
     }
+    // The command is a shell command line: `cd /srv && ./serve`, pipes and
+    // redirections work as in a terminal. The shell leads the process
+    // group that a stop signals, so every process it started goes too.
     let child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg(format!("exec {command}"))
+        .arg(command)
         .env_clear()
         .envs(&env)
         .stdin(Stdio::null())

@@ -470,6 +470,59 @@ async fn exec_supervises_a_plain_command() {
 }
 
 #[tokio::test]
+async fn exec_commands_are_shell_command_lines_and_stop_without_one_is_safe() {
+    let d = Scratch::new("exec-shell");
+    let r = runner(&d);
+    let work = d.s("work");
+    std::fs::create_dir_all(&work).unwrap();
+    // A compound command: `cd` then a pipeline, as typed in a terminal.
+    let command = format!("cd {work} && echo up > started && sleep 1000 | cat");
+    let p = [("command", command.as_str())];
+    let res = run(&r, &req("compound", "exec", "start", &p)).await;
+    assert_eq!(res.outcome, Outcome::Success, "{res:?}");
+    assert!(std::path::Path::new(&work).join("started").exists());
+    assert_eq!(
+        run(&r, &req("compound", "exec", "monitor", &p))
+            .await
+            .outcome,
+        Outcome::Running
+    );
+    let pgrep = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", "^sleep 1000$"])
+            .output()
+            .unwrap()
+    };
+    assert!(pgrep().status.success(), "the pipeline's sleep should run");
+    let res = run(&r, &req("compound", "exec", "stop", &p)).await;
+    assert_eq!(res.outcome, Outcome::Success, "{res:?}");
+    // The whole process group went, not only the shell.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let left = pgrep();
+    assert!(
+        !left.status.success()
+            || !String::from_utf8_lossy(&left.stdout).lines().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|e| e.contains("HALO_RESOURCE=compound"))
+            }),
+        "a process of the stopped command lives on"
+    );
+    // Without a command it cannot have started: a stop succeeds and a
+    // monitor says stopped (a failed stop would fence the node); a start
+    // says what is missing.
+    assert_eq!(
+        run(&r, &req("nocmd", "exec", "stop", &[])).await.outcome,
+        Outcome::Success
+    );
+    assert_eq!(
+        run(&r, &req("nocmd", "exec", "monitor", &[])).await.outcome,
+        Outcome::NotRunning
+    );
+    let res = run(&r, &req("nocmd", "exec", "start", &[])).await;
+    assert_eq!(res.outcome, Outcome::NotConfigured, "{res:?}");
+}
+
+#[tokio::test]
 async fn built_in_agents_need_nothing_installed() {
     let d = Scratch::new("builtin");
     let r = runner(&d);
