@@ -280,8 +280,18 @@ pub fn runner(config: &Path) -> Result<Exit, InputError> {
     let ctl = cfg.controller();
     runtime()?.block_on(async move {
         let controller = async {
+            use halo_controller::StartError;
             match ctl {
-                Some(c) => halo_controller::Controller::start(c).await?.serve().await,
+                Some(c) => match halo_controller::Controller::start(c).await {
+                    Ok(c) => c.serve().await,
+                    // The node's resources do not depend on its replica: the
+                    // runner goes on, the other replicas keep the cluster.
+                    Err(StartError::Storage(why)) => {
+                        tracing::error!("this node's controller replica does not start: {why}");
+                        std::future::pending().await
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
                 None => std::future::pending().await,
             }
         };
@@ -303,7 +313,13 @@ pub fn witness(a: &WitnessArgs) -> Result<Exit, InputError> {
     logging();
     runtime()?.block_on(async move {
         tokio::select! {
-            r = async { halo_controller::Controller::start(cfg).await?.serve().await } => r.map_err(InputError::usage),
+            r = async {
+                halo_controller::Controller::start(cfg)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .serve()
+                    .await
+            } => r.map_err(InputError::usage),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })?;

@@ -13,4 +13,4 @@ pub mod runtime;
 pub mod sim;
 pub mod store;
 
-pub use node::Controller;
+pub use node::{Controller, StartError};

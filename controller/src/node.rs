@@ -16,6 +16,24 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+/// Why a replica does not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Its configuration or transport cannot be set up.
+    Setup(String),
+    /// Its stored state (vote, log, snapshot) is damaged or unreadable: the
+    /// replica stays down rather than lose what it acknowledged.
+    Storage(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Setup(why) | StartError::Storage(why) => f.write_str(why),
+        }
+    }
+}
+
 pub struct Controller {
     pub cfg: ControllerConfig,
     pub me: NodeId,
@@ -57,23 +75,27 @@ fn replica_ids(cfg: &ControllerConfig) -> BTreeMap<NodeId, String> {
 
 impl Controller {
     /// Starts the replica's Raft; `serve` then runs it.
-    pub async fn start(cfg: ControllerConfig) -> Result<Arc<Controller>, String> {
+    pub async fn start(cfg: ControllerConfig) -> Result<Arc<Controller>, StartError> {
         let names = replica_ids(&cfg);
-        let peer_tls = || tls::client(&cfg.ca, Some((cfg.cert.as_path(), cfg.key.as_path())));
+        let peer_tls = || {
+            tls::client(&cfg.ca, Some((cfg.cert.as_path(), cfg.key.as_path())))
+                .map_err(StartError::Setup)
+        };
         let election = Duration::from_millis(cfg.timing.election_ms);
         let mut replicas = BTreeMap::new();
         for (id, name) in &names {
             let Some(addr) = cfg.controllers.get(name).filter(|_| *name != cfg.name) else {
                 continue;
             };
-            let mut c = Client::new(peer_tls()?, *addr, name)?
+            let mut c = Client::new(peer_tls()?, *addr, name)
+                .map_err(StartError::Setup)?
                 .labelled(format!("the controller on {name}"));
             c.patience = election;
             replicas.insert(*id, Link::Quic(Box::new(c)));
         }
         let mut runners = BTreeMap::new();
         for (name, addr) in &cfg.nodes {
-            let mut c = Client::new(peer_tls()?, *addr, name)?;
+            let mut c = Client::new(peer_tls()?, *addr, name).map_err(StartError::Setup)?;
             c.patience = Duration::from_millis(cfg.timing.timeout_ms);
             runners.insert(name.clone(), Link::Quic(Box::new(c)));
         }
@@ -86,15 +108,21 @@ impl Controller {
         cfg: ControllerConfig,
         replica_links: BTreeMap<NodeId, Link>,
         runner_links: BTreeMap<String, Link>,
-    ) -> Result<Arc<Controller>, String> {
-        std::fs::create_dir_all(&cfg.state_dir)
-            .map_err(|e| format!("cannot create {}: {e}", cfg.state_dir.display()))?;
+    ) -> Result<Arc<Controller>, StartError> {
+        std::fs::create_dir_all(&cfg.state_dir).map_err(|e| {
+            StartError::Storage(format!("cannot create {}: {e}", cfg.state_dir.display()))
+        })?;
         let names = replica_ids(&cfg);
         let me = names
             .iter()
             .find(|(_, n)| **n == cfg.name)
             .map(|(id, _)| *id)
-            .ok_or_else(|| format!("[controllers] does not list this replica, `{}`", cfg.name))?;
+            .ok_or_else(|| {
+                StartError::Setup(format!(
+                    "[controllers] does not list this replica, `{}`",
+                    cfg.name
+                ))
+            })?;
         let replicas = Arc::new(Replicas {
             names: names.clone(),
             clients: replica_links
@@ -120,11 +148,11 @@ impl Controller {
         let config = Arc::new(
             config
                 .validate()
-                .map_err(|e| format!("bad Raft settings: {e}"))?,
+                .map_err(|e| StartError::Setup(format!("bad Raft settings: {e}")))?,
         );
         let raft_dir = cfg.state_dir.join("raft");
-        let (log, fresh) = LogStore::open(&raft_dir)?;
-        let sm = StateMachine::open(&raft_dir)?;
+        let (log, fresh) = LogStore::open(&raft_dir).map_err(StartError::Storage)?;
+        let sm = StateMachine::open(&raft_dir).map_err(StartError::Storage)?;
         let raft = Raft::new(
             me,
             config,
@@ -135,7 +163,7 @@ impl Controller {
             sm.clone(),
         )
         .await
-        .map_err(|e| format!("cannot start Raft: {e}"))?;
+        .map_err(|e| StartError::Storage(format!("cannot start Raft: {e}")))?;
         let members: BTreeMap<NodeId, BasicNode> = names
             .iter()
             .map(|(id, n)| {

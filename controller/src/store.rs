@@ -93,34 +93,115 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// One log entry as a frame: its length, then its MessagePack.
-fn frame(e: &Entry<TypeConfig>) -> Result<Vec<u8>, rmp_serde::encode::Error> {
-    let body = rmp_serde::to_vec(e)?;
-    let mut out = u32::try_from(body.len())
-        .unwrap_or(u32::MAX)
-        .to_be_bytes()
-        .to_vec();
+/// The first bytes of a log file: its format (checksummed frames).
+const LOG_MAGIC: &[u8; 8] = b"HALOLOG1";
+
+/// The first bytes of the vote and snapshot files, before their checksum.
+const FILE_MAGIC: &[u8; 8] = b"HALOSUM1";
+
+/// A frame's header: the body's length, the body's CRC32C, and the CRC32C
+/// of those eight bytes (so that a damaged length is caught rather than
+/// taken for a torn tail).
+const FRAME_HEADER: usize = 12;
+
+/// One log entry as a frame: its header, then its MessagePack.
+fn frame(e: &Entry<TypeConfig>) -> Result<Vec<u8>, String> {
+    let body = rmp_serde::to_vec(e).map_err(|x| x.to_string())?;
+    let len = u32::try_from(body.len())
+        .map_err(|_| format!("entry {} is too large for a frame", e.log_id.index))?;
+    let mut out = Vec::with_capacity(FRAME_HEADER + body.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+    let head = crc32c::crc32c(&out);
+    out.extend_from_slice(&head.to_be_bytes());
     out.extend_from_slice(&body);
     Ok(out)
 }
 
-/// The entries of a log file; a torn last frame (a crash mid-write, never
-/// acknowledged) is dropped.
-fn read_frames(bytes: &[u8]) -> Vec<Entry<TypeConfig>> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while rest.len() >= 4 {
-        let n = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let Some(body) = rest.get(4..4 + n) else {
-            break;
-        };
-        match rmp_serde::from_slice(body) {
-            Ok(e) => out.push(e),
-            Err(_) => break,
-        }
-        rest = &rest[4 + n..];
+/// The big-endian `u32` at `at` (the caller checked the length).
+fn be32(b: &[u8], at: usize) -> u32 {
+    debug_assert!(b.len() >= at + 4, "be32 past the end");
+    let mut x = [0u8; 4];
+    x.copy_from_slice(b.get(at..at + 4).unwrap_or(&[0; 4]));
+    u32::from_be_bytes(x)
+}
+
+/// The entries of a log file, and where a torn last frame began (a crash
+/// mid-append: never synced, so never acknowledged). Anything else that is
+/// wrong is damage, reported with the file and the byte offset; the caller
+/// refuses to start rather than drop entries it may have acknowledged.
+fn read_frames(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Vec<Entry<TypeConfig>>, Option<usize>), String> {
+    let damaged = |at: usize, what: &str| {
+        format!(
+            "{} is damaged at byte {at}: {what}. The replica does not start, so that it \
+             cannot lose changes it acknowledged; the other replicas go on. To rejoin, move \
+             the directory {} away and start the node again: the replica comes back empty \
+             and copies the log from the leader",
+            path.display(),
+            path.parent().unwrap_or(path).display()
+        )
+    };
+    if bytes.is_empty() {
+        return Ok((Vec::new(), None));
     }
+    if bytes.get(..LOG_MAGIC.len()) != Some(&LOG_MAGIC[..]) {
+        return Err(damaged(0, "it does not begin as a Halo log does"));
+    }
+    let mut out = Vec::new();
+    let mut at = LOG_MAGIC.len();
+    while at < bytes.len() {
+        let Some(head) = bytes.get(at..at + FRAME_HEADER) else {
+            return Ok((out, Some(at)));
+        };
+        if crc32c::crc32c(&head[..8]) != be32(head, 8) {
+            return Err(damaged(at, "a frame's header fails its checksum"));
+        }
+        let n = be32(head, 0) as usize;
+        let Some(body) = bytes.get(at + FRAME_HEADER..at + FRAME_HEADER + n) else {
+            return Ok((out, Some(at)));
+        };
+        if crc32c::crc32c(body) != be32(head, 4) {
+            return Err(damaged(at, "an entry fails its checksum"));
+        }
+        let e: Entry<TypeConfig> = rmp_serde::from_slice(body)
+            .map_err(|e| damaged(at, &format!("an entry cannot be read ({e})")))?;
+        out.push(e);
+        at += FRAME_HEADER + n;
+    }
+    Ok((out, None))
+}
+
+/// `body` with the file magic and its checksum before it.
+fn sealed(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 12);
+    out.extend_from_slice(FILE_MAGIC);
+    out.extend_from_slice(&crc32c::crc32c(body).to_be_bytes());
+    out.extend_from_slice(body);
     out
+}
+
+/// The body of a file written by [`sealed`], or what is wrong with it.
+fn unsealed<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], String> {
+    let damaged = |what: &str| {
+        format!(
+            "{} is damaged: {what}. The replica does not start; to rejoin, move the \
+             directory {} away and start the node again (the replica comes back empty \
+             and copies the log from the leader)",
+            path.display(),
+            path.parent().unwrap_or(path).display()
+        )
+    };
+    if bytes.get(..FILE_MAGIC.len()) != Some(&FILE_MAGIC[..]) {
+        return Err(damaged("it does not begin as a Halo file does"));
+    }
+    let body = bytes.get(12..).ok_or_else(|| damaged("it is cut short"))?;
+    if crc32c::crc32c(body) != be32(bytes, 8) {
+        return Err(damaged("its checksum does not match"));
+    }
+    Ok(body)
 }
 
 impl LogStore {
@@ -132,12 +213,10 @@ impl LogStore {
         let vote_path = dir.join("vote");
         let log_path = dir.join("log");
         let vf: Option<VoteFile> = match std::fs::read(&vote_path) {
-            Ok(b) => Some(rmp_serde::from_slice(&b).map_err(|e| {
-                format!(
-                    "{} is damaged ({e}): move the directory away to rejoin as a new replica",
-                    vote_path.display()
-                )
-            })?),
+            Ok(b) => Some(
+                rmp_serde::from_slice(unsealed(&b, &vote_path)?)
+                    .map_err(|e| format!("{} cannot be read: {e}", vote_path.display()))?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("cannot read {}: {e}", vote_path.display())),
         };
@@ -146,7 +225,7 @@ impl LogStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("cannot read {}: {e}", log_path.display())),
         };
-        let entries = read_frames(&bytes);
+        let (entries, torn) = read_frames(&bytes, &log_path)?;
         let fresh = vf.is_none() && entries.is_empty();
         let (vote, last_purged) = vf.map_or((None, None), |v| (v.vote, v.last_purged));
         let log: BTreeMap<u64, Entry<TypeConfig>> = entries
@@ -166,8 +245,18 @@ impl LogStore {
                 .open(&log_path)
                 .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?,
         };
-        // Drop what a torn write left behind.
-        inner.rewrite()?;
+        if let Some(at) = torn {
+            // A crash mid-append: that frame was never synced, so never
+            // acknowledged to anybody.
+            tracing::warn!(
+                "{}: dropping the torn last frame at byte {at} of {} (an append cut short by a crash)",
+                log_path.display(),
+                bytes.len()
+            );
+        }
+        if torn.is_some() || bytes.is_empty() {
+            inner.rewrite()?;
+        }
         Ok((
             LogStore {
                 inner: Arc::new(Mutex::new(inner)),
@@ -185,13 +274,13 @@ impl LogInner {
             last_purged: self.last_purged,
         })
         .map_err(|e| io_err(e, "encode", &path))?;
-        write_atomic(&path, &bytes).map_err(|e| io_err(e, "write", &path))
+        write_atomic(&path, &sealed(&bytes)).map_err(|e| io_err(e, "write", &path))
     }
 
     /// Writes the whole log file again (after truncating or purging).
     fn rewrite(&mut self) -> Result<(), String> {
         let path = self.dir.join("log");
-        let mut bytes = Vec::new();
+        let mut bytes = LOG_MAGIC.to_vec();
         for e in self.log.values() {
             bytes.extend(frame(e).map_err(|e| io_err(e, "encode", &path))?);
         }
@@ -354,12 +443,10 @@ impl StateMachine {
     pub fn open(dir: &Path) -> Result<StateMachine, String> {
         let path = dir.join("snapshot");
         let saved: Option<Stored> = match std::fs::read(&path) {
-            Ok(b) => Some(rmp_serde::from_slice(&b).map_err(|e| {
-                format!(
-                    "{} is damaged ({e}): move the directory away to rejoin as a new replica",
-                    path.display()
-                )
-            })?),
+            Ok(b) => Some(
+                rmp_serde::from_slice(unsealed(&b, &path)?)
+                    .map_err(|e| format!("{} cannot be read: {e}", path.display()))?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
@@ -389,7 +476,7 @@ impl StateMachine {
     fn keep(&self, stored: Stored) -> Result<(), String> {
         let path = self.dir.join("snapshot");
         let bytes = rmp_serde::to_vec(&stored).map_err(|e| io_err(e, "encode", &path))?;
-        write_atomic(&path, &bytes).map_err(|e| io_err(e, "write", &path))?;
+        write_atomic(&path, &sealed(&bytes)).map_err(|e| io_err(e, "write", &path))?;
         *lock(&self.snapshot) = Some(stored);
         Ok(())
     }
@@ -561,6 +648,92 @@ mod tests {
             let (log, _) = LogStore::open(&dir).map_err(io)?;
             let sm = StateMachine::open(&dir).map_err(io)?;
             Ok((dir, log, sm))
+        }
+    }
+
+    fn entry(index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(crate::doc::Command::Admin {
+                op: crate::doc::AdminOp::Cleanup {
+                    rsc: format!("r{index}"),
+                },
+                at: halo_model::Timestamp(index as i64),
+            }),
+        }
+    }
+
+    /// A log file of `n` entries, and where each frame ends.
+    fn log_bytes(n: u64) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = LOG_MAGIC.to_vec();
+        let mut ends = Vec::new();
+        for i in 1..=n {
+            bytes.extend(frame(&entry(i)).unwrap());
+            ends.push(bytes.len());
+        }
+        (bytes, ends)
+    }
+
+    #[test]
+    fn every_damaged_byte_of_the_log_is_detected_with_its_offset() {
+        let dir = temp_dir("damage");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let (bytes, _) = log_bytes(4);
+        for at in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            std::fs::write(&path, &bad).unwrap();
+            let Err(e) = LogStore::open(&dir) else {
+                panic!("a flipped byte at {at} was accepted");
+            };
+            assert!(e.contains("is damaged at byte") && e.contains("log"), "{e}");
+            // The file is left as it was, for the operator to look at.
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                bad,
+                "the damaged log was rewritten"
+            );
+        }
+    }
+
+    #[test]
+    fn a_torn_last_frame_is_dropped_and_nothing_before_it() {
+        let dir = temp_dir("torn");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let (bytes, ends) = log_bytes(4);
+        for cut in LOG_MAGIC.len()..bytes.len() {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let (store, _) = LogStore::open(&dir).unwrap();
+            let kept = lock(&store.inner).log.len();
+            let whole = ends.iter().filter(|e| **e <= cut).count();
+            assert_eq!(kept, whole, "cut at {cut}");
+            drop(store);
+            // The torn frame is gone from the file too.
+            let (again, torn) = read_frames(&std::fs::read(&path).unwrap(), &path).unwrap();
+            assert_eq!((again.len(), torn), (whole, None));
+        }
+    }
+
+    #[test]
+    fn a_damaged_vote_or_snapshot_is_refused() {
+        for file in ["vote", "snapshot"] {
+            let dir = temp_dir("seal");
+            std::fs::create_dir_all(&dir).unwrap();
+            let body = b"some bytes of a file".to_vec();
+            let mut bytes = sealed(&body);
+            assert_eq!(unsealed(&bytes, &dir.join(file)).unwrap(), &body[..]);
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            std::fs::write(dir.join(file), &bytes).unwrap();
+            let e = if file == "vote" {
+                LogStore::open(&dir).err()
+            } else {
+                StateMachine::open(&dir).err()
+            };
+            let e = e.unwrap_or_else(|| panic!("a damaged {file} was accepted"));
+            assert!(e.contains("checksum"), "{e}");
         }
     }
 
