@@ -136,6 +136,7 @@ fn exec(a: &ExecArgs) -> Result<Exit, InputError> {
             .map_or(Ok(0), |i| duration_ms(i, "interval"))?,
         timeout_ms: duration_ms(&a.timeout, "timeout")?,
         target: a.target.clone(),
+        secrets: BTreeMap::new(),
     };
     let result = match (&a.node, &a.config) {
         (Some(node), Some(config)) => block_on(remote(node, config, &req))??,
@@ -235,6 +236,7 @@ fn describe(a: &DescribeArgs) -> Result<Exit, InputError> {
         interval_ms: 0,
         timeout_ms: 10_000,
         target: None,
+        secrets: BTreeMap::new(),
     };
     let dir = std::env::temp_dir().join("halo-describe");
     let result = block_on(runner(dir).execute(&req))?;

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use halo_controller::doc::AdminOp;
 use halo_controller::rpc::{CtlRequest, CtlResponse, Status};
 use halo_net::{AdminConfig, Client};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -338,6 +339,19 @@ pub fn apply(a: &ApplyArgs, color: bool) -> Result<Exit, InputError> {
     let _in_rt = rt.enter();
     let admin = Admin::connect(&a.conn)?;
     let status = rt.block_on(admin.status(Duration::from_secs(10)))?;
+    if policy.cluster.name != status.cluster {
+        return Err(InputError {
+            message: format!(
+                "{} is the policy of cluster `{}`, but --config reaches cluster `{}`: \
+                 nothing applied (check --config, or the policy's `cluster` name)",
+                a.file.display(),
+                policy.cluster.name,
+                status.cluster
+            ),
+            code: 1,
+        });
+    }
+    rt.block_on(warn_missing_secrets(&admin.cfg, policy));
     let state = status.doc.state.clone();
     let plan = halo_engine::plan(policy, &state, halo_model::Timestamp(crate::load::clock()));
     let revised = halo_engine::settle::apply(&plan, &state);
@@ -375,6 +389,51 @@ pub fn apply(a: &ApplyArgs, color: bool) -> Result<Exit, InputError> {
             Ok(Exit::Ok)
         }
         other => Err(unexpected(other)),
+    }
+}
+
+/// Warns, node by node, of the secrets the policy names that a node's
+/// store lacks: what needs them cannot start there.
+async fn warn_missing_secrets(cfg: &AdminConfig, policy: &halo_model::Policy) {
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in &policy.resources {
+        for v in r.primitive().iter().flat_map(|p| p.params.values()) {
+            if let halo_model::ParamValue::Secret(name) = v {
+                users.entry(name.clone()).or_default().push(r.name.clone());
+            }
+        }
+    }
+    if users.is_empty() {
+        return;
+    }
+    let names: Vec<String> = users.keys().cloned().collect();
+    for node in policy.cluster.nodes.iter().map(|n| &n.name) {
+        let asked = match Client::for_node(cfg, node) {
+            Ok(c) => {
+                let req = halo_proto::wire::Request::SecretsMissing {
+                    names: names.clone(),
+                };
+                tokio::time::timeout(Duration::from_secs(5), c.call(&req)).await
+            }
+            Err(e) => {
+                eprintln!("warning: cannot ask {node} which secrets it has: {e}");
+                continue;
+            }
+        };
+        match asked {
+            Ok(Ok(halo_proto::wire::Response::Missing { names })) => {
+                for n in names {
+                    let by = users.get(&n).map(|u| u.join(", ")).unwrap_or_default();
+                    eprintln!(
+                        "warning: node {node} lacks secret `{n}` (used by {by}), which cannot \
+                         start there: on {node}, run `halo secret set {n} --config NODE.toml`"
+                    );
+                }
+            }
+            Ok(Ok(other)) => eprintln!("warning: {node} answered {other:?} about its secrets"),
+            Ok(Err(e)) => eprintln!("warning: cannot ask {node} which secrets it has: {e}"),
+            Err(_) => eprintln!("warning: {node} did not say which secrets it has within 5 s"),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod live;
 mod load;
 mod pacemaker;
 mod render;
+mod secret;
 mod testing;
 mod up;
 
@@ -103,6 +104,10 @@ enum Command {
     Resource(live::ResourceCommand),
     /// Fence (power off) a node now.
     Fence(live::FenceArgs),
+    /// Keep, list or remove the secrets a policy names (`secret("NAME")`)
+    /// in this node's store; run on the node, with its config.
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
 }
 
 #[derive(Args)]
@@ -258,6 +263,7 @@ fn main() -> ExitCode {
         Command::Node(c) => live::node(&c),
         Command::Resource(c) => live::resource(&c),
         Command::Fence(a) => live::fence(&a),
+        Command::Secret(c) => secret::run(&c),
     };
     let code = match result {
         Ok(code) => code,

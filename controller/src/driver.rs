@@ -641,14 +641,15 @@ fn request(
         .or(policy.op_timeout)
         .map(|d| Duration::from_millis(d.as_ms()))
         .unwrap_or(ACTION_TIMEOUT);
-    let mut params: BTreeMap<String, String> = p
-        .params
-        .iter()
-        .filter_map(|(k, v)| match v {
-            halo_model::ParamValue::Text(t) => Some((k.clone(), t.clone())),
-            halo_model::ParamValue::Secret(_) => None,
-        })
-        .collect();
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    // Secrets go by name: the node's runner fills in their values.
+    let mut secrets: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &p.params {
+        match v {
+            halo_model::ParamValue::Text(t) => params.insert(k.clone(), t.clone()),
+            halo_model::ParamValue::Secret(name) => secrets.insert(k.clone(), name.clone()),
+        };
+    }
     if let Some(o) = declared {
         params.extend(o.params.clone());
     }
@@ -682,6 +683,7 @@ fn request(
         interval_ms: interval.map_or(0, |i| i.as_ms()),
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         target: None,
+        secrets,
     })
 }
 

@@ -48,6 +48,8 @@ pub struct Controller {
     /// leader re-learns what runs before it plans again.
     pub(crate) unrecorded: std::sync::atomic::AtomicBool,
     live: Mutex<Live>,
+    /// When this replica started: it has heard no leader since before.
+    started: tokio::time::Instant,
 }
 
 /// The leader's view, for `status`.
@@ -143,6 +145,10 @@ impl Controller {
             // window mostly delays the election by a second round.
             election_timeout_min: e,
             election_timeout_max: e + (e / 3).max(1),
+            // Elections start only after a pre-vote (`campaign`): openraft
+            // 0.9 has none, and a replica that restarted or was cut off
+            // would otherwise raise the term and depose a healthy leader.
+            enable_elect: false,
             ..Default::default()
         };
         let config = Arc::new(
@@ -194,6 +200,7 @@ impl Controller {
             kick: watch::channel(0).0,
             unrecorded: std::sync::atomic::AtomicBool::new(false),
             live: Mutex::new(Live::default()),
+            started: tokio::time::Instant::now(),
         }))
     }
 
@@ -210,9 +217,101 @@ impl Controller {
         Ok(())
     }
 
-    /// From now on, does the leader's work whenever this replica leads.
+    /// From now on, does the leader's work whenever this replica leads, and
+    /// stands for election when the leader is gone.
     pub fn lead_when_elected(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.clone().supervise())
+        let (campaign, supervise) = (self.clone().campaign(), self.clone().supervise());
+        // One task: aborting it (a simulated power-off) ends both.
+        tokio::spawn(async move {
+            tokio::join!(campaign, supervise);
+        })
+    }
+
+    /// Raft's pre-vote: when this replica has heard no leader for an
+    /// election timeout (plus a stagger by replica id, so that two replicas
+    /// rarely stand at once), it asks the others whether they would vote for
+    /// it, and starts an election only when a majority, itself included,
+    /// hear no leader either and hold no longer log.
+    async fn campaign(self: Arc<Self>) {
+        let e = self.cfg.timing.election_ms;
+        let peers = self.replicas.names.len().max(1) as u64;
+        let stagger = (e / 3).max(1) * (self.me.saturating_sub(1) % peers) / peers;
+        let wait = self.leader_lease() + Duration::from_millis(stagger);
+        let mut tick = tokio::time::interval(Duration::from_millis((e / 3).max(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_try: Option<tokio::time::Instant> = None;
+        loop {
+            tick.tick().await;
+            if self.is_leader() || self.heard_leader_within(wait) {
+                continue;
+            }
+            if last_try.is_some_and(|t| t.elapsed() < wait) {
+                continue;
+            }
+            last_try = Some(tokio::time::Instant::now());
+            if self.pre_vote(Duration::from_millis(e)).await {
+                info!(
+                    "no leader heard for {} ms, and a majority agree: standing for election",
+                    wait.as_millis()
+                );
+                if let Err(err) = self.raft.trigger().elect().await {
+                    warn!("cannot start an election: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether a leader's appends reached this replica within `d` (counting
+    /// from the replica's start when none has).
+    fn heard_leader_within(&self, d: Duration) -> bool {
+        let last = lock(&self.live)
+            .last_leader
+            .as_ref()
+            .map_or(self.started, |(_, at)| *at);
+        last.elapsed() < d
+    }
+
+    /// Asks every other replica for its pre-vote; whether a majority,
+    /// this replica included, grant it.
+    async fn pre_vote(&self, limit: Duration) -> bool {
+        let last_log = self.last_log_id();
+        let mut asks = tokio::task::JoinSet::new();
+        for link in self.replicas.clients.values() {
+            let link = link.clone();
+            asks.spawn(async move {
+                matches!(
+                    link.ctl(CtlRequest::PreVote { last_log }, limit).await,
+                    Ok(CtlResponse::PreVote { granted: true })
+                )
+            });
+        }
+        let mut granted = 1;
+        while let Some(r) = asks.join_next().await {
+            granted += usize::from(r.unwrap_or(false));
+        }
+        granted * 2 > self.replicas.names.len()
+    }
+
+    /// The id of this replica's last log entry.
+    fn last_log_id(&self) -> Option<openraft::LogId<NodeId>> {
+        self.raft.data_metrics().borrow().last_log
+    }
+
+    /// How long a follower that heard a leader refuses votes: openraft's
+    /// leader lease, its longest election timeout.
+    fn leader_lease(&self) -> Duration {
+        let e = self.cfg.timing.election_ms;
+        Duration::from_millis(e + (e / 3).max(1))
+    }
+
+    /// Answers another replica's pre-vote: granted when this replica does
+    /// not lead, has heard no leader for the leader lease (so it would grant
+    /// the real vote too), and holds no longer log than the candidate.
+    fn grant_pre_vote(&self, candidate_last: Option<openraft::LogId<NodeId>>) -> bool {
+        !self.is_leader()
+            && !self.heard_leader_within(self.leader_lease())
+            && candidate_last >= self.last_log_id()
     }
 
     /// Runs the leader's work while this replica leads.
@@ -392,7 +491,10 @@ impl Controller {
     pub async fn answer(&self, who: &Identity, req: CtlRequest) -> CtlResponse {
         let raft_msg = matches!(
             req,
-            CtlRequest::Vote { .. } | CtlRequest::Append { .. } | CtlRequest::Snapshot { .. }
+            CtlRequest::Vote { .. }
+                | CtlRequest::Append { .. }
+                | CtlRequest::Snapshot { .. }
+                | CtlRequest::PreVote { .. }
         );
         if raft_msg != (who.role == Role::Controller) {
             return CtlResponse::Refused {
@@ -413,6 +515,9 @@ impl Controller {
             },
             CtlRequest::Snapshot { rpc } => CtlResponse::Snapshot {
                 rpc: self.raft.install_snapshot(rpc).await,
+            },
+            CtlRequest::PreVote { last_log } => CtlResponse::PreVote {
+                granted: self.grant_pre_vote(last_log),
             },
             _ if !self.is_leader() => CtlResponse::NotLeader {
                 leader: self.leader_name(),

@@ -29,6 +29,13 @@ pub enum CtlRequest {
     Snapshot {
         rpc: InstallSnapshotRequest<TypeConfig>,
     },
+    /// Would you vote for me? Asked before an election (Raft's pre-vote):
+    /// a replica that still hears a leader says no, so a replica that
+    /// restarted or was cut off cannot depose a leader the others hear.
+    /// Nothing changes on the replica asked.
+    PreVote {
+        last_log: Option<openraft::LogId<NodeId>>,
+    },
     /// The cluster's document and liveness, from the leader.
     Status,
     /// Apply a policy. With `expect_seq`, only if the document has not
@@ -56,6 +63,9 @@ pub enum CtlResponse {
     },
     Snapshot {
         rpc: Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    },
+    PreVote {
+        granted: bool,
     },
     Status {
         status: Box<Status>,

@@ -111,6 +111,11 @@ pub struct ActionRequest {
     pub timeout_ms: u64,
     /// For fence agents: the node to act on.
     pub target: Option<String>,
+    /// Parameters whose value is a secret, by the secret's name: the runner
+    /// fills them in from its own store when it runs the action, so the
+    /// value never travels or sits in the cluster's log.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// What an action came to, by meaning rather than by exit code.

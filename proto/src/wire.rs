@@ -68,6 +68,9 @@ pub enum Request {
     },
     /// Keep this stream open and send monitor events on it as they happen.
     Subscribe,
+    /// Which of these secrets does this node's store lack? (Names only:
+    /// values never leave the node.)
+    SecretsMissing { names: Vec<String> },
 }
 
 /// What a runner answers.
@@ -92,6 +95,10 @@ pub enum Response {
     Ok,
     /// A recurring monitor's result changed (or a periodic digest).
     Event(MonitorEvent),
+    /// The secrets asked about that the node's store lacks.
+    Missing {
+        names: Vec<String>,
+    },
     /// Not done, and why.
     Refused {
         why: String,
@@ -176,6 +183,7 @@ mod tests {
             interval_ms: 0,
             timeout_ms: 20_000,
             target: None,
+            secrets: BTreeMap::new(),
         }
     }
 

@@ -327,6 +327,13 @@ impl Daemon {
                 }
                 out.send(Response::Ok).await;
             }
+            Request::SecretsMissing { names } => {
+                let store = crate::secrets::Store::new(&self.runner.config().state_dir);
+                out.send(Response::Missing {
+                    names: store.missing(&names),
+                })
+                .await;
+            }
             Request::Subscribe => {
                 let mut rx = self.events.subscribe();
                 loop {
@@ -437,7 +444,10 @@ impl Daemon {
         let this = self.active_handle();
         info!(rsc = %action.rsc, agent = %action.agent, action = %action.action, "{who} asks");
         tokio::spawn(async move {
-            let result = runner.execute(&action).await;
+            let result = match never_started(&this, &runner, &action).await {
+                Some(r) => r,
+                None => runner.execute(&action).await,
+            };
             info!(
                 rsc = %action.rsc, action = %action.action, outcome = %result.outcome,
                 duration_ms = result.duration_ms, "done"
@@ -549,6 +559,43 @@ impl Daemon {
         info!(rsc = %key.0, interval_ms = key.1, "monitor started");
         Response::Ok
     }
+}
+
+/// For a stop or a probe of a resource whose secrets this node lacks and
+/// that this runner has not started: the answer, without running the agent.
+/// A start cannot run without its secrets, so the resource does not run
+/// here; the agent, missing a parameter it requires, might fail its stop
+/// and get the node fenced for nothing.
+async fn never_started(
+    active: &Mutex<BTreeMap<String, ActionRequest>>,
+    runner: &Runner,
+    req: &ActionRequest,
+) -> Option<ActionResult> {
+    let probe = req.action == "monitor" && req.interval_ms == 0;
+    if req.secrets.is_empty() || !(probe || req.action == "stop") {
+        return None;
+    }
+    let store = crate::secrets::Store::new(&runner.config().state_dir);
+    let missing = store.missing(req.secrets.values());
+    if missing.is_empty() || active.lock().await.contains_key(&req.rsc) {
+        return None;
+    }
+    let (outcome, rc) = if probe {
+        (Outcome::NotRunning, 7)
+    } else {
+        (Outcome::Success, 0)
+    };
+    Some(ActionResult {
+        rc: Some(rc),
+        outcome,
+        duration_ms: 0,
+        exit_reason: Some(format!(
+            "not running here: it cannot have started without secret {} (not in this node's store)",
+            missing.join(", ")
+        )),
+        output: String::new(),
+        promotion: None,
+    })
 }
 
 /// Keeps the record of what runs here up to date with a result.

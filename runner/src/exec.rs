@@ -179,10 +179,13 @@ async fn start(
     }
     // The command is a shell command line: `cd /srv && ./serve`, pipes and
     // redirections work as in a terminal. The shell leads the process
-    // group that a stop signals, so every process it started goes too.
+    // group that a stop signals, so every process it started goes too. It
+    // reaches the shell through its environment, not its arguments, which
+    // any user can read (the command may be a secret).
+    env.insert("HALO_COMMAND".into(), command.to_string());
     let child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg(command)
+        .arg("c=$HALO_COMMAND; unset HALO_COMMAND; eval \"$c\"")
         .env_clear()
         .envs(&env)
         .stdin(Stdio::null())

@@ -161,6 +161,7 @@ mod tests {
             interval_ms: 0,
             timeout_ms: 1000,
             target: Some("n2".into()),
+            secrets: BTreeMap::new(),
         };
         assert_eq!(
             input(&req, "off"),

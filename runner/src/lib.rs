@@ -15,6 +15,7 @@ mod lsb;
 pub mod metadata;
 mod ocf;
 pub mod process;
+pub mod secrets;
 pub mod shim;
 mod systemd;
 
@@ -114,6 +115,32 @@ impl Runner {
             );
         };
         let timeout = Duration::from_millis(req.timeout_ms.max(1));
+        if req.secrets.is_empty() {
+            return self.dispatch(req, timeout).await;
+        }
+        // The secrets' values exist only in this copy of the request, for
+        // this run of the agent, and are masked in what it printed.
+        let (values, errors) = secrets::Store::new(&self.cfg.state_dir).resolve(&req.secrets);
+        if let Some(e) = errors.first() {
+            // Nothing that needs the value may start without it; a stop or
+            // a monitor runs anyway, without it (a stop that fails for want
+            // of a secret would get the node fenced).
+            if !matches!(req.action.as_str(), "stop" | "monitor" | "status") {
+                return failure(Outcome::NotInstalled, &e.to_string(), Duration::ZERO);
+            }
+            tracing::warn!(rsc = %req.rsc, action = %req.action, "running without a secret: {e}");
+        }
+        let mut with = req.clone();
+        with.params.extend(values.clone());
+        with.secrets.clear();
+        let mut r = self.dispatch(&with, timeout).await;
+        r.output = secrets::mask(&r.output, &values);
+        r.exit_reason = r.exit_reason.map(|x| secrets::mask(&x, &values));
+        r
+    }
+
+    /// Runs the agent of `req`'s class.
+    async fn dispatch(&self, req: &ActionRequest, timeout: Duration) -> ActionResult {
         match &req.agent {
             AgentRef::Ocf { provider, kind } => {
                 ocf::run(&self.cfg, req, provider, kind, timeout).await

@@ -55,6 +55,7 @@ fn req(rsc: &str, agent: &str, action: &str, params: &[(&str, &str)]) -> ActionR
         interval_ms: 0,
         timeout_ms: 20_000,
         target: None,
+        secrets: BTreeMap::new(),
     }
 }
 

@@ -63,6 +63,7 @@ fn action(rsc: &str, agent: &str, what: &str, params: &[(&str, &str)]) -> Action
         interval_ms: 0,
         timeout_ms: 10_000,
         target: None,
+        secrets: BTreeMap::new(),
     }
 }
 
