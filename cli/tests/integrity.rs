@@ -89,7 +89,7 @@ fn moves_land_on_their_target_or_are_refused_and_foreign_policies_are_refused() 
     let s = c.status().unwrap();
     assert_eq!(
         web_on(&s),
-        [first.clone()],
+        vec![first.clone()],
         "a refused move changed something"
     );
     c.ok(&["node", "unstandby", &others[1]]);
@@ -100,7 +100,7 @@ fn moves_land_on_their_target_or_are_refused_and_foreign_policies_are_refused() 
             .as_array()
             .is_none_or(|o| o.iter().all(|x| x["rsc"] != "web"))
     });
-    assert_eq!(web_on(&s), [first.clone()]);
+    assert_eq!(web_on(&s), vec![first.clone()]);
     // A policy for another cluster is refused, naming both clusters.
     let other = c.dir.join("other.ha");
     std::fs::write(&other, policy("elsewhere", 3, "")).unwrap();
