@@ -10,7 +10,7 @@ use halo_controller::rpc::{CtlRequest, CtlResponse, Status};
 use halo_net::{AdminConfig, Client};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How to reach the cluster.
 #[derive(Args, Clone)]
@@ -138,7 +138,7 @@ pub struct WitnessArgs {
 /// A client of the controllers: finds the leader and asks it.
 pub struct Admin {
     cfg: AdminConfig,
-    clients: Vec<(String, Client)>,
+    clients: Vec<(String, std::sync::Arc<Client>)>,
 }
 
 impl Admin {
@@ -165,69 +165,69 @@ impl Admin {
                 .map_err(InputError::usage)?
                 .labelled(format!("the controller on {name}"));
             c.patience = Duration::from_millis(500);
-            clients.push((name.clone(), c));
+            clients.push((name.clone(), std::sync::Arc::new(c)));
         }
         Ok(Admin { cfg, clients })
     }
 
-    /// Asks the leader, following redirections, for up to `patience`.
+    /// Asks the leader for up to `patience`: every controller at once and
+    /// each again until one leads (a follower answers that it does not
+    /// lead, and does nothing), so that a dead or slow controller costs no
+    /// time; the leader's answer is the one.
     pub async fn ask(
         &self,
         req: &CtlRequest,
         patience: Duration,
     ) -> Result<CtlResponse, InputError> {
-        let deadline = Instant::now() + patience;
-        let mut hint: Option<String> = None;
-        let mut errors: Vec<String> = Vec::new();
-        loop {
-            let order: Vec<&(String, Client)> = match &hint {
-                Some(h) => self
-                    .clients
-                    .iter()
-                    .filter(|(n, _)| n == h)
-                    .chain(self.clients.iter().filter(|(n, _)| n != h))
-                    .collect(),
-                None => self.clients.iter().collect(),
-            };
-            hint = None;
-            errors.clear();
-            for (name, c) in order {
-                match tokio::time::timeout(Duration::from_secs(2), c.request::<_, CtlResponse>(req))
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut asks = tokio::task::JoinSet::new();
+        for (name, c) in &self.clients {
+            let (name, c, req) = (name.clone(), c.clone(), req.clone());
+            asks.spawn(async move {
+                loop {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let why = match tokio::time::timeout(
+                        left.min(Duration::from_secs(2)),
+                        c.request::<_, CtlResponse>(&req),
+                    )
                     .await
-                {
-                    Ok(Ok(CtlResponse::NotLeader { leader })) => {
-                        errors.push(format!("{name} does not lead"));
-                        if let Some(l) = leader.filter(|l| l != name) {
-                            hint = Some(l);
-                            break;
-                        }
+                    {
+                        Ok(Ok(CtlResponse::NotLeader { .. })) => format!("{name} does not lead"),
+                        Ok(Ok(r)) => return Ok(r),
+                        Ok(Err(e)) => e,
+                        Err(_) => format!("{name} did not answer in time"),
+                    };
+                    if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
+                        return Err(why);
                     }
-                    Ok(Ok(r)) => return Ok(r),
-                    Ok(Err(e)) => errors.push(e),
-                    Err(_) => errors.push(format!("{name} did not answer in time")),
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            }
-            if Instant::now() >= deadline {
-                let where_: Vec<String> = self
-                    .cfg
-                    .controllers
-                    .iter()
-                    .map(|(n, a)| format!("{n} at {a}"))
-                    .collect();
-                return Err(InputError {
-                    message: format!(
-                        "cannot reach the leader of cluster {}: {}\n  help: is `halo runner` running on a majority of the controllers' nodes ({})?",
-                        self.cfg.cluster,
-                        errors.join("; "),
-                        where_.join(", ")
-                    ),
-                    code: 4,
-                });
-            }
-            if hint.is_none() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            });
+        }
+        let mut errors: Vec<String> = Vec::new();
+        while let Some(done) = asks.join_next().await {
+            match done {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(why)) => errors.push(why),
+                Err(e) => errors.push(e.to_string()),
             }
         }
+        errors.sort();
+        let where_: Vec<String> = self
+            .cfg
+            .controllers
+            .iter()
+            .map(|(n, a)| format!("{n} at {a}"))
+            .collect();
+        Err(InputError {
+            message: format!(
+                "cannot reach the leader of cluster {}: {}\n  help: is `halo runner` running on a majority of the controllers' nodes ({})?",
+                self.cfg.cluster,
+                errors.join("; "),
+                where_.join(", ")
+            ),
+            code: 4,
+        })
     }
 
     pub async fn status(&self, patience: Duration) -> Result<Status, InputError> {

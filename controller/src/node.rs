@@ -60,6 +60,8 @@ struct Live {
     /// The replica whose appends (a leader's messages) came in last, and
     /// when.
     last_leader: Option<(String, tokio::time::Instant)>,
+    /// When this replica last granted another's pre-vote.
+    pre_vote_granted: Option<tokio::time::Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -235,14 +237,14 @@ impl Controller {
     async fn campaign(self: Arc<Self>) {
         let e = self.cfg.timing.election_ms;
         let peers = self.replicas.names.len().max(1) as u64;
-        let stagger = (e / 3).max(1) * (self.me.saturating_sub(1) % peers) / peers;
+        let stagger = (e / 3).max(1) * (self.me.saturating_sub(1) % peers);
         let wait = self.leader_lease() + Duration::from_millis(stagger);
-        let mut tick = tokio::time::interval(Duration::from_millis((e / 3).max(10)));
+        let mut tick = tokio::time::interval(Duration::from_millis((e / 10).max(5)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_try: Option<tokio::time::Instant> = None;
         loop {
             tick.tick().await;
-            if self.is_leader() || self.heard_leader_within(wait) {
+            if self.is_leader() || self.heard_leader_within(wait) || self.granted_within(wait) {
                 continue;
             }
             if last_try.is_some_and(|t| t.elapsed() < wait) {
@@ -307,11 +309,24 @@ impl Controller {
 
     /// Answers another replica's pre-vote: granted when this replica does
     /// not lead, has heard no leader for the leader lease (so it would grant
-    /// the real vote too), and holds no longer log than the candidate.
+    /// the real vote too), and holds no longer log than the candidate. A
+    /// replica that grants one stands back itself for a while, so that two
+    /// candidates do not split the votes.
     fn grant_pre_vote(&self, candidate_last: Option<openraft::LogId<NodeId>>) -> bool {
-        !self.is_leader()
+        let grant = !self.is_leader()
             && !self.heard_leader_within(self.leader_lease())
-            && candidate_last >= self.last_log_id()
+            && candidate_last >= self.last_log_id();
+        if grant {
+            lock(&self.live).pre_vote_granted = Some(tokio::time::Instant::now());
+        }
+        grant
+    }
+
+    /// Whether this replica granted another's pre-vote within `d`.
+    fn granted_within(&self, d: Duration) -> bool {
+        lock(&self.live)
+            .pre_vote_granted
+            .is_some_and(|at| at.elapsed() < d)
     }
 
     /// Runs the leader's work while this replica leads.
