@@ -206,6 +206,8 @@ fn the_controller_drives_runners_only_through_the_wire() {
             // openraft's election timeouts, seedable (controller/src/runtime.rs).
             "rand",
             "rmp-serde",
+            // Checksums of the Raft log's frames and the vote and snapshot files.
+            "crc32c",
             "petgraph",
             "tokio",
             "quinn",
