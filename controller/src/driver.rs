@@ -35,6 +35,9 @@ pub(crate) enum Ev {
     Down { node: String },
     /// A recurring monitor's result.
     Monitor(String, MonitorEvent),
+    /// The runner answers as another run of its process than before: it
+    /// restarted, perhaps too briefly to be missed.
+    Restarted(String),
 }
 
 /// Default timeout of an action the policy gives none.
@@ -228,6 +231,15 @@ impl Leader {
 
     async fn handle(&mut self, ev: Ev) {
         match ev {
+            Ev::Restarted(node) => {
+                // Its monitors are gone and what it ran may be too: probe it
+                // again, as a node that joins (a resource the document
+                // holds there and the probe does not find has failed).
+                info!(%node, "the runner restarted: probing it again");
+                if let Some(v) = self.nodes.get_mut(&node) {
+                    v.joined = false;
+                }
+            }
             Ev::Up(node) => {
                 if let Some(v) = self.nodes.get_mut(&node) {
                     v.up = true;
@@ -945,7 +957,8 @@ async fn heartbeats(
     let mut last_ok: Option<Instant> = None;
     // None: not decided yet this term.
     let mut up: Option<bool> = None;
-    let (answers_tx, mut answers) = mpsc::unbounded_channel::<Instant>();
+    let (answers_tx, mut answers) = mpsc::unbounded_channel::<(Instant, u64)>();
+    let mut boot: Option<u64> = None;
     let mut pending = JoinSet::new();
     loop {
         tokio::select! {
@@ -971,8 +984,8 @@ async fn heartbeats(
                     pending.spawn(async move {
                         let sent = Instant::now();
                         match client.call_within(&req, timeout).await {
-                            Ok(Response::Heartbeat { .. }) => {
-                                let _ = answers_tx.send(sent);
+                            Ok(Response::Heartbeat { boot, .. }) => {
+                                let _ = answers_tx.send((sent, boot));
                             }
                             Ok(Response::Refused { why }) => {
                                 warn!(%node, "the runner refuses this controller: {why}");
@@ -982,8 +995,13 @@ async fn heartbeats(
                     });
                 }
             }
-            Some(sent) = answers.recv() => {
+            Some((sent, now_boot)) = answers.recv() => {
                 last_ok = last_ok.max(Some(sent));
+                let restarted = boot.is_some_and(|b| b != now_boot);
+                boot = Some(now_boot);
+                if restarted && tx.send(Ev::Restarted(node.clone())).is_err() {
+                    return;
+                }
             }
         }
         let silent = last_ok.unwrap_or(since).elapsed();

@@ -85,6 +85,11 @@ pub enum Response {
         node: String,
         epoch: u64,
         running: usize,
+        /// Names this run of the runner process: a change means the runner
+        /// restarted (its monitors, and perhaps what it ran, are gone),
+        /// however briefly it was away.
+        #[serde(default)]
+        boot: u64,
     },
     /// The result of `Execute` `id`.
     Result {

@@ -100,6 +100,18 @@ pub struct Daemon {
     active: Arc<Mutex<BTreeMap<String, ActionRequest>>>,
     /// When the leader last renewed the lease, and for how long.
     lease: std::sync::Mutex<Option<(Instant, Duration)>>,
+    /// This run of the daemon, told in heartbeats (see `boot_id`).
+    boot: u64,
+}
+
+/// An identifier for a run of the daemon: the time it started, made unique
+/// within the process (a simulation runs several daemons in one).
+fn boot_id() -> u64 {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos.wrapping_add(RUNS.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The file in the runner's state directory that keeps the newest epoch.
@@ -177,6 +189,7 @@ impl Daemon {
             events,
             active: Arc::new(Mutex::new(BTreeMap::new())),
             lease: std::sync::Mutex::new(None),
+            boot: boot_id(),
         });
         tokio::spawn(d.clone().watch_lease());
         Ok(d)
@@ -252,6 +265,7 @@ impl Daemon {
                     node: self.node.clone(),
                     epoch: self.epoch.load(Ordering::SeqCst),
                     running,
+                    boot: self.boot,
                 })
                 .await;
             }
