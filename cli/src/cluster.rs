@@ -87,7 +87,7 @@ fn init(a: &InitArgs) -> Result<Exit, InputError> {
         .map(|n| node_addr(n, "--witness", halo_net::identity::DEFAULT_PORT + 1))
         .collect::<Result<Vec<_>, _>>()?;
     if nodes.len() == 2 && witnesses.is_empty() {
-        eprintln!(
+        errln!(
             "halo: warning: two nodes and no witness: if one fails, the other has no majority \
              and the cluster stops. Add --witness NAME=ADDR on a third machine."
         );

@@ -330,7 +330,7 @@ pub fn witness(a: &WitnessArgs) -> Result<Exit, InputError> {
 /// `halo apply`: shows the plan, asks, applies.
 pub fn apply(a: &ApplyArgs, color: bool) -> Result<Exit, InputError> {
     let loaded = crate::load::policy(&a.file)?;
-    eprint!("{}", loaded.render(color));
+    errp!("{}", loaded.render(color));
     let Some(policy) = loaded.policy() else {
         return Ok(Exit::Policy);
     };
@@ -364,7 +364,7 @@ pub fn apply(a: &ApplyArgs, color: bool) -> Result<Exit, InputError> {
                 "not applied: confirm with --yes (standard input is not a terminal to ask on)",
             ));
         }
-        eprint!(
+        errp!(
             "Apply {} to cluster {}? [y/N] ",
             a.file.display(),
             status.cluster
@@ -374,7 +374,7 @@ pub fn apply(a: &ApplyArgs, color: bool) -> Result<Exit, InputError> {
             .read_line(&mut answer)
             .map_err(|e| InputError::usage(format!("cannot read the answer: {e}")))?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("not applied");
+            errln!("not applied");
             return Ok(Exit::Ok);
         }
     }
@@ -385,7 +385,7 @@ pub fn apply(a: &ApplyArgs, color: bool) -> Result<Exit, InputError> {
     };
     match rt.block_on(admin.ask(&req, Duration::from_secs(10)))? {
         CtlResponse::Done { seq } => {
-            println!("applied {} (change {seq})", a.file.display());
+            outln!("applied {} (change {seq})", a.file.display());
             Ok(Exit::Ok)
         }
         other => Err(unexpected(other)),
@@ -416,7 +416,7 @@ async fn warn_missing_secrets(cfg: &AdminConfig, policy: &halo_model::Policy) {
                 tokio::time::timeout(Duration::from_secs(5), c.call(&req)).await
             }
             Err(e) => {
-                eprintln!("warning: cannot ask {node} which secrets it has: {e}");
+                errln!("warning: cannot ask {node} which secrets it has: {e}");
                 continue;
             }
         };
@@ -424,15 +424,15 @@ async fn warn_missing_secrets(cfg: &AdminConfig, policy: &halo_model::Policy) {
             Ok(Ok(halo_proto::wire::Response::Missing { names })) => {
                 for n in names {
                     let by = users.get(&n).map(|u| u.join(", ")).unwrap_or_default();
-                    eprintln!(
+                    errln!(
                         "warning: node {node} lacks secret `{n}` (used by {by}), which cannot \
                          start there: on {node}, run `halo secret set {n} --config NODE.toml`"
                     );
                 }
             }
-            Ok(Ok(other)) => eprintln!("warning: {node} answered {other:?} about its secrets"),
-            Ok(Err(e)) => eprintln!("warning: cannot ask {node} which secrets it has: {e}"),
-            Err(_) => eprintln!("warning: {node} did not say which secrets it has within 5 s"),
+            Ok(Ok(other)) => errln!("warning: {node} answered {other:?} about its secrets"),
+            Ok(Err(e)) => errln!("warning: cannot ask {node} which secrets it has: {e}"),
+            Err(_) => errln!("warning: {node} did not say which secrets it has within 5 s"),
         }
     }
 }
@@ -576,7 +576,7 @@ fn send(conn: &Conn, op: AdminOp, lifetime_s: Option<u64>) -> Result<Exit, Input
         Duration::from_secs(10),
     ))? {
         CtlResponse::Done { seq } => {
-            println!("done (change {seq})");
+            outln!("done (change {seq})");
             let _ = what;
             Ok(Exit::Ok)
         }

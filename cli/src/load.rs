@@ -289,17 +289,33 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
             path.display()
         ))
     };
+    // A byte-order mark is not content (as in policy files).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     if !text.trim_start().starts_with('{') {
         return Err(bad("the state must be a JSON object (`{ ... }`)".into()));
     }
-    let state: ClusterState = serde_json::from_str(&text).map_err(|e| {
+    let located = |e: serde_json::Error| {
         InputError::content(format!(
             "{}:{}:{}: error[halo::bad-state]: {e}\n  help: see docs/state-format.md for the state file format",
             path.display(),
             e.line(),
             e.column()
         ))
-    })?;
+    };
+    // A key given twice would silently replace the first value (a typo
+    // must not be ignored): refused, at the second.
+    serde_json::from_str::<json_strict::NoDuplicateKeys>(text).map_err(located)?;
+    let state: ClusterState = serde_json::from_str(text).map_err(located)?;
+    for (rsc, per_node) in &state.resources {
+        for (node, r) in per_node {
+            if let Some(f) = r.failed.as_ref().filter(|f| !(0..=255).contains(&f.rc)) {
+                return Err(bad(format!(
+                    "`resources.{rsc}.{node}.failed.rc` is {}: a return code is an exit status, 0 to 255",
+                    f.rc
+                )));
+            }
+        }
+    }
     let known = |n: &str| policy.cluster.nodes.iter().any(|x| x.name == n);
     let mut named: Vec<(&str, String)> = state.nodes.keys().map(|n| ("nodes", n.clone())).collect();
     for per_node in state.resources.values() {
@@ -358,6 +374,67 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
         }
     }
     Ok(state)
+}
+
+/// A JSON reader that only checks that no object gives a key twice.
+mod json_strict {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use std::collections::BTreeSet;
+
+    pub struct NoDuplicateKeys;
+
+    impl<'de> Deserialize<'de> for NoDuplicateKeys {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Walk)
+        }
+    }
+
+    struct Walk;
+
+    impl<'de> Visitor<'de> for Walk {
+        type Value = NoDuplicateKeys;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut seen = BTreeSet::new();
+            while let Some(k) = m.next_key::<String>()? {
+                if !seen.insert(k.clone()) {
+                    return Err(A::Error::custom(format!(
+                        "key `{k}` is given twice in one object (the second would silently replace the first)"
+                    )));
+                }
+                m.next_value::<NoDuplicateKeys>()?;
+            }
+            Ok(NoDuplicateKeys)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+            while s.next_element::<NoDuplicateKeys>()?.is_some() {}
+            Ok(NoDuplicateKeys)
+        }
+
+        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(NoDuplicateKeys)
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(NoDuplicateKeys)
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(NoDuplicateKeys)
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(NoDuplicateKeys)
+        }
+        fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(NoDuplicateKeys)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(NoDuplicateKeys)
+        }
+    }
 }
 
 /// The wall clock, in seconds since the epoch.

@@ -1,6 +1,34 @@
 //! `halo`: the command line. Dry-run commands (check, fmt, simulate, why, test)
 //! read files here and hand text and data to the pure crates.
 
+/// `println!` that never panics: a closed pipe ends the output quietly, any
+/// other failure (a full disk) is reported when the command ends (exit 2).
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` that never panics (see `outln!`).
+macro_rules! outp {
+    ($($t:tt)*) => { $crate::out(format_args!($($t)*)) };
+}
+
+/// `eprintln!` that never panics: with standard error closed there is
+/// nowhere to report anything.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `eprint!` that never panics (see `errln!`).
+macro_rules! errp {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod agent;
 mod cluster;
 mod live;
@@ -265,13 +293,18 @@ fn main() -> ExitCode {
         Command::Fence(a) => live::fence(&a),
         Command::Secret(c) => secret::run(&c),
     };
-    let code = match result {
+    let mut code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("halo: {}", e.message);
+            errln!("halo: {}", e.message);
             exit_of(&e)
         }
     };
+    let failed = OUTPUT_FAILED.lock().map(|f| f.clone()).unwrap_or(None);
+    if let Some(e) = failed {
+        errln!("halo: cannot write output: {e}");
+        code = worse(code, Exit::Usage);
+    }
     ExitCode::from(code as u8)
 }
 
@@ -283,7 +316,7 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
             Ok(l) => l,
             Err(e) => {
                 match a.format {
-                    CheckFormat::Text => eprintln!("halo: {}", e.message),
+                    CheckFormat::Text => errln!("halo: {}", e.message),
                     CheckFormat::Json => json.push(serde_json::json!({
                         "file": f.display().to_string(),
                         "ok": false,
@@ -300,12 +333,12 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
         }
         match a.format {
             CheckFormat::Text => {
-                eprint!("{}", loaded.render(color));
+                errp!("{}", loaded.render(color));
                 let (e, w) = (loaded.errors(), loaded.warnings());
                 if e == 0 {
-                    println!("{}: ok ({w} warning{})", f.display(), plural(w));
+                    outln!("{}: ok ({w} warning{})", f.display(), plural(w));
                 } else {
-                    println!(
+                    outln!(
                         "{}: {e} error{}, {w} warning{}",
                         f.display(),
                         plural(e),
@@ -317,7 +350,7 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
         }
     }
     if let CheckFormat::Json = a.format {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
@@ -353,7 +386,7 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
         let text = match load::read_text(f) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("halo: {}", e.message);
+                errln!("halo: {}", e.message);
                 worst = worse(worst, exit_of(&e));
                 continue;
             }
@@ -363,8 +396,8 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             Ok(t) => t,
             Err(_) => {
                 let l = load::compile_text(&loaded_name, text);
-                eprint!("{}", l.render(false));
-                eprintln!(
+                errp!("{}", l.render(false));
+                errln!(
                     "halo: {}: not formatted: fix the syntax errors first",
                     f.display()
                 );
@@ -376,7 +409,7 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             continue;
         }
         if a.check {
-            println!(
+            outln!(
                 "{}: not in canonical layout (run `halo fmt {}`)",
                 f.display(),
                 f.display()
@@ -384,7 +417,7 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             worst = worse(worst, Exit::Policy);
         } else if a.diff {
             let name = f.display().to_string();
-            print!(
+            outp!(
                 "{}",
                 testing::diff_named(&text, &formatted, &name, &format!("{name} (formatted)"))
             );
@@ -394,7 +427,7 @@ fn fmt(a: &FmtArgs) -> Result<Exit, InputError> {
             std::fs::write(&tmp, &formatted)
                 .and_then(|()| std::fs::rename(&tmp, f))
                 .map_err(|e| InputError::io(f, &e))?;
-            println!("formatted {}", f.display());
+            outln!("formatted {}", f.display());
         }
     }
     Ok(worst)
@@ -424,7 +457,7 @@ fn prepare_input(
     let mut cib = load::cib(cib, sc.now).map_err(Err)?;
     if !cib.imported.unsupported.is_empty() {
         for u in &cib.imported.unsupported {
-            eprintln!("unsupported: {u}");
+            errln!("unsupported: {u}");
         }
         return Err(Err(InputError {
             message: format!(
@@ -479,7 +512,7 @@ fn prepare_live(a: &SimulateArgs, color: bool) -> Result<Prepared, Result<Exit, 
             )))
         }
     };
-    eprint!("{}", errors_only(&loaded, color));
+    errp!("{}", errors_only(&loaded, color));
     let Some(policy) = loaded.policy() else {
         return Err(Ok(Exit::Policy));
     };
@@ -500,9 +533,9 @@ fn prepare(
     color: bool,
 ) -> Result<(Loaded, ClusterState, Timestamp), Result<Exit, InputError>> {
     let loaded = load::policy(file).map_err(Err)?;
-    eprint!("{}", errors_only(&loaded, color));
+    errp!("{}", errors_only(&loaded, color));
     let Some(policy) = loaded.policy() else {
-        eprintln!(
+        errln!(
             "halo: {}: {} error{}; run `halo check` for warnings too",
             file.display(),
             loaded.errors(),
@@ -680,14 +713,28 @@ fn test(a: &TestArgs, color: bool) -> Result<Exit, InputError> {
         write_stdout(&out)?;
     }
     for w in &totals.written {
-        println!("wrote snapshot {} (review and commit it)", w.display());
+        outln!("wrote snapshot {} (review and commit it)", w.display());
     }
-    println!("{} passed, {} failed", totals.passed, totals.failed);
+    outln!("{} passed, {} failed", totals.passed, totals.failed);
     Ok(if totals.failed > 0 {
         Exit::Policy
     } else {
         Exit::Ok
     })
+}
+
+/// The first failure to write standard output (other than a closed pipe).
+static OUTPUT_FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Writes to standard output; see `outln!`.
+pub(crate) fn out(args: std::fmt::Arguments<'_>) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let mut failed = OUTPUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
+            failed.get_or_insert_with(|| e.to_string());
+        }
+    }
 }
 
 pub(crate) fn write_stdout(text: &str) -> Result<(), InputError> {
@@ -735,7 +782,7 @@ fn import(a: &ImportArgs, color: bool) -> Result<Exit, InputError> {
     let cib = load::cib(&a.cib, None)?;
     if !cib.imported.unsupported.is_empty() {
         for u in &cib.imported.unsupported {
-            eprintln!("unsupported: {u}");
+            errln!("unsupported: {u}");
         }
         return Err(InputError {
             message: format!(
@@ -764,7 +811,7 @@ fn import(a: &ImportArgs, color: bool) -> Result<Exit, InputError> {
         // does not take, fencing with no device...) cannot be carried over.
         let _ = color;
         for d in loaded.diags.iter().filter(|d| d.is_error()) {
-            eprintln!("unsupported: {}", d.message);
+            errln!("unsupported: {}", d.message);
         }
         return Err(InputError {
             message: format!(
@@ -783,8 +830,8 @@ fn import(a: &ImportArgs, color: bool) -> Result<Exit, InputError> {
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| InputError::io(path, &e))?;
     }
-    println!("wrote {} and {}", ha.display(), json.display());
-    println!(
+    outln!("wrote {} and {}", ha.display(), json.display());
+    outln!(
         "try: halo simulate {} --state {}",
         ha.display(),
         json.display()

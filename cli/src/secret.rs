@@ -86,7 +86,7 @@ pub fn run(cmd: &SecretCommand) -> Result<Exit, InputError> {
             store(node)?
                 .set(name, &value)
                 .map_err(|e| InputError::usage(e.to_string()))?;
-            eprintln!("secret `{name}` set");
+            errln!("secret `{name}` set");
         }
         SecretCommand::List { node } => {
             let names = store(node)?
@@ -103,7 +103,7 @@ pub fn run(cmd: &SecretCommand) -> Result<Exit, InputError> {
                     "no secret `{name}` on this node"
                 )));
             }
-            eprintln!("secret `{name}` removed");
+            errln!("secret `{name}` removed");
         }
     }
     Ok(Exit::Ok)

@@ -89,7 +89,7 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
         }
     };
     let loaded = crate::load::compile_text(&name, text.clone());
-    eprint!("{}", loaded.render(false));
+    errp!("{}", loaded.render(false));
     let Some(policy) = loaded.policy() else {
         return Ok(Exit::Policy);
     };
@@ -160,7 +160,7 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
     let admin = Admin::connect(&Conn {
         config: dir.join("admin.toml"),
     })?;
-    eprintln!(
+    errln!(
         "halo up: {} nodes on {} (files and logs in {})",
         nodes.len(),
         nodes
@@ -182,7 +182,7 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
         }
     });
     let Some(applied) = applied else {
-        eprintln!("\nhalo up: stopping");
+        errln!("\nhalo up: stopping");
         return Ok(Exit::Ok);
     };
     match applied? {
@@ -251,7 +251,7 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
             reap(&mut procs.children);
         }
     });
-    eprintln!("\nhalo up: stopping");
+    errln!("\nhalo up: stopping");
     drop(procs);
     Ok(Exit::Ok)
 }

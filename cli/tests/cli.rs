@@ -188,6 +188,38 @@ fn malformed_input_gives_located_errors() {
         b"cluster c {\n  node \"a\\p\"\n}\n",
         "unknown escape `\\p`",
     );
+    // A setting that holds one value is given once per block: the last one
+    // would otherwise win without a word.
+    rejects(
+        "fencing-twice.ha",
+        b"cluster c {\n  node n1\n  node n2\n  node n3\n  fencing on\n  fencing off\n}\n",
+        "fencing-twice.ha:6:3: `fencing` is set twice in the cluster block",
+    );
+    rejects(
+        "quorum-twice.ha",
+        b"cluster c {\n  node n1\n  quorum majority\n  quorum ignore\n}\n",
+        "`quorum` is set twice",
+    );
+    rejects(
+        "stickiness-twice.ha",
+        format!("{VALID}defaults {{\n  stickiness 1\n  stickiness 2\n}}\n").as_bytes(),
+        "first set at line 12, column 3",
+    );
+    rejects(
+        "threshold-twice.ha",
+        format!("{VALID}resource s: ocf:heartbeat:Dummy {{\n  migration-threshold 1\n  migration-threshold 3\n  monitor every 10s\n}}\n").as_bytes(),
+        "`migration-threshold` is set twice in `s`",
+    );
+    rejects(
+        "nul-in-string.ha",
+        format!("{VALID}resource s: ocf:heartbeat:Dummy {{\n  fake = \"a\0b\"\n}}\n").as_bytes(),
+        "control character U+0000 inside a string",
+    );
+    rejects(
+        "empty-witness.ha",
+        b"cluster c {\n  node n1\n  node n2\n  quorum witness \"\"\n}\n",
+        "the witness's address is empty",
+    );
     let dups = format!("cluster c {{ {} }}\n", "node n {}; ".repeat(100_000));
     rejects("dups.ha", dups.as_bytes(), "more diagnostics not shown");
 }
@@ -259,6 +291,34 @@ fn bad_state_files_are_located() {
     let out = halo(&["simulate", "examples/apache.ha", "--state", f.path()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("`web7`"));
+    // Nothing accepted silently: a key given twice, a return code that is no
+    // exit status; a byte-order mark is fine.
+    for (name, body, expect) in [
+        (
+            "dup-key.json",
+            "{\n  \"nodes\": {\n    \"web1\": {\"standby\": true},\n    \"web1\": {}\n  }\n}\n",
+            "dup-key.json:4:",
+        ),
+        (
+            "rc-negative.json",
+            "{\"resources\": {\"web\": {\"web1\": {\"role\": \"started\", \"failed\": {\"op\": \"monitor\", \"rc\": -1}}}}}",
+            "is -1: a return code is an exit status",
+        ),
+        (
+            "rc-huge.json",
+            "{\"resources\": {\"web\": {\"web1\": {\"role\": \"started\", \"failed\": {\"op\": \"monitor\", \"rc\": 99999}}}}}",
+            "is 99999",
+        ),
+    ] {
+        let f = Scratch::new(name, body.as_bytes());
+        let out = halo(&["simulate", "examples/apache.ha", "--state", f.path()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(expect), "{name}: expected `{expect}` in {err}");
+    }
+    let f = Scratch::new("bom.json", "\u{feff}{\"nodes\": {\"web1\": {}}}".as_bytes());
+    let out = halo(&["simulate", "examples/apache.ha", "--state", f.path()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -546,4 +606,48 @@ fn agent_describe_writes_a_declaration_that_compiles() {
         text_out.contains("parameters:") && text_out.contains("delay"),
         "{text_out}"
     );
+}
+
+#[test]
+fn a_closed_or_full_standard_output_is_no_panic() {
+    use std::process::{Command, Stdio};
+    let files: Vec<String> = std::fs::read_dir("../examples")
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ha"))
+        .map(|p| p.display().to_string())
+        .collect();
+    // `halo check ... | head -1`: the reader is gone before the output.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_halo"))
+        .arg("check")
+        .args(&files)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // `> /dev/full`: reported, exit 2.
+    for args in [
+        vec!["check", "../examples/apache.ha"],
+        vec!["simulate", "../examples/quickstart.ha", "--format", "json"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_halo"))
+            .args(&args)
+            .stdout(
+                std::fs::File::options()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("cannot write output"), "{args:?}: {err}");
+    }
 }

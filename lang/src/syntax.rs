@@ -247,6 +247,18 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
                             );
                         }
                         i += 1 + next.map_or(0, char::len_utf8);
+                    } else if bytes[i] == 0 || (bytes[i] < 0x20 && bytes[i] != b'\t') {
+                        // No agent can receive a NUL (environment and
+                        // arguments are C strings); other control
+                        // characters are mistakes too.
+                        return err(
+                            "halo::control-in-string",
+                            i,
+                            1,
+                            format!("control character U+{:04X} inside a string", bytes[i]),
+                            "here",
+                            "strings are text: write a tab as \\t and a newline as \\n; a NUL byte cannot be passed to an agent",
+                        );
                     } else {
                         i += 1;
                     }

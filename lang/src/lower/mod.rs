@@ -299,6 +299,7 @@ impl Lower {
             .label("the cluster needs a block of nodes")
             .help("write `cluster NAME { node n1  node n2 }`"));
         };
+        self.once_each(&block.stmts, CLUSTER_SETTINGS, "the cluster block");
         for st in &block.stmts {
             let r = self.cluster_stmt(st);
             self.report(r);
@@ -343,7 +344,17 @@ impl Lower {
                     "two-node" => QuorumMode::TwoNode,
                     "ignore" => QuorumMode::Ignore,
                     "witness" => {
-                        QuorumMode::Witness(c.value("the witness's address")?.text.clone())
+                        let w = c.value("the witness's address")?;
+                        if w.text.trim().is_empty() {
+                            return Err(Diagnostic::error(
+                                "halo::bad-value",
+                                w.span.clone(),
+                                "the witness's address is empty",
+                            )
+                            .label("no address")
+                            .help("write `quorum witness \"HOST\"`, the witness's host name or address"));
+                        }
+                        QuorumMode::Witness(w.text.clone())
                     }
                     _ => {
                         return Err(bad_choice(
@@ -536,6 +547,9 @@ impl Lower {
             return Err(self.duplicate("defaults block", "defaults", &s.span, prev));
         }
         self.defaults_span = Some(s.span.clone());
+        if let Some(b) = &s.block {
+            self.once_each(&b.stmts, META_SETTINGS, "the defaults block");
+        }
         for st in s.block.iter().flat_map(|b| &b.stmts) {
             let mut c = Cursor::new(st);
             let r = (|| -> Res<()> {
@@ -836,6 +850,77 @@ impl Ref {
                 "use `{}.start`, `.stop`, `.promote` or `.demote`",
                 self.name
             ))),
+        }
+    }
+}
+
+/// Cluster settings that hold one value.
+const CLUSTER_SETTINGS: &[&str] = &[
+    "quorum",
+    "no-quorum-policy",
+    "fencing",
+    "placement",
+    "start-failure-is-fatal",
+    "ties",
+    "placement-strategy",
+];
+
+/// Resource (and defaults) settings that hold one value.
+pub(crate) const META_SETTINGS: &[&str] = &[
+    "stickiness",
+    "migration-threshold",
+    "failure-timeout",
+    "priority",
+    "managed",
+    "allow-migrate",
+    "requires",
+    "multiple-active",
+    "target-role",
+    "op-timeout",
+    "clone-max",
+    "clone-node-max",
+    "promoted-max",
+    "promoted-node-max",
+    "globally-unique",
+    "interleave",
+    "notify",
+    "timeout",
+    "retries",
+];
+
+impl Lower {
+    /// A setting that holds one value may be given once in a block: a
+    /// second one (`fencing on` ... `fencing off`) would silently replace
+    /// the first, so it is an error that names both places.
+    pub(crate) fn once_each(&mut self, stmts: &[Stmt], single: &[&str], place: &str) {
+        let mut seen: BTreeMap<&str, &Span> = BTreeMap::new();
+        for st in stmts {
+            let Some(kw) = st.keyword() else { continue };
+            let Some(name) = single.iter().find(|k| kw.is_word(k)) else {
+                continue;
+            };
+            let Some(first) = seen.get(name) else {
+                seen.insert(name, &kw.span);
+                continue;
+            };
+            let at = match &self.text {
+                Some((text, lines)) => {
+                    let (line, col) = lines.line_col(text, first.range.start);
+                    format!("line {line}, column {col}")
+                }
+                None => "earlier".to_string(),
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    "halo::duplicate-setting",
+                    kw.span.clone(),
+                    format!("`{name}` is set twice in {place}"),
+                )
+                .label("set again here")
+                .help(format!(
+                    "it is first set at {at}; one value holds, so keep one of the two lines"
+                )),
+            );
         }
     }
 }

@@ -136,6 +136,9 @@ impl Lower {
             origin,
         });
         let mut param_spans = BTreeMap::new();
+        if let Some(b) = &s.block {
+            self.once_each(&b.stmts, super::META_SETTINGS, &format!("`{}`", name.text));
+        }
         for st in s.block.iter().flat_map(|b| &b.stmts) {
             let r = self.body_stmt(st, id, decl, &mut param_spans);
             self.report(r);
