@@ -216,6 +216,11 @@ fn malformed_input_gives_located_errors() {
         "control character U+0000 inside a string",
     );
     rejects(
+        "clone-max.ha",
+        format!("{VALID}clone x: ocf:heartbeat:Dummy {{\n  monitor every 10s\n  clone-max 4294967295\n}}\n").as_bytes(),
+        "`clone-max 4294967295` is more than the 10000",
+    );
+    rejects(
         "empty-witness.ha",
         b"cluster c {\n  node n1\n  node n2\n  quorum witness \"\"\n}\n",
         "the witness's address is empty",

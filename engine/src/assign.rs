@@ -758,7 +758,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let Some(spec) = self.cx.p.resource(u).and_then(|r| r.clone.clone()) else {
             return Vec::new();
         };
-        let max = spec.max.map_or(self.cx.nodes.len(), |m| m as usize);
+        let node_max = spec.node_max.max(1) as usize;
+        // No more can run than every node's share: a larger clone-max means
+        // the same, and bounds the work below.
+        let max = spec
+            .max
+            .map_or(self.cx.nodes.len(), |m| m as usize)
+            .min(self.cx.nodes.len().saturating_mul(node_max));
         let current = self.current_instances(u);
         let mut order: Vec<usize> = (0..self.cx.nodes.len())
             .filter(|&n| s.runnable(n))
@@ -782,7 +788,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // Frozen instances stay where they are and count against clone-max.
         let frozen = self.frozen(u);
         let mut out: Vec<(usize, Role)> = frozen.clone();
-        let node_max = spec.node_max.max(1) as usize;
         if node_max == 1 {
             for &n in &order {
                 if out.len() >= max {

@@ -258,6 +258,14 @@ impl Resource {
     }
 }
 
+/// The most instances a clone may have in all (`clone-max`): the language
+/// and the importer refuse more, so planning stays bounded.
+pub const CLONE_MAX_LIMIT: u32 = 10_000;
+
+/// The most instances of a clone one node may run (`clone-node-max`,
+/// `promoted-max`, `promoted-node-max` too).
+pub const CLONE_NODE_MAX_LIMIT: u32 = 1_000;
+
 /// How many instances of a clone run, and whether they have roles.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CloneSpec {

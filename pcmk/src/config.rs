@@ -858,7 +858,31 @@ impl Builder<'_> {
 
     fn clone(&mut self, el: &Element) -> Option<RscId> {
         let m = nvpairs(el, "meta_attributes", &self.refs, &mut self.unsupported);
-        let num = |k: &str| m.get(k).and_then(|v| v.parse::<u32>().ok());
+        // A count Halo cannot read, or more than it allows, is named, never
+        // dropped for a default.
+        let mut refused = Vec::new();
+        let mut num = |k: &str| {
+            let v = m.get(k)?;
+            let limit = if k == "clone-max" {
+                halo_model::CLONE_MAX_LIMIT
+            } else {
+                halo_model::CLONE_NODE_MAX_LIMIT
+            };
+            match v.trim().parse::<u32>() {
+                Ok(n) if n <= limit => Some(n),
+                Ok(n) => {
+                    refused.push(format!(
+                        "clone '{}': {k}={n}, more than the {limit} Halo allows",
+                        el.id()
+                    ));
+                    None
+                }
+                Err(_) => {
+                    refused.push(format!("clone '{}': {k}='{v}' is not a count", el.id()));
+                    None
+                }
+            }
+        };
         let promotable = el.name == "master" || m.get("promotable").is_some_and(|v| truthy(v));
         let spec = CloneSpec {
             promotable,
@@ -873,6 +897,7 @@ impl Builder<'_> {
             interleave: m.get("interleave").is_some_and(|v| truthy(v)),
             unique: m.get("globally-unique").is_some_and(|v| truthy(v)),
         };
+        self.unsupported.append(&mut refused);
         let clone_min = m.get("clone-min").map(|v| v.parse::<u32>().unwrap_or(0));
         let meta = self.meta(&m, el.id());
         let child = el

@@ -550,6 +550,38 @@ mod tests {
     }
 
     #[test]
+    fn clone_counts_beyond_the_bounds_or_unreadable_are_named() {
+        let cib = |meta: &str| {
+            format!(
+                r#"<cib have-quorum="1"><configuration><crm_config/><nodes><node id="1" uname="n1"/></nodes>
+  <resources><clone id="c"><meta_attributes id="m">{meta}</meta_attributes>
+  <primitive id="p" class="ocf" provider="pacemaker" type="Dummy"/></clone></resources></configuration><status/></cib>"#
+            )
+        };
+        let huge = import(&cib(r#"<nvpair id="a" name="clone-max" value="100000"/>"#)).unwrap();
+        assert!(
+            huge.unsupported
+                .iter()
+                .any(|u| u.contains("clone-max=100000")),
+            "{:?}",
+            huge.unsupported
+        );
+        let junk = import(&cib(
+            r#"<nvpair id="a" name="clone-node-max" value="two"/>"#,
+        ))
+        .unwrap();
+        assert!(
+            junk.unsupported
+                .iter()
+                .any(|u| u.contains("clone-node-max='two' is not a count")),
+            "{:?}",
+            junk.unsupported
+        );
+        let fine = import(&cib(r#"<nvpair id="a" name="clone-max" value="2"/>"#)).unwrap();
+        assert!(fine.unsupported.is_empty(), "{:?}", fine.unsupported);
+    }
+
+    #[test]
     fn malformed_xml_is_an_error_not_a_panic() {
         assert!(import("<cib><configuration>").is_err());
         assert!(import("<html/>").is_err());

@@ -647,9 +647,28 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
             "declare it with `promotable`, or remove this line",
         );
     }
+    let bounded = |n: u32, limit: u32| -> Res<u32> {
+        if n > limit {
+            return Err(Diagnostic::error(
+                "halo::bad-value",
+                at.clone(),
+                format!("`{kw} {n}` is more than the {limit} Halo allows"),
+            )
+            .label("too many")
+            .help(
+                "a clone runs at most clone-node-max instances per node: give a count that can run",
+            ));
+        }
+        Ok(n)
+    };
+    let limit = if kw == "clone-max" {
+        halo_model::CLONE_MAX_LIMIT
+    } else {
+        halo_model::CLONE_NODE_MAX_LIMIT
+    };
     match kw {
         "clone-max" => {
-            let n = c.count("clone-max")?;
+            let n = bounded(c.count("clone-max")?, limit)?;
             if n == 0 {
                 return bad(
                     "clone-max 0 would never run an instance".into(),
@@ -659,7 +678,7 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
             spec.max = Some(n);
         }
         "clone-node-max" => {
-            let n = c.count("clone-node-max")?;
+            let n = bounded(c.count("clone-node-max")?, limit)?;
             if n == 0 {
                 return bad(
                     "clone-node-max 0 would never run an instance".into(),
@@ -668,8 +687,10 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
             }
             spec.node_max = n;
         }
-        "promoted-max" => spec.promoted_max = c.count("promoted-max")?,
-        "promoted-node-max" => spec.promoted_node_max = c.count("promoted-node-max")?,
+        "promoted-max" => spec.promoted_max = bounded(c.count("promoted-max")?, limit)?,
+        "promoted-node-max" => {
+            spec.promoted_node_max = bounded(c.count("promoted-node-max")?, limit)?;
+        }
         "globally-unique" => spec.unique = if c.at_end() { true } else { c.boolean()? },
         _ => spec.interleave = if c.at_end() { true } else { c.boolean()? },
     }
