@@ -455,6 +455,9 @@ fn prepare_input(
         return Ok((Box::new(loaded), state, now));
     };
     let mut cib = load::cib(cib, sc.now).map_err(Err)?;
+    for n in &cib.imported.notes {
+        errln!("note: {n}");
+    }
     if !cib.imported.unsupported.is_empty() {
         for u in &cib.imported.unsupported {
             errln!("unsupported: {u}");
@@ -780,6 +783,9 @@ fn input_display(input: &dyn load::Input) -> std::collections::BTreeMap<String, 
 
 fn import(a: &ImportArgs, color: bool) -> Result<Exit, InputError> {
     let cib = load::cib(&a.cib, None)?;
+    for n in &cib.imported.notes {
+        errln!("note: {n}");
+    }
     if !cib.imported.unsupported.is_empty() {
         for u in &cib.imported.unsupported {
             errln!("unsupported: {u}");

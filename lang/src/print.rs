@@ -19,6 +19,20 @@ fn name(n: &str) -> String {
     }
 }
 
+/// An agent reference as the grammar reads it back: a bare word when it is
+/// one, else quoted (never text that could end the statement).
+fn agent(a: &Agent) -> String {
+    let text = a.to_string();
+    let bare = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if bare {
+        text
+    } else {
+        quote(&text)
+    }
+}
+
 fn role_suffix(r: Option<Role>) -> &'static str {
     match r {
         Some(Role::Promoted) => ".promoted",
@@ -204,7 +218,7 @@ fn resource(out: &mut String, p: &Policy, _id: RscId, r: &Resource) {
                 (None, false) => "resource",
             };
             primitive_body(prim, &mut body);
-            format!("{kw} {}: {}", name(&r.name), prim.agent)
+            format!("{kw} {}: {}", name(&r.name), agent(&prim.agent))
         }
         ResourceKind::Group(members) => {
             let kw = match &r.clone {
@@ -221,7 +235,7 @@ fn resource(out: &mut String, p: &Policy, _id: RscId, r: &Resource) {
                 body.push(format!(
                     "resource {}: {} {{\n{}\n}}",
                     name(&mr.name),
-                    prim.agent,
+                    agent(&prim.agent),
                     mb.join("\n")
                 ));
             }

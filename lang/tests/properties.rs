@@ -143,3 +143,45 @@ proptest! {
         prop_assert_eq!(before, after);
     }
 }
+
+/// A policy with one resource named `name` and a parameter `fake = value`,
+/// as `halo import` would hold it in the IR.
+fn policy_with(name: &str, value: &str) -> halo_model::Policy {
+    let base = "cluster c {\n  node n1\n  node n2\n  node n3\n  fencing off\n}\nresource r: ocf:heartbeat:Dummy {\n  fake = \"x\"\n  monitor every 10s\n}\n";
+    let (_, compiled, _) = halo_lang::compile_text("p.ha", base, halo_stdlib::FILES);
+    let mut p = compiled.expect("the base policy compiles").policy;
+    let r = p.resources.first_mut().expect("one resource");
+    r.name = name.to_string();
+    if let halo_model::ResourceKind::Primitive(prim) = &mut r.kind {
+        prim.params.insert(
+            "fake".into(),
+            halo_model::ParamValue::Text(value.to_string()),
+        );
+    }
+    p
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300), ..ProptestConfig::default() })]
+
+    /// The printer quotes and escapes whatever a name or a value holds —
+    /// quotes, newlines, braces, `&`, `#`, non-ASCII — so that the printed
+    /// policy reads back with the same name and value and nothing more
+    /// (an imported CIB cannot inject statements).
+    #[test]
+    fn printed_names_and_values_read_back_unchanged(
+        name in "[a-zA-Z][a-zA-Z0-9 _.\"{}#&;:é\\\\-]{0,16}",
+        value in "[ -~é\t\n]{0,24}",
+    ) {
+        let text = halo_lang::print::print_policy(&policy_with(&name, &value));
+        let (_, compiled, diags) = halo_lang::compile_text("printed.ha", &text, halo_stdlib::FILES);
+        let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+        prop_assert!(errors.is_empty(), "{errors:?} in:\n{text}");
+        let p = compiled.expect("compiles").policy;
+        prop_assert_eq!(p.resources.len(), 1, "{}", text);
+        let r = &p.resources[0];
+        prop_assert_eq!(&r.name, &name);
+        let got = r.primitive().and_then(|x| x.params.get("fake")).cloned();
+        prop_assert_eq!(got, Some(halo_model::ParamValue::Text(value.clone())));
+    }
+}

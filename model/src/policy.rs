@@ -344,6 +344,20 @@ pub struct Agent {
     pub kind: String,
 }
 
+impl Agent {
+    /// Whether `part` can be an agent's provider or type: it names a file
+    /// under the agents' directory or a unit, so it is letters, digits and
+    /// `- _ . + @`, does not begin with `.`, and holds no `/`.
+    pub fn valid_part(part: &str) -> bool {
+        !part.is_empty()
+            && part.len() <= 255
+            && !part.starts_with('.')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@'))
+    }
+}
+
 impl fmt::Display for Agent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.class {

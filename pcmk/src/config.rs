@@ -12,6 +12,9 @@ pub(crate) struct Builder<'a> {
     /// `origins[o]` is the CIB id of the element an item came from.
     pub origins: Vec<String>,
     pub unsupported: Vec<String>,
+    /// What the import leaves out without changing a decision, named for
+    /// the operator (see [`crate::Imported::notes`]).
+    pub notes: Vec<String>,
     /// CIB id (resource, clone child, cloned group) → Halo resource.
     pub names: BTreeMap<String, RscId>,
     /// The same, for the status's many lookups (see [`Ids`]).
@@ -245,8 +248,15 @@ fn truthy(v: &str) -> bool {
     )
 }
 
+/// A score as Pacemaker writes it: an integer or `INFINITY`, with one
+/// optional sign (`+-INFINITY` is no score, not `-INFINITY`).
 pub(crate) fn score(v: &str) -> Option<Score> {
-    v.trim().trim_start_matches('+').parse::<Score>().ok()
+    let v = v.trim();
+    let unsigned = v.strip_prefix('+').unwrap_or(v);
+    if unsigned.starts_with(['+', '-']) && unsigned.len() < v.len() {
+        return None;
+    }
+    unsigned.parse::<Score>().ok()
 }
 
 fn role(v: &str) -> Option<Role> {
@@ -272,12 +282,13 @@ fn duration(v: &str) -> Option<Duration> {
             }
             let n: u64 = num.parse().ok()?;
             num.clear();
-            secs += n * match c {
+            let unit = match c {
                 'H' => 3600,
                 'M' => 60,
                 'S' => 1,
                 _ => return None,
             };
+            secs = secs.checked_add(n.checked_mul(unit)?)?;
         }
         return num.is_empty().then(|| Duration::from_secs(secs));
     }
@@ -286,13 +297,14 @@ fn duration(v: &str) -> Option<Duration> {
     let (n, unit) = v.split_at(split);
     let n: u64 = n.parse().ok()?;
     let ms = match unit.trim() {
-        "ms" | "msec" => n,
-        "" | "s" | "sec" => n * 1000,
-        "m" | "min" => n * 60_000,
-        "h" | "hr" => n * 3_600_000,
+        "ms" | "msec" => Some(n),
+        "" | "s" | "sec" => n.checked_mul(1000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" | "hr" => n.checked_mul(3_600_000),
         _ => return None,
-    };
-    Some(Duration::from_ms(ms))
+    }?;
+    // Beyond a year is no interval or timeout anybody means.
+    (ms <= 366 * 24 * 3_600_000).then(|| Duration::from_ms(ms))
 }
 
 impl Builder<'_> {
@@ -496,6 +508,13 @@ impl Builder<'_> {
                 "enable-startup-probes" | "stop-orphan-resources" | "stop-orphan-actions" => {
                     !truthy(v)
                 }
+                // Timing of fencing, which a plan does not show: noted.
+                "priority-fencing-delay" | "stonith-timeout" | "stonith-watchdog-timeout" => {
+                    self.notes.push(format!(
+                        "cluster option {k}={v} is not carried: Halo's fence devices have their own timeout and retries, and no fencing delays yet"
+                    ));
+                    false
+                }
                 _ => false,
             };
             if unsupported {
@@ -521,7 +540,6 @@ impl Builder<'_> {
                 ..Default::default()
             };
             spec.origin = self.origin(n.id());
-            self.node_ids.insert(name.clone(), n.id().to_string());
             for (k, v) in nvpairs(n, "utilization", &self.refs, &mut self.unsupported) {
                 spec.capacity.insert(k, utilization_value(&v));
             }
@@ -535,9 +553,18 @@ impl Builder<'_> {
                     }
                 }
             }
-            if !self.policy.cluster.nodes.iter().any(|x| x.name == name) {
-                self.policy.cluster.nodes.push(spec);
+            if let Some(first) = self.node_ids.get(&name) {
+                // Two node entries with one name: which one's state and
+                // attributes hold is anybody's guess.
+                let msg = format!(
+                    "node name '{name}' given to more than one node (ids {first} and {})",
+                    n.id()
+                );
+                self.unsupported.push(msg);
+                continue;
             }
+            self.node_ids.insert(name.clone(), n.id().to_string());
+            self.policy.cluster.nodes.push(spec);
         }
     }
 
@@ -658,6 +685,16 @@ impl Builder<'_> {
             return None;
         }
         let kind = from("type").unwrap_or("").to_string();
+        let provider_ok = from("provider").is_none_or(Agent::valid_part);
+        if !Agent::valid_part(&kind) || !provider_ok {
+            self.unsupported.push(format!(
+                "agent '{}:{}:{kind}' of '{}': Halo takes agent names of letters, digits and - _ . + @",
+                class,
+                from("provider").unwrap_or(""),
+                el.id()
+            ));
+            return None;
+        }
         let agent_class = match class {
             "ocf" => AgentClass::Ocf,
             "lsb" => AgentClass::Lsb,
@@ -702,11 +739,20 @@ impl Builder<'_> {
                         .collect()
                 })
                 .unwrap_or_default();
+            // The device's own bound and retries for the power action Halo
+            // uses (reboot; off when the cluster fences by powering off).
+            let timeout = text("pcmk_reboot_timeout")
+                .or_else(|| text("pcmk_off_timeout"))
+                .and_then(|t| duration(&t));
+            let retries = text("pcmk_reboot_retries")
+                .or_else(|| text("pcmk_off_retries"))
+                .and_then(|r| r.trim().parse::<u32>().ok())
+                .unwrap_or(0);
             FenceSpec {
                 host_map,
                 targets,
-                timeout: None,
-                retries: 0,
+                timeout,
+                retries,
             }
         });
         // What Pacemaker digests to tell whether the parameters changed.
@@ -718,8 +764,16 @@ impl Builder<'_> {
             })
             .collect();
         // Carried by the fence spec now.
-        params.remove("pcmk_host_map");
-        params.remove("pcmk_host_list");
+        for k in [
+            "pcmk_host_map",
+            "pcmk_host_list",
+            "pcmk_reboot_timeout",
+            "pcmk_off_timeout",
+            "pcmk_reboot_retries",
+            "pcmk_off_retries",
+        ] {
+            params.remove(k);
+        }
         let mut ops = Vec::new();
         let own_ops: Vec<&Element> = el
             .first("operations")
@@ -740,19 +794,42 @@ impl Builder<'_> {
         for op in inherited.chain(own_ops.iter().copied()) {
             let extra = nvpairs(op, "instance_attributes", &self.refs, &mut self.unsupported);
             let Some(action) = op.attr("name").and_then(OpAction::parse) else {
+                self.notes.push(format!(
+                    "operation '{}' ({}) of '{}' is not carried: Halo does not run {} operations",
+                    op.id(),
+                    op.attr("name").unwrap_or(""),
+                    el.id(),
+                    op.attr("name").unwrap_or("such")
+                ));
                 continue;
             };
             if op.attr("enabled").is_some_and(|v| !truthy(v)) {
                 continue;
             }
+            // An interval or timeout that cannot be read is named: dropping
+            // it would silently lose a health check or a bound.
+            let mut read = |k: &str| match op.attr(k) {
+                None => Some(None),
+                Some(v) => match duration(v) {
+                    Some(d) => Some(Some(d)),
+                    None => {
+                        self.unsupported.push(format!(
+                            "operation '{}' of '{}': {k} '{v}' is not a duration",
+                            op.id(),
+                            el.id()
+                        ));
+                        None
+                    }
+                },
+            };
+            let (Some(interval), Some(timeout)) = (read("interval"), read("timeout")) else {
+                continue;
+            };
             let origin = self.origin(op.id());
             ops.push(Operation {
                 action,
-                interval: op
-                    .attr("interval")
-                    .and_then(duration)
-                    .unwrap_or(Duration::ZERO),
-                timeout: op.attr("timeout").and_then(duration),
+                interval: interval.unwrap_or(Duration::ZERO),
+                timeout,
                 role: op
                     .attr("role")
                     .and_then(role)
@@ -898,6 +975,12 @@ impl Builder<'_> {
             unique: m.get("globally-unique").is_some_and(|v| truthy(v)),
         };
         self.unsupported.append(&mut refused);
+        if m.get("notify").is_some_and(|v| truthy(v)) {
+            self.notes.push(format!(
+                "clone '{}' has notify=true: Halo does not send clone notifications yet, so its plans show none",
+                el.id()
+            ));
+        }
         let clone_min = m.get("clone-min").map(|v| v.parse::<u32>().unwrap_or(0));
         let meta = self.meta(&m, el.id());
         let child = el
@@ -958,10 +1041,28 @@ impl Builder<'_> {
         }
     }
 
-    fn rscs(&self, el: &Element, attr: &str) -> Vec<RscId> {
-        el.attr(attr)
-            .map(|n| self.members_of(n))
-            .unwrap_or_default()
+    /// The resources a constraint's attribute names. A name that is no
+    /// resource, tag or template makes Pacemaker ignore the constraint (and
+    /// say so); Halo ignores it too, and notes it.
+    fn rscs(&mut self, el: &Element, attr: &str) -> Vec<RscId> {
+        let Some(n) = el.attr(attr) else {
+            return Vec::new();
+        };
+        let found = self.members_of(n);
+        let known = !found.is_empty()
+            || self.tags.contains_key(n)
+            || self.templates.contains_key(n)
+            || self
+                .unsupported
+                .iter()
+                .any(|u| u.contains(&format!("'{n}'")));
+        if !known {
+            self.notes.push(format!(
+                "constraint '{}' names resource '{n}', which does not exist: it is ignored, as Pacemaker ignores it",
+                el.id()
+            ));
+        }
+        found
     }
 
     /// The resource sets of a constraint. `None` (and the reason recorded)

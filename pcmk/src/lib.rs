@@ -25,6 +25,11 @@ pub struct Imported {
     /// What the CIB says that Halo cannot express yet, by name
     /// (`bundle 'httpd-bundle'`). Empty when the import is faithful.
     pub unsupported: Vec<String>,
+    /// What the CIB says that Halo leaves out without it changing any
+    /// decision (an `op notify` Halo does not run, a constraint on a
+    /// resource that does not exist, which Pacemaker ignores too): shown as
+    /// notes, never dropped without a word.
+    pub notes: Vec<String>,
     /// `origins[o]` is the CIB id behind policy origin `o`.
     pub origins: Vec<String>,
     /// The CIB's `execution-date`: the time its status was recorded for.
@@ -392,6 +397,8 @@ fn finish(mut b: config::Builder<'_>, mut state: ClusterState, top: &Top) -> Imp
     }
     b.unsupported.sort();
     b.unsupported.dedup();
+    b.notes.sort();
+    b.notes.dedup();
     // As a compiled policy has them, so both give identical plans and output.
     b.policy.cluster.nodes.sort_by(|x, y| x.name.cmp(&y.name));
     state.normalize();
@@ -400,6 +407,7 @@ fn finish(mut b: config::Builder<'_>, mut state: ClusterState, top: &Top) -> Imp
         state,
         display: b.display,
         unsupported: b.unsupported,
+        notes: b.notes,
         origins: b.origins,
         execution_date: top.execution_date,
     }
@@ -547,6 +555,118 @@ mod tests {
                 .collect();
             assert_eq!(failed, ["r250"], "attributes first: {first}");
         }
+    }
+
+    /// A one-node CIB with `resources` and `constraints`, and `props`.
+    fn cib_with(props: &str, nodes: &str, resources: &str, constraints: &str) -> Imported {
+        import(&format!(
+            r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="o">{props}</cluster_property_set></crm_config>
+  <nodes><node id="1" uname="n1"/>{nodes}</nodes><resources>{resources}</resources>
+  <constraints>{constraints}</constraints></configuration><status/></cib>"#
+        ))
+        .unwrap()
+    }
+
+    fn dummy(id: &str, ops: &str) -> String {
+        format!(
+            r#"<primitive id="{id}" class="ocf" provider="heartbeat" type="Dummy"><operations>{ops}</operations></primitive>"#
+        )
+    }
+
+    fn has(list: &[String], what: &str) -> bool {
+        list.iter().any(|u| u.contains(what))
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_named_never_dropped_or_guessed() {
+        // A score with two signs is no score (not -INFINITY).
+        let i = cib_with(
+            "",
+            "",
+            &dummy("r", ""),
+            r#"<rsc_location id="l" rsc="r" node="n1" score="+-INFINITY"/>"#,
+        );
+        assert!(
+            has(&i.unsupported, "score '+-INFINITY'"),
+            "{:?}",
+            i.unsupported
+        );
+        // Intervals and timeouts that cannot be read lose no health check
+        // silently.
+        for (attr, v) in [
+            ("interval", "-10s"),
+            ("interval", "99999999999999999d"),
+            ("interval", "99999999999999999h"),
+            ("timeout", "soon"),
+        ] {
+            let op = format!(r#"<op id="m" name="monitor" interval="10s" {attr}="{v}"/>"#)
+                .replacen(r#"interval="10s" interval"#, "interval", 1);
+            let i = cib_with("", "", &dummy("r", &op), "");
+            assert!(
+                has(&i.unsupported, &format!("{attr} '{v}' is not a duration")),
+                "{attr}={v}: {:?}",
+                i.unsupported
+            );
+        }
+        // Two nodes with one name.
+        let i = cib_with("", r#"<node id="2" uname="n1"/>"#, "", "");
+        assert!(has(
+            &i.unsupported,
+            "node name 'n1' given to more than one node (ids 1 and 2)"
+        ));
+        // An agent name that could write policy text or leave the agents'
+        // directory is refused.
+        for t in [
+            "x&quot;}&#10;resource evil: ocf:heartbeat:Dummy {&#10;#",
+            "&amp;",
+            "../../bin/sh",
+        ] {
+            let r = format!(r#"<primitive id="r" class="ocf" provider="heartbeat" type="{t}"/>"#);
+            let i = cib_with("", "", &r, "");
+            assert!(
+                has(&i.unsupported, "agent 'ocf:heartbeat:"),
+                "{t}: {:?}",
+                i.unsupported
+            );
+            assert!(i.policy.resources.is_empty());
+        }
+    }
+
+    #[test]
+    fn what_is_left_out_without_changing_a_decision_is_noted() {
+        let clone = r#"<clone id="c"><meta_attributes id="cm"><nvpair id="n" name="notify" value="true"/></meta_attributes>
+            <primitive id="p" class="ocf" provider="heartbeat" type="Dummy"><operations>
+            <op id="p-n" name="notify" interval="0"/><op id="p-r" name="reload" interval="0"/></operations></primitive></clone>"#;
+        let fence = r#"<primitive id="f" class="stonith" type="fence_dummy"><instance_attributes id="fi">
+            <nvpair id="f1" name="pcmk_reboot_timeout" value="240s"/><nvpair id="f2" name="pcmk_reboot_retries" value="4"/>
+            </instance_attributes></primitive>"#;
+        let i = cib_with(
+            r#"<nvpair id="o1" name="priority-fencing-delay" value="10s"/><nvpair id="o2" name="stonith-timeout" value="60s"/>"#,
+            "",
+            &format!("{clone}{fence}"),
+            r#"<rsc_location id="ghost-l" rsc="ghost" node="n1" score="10"/>"#,
+        );
+        assert!(i.unsupported.is_empty(), "{:?}", i.unsupported);
+        for what in [
+            "clone 'c' has notify=true",
+            "operation 'p-n' (notify)",
+            "operation 'p-r' (reload)",
+            "priority-fencing-delay=10s",
+            "stonith-timeout=60s",
+            "constraint 'ghost-l' names resource 'ghost', which does not exist",
+        ] {
+            assert!(has(&i.notes, what), "{what}: {:?}", i.notes);
+        }
+        // The device's reboot timeout and retries are its own.
+        let f = i.policy.resources.iter().find(|r| r.name == "f").unwrap();
+        let spec = f.primitive().unwrap().fence.as_ref().unwrap();
+        assert_eq!(spec.timeout, Some(halo_model::Duration::from_secs(240)));
+        assert_eq!(spec.retries, 4);
+        assert!(!f
+            .primitive()
+            .unwrap()
+            .params
+            .contains_key("pcmk_reboot_timeout"));
     }
 
     #[test]

@@ -755,6 +755,15 @@ pub(crate) fn parse_agent(text: &str, fence: bool) -> Result<Agent, (String, Str
             ))
         }
     };
+    let named = |p: &str| p.is_empty() || Agent::valid_part(p);
+    if !named(&a.provider) || !Agent::valid_part(&a.kind) {
+        return Err((
+            format!("`{text}` is not an agent name"),
+            "providers and agent names are letters, digits and `- _ . + @`, \
+             not beginning with `.` (they name files and units)"
+                .into(),
+        ));
+    }
     if fence != (a.class == AgentClass::Stonith) {
         return Err(if fence {
             (
