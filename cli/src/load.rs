@@ -60,12 +60,12 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 /// Reads a file as UTF-8 text of at most `max` bytes.
 pub fn read_text_bounded(path: &Path, max: u64) -> Result<String, InputError> {
     let file = open_bounded(path, max)?;
-    // The size in the metadata can lie (devices, pipes, /proc): bound the read.
+    // The size in the metadata can lie (pipes, /proc): bound the read.
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes)
+    read_patiently(std::io::Read::take(file, max + 1), &mut bytes)
         .map_err(|e| InputError::io(path, &e))?;
     if bytes.len() as u64 > max {
-        return Err(InputError::content(format!(
+        return Err(InputError::usage(format!(
             "{}: larger than the {} MiB limit for inputs",
             path.display(),
             max / 1024 / 1024
@@ -83,9 +83,42 @@ pub fn read_text_bounded(path: &Path, max: u64) -> Result<String, InputError> {
     })
 }
 
-/// Opens a file for reading, refusing directories and files its metadata
-/// says are larger than `max` bytes.
+/// How long a pipe may stay silent before its reader gives up.
+const PIPE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads to the end; a pipe opened without blocking (see `open_bounded`)
+/// that has nothing yet is waited for, but not past `PIPE_PATIENCE` of
+/// silence.
+fn read_patiently(mut r: impl std::io::Read, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut quiet_since = std::time::Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                out.extend_from_slice(buf.get(..n).unwrap_or_default());
+                quiet_since = std::time::Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if quiet_since.elapsed() > PIPE_PATIENCE {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "nothing came through the pipe for 5 s",
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Opens a file for reading, refusing directories, devices and files its
+/// metadata says are larger than `max` bytes. A named pipe is opened without
+/// waiting for a writer (one that never comes would hang the command).
 fn open_bounded(path: &Path, max: u64) -> Result<std::fs::File, InputError> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     let meta = std::fs::metadata(path).map_err(|e| InputError::io(path, &e))?;
     if meta.is_dir() {
         return Err(InputError::usage(format!(
@@ -93,8 +126,22 @@ fn open_bounded(path: &Path, max: u64) -> Result<std::fs::File, InputError> {
             path.display()
         )));
     }
+    let kind = meta.file_type();
+    if kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
+        return Err(InputError::usage(format!(
+            "{} is a device or a socket, not a file: give a file (or a pipe)",
+            path.display()
+        )));
+    }
+    if kind.is_fifo() {
+        return std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(path)
+            .map_err(|e| InputError::io(path, &e));
+    }
     if meta.len() > max {
-        return Err(InputError::content(format!(
+        return Err(InputError::usage(format!(
             "{}: {} bytes is larger than the {} MiB limit for inputs",
             path.display(),
             meta.len(),

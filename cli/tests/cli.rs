@@ -280,6 +280,48 @@ fn usage_and_io_errors_exit_2() {
     let out = halo(&["simulate", "examples/apache.ha", "--op-fail", "vip-monitor"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("RSC:OP@NODE"));
+    // A device is refused at once, not read for gigabytes.
+    for args in [
+        vec!["simulate", "examples/apache.ha", "--state", "/dev/zero"],
+        vec!["simulate", "--cib", "/dev/zero"],
+        vec!["import", "/dev/zero"],
+        vec!["check", "/dev/zero"],
+    ] {
+        let start = Instant::now();
+        let out = halo(&args);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{args:?} took long"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("is a device"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // A named pipe nobody writes to does not hang the command.
+    let fifo = std::env::temp_dir().join(format!("halo-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let fifo_path = fifo.display().to_string();
+    let start = Instant::now();
+    let out = halo(&["simulate", "examples/apache.ha", "--state", &fifo_path]);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "a FIFO without a writer hung"
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let _ = std::fs::remove_file(&fifo);
 }
 
 #[test]
