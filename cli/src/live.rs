@@ -121,6 +121,32 @@ pub enum ResourceCommand {
 }
 
 #[derive(Args)]
+pub struct MaintenanceArgs {
+    /// `on`: leave every resource as it is (no start, stop or recovery) until
+    /// `off`, which probes every node again and keeps what runs.
+    state: OnOff,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// `halo maintenance on|off`.
+pub fn maintenance(a: &MaintenanceArgs) -> Result<Exit, InputError> {
+    send(
+        &a.conn,
+        AdminOp::ClusterMaintenance {
+            on: matches!(a.state, OnOff::On),
+        },
+        None,
+    )
+}
+
+#[derive(Args)]
 pub struct FenceArgs {
     /// The node to fence now.
     node: String,
@@ -487,6 +513,12 @@ pub fn render_status(s: &Status) -> String {
         })
         .collect();
     let _ = writeln!(out, "  * Controllers: {}", replicas.join(" "));
+    if s.doc.state.maintenance {
+        let _ = writeln!(
+            out,
+            "  * MAINTENANCE MODE: nothing is started, stopped or recovered (halo maintenance off)"
+        );
+    }
     let Some(src) = &s.doc.policy else {
         let _ = writeln!(out, "\nNo policy applied yet: halo apply FILE.ha");
         return out;

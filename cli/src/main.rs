@@ -132,6 +132,10 @@ enum Command {
     Resource(live::ResourceCommand),
     /// Fence (power off) a node now.
     Fence(live::FenceArgs),
+    /// Put the whole cluster in maintenance (nothing is started, stopped or
+    /// recovered), or take it out: every node is probed again and what runs
+    /// is kept, healthy services are not restarted.
+    Maintenance(live::MaintenanceArgs),
     /// Keep, list or remove the secrets a policy names (`secret("NAME")`)
     /// in this node's store; run on the node, with its config.
     #[command(subcommand)]
@@ -291,6 +295,7 @@ fn main() -> ExitCode {
         Command::Node(c) => live::node(&c),
         Command::Resource(c) => live::resource(&c),
         Command::Fence(a) => live::fence(&a),
+        Command::Maintenance(a) => live::maintenance(&a),
         Command::Secret(c) => secret::run(&c),
     };
     let mut code = match result {

@@ -423,3 +423,71 @@ fn secrets_reach_the_agent_and_appear_nowhere_else_and_a_missing_one_fences_noth
         .as_array()
         .is_none_or(Vec::is_empty));
 }
+
+/// Counts every action of `rsc` in the audit (begun), whatever its result.
+fn actions(c: &Cluster, rsc: &str, action: &str) -> usize {
+    c.records()
+        .iter()
+        .filter(|r| r.rsc == rsc && r.action == action && !r.end)
+        .count()
+}
+
+#[test]
+fn maintenance_mode_touches_nothing_and_its_end_restarts_nothing_healthy() {
+    let c = start("maint", 66, 3, "");
+    let s = settled(&c);
+    let node = web_on(&s).remove(0);
+    let state = c.dir.join("run").join(&node).join("Dummy-web.state");
+    let (starts, stops) = (actions(&c, "web", "start"), actions(&c, "web", "stop"));
+    c.ok(&["maintenance", "on"]);
+    c.wait("maintenance mode on", WAIT, |s| {
+        s["doc"]["state"]["maintenance"] == true
+    });
+    assert!(c.ok(&["status"]).contains("MAINTENANCE MODE"));
+    // Stopped by hand during maintenance: nothing recovers it.
+    std::fs::remove_file(&state).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        actions(&c, "web", "start"),
+        starts,
+        "started during maintenance"
+    );
+    assert_eq!(
+        actions(&c, "web", "stop"),
+        stops,
+        "stopped during maintenance"
+    );
+    // Started again by hand; maintenance ends: the probe finds it running
+    // and keeps it, nothing is stopped or started.
+    std::fs::write(&state, "").unwrap();
+    c.ok(&["maintenance", "off"]);
+    let s = c.wait("maintenance over, the cluster quiet", WAIT, |s| {
+        s["doc"]["state"]["maintenance"].is_null() && quiet(s) && web_on(s).len() == 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(web_on(&s), vec![node.clone()]);
+    assert_eq!(
+        actions(&c, "web", "start"),
+        starts,
+        "restarted after maintenance"
+    );
+    assert_eq!(
+        actions(&c, "web", "stop"),
+        stops,
+        "stopped after maintenance"
+    );
+    // What stopped during maintenance is recovered once it ends.
+    c.ok(&["maintenance", "on"]);
+    c.wait("maintenance mode on", WAIT, |s| {
+        s["doc"]["state"]["maintenance"] == true
+    });
+    std::fs::remove_file(&state).unwrap();
+    c.ok(&["maintenance", "off"]);
+    c.wait("web recovered after maintenance", WAIT, |_| {
+        actions(&c, "web", "start") > starts
+    });
+    c.wait("web running again", WAIT, |s| {
+        web_on(s).len() == 1 && quiet(s)
+    });
+    c.assert_never_double_active(&["web"]);
+}

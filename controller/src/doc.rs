@@ -180,6 +180,10 @@ pub enum AdminOp {
     Fence {
         node: String,
     },
+    /// The whole cluster in maintenance, or out of it.
+    ClusterMaintenance {
+        on: bool,
+    },
 }
 
 /// Compiles policy text against the standard library: the policy, or the
@@ -422,6 +426,16 @@ impl Doc {
                     }
                 }
                 self.note(at, format!("operator: restart {rsc}"));
+                return;
+            }
+            AdminOp::ClusterMaintenance { on } => {
+                self.state.maintenance = *on;
+                let what = if *on {
+                    "the cluster is in maintenance mode: nothing is started, stopped or recovered"
+                } else {
+                    "maintenance mode ends: every node is probed again and what runs is kept"
+                };
+                self.note(at, format!("operator: {what}"));
                 return;
             }
             AdminOp::Fence { node } => {

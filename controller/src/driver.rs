@@ -440,13 +440,19 @@ impl Leader {
     /// A recurring monitor reported: a result other than the role the
     /// document expects is a failure. Whether a failure was recorded.
     async fn monitor_event(&mut self, node: &str, e: MonitorEvent) -> bool {
-        let (expected, failed) = self.ctl.sm.read(|m| {
+        let (expected, failed, maintenance) = self.ctl.sm.read(|m| {
             let r = m.doc.state.on(&e.rsc, node);
             (
                 r.map(|r| r.role).unwrap_or(Role::Stopped),
                 r.is_some_and(|r| r.failed.is_some()),
+                m.doc.state.maintenance,
             )
         });
+        if maintenance {
+            // Nothing is recovered in maintenance, and what runs then may be
+            // changed by hand: the probe at its end says what runs.
+            return false;
+        }
         if !expected.is_active() {
             // A monitor left over from an earlier role or leader.
             if let Some(client) = self.ctl.runners.get(node) {
@@ -931,6 +937,13 @@ async fn heartbeats(
     let t = ctl.cfg.timing;
     let every = Duration::from_millis(t.heartbeat_ms);
     let timeout = Duration::from_millis(t.timeout_ms);
+    // A connection from this replica's earlier terms may lead to a runner
+    // process that has restarted since: start the term on a new one. And
+    // a heartbeat that goes unanswered for half the timeout drops the
+    // connection (see `request_within`), so the next ones reconnect well
+    // before the runner would be declared lost.
+    client.reconnect().await;
+    let beat_limit = (timeout / 2).max(every * 2).min(timeout);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
@@ -983,7 +996,7 @@ async fn heartbeats(
                     let (client, answers_tx, node) = (client.clone(), answers_tx.clone(), node.clone());
                     pending.spawn(async move {
                         let sent = Instant::now();
-                        match client.call_within(&req, timeout).await {
+                        match client.call_within(&req, beat_limit).await {
                             Ok(Response::Heartbeat { boot, .. }) => {
                                 let _ = answers_tx.send((sent, boot));
                             }

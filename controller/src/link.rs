@@ -45,6 +45,13 @@ impl Link {
         }
     }
 
+    /// Forgets the connection, so that the next request makes a new one.
+    pub async fn reconnect(&self) {
+        if let Link::Quic(c) = self {
+            c.reconnect().await;
+        }
+    }
+
     /// Like `call`, giving up after `limit`.
     pub async fn call_within(&self, req: &Request, limit: Duration) -> Result<Response, String> {
         match self {

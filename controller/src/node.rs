@@ -629,6 +629,7 @@ impl Controller {
             AdminOp::Clear { rsc } | AdminOp::Cleanup { rsc } | AdminOp::Restart { rsc } => {
                 (None, Some(rsc))
             }
+            AdminOp::ClusterMaintenance { .. } => (None, None),
         };
         if let Some(n) = node.filter(|n| !node_ok(n)) {
             return CtlResponse::Refused {
@@ -659,7 +660,15 @@ impl Controller {
             op => op,
         };
         info!("{who}: {op:?}");
-        self.done(self.commit(Command::Admin { op, at }).await)
+        // Out of maintenance: what runs may have changed by hand meanwhile,
+        // so the leader asks every node again before it plans.
+        let reprobe = matches!(op, AdminOp::ClusterMaintenance { on: false });
+        let r = self.commit(Command::Admin { op, at }).await;
+        if reprobe && r.is_ok() {
+            self.unrecorded
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.done(r)
     }
 
     fn done(&self, r: Result<u64, String>) -> CtlResponse {

@@ -438,6 +438,10 @@ impl<'a> Ctx<'a> {
         if r.meta.managed == Some(false) || self.p.meta(id, |m| m.managed) == Some(false) {
             info.blocked = Some("unmanaged".to_string());
         }
+        // Pacemaker's maintenance-mode: every resource is left as it is.
+        if self.s.maintenance {
+            info.blocked = Some("the cluster is in maintenance mode".to_string());
+        }
         // Active on several nodes though it runs once.
         if self.clone_of(id).is_none() && info.current.len() > 1 {
             match self.p.meta(id, |m| m.multiple_active) {

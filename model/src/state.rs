@@ -28,6 +28,11 @@ pub struct ClusterState {
     /// CIB's `have-quorum`); otherwise the engine counts votes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quorate: Option<bool>,
+    /// The whole cluster is in maintenance (`halo maintenance on`, Pacemaker's
+    /// `maintenance-mode`): nothing is started, stopped, promoted, demoted or
+    /// recovered until it ends.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub maintenance: bool,
 }
 
 /// A run-time location preference from an operator command: `move` adds `inf` on

@@ -131,6 +131,14 @@ impl Client {
         *self.conn.lock().await = None;
     }
 
+    /// Forgets the connection, whatever its state: the next call makes a
+    /// new one. A connection kept from a while ago may lead to a process
+    /// that has since restarted, which QUIC notices only after its idle
+    /// timeout.
+    pub async fn reconnect(&self) {
+        self.drop_connection().await;
+    }
+
     /// One request and its one answer.
     pub async fn call(&self, req: &Request) -> Result<Response, String> {
         self.try_call(req).await.map_err(|f| f.why)

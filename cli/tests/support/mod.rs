@@ -62,8 +62,8 @@ pub struct Cluster {
     pub audit: PathBuf,
     pub net: Net,
     procs: BTreeMap<String, Child>,
-    /// When each killed node died (ns since the epoch).
-    pub deaths: BTreeMap<String, u128>,
+    /// When each killed node died, every time it did (ns since the epoch).
+    pub deaths: BTreeMap<String, Vec<u128>>,
 }
 
 impl Drop for Cluster {
@@ -314,7 +314,10 @@ impl Cluster {
         if let Some(mut c) = self.procs.remove(node) {
             let _ = c.kill();
             let _ = c.wait();
-            self.deaths.insert(node.to_string(), now_ns());
+            self.deaths
+                .entry(node.to_string())
+                .or_default()
+                .push(now_ns());
         }
     }
 
@@ -423,7 +426,13 @@ impl Cluster {
                 }
             }
             for (node, b) in open {
-                let end = self.deaths.get(&node).copied().unwrap_or(u128::MAX);
+                // What a node ran ends with the node's first death after it
+                // began (a node may die and come back more than once).
+                let end = self
+                    .deaths
+                    .get(&node)
+                    .and_then(|d| d.iter().copied().find(|t| *t >= b))
+                    .unwrap_or(u128::MAX);
                 spans.push((b, end, node));
             }
             for (i, a) in spans.iter().enumerate() {
