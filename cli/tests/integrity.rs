@@ -101,6 +101,27 @@ fn moves_land_on_their_target_or_are_refused_and_foreign_policies_are_refused() 
             .is_none_or(|o| o.iter().all(|x| x["rsc"] != "web"))
     });
     assert_eq!(web_on(&s), vec![first.clone()]);
+    // A move with a lifetime: it lands, then its constraints lapse by
+    // themselves (the resource stays, by stickiness).
+    c.ok(&["resource", "move", "web", &others[0], "--lifetime", "2s"]);
+    c.wait("the timed move landed", WAIT, |s| {
+        web_on(s) == [others[0].clone()] && quiet(s)
+    });
+    let s = c.wait("the timed move lapsed", WAIT, |s| {
+        s["doc"]["state"]["operator"]
+            .as_array()
+            .is_none_or(|o| o.iter().all(|x| x["rsc"] != "web"))
+    });
+    assert!(
+        s["doc"]["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"].as_str().is_some_and(|t| t.contains("lapsed"))),
+        "{}",
+        s["doc"]["log"]
+    );
+    assert_eq!(web_on(&s), vec![others[0].clone()]);
     // A policy for another cluster is refused, naming both clusters.
     let other = c.dir.join("other.ha");
     std::fs::write(&other, policy("elsewhere", 3, "")).unwrap();

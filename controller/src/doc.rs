@@ -121,6 +121,9 @@ pub enum Command {
     Done(Done),
     /// An operator's command.
     Admin { op: AdminOp, at: Timestamp },
+    /// Time has passed: what was due by `at` (a move's or a ban's lifetime)
+    /// lapses.
+    Tick { at: Timestamp },
 }
 
 /// An action's result, by meaning.
@@ -360,6 +363,7 @@ impl Doc {
                     self.admin(p, op, *at);
                 }
             }
+            Command::Tick { .. } => {}
         }
         // Moves and bans whose lifetime is over lapse.
         let now = cmd_time(cmd);
@@ -367,6 +371,14 @@ impl Doc {
         self.expiring = keep;
         for e in over {
             self.state.operator.retain(|o| !e.covers(o));
+            let what = match e.by {
+                OperatorSource::Move => format!("move of {} to {}", e.rsc, e.node),
+                OperatorSource::Ban => format!("ban of {} from {}", e.rsc, e.node),
+            };
+            self.note(
+                now,
+                format!("operator: the {what} lapsed (its lifetime is over)"),
+            );
         }
         self.state.normalize();
         compiled
@@ -484,7 +496,8 @@ fn cmd_time(cmd: &Command) -> Timestamp {
         | Command::NodeLost { at, .. }
         | Command::NodeFenced { at, .. }
         | Command::FenceFailed { at, .. }
-        | Command::Admin { at, .. } => *at,
+        | Command::Admin { at, .. }
+        | Command::Tick { at } => *at,
         Command::Done(d) => d.at,
     }
 }

@@ -141,6 +141,7 @@ impl Leader {
                 }
             }
             self.join_and_expire().await;
+            self.lapse_lifetimes().await;
             let (policy, mut state) = self
                 .ctl
                 .sm
@@ -166,7 +167,12 @@ impl Leader {
                 _ => None,
             };
             let work = plan.as_ref().is_some_and(|p| self.has_work(p));
-            let mut wait = self.next_timer().unwrap_or(Duration::from_secs(5));
+            let mut wait = self
+                .next_timer()
+                .into_iter()
+                .chain(self.next_lapse().map(|d| d + Duration::from_millis(10)))
+                .min()
+                .unwrap_or(Duration::from_secs(5));
             if let (Some(policy), Some(plan), true) = (&policy, &plan, work) {
                 let before = self.ctl.sm.read(|m| m.doc.seq);
                 self.execute(policy, plan).await;
@@ -296,6 +302,31 @@ impl Leader {
 
     /// Probes and records nodes that came up; records nodes whose lease ran
     /// out.
+    /// Records the passing of time when a move's or a ban's lifetime is
+    /// over (the document changes only through commands).
+    async fn lapse_lifetimes(&mut self) {
+        let t = now();
+        let due = self
+            .ctl
+            .sm
+            .read(|m| m.doc.expiring.iter().any(|e| e.at <= t));
+        if due {
+            self.commit(Command::Tick { at: t }).await;
+        }
+    }
+
+    /// How long until the next lifetime ends, if one will.
+    fn next_lapse(&self) -> Option<Duration> {
+        let t = now();
+        self.ctl.sm.read(|m| {
+            m.doc
+                .expiring
+                .iter()
+                .map(|e| Duration::from_secs(u64::try_from(e.at.0 - t.0).unwrap_or(0)))
+                .min()
+        })
+    }
+
     async fn join_and_expire(&mut self) {
         let now_i = Instant::now();
         let expired: Vec<String> = self
