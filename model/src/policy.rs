@@ -346,15 +346,27 @@ pub struct Agent {
 
 impl Agent {
     /// Whether `part` can be an agent's provider or type: it names a file
-    /// under the agents' directory or a unit, so it is letters, digits and
-    /// `- _ . + @`, does not begin with `.`, and holds no `/`.
-    pub fn valid_part(part: &str) -> bool {
+    /// or a unit, so it is letters, digits and `- _ . + @`, with `/` where
+    /// `paths` allows it (an agent by its path, as Pacemaker allows for
+    /// types; a cluster-glue `external/ssh` fence plugin; never a provider),
+    /// and no part of the path is empty or begins with `.`.
+    pub fn valid_part(part: &str, paths: bool) -> bool {
+        let segment = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('.')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@'))
+        };
         !part.is_empty()
             && part.len() <= 255
-            && !part.starts_with('.')
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@'))
+            && if paths {
+                part.strip_prefix('/')
+                    .unwrap_or(part)
+                    .split('/')
+                    .all(segment)
+            } else {
+                segment(part)
+            }
     }
 }
 

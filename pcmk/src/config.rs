@@ -269,28 +269,40 @@ fn role(v: &str) -> Option<Role> {
     }
 }
 
-/// Pacemaker durations: `10s`, `1m`, `500ms`, `10` (seconds), ISO-8601 `PT10S`.
+/// Beyond about a year is no interval or timeout anybody means.
+const YEAR_MS: u64 = 366 * 24 * 3_600_000;
+
+/// Pacemaker durations: `10s`, `1m`, `500ms`, `10` (seconds), ISO-8601
+/// periods (`PT10S`, `P40S`, `P1DT2H`; a month counts 30 days, a year 365).
 fn duration(v: &str) -> Option<Duration> {
     let v = v.trim();
-    // ISO 8601: PT1H30M10S.
-    if let Some(iso) = v.strip_prefix("PT") {
-        let (mut secs, mut num) = (0u64, String::new());
+    if let Some(iso) = v.strip_prefix('P') {
+        let (mut secs, mut num, mut time) = (0u64, String::new(), false);
         for c in iso.chars() {
             if c.is_ascii_digit() {
                 num.push(c);
                 continue;
             }
+            if c == 'T' && num.is_empty() && !time {
+                time = true;
+                continue;
+            }
             let n: u64 = num.parse().ok()?;
             num.clear();
-            let unit = match c {
-                'H' => 3600,
-                'M' => 60,
-                'S' => 1,
+            let unit = match (c, time) {
+                ('Y', false) => 365 * 86_400,
+                ('M', false) => 30 * 86_400,
+                ('W', false) => 7 * 86_400,
+                ('D', false) => 86_400,
+                ('H', _) => 3600,
+                ('M', true) => 60,
+                ('S', _) => 1,
                 _ => return None,
             };
             secs = secs.checked_add(n.checked_mul(unit)?)?;
         }
-        return num.is_empty().then(|| Duration::from_secs(secs));
+        let ms = secs.checked_mul(1000)?;
+        return (num.is_empty() && ms <= YEAR_MS).then(|| Duration::from_ms(ms));
     }
     // Pacemaker's units: ms/msec, s/sec, m/min, h/hr.
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
@@ -303,8 +315,7 @@ fn duration(v: &str) -> Option<Duration> {
         "h" | "hr" => n.checked_mul(3_600_000),
         _ => return None,
     }?;
-    // Beyond a year is no interval or timeout anybody means.
-    (ms <= 366 * 24 * 3_600_000).then(|| Duration::from_ms(ms))
+    (ms <= YEAR_MS).then(|| Duration::from_ms(ms))
 }
 
 impl Builder<'_> {
@@ -685,10 +696,10 @@ impl Builder<'_> {
             return None;
         }
         let kind = from("type").unwrap_or("").to_string();
-        let provider_ok = from("provider").is_none_or(Agent::valid_part);
-        if !Agent::valid_part(&kind) || !provider_ok {
+        let provider_ok = from("provider").is_none_or(|p| Agent::valid_part(p, false));
+        if !Agent::valid_part(&kind, true) || !provider_ok {
             self.unsupported.push(format!(
-                "agent '{}:{}:{kind}' of '{}': Halo takes agent names of letters, digits and - _ . + @",
+                "agent '{}:{}:{kind}' of '{}': Halo takes agent names of letters, digits and - _ . + @ (and a path of them)",
                 class,
                 from("provider").unwrap_or(""),
                 el.id()
@@ -806,29 +817,38 @@ impl Builder<'_> {
             if op.attr("enabled").is_some_and(|v| !truthy(v)) {
                 continue;
             }
-            // An interval or timeout that cannot be read is named: dropping
-            // it would silently lose a health check or a bound.
-            let mut read = |k: &str| match op.attr(k) {
-                None => Some(None),
+            // An interval that cannot be read is named: dropping it would
+            // silently lose a health check. A timeout that cannot be read is
+            // left to the default, as Pacemaker leaves it, and noted.
+            let interval = match op.attr("interval") {
+                None => Duration::ZERO,
                 Some(v) => match duration(v) {
-                    Some(d) => Some(Some(d)),
+                    Some(d) => d,
                     None => {
                         self.unsupported.push(format!(
-                            "operation '{}' of '{}': {k} '{v}' is not a duration",
+                            "operation '{}' of '{}': interval '{v}' is not a duration",
                             op.id(),
                             el.id()
                         ));
-                        None
+                        continue;
                     }
                 },
             };
-            let (Some(interval), Some(timeout)) = (read("interval"), read("timeout")) else {
-                continue;
-            };
+            let timeout = op.attr("timeout").and_then(|v| {
+                let d = duration(v);
+                if d.is_none() {
+                    self.notes.push(format!(
+                        "operation '{}' of '{}': timeout '{v}' is not a duration, so the default applies",
+                        op.id(),
+                        el.id()
+                    ));
+                }
+                d
+            });
             let origin = self.origin(op.id());
             ops.push(Operation {
                 action,
-                interval: interval.unwrap_or(Duration::ZERO),
+                interval,
                 timeout,
                 role: op
                     .attr("role")

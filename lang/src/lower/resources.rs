@@ -755,12 +755,12 @@ pub(crate) fn parse_agent(text: &str, fence: bool) -> Result<Agent, (String, Str
             ))
         }
     };
-    let named = |p: &str| p.is_empty() || Agent::valid_part(p);
-    if !named(&a.provider) || !Agent::valid_part(&a.kind) {
+    let named = |p: &str| p.is_empty() || Agent::valid_part(p, false);
+    if !named(&a.provider) || !Agent::valid_part(&a.kind, true) {
         return Err((
             format!("`{text}` is not an agent name"),
-            "providers and agent names are letters, digits and `- _ . + @`, \
-             not beginning with `.` (they name files and units)"
+            "providers and agent names are letters, digits and `- _ . + @` (an LSB \
+             script or a fence plugin may be a path), no part beginning with `.`"
                 .into(),
         ));
     }
