@@ -513,6 +513,9 @@ pub fn render_status(s: &Status) -> String {
         })
         .collect();
     let _ = writeln!(out, "  * Controllers: {}", replicas.join(" "));
+    for f in &s.alert_failures {
+        let _ = writeln!(out, "  * Alert failed: {f}");
+    }
     if s.doc.state.maintenance {
         let _ = writeln!(
             out,

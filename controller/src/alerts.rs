@@ -157,9 +157,9 @@ impl Alerts {
                 }
                 let env = environment(alert, recipient, event, sequence, node_ids, now);
                 let (path, name) = (alert.path.clone(), alert.name.clone());
-                let timeout = alert.timeout.map_or(TIMEOUT_DEFAULT, |t| {
-                    Duration::from_millis(t.as_ms())
-                });
+                let timeout = alert
+                    .timeout
+                    .map_or(TIMEOUT_DEFAULT, |t| Duration::from_millis(t.as_ms()));
                 let (running, failures) = (self.running.clone(), self.failures.clone());
                 tokio::spawn(async move {
                     let outcome = run(&path, &env, timeout).await;
@@ -180,10 +180,7 @@ impl Alerts {
 
     /// The last failed runs, oldest first.
     pub fn failures(&self) -> Vec<String> {
-        self.failures
-            .lock()
-            .map(|f| f.clone())
-            .unwrap_or_default()
+        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
     }
 }
 
@@ -226,7 +223,10 @@ async fn run(path: &str, env: &BTreeMap<String, String>, timeout: Duration) -> R
                     .status();
             }
             let _ = child.kill().await;
-            Err(format!("it ran past its timeout of {} ms", timeout.as_millis()))
+            Err(format!(
+                "it ran past its timeout of {} ms",
+                timeout.as_millis()
+            ))
         }
     }
 }

@@ -269,6 +269,10 @@ impl Leader {
                 if status != NodeStatus::Online {
                     return;
                 }
+                self.ctl.alert(&crate::alerts::Event::Node {
+                    node: node.clone(),
+                    desc: "lost".into(),
+                });
                 if fencing {
                     info!(%node, "node lost: fencing it");
                     self.commit(Command::NodeLost {
@@ -377,6 +381,10 @@ impl Leader {
                         if let Some(v) = self.nodes.get_mut(&node) {
                             v.joined = true;
                         }
+                        self.ctl.alert(&crate::alerts::Event::Node {
+                            node: node.clone(),
+                            desc: "member".into(),
+                        });
                         // What runs there is watched again (its runner may
                         // have restarted and lost its monitors): what the
                         // probe found, and the fence devices the document
@@ -508,6 +516,15 @@ impl Leader {
             return false;
         }
         warn!(rsc = %e.rsc, %node, outcome = %e.result.outcome, "monitor failed");
+        self.ctl.alert(&crate::alerts::Event::Resource {
+            rsc: e.rsc.clone(),
+            node: node.to_string(),
+            task: "monitor".into(),
+            interval_ms: e.interval_ms,
+            rc: rc_of(&e.result),
+            target_rc: if expected == Role::Promoted { 8 } else { 0 },
+            desc: e.result.outcome.to_string(),
+        });
         let seen = match e.result.outcome {
             Outcome::Promoted => Some(Role::Promoted),
             _ => None,
@@ -797,6 +814,17 @@ async fn run_action(
                     r.exit_reason.as_deref().unwrap_or_default()
                 );
             }
+            ctl.alert(&crate::alerts::Event::Resource {
+                rsc: rsc.clone(),
+                node: a.node.clone(),
+                task: op.as_str().into(),
+                interval_ms: 0,
+                rc: r.as_ref().map_or(0, rc_of),
+                target_rc: 0,
+                desc: r
+                    .as_ref()
+                    .map_or_else(|| "ok".to_string(), |r| r.outcome.to_string()),
+            });
             let done = Done {
                 rsc: rsc.clone(),
                 node: a.node.clone(),
@@ -925,6 +953,15 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
         match client.fence(id, Some(term), &req).await {
             Ok(res) if res.outcome.ok("reboot") => {
                 info!(%target, device = %r.name, "fenced");
+                ctl.alert(&crate::alerts::Event::Fencing {
+                    target: target.to_string(),
+                    task: req.action.clone(),
+                    rc: 0,
+                    desc: format!(
+                        "Operation {} of {target} by {exec} for halo: OK",
+                        req.action
+                    ),
+                });
                 return ctl
                     .commit(Command::NodeFenced {
                         node: target.to_string(),
@@ -945,6 +982,12 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
         }
     }
     warn!(%target, "fencing failed: {error}");
+    ctl.alert(&crate::alerts::Event::Fencing {
+        target: target.to_string(),
+        task: "reboot".into(),
+        rc: 1,
+        desc: format!("Operation reboot of {target} for halo: {error}"),
+    });
     let _ = ctl
         .commit(Command::FenceFailed {
             node: target.to_string(),

@@ -4,6 +4,7 @@
 //! every change and drives the node runners over QUIC; a new leader carries on
 //! from the replicated document without restarting healthy resources.
 
+pub mod alerts;
 pub mod doc;
 mod driver;
 pub mod link;

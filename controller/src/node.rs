@@ -50,6 +50,8 @@ pub struct Controller {
     live: Mutex<Live>,
     /// When this replica started: it has heard no leader since before.
     started: tokio::time::Instant,
+    /// The alert programs this replica runs while it leads.
+    pub(crate) alerts: crate::alerts::Alerts,
 }
 
 /// The leader's view, for `status`.
@@ -203,6 +205,7 @@ impl Controller {
             unrecorded: std::sync::atomic::AtomicBool::new(false),
             live: Mutex::new(Live::default()),
             started: tokio::time::Instant::now(),
+            alerts: crate::alerts::Alerts::default(),
         }))
     }
 
@@ -382,6 +385,21 @@ impl Controller {
         r
     }
 
+    /// Runs the policy's alert programs for `event` (never waits for them).
+    pub(crate) fn alert(&self, event: &crate::alerts::Event) {
+        let Some(policy) = self.sm.read(|m| m.policy.clone()) else {
+            return;
+        };
+        let ids = policy
+            .cluster
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.clone(), i + 1))
+            .collect();
+        self.alerts.send(&policy.cluster.alerts, &ids, event);
+    }
+
     pub(crate) fn set_running(&self, running: Vec<String>) {
         lock(&self.live).running = running;
     }
@@ -465,6 +483,7 @@ impl Controller {
             replicas,
             runners,
             running: live.running.clone(),
+            alert_failures: self.alerts.failures(),
             doc: self.sm.read(|m| m.doc.clone()),
         }
     }

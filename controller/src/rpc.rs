@@ -97,6 +97,9 @@ pub struct Status {
     pub runners: BTreeMap<String, bool>,
     /// Actions running now (`start web on n2`).
     pub running: Vec<String>,
+    /// The leader's last failed alert runs.
+    #[serde(default)]
+    pub alert_failures: Vec<String>,
     pub doc: Doc,
 }
 
