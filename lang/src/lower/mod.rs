@@ -319,17 +319,10 @@ impl Lower {
     }
 
     fn cluster_stmt(&mut self, s: &Stmt) -> Res<()> {
-        const ALLOWED: &[&str] = &[
-            "node",
-            "quorum",
-            "no-quorum-policy",
-            "fencing",
-            "placement",
-            "start-failure-is-fatal",
-            "ties",
-            "placement-strategy",
-            "alert",
-        ];
+        let allowed: Vec<&str> = ["node", "alert"]
+            .into_iter()
+            .chain(CLUSTER_SETTINGS.iter().copied())
+            .collect();
         let mut c = Cursor::new(s);
         let Some(kw) = c.next() else {
             return Ok(());
@@ -415,7 +408,7 @@ impl Lower {
                     _ => return Err(bad_choice(t, "placement", &["symmetric", "opt-in"])),
                 };
             }
-            _ => return Err(unknown_keyword(kw, "in a cluster block", ALLOWED)),
+            _ => return Err(unknown_keyword(kw, "in a cluster block", &allowed)),
         }
         c.end()?;
         c.no_block()
