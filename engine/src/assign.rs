@@ -122,6 +122,24 @@ impl<'c, 'a> Assigner<'c, 'a> {
         a.targets
     }
 
+    /// The key Pacemaker sorts a resource's colocation primaries by (see
+    /// `assign`): smaller goes first.
+    fn primary_rank(&self, id: RscId) -> (std::cmp::Reverse<i64>, u8, bool, &str) {
+        let r = self.cx.p.resource(id);
+        let priority = self.cx.p.meta(id, |m| m.priority).unwrap_or(0);
+        let (variant, promotable) = match r {
+            Some(r) if r.clone.is_some() => (0, !r.is_promotable()),
+            Some(r) if matches!(r.kind, halo_model::ResourceKind::Group(_)) => (1, true),
+            _ => (2, true),
+        };
+        (
+            std::cmp::Reverse(priority),
+            variant,
+            promotable,
+            self.cx.name(id),
+        )
+    }
+
     fn unit(&self, id: RscId) -> RscId {
         self.cx.unit.get(id.index()).copied().unwrap_or(id)
     }
@@ -133,17 +151,23 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some(p) = self.progress.get_mut(u.index()) {
             *p = Progress::Busy;
         }
-        let primaries: Vec<RscId> = self
+        let mut primaries: Vec<(RscId, RscId)> = self
             .cx
             .colocations_of_dependent(u)
             .filter_map(|c| match &c.kind {
                 ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => {
-                    Some(self.unit(*primary))
+                    Some((*primary, self.unit(*primary)))
                 }
                 _ => None,
             })
             .collect();
-        for p in primaries {
+        // Pacemaker assigns the resources a resource is colocated with in the
+        // order of its "this with" list (`cmp_primary_priority` in
+        // pcmk_sched_colocation.c): higher priority first, then clones before
+        // groups before primitives, promotable clones before others, then by
+        // name; the sort is stable, so equal ones keep declaration order.
+        primaries.sort_by(|(a, _), (b, _)| self.primary_rank(*a).cmp(&self.primary_rank(*b)));
+        for (_, p) in primaries {
             self.assign(p);
         }
         let mut scores = self.base_scores(u);
