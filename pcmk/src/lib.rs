@@ -710,6 +710,14 @@ mod tests {
 
     #[test]
     fn malformed_xml_is_an_error_not_a_panic() {
+        let lt = r#"<cib><configuration><crm_config/><nodes><node id="1" uname="a<b"/></nodes><resources/></configuration><status/></cib>"#;
+        let e = import(lt).unwrap_err();
+        assert!(e.contains("`<` inside the tag of <node>"), "{e}");
+        // The streaming reader refuses it too (or leaves it to the whole read).
+        assert!(!matches!(
+            import_from(lt.as_bytes(), None, None),
+            Ok(Some(_))
+        ));
         assert!(import("<cib><configuration>").is_err());
         assert!(import("<html/>").is_err());
         assert!(import("\0\u{1}garbage").is_err());

@@ -956,6 +956,14 @@ fn element<'a>(
     known: Option<&'a [Span]>,
 ) -> Result<Element<'a>, String> {
     let name = tag.get(..name_len).unwrap_or(tag);
+    // XML allows no `<` inside a tag, not even in an attribute value (where
+    // it is written `&lt;`); neither reader here checks that by itself.
+    if let Some(i) = tag.find('<') {
+        return Err(format!(
+            "malformed XML at byte {}: `<` inside the tag of <{name}> (an attribute value writes it `&lt;`)",
+            pos + i as u64 + 1
+        ));
+    }
     let malformed =
         |e: &dyn std::fmt::Display| format!("malformed attribute in <{name}> at byte {pos}: {e}");
     // Duplicate attributes are not looked for (the first one wins): checking
