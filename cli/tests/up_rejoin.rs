@@ -4,7 +4,8 @@
 //! `halo status`, as an operator would: how long each failover takes, that
 //! the rejoining node never stops the healthy copy (its Dummy state file is
 //! never replaced), and that no status ever shows the resource on two nodes.
-//! It prints the failover times it measured.
+//! It prints the failover times it measured and holds them to p50 < 1 s and
+//! max < 2 s.
 //! (Its own test binary: the failover times are not shared with other
 //! clusters starting on the same two cores.)
 
@@ -193,9 +194,9 @@ fn halo_up_with_a_real_agent_restarts_nothing_healthy_when_a_node_rejoins() {
     failovers.sort();
     let (p50, max) = (percentile(&failovers, 50), *failovers.last().unwrap());
     eprintln!("halo up failover over 6 kills, measured through halo status: p50 {p50:?}, max {max:?} ({failovers:?})");
-    // The figures are measured, not promised by a test (a loaded machine
-    // moves them; docs/cluster.md has a quiet machine's): these bounds only
-    // catch a failover that waits for something it should not.
-    assert!(p50 < Duration::from_secs(2), "failover p50 {p50:?}");
-    assert!(max < Duration::from_secs(10), "failover max {max:?}");
+    // Issue 14's acceptance bounds. Measured here: p50 about 0.3 s, max
+    // 0.4-0.6 s even with builds running beside it, so the bounds hold with
+    // a margin of three; this test has its test binary to itself.
+    assert!(p50 < Duration::from_secs(1), "failover p50 {p50:?}");
+    assert!(max < Duration::from_secs(2), "failover max {max:?}");
 }

@@ -1,6 +1,7 @@
 //! Alerts: the programs a policy's `alert` blocks name, run by the leader on
 //! every cluster event with Pacemaker's alert-agent interface (the
-//! `CRM_alert_*` environment), so Pacemaker's sample agents work unchanged.
+//! `CRM_alert_*` environment, the keys of include/crm/common/alerts_internal.h
+//! in Pacemaker 2.1.5), so Pacemaker's sample agents work unchanged.
 //! Each run is its own task, bounded by the alert's timeout: an alert never
 //! delays or changes a plan. A failing run is logged and kept for `status`.
 

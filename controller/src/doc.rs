@@ -239,12 +239,7 @@ impl Doc {
                 // by a new leader, still online).
                 let was: Vec<(String, Role)> = if self.state.node(node).status == NodeStatus::Online
                 {
-                    self.state
-                        .resources
-                        .iter()
-                        .filter_map(|(r, per)| per.get(node).map(|x| (r.clone(), x.role)))
-                        .filter(|(_, role)| role.is_active())
-                        .collect()
+                    self.state.active_on(node)
                 } else {
                     Vec::new()
                 };
@@ -270,7 +265,7 @@ impl Doc {
                 for (rsc, role) in was {
                     // A probe does not ask about fence devices (nothing runs
                     // for them on a node): what the document held stands.
-                    if policy.is_some_and(|p| is_fence_device(p, &rsc)) {
+                    if policy.is_some_and(|p| p.is_fence_device(&rsc)) {
                         self.state.set_role(&rsc, node, role);
                         continue;
                     }
@@ -478,15 +473,6 @@ impl Doc {
             self.log.drain(..extra);
         }
     }
-}
-
-/// Whether `rsc` is a fence device of `policy`.
-fn is_fence_device(policy: &Policy, rsc: &str) -> bool {
-    policy
-        .find(rsc)
-        .and_then(|i| policy.resource(i))
-        .and_then(|r| r.primitive())
-        .is_some_and(|p| p.fence.is_some())
 }
 
 fn cmd_time(cmd: &Command) -> Timestamp {

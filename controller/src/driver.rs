@@ -389,7 +389,7 @@ impl Leader {
                         // have restarted and lost its monitors): what the
                         // probe found, and the fence devices the document
                         // keeps there (a probe does not ask about those).
-                        let kept = self.ctl.sm.read(|m| active_on(&m.doc.state, &node));
+                        let kept = self.ctl.sm.read(|m| m.doc.state.active_on(&node));
                         for (rsc, role) in kept {
                             self.watch(&policy, &node, &rsc, role).await;
                         }
@@ -753,15 +753,6 @@ fn request(
     })
 }
 
-/// What the state holds active on `node`, with its role.
-fn active_on(s: &halo_model::ClusterState, node: &str) -> Vec<(String, Role)> {
-    s.resources
-        .iter()
-        .filter_map(|(r, per)| per.get(node).map(|x| (r.clone(), x.role)))
-        .filter(|(_, role)| role.is_active())
-        .collect()
-}
-
 async fn run_action(
     ctl: &Arc<Controller>,
     policy: &Policy,
@@ -775,11 +766,7 @@ async fn run_action(
         warn!(node = %a.node, "no runner address for {}: it is not in [nodes]", a.node);
         return false;
     };
-    let is_fence_device = policy
-        .find(rsc)
-        .and_then(|i| policy.resource(i))
-        .and_then(|r| r.primitive())
-        .is_some_and(|p| p.fence.is_some());
+    let is_fence_device = policy.is_fence_device(rsc);
     let result = if is_fence_device && op == OpAction::Stop {
         // Nothing to stop: the device is simply no longer used from there.
         Ok(None)

@@ -438,7 +438,8 @@ impl<'a> Ctx<'a> {
         if r.meta.managed == Some(false) || self.p.meta(id, |m| m.managed) == Some(false) {
             info.blocked = Some("unmanaged".to_string());
         }
-        // Pacemaker's maintenance-mode: every resource is left as it is.
+        // Pacemaker's maintenance-mode: every resource is unmanaged
+        // (`common_unpack` in lib/pengine/complex.c), left as it is.
         if self.s.maintenance {
             info.blocked = Some("the cluster is in maintenance mode".to_string());
         }

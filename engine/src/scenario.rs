@@ -160,11 +160,13 @@ pub fn apply_event(
     Ok(())
 }
 
-/// `move RSC NODE`, as `crm_resource --move` does it: the move replaces
-/// whatever an earlier move of the resource added and any ban on the
-/// target, then prefers the target with `inf` and keeps the resource off
-/// where it runs now with `-inf` (so that stickiness, even `inf`, cannot
-/// hold it). The constraints stay until `clear` (or the move's lifetime).
+/// `move RSC NODE`, after Pacemaker's `cli_resource_move`
+/// (tools/crm_resource_runtime.c): the move clears what an earlier move of
+/// the resource added and any ban on the target, then prefers the target
+/// with `inf`. Unlike it, Halo also keeps the resource off where it runs now
+/// with `-inf` every time (Pacemaker only with `--force`), so that
+/// stickiness, even `inf`, cannot hold it. The constraints stay until
+/// `clear` (or the move's lifetime).
 fn apply_move(policy: &Policy, s: &mut ClusterState, rsc: &str, node: &str) {
     s.operator.retain(|o| {
         o.rsc != rsc || (o.by != OperatorSource::Move && !(o.node == node && o.score < Score::ZERO))

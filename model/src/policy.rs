@@ -54,6 +54,14 @@ impl Policy {
             .collect()
     }
 
+    /// Whether `name` is a fence device (a primitive of a fence agent).
+    pub fn is_fence_device(&self, name: &str) -> bool {
+        self.find(name)
+            .and_then(|i| self.resource(i))
+            .and_then(|r| r.primitive())
+            .is_some_and(|p| p.fence.is_some())
+    }
+
     pub fn find(&self, name: &str) -> Option<RscId> {
         self.resources
             .iter()

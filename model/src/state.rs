@@ -80,6 +80,15 @@ impl ClusterState {
         self.resources.get(rsc).and_then(|m| m.get(node))
     }
 
+    /// What is active on `node`, with its role, by resource name.
+    pub fn active_on(&self, node: &str) -> Vec<(String, Role)> {
+        self.resources
+            .iter()
+            .filter_map(|(r, per)| per.get(node).map(|x| (r.clone(), x.role)))
+            .filter(|(_, role)| role.is_active())
+            .collect()
+    }
+
     pub fn set_role(&mut self, rsc: &str, node: &str, role: Role) {
         let entry = self
             .resources

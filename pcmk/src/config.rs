@@ -273,7 +273,8 @@ fn role(v: &str) -> Option<Role> {
 const YEAR_MS: u64 = 366 * 24 * 3_600_000;
 
 /// Pacemaker durations: `10s`, `1m`, `500ms`, `10` (seconds), ISO-8601
-/// periods (`PT10S`, `P40S`, `P1DT2H`; a month counts 30 days, a year 365).
+/// periods as `crm_time_parse_duration` (lib/common/iso8601.c) reads them
+/// (`PT10S`, `P40S`, `P1DT2H`; here a month counts 30 days, a year 365).
 fn duration(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Some(iso) = v.strip_prefix('P') {

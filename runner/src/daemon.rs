@@ -133,17 +133,9 @@ fn read_epoch(path: &std::path::Path) -> Result<u64, String> {
     }
 }
 
-/// Keeps `epoch` in `path`: a synced temporary file, renamed.
+/// Keeps `epoch` in `path`, whole or not at all.
 fn write_epoch(path: &std::path::Path, epoch: u64) -> Result<(), String> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        writeln!(f, "{epoch}")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    written.map_err(|e| {
+    crate::write_synced(path, format!("{epoch}\n").as_bytes(), 0o644).map_err(|e| {
         warn!("cannot keep epoch {epoch} in {}: {e}", path.display());
         format!(
             "this runner cannot keep epoch {epoch} in {} ({e}), so it refuses the command",

@@ -199,6 +199,24 @@ pub(crate) fn exit_reason(f: &process::Finished) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it
+/// (created with `mode`), synced, then renamed over it.
+pub(crate) fn write_synced(path: &std::path::Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{}.tmp", name.unwrap_or_default()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// A resource name as a file name in the runner's state directory.
 pub(crate) fn file_stem(rsc: &str) -> String {
     rsc.chars()

@@ -6,8 +6,7 @@
 //! and masks it in what the agent printed.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 /// Longest secret value kept (a key or a password, not a file).
@@ -114,18 +113,7 @@ impl Store {
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| io(e, &self.dir))?;
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| io(e, &tmp))?;
-        f.write_all(value.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| io(e, &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io(e, &path))
+        crate::write_synced(&path, value.as_bytes(), 0o600).map_err(|e| io(e, &path))
     }
 
     /// Removes a secret; whether there was one.
