@@ -16,6 +16,8 @@ use halo_model::{
 };
 use std::collections::BTreeMap;
 
+mod dependents;
+
 /// Per-node scores with their parts, indexed like `Ctx::nodes`.
 #[derive(Clone, Default)]
 pub(crate) struct Scores {
@@ -75,6 +77,8 @@ pub(crate) struct Target {
 pub(crate) struct Assigner<'c, 'a> {
     cx: &'c Ctx<'a>,
     progress: Vec<Progress>,
+    /// A unit's scores while it is being assigned, as far as they go.
+    partial: Vec<Option<Scores>>,
     pub targets: Vec<Target>,
     load: Vec<u32>,
     /// What each node has left to offer (placement strategies other than
@@ -89,6 +93,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let mut a = Assigner {
             cx,
             progress: vec![Progress::NotYet; n],
+            partial: vec![None; n],
             targets: vec![Target::default(); n],
             load: vec![0; cx.nodes.len()],
             remaining: cx
@@ -151,28 +156,37 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some(p) = self.progress.get_mut(u.index()) {
             *p = Progress::Busy;
         }
-        let mut primaries: Vec<(RscId, RscId)> = self
-            .cx
-            .colocations_of_dependent(u)
-            .filter_map(|c| match &c.kind {
-                ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => {
-                    Some((*primary, self.unit(*primary)))
-                }
-                _ => None,
-            })
-            .collect();
         // Pacemaker assigns the resources a resource is colocated with in the
         // order of its "this with" list (`cmp_primary_priority` in
         // pcmk_sched_colocation.c): higher priority first, then clones before
         // groups before primitives, promotable clones before others, then by
-        // name; the sort is stable, so equal ones keep declaration order.
-        primaries.sort_by(|(a, _), (b, _)| self.primary_rank(*a).cmp(&self.primary_rank(*b)));
-        for (_, p) in primaries {
-            self.assign(p);
-        }
+        // name; the sort is stable, so equal ones keep declaration order. Each
+        // is assigned and its colocation applied before the next one
+        // (`apply_this_with`), so a dependent merged meanwhile shows the
+        // scores applied so far. The dependents' preferences come last.
+        let mut primaries: Vec<(&halo_model::Constraint, RscId)> = self
+            .cx
+            .colocations_of_dependent(u)
+            .filter_map(|c| match &c.kind {
+                ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => {
+                    Some((c, *primary))
+                }
+                _ => None,
+            })
+            .collect();
+        primaries.sort_by(|(_, a), (_, b)| self.primary_rank(*a).cmp(&self.primary_rank(*b)));
         let mut scores = self.base_scores(u);
+        for (c, primary) in primaries {
+            if let Some(p) = self.partial.get_mut(u.index()) {
+                *p = Some(scores.clone());
+            }
+            self.assign(self.unit(primary));
+            self.apply_primary(u, c, &mut scores, false);
+        }
+        if let Some(p) = self.partial.get_mut(u.index()) {
+            *p = Some(scores.clone());
+        }
         self.add_dependents(u, &mut scores, None);
-        self.apply_primaries(u, &mut scores, false);
         let prefer = if self.cx.p.cluster.strategy == PlacementStrategy::Default {
             None
         } else {
@@ -430,28 +444,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// fail counts and stickiness, summed over a group's members.
     pub fn base_scores(&self, u: RscId) -> Scores {
         let cx = self.cx;
-        let mut s = Scores::new(cx.nodes.len());
-        for (ni, node) in cx.nodes.iter().enumerate() {
-            if let Some(why) = node.unavailable() {
-                s.add(
-                    ni,
-                    Score::NEG_INF,
-                    Source::NodeUnavailable {
-                        why: format!("{} {why}", node.name),
-                    },
-                );
-            }
-            if !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze {
-                let here = cx.leaves(u).iter().any(|m| {
-                    cx.rsc
-                        .get(m.index())
-                        .is_some_and(|i| i.current.iter().any(|(n, _)| *n == ni))
-                });
-                if !here {
-                    s.add(ni, Score::NEG_INF, Source::NoQuorum);
-                }
-            }
-        }
+        let mut s = self.node_bans(&cx.leaves(u));
         let mut allowed_by_location = vec![false; cx.nodes.len()];
         let leaves: Vec<RscId> = cx.leaves(u).into_iter().filter(|m| *m != u).collect();
         // The unit's own constraints, then each member's. A group member whose
@@ -483,14 +476,68 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
             s = with;
         }
-        if !cx.p.cluster.symmetric {
+        self.opt_in(&mut s, &allowed_by_location);
+        s
+    }
+
+    /// The scores Pacemaker keeps for one group member on its own (its
+    /// `allowed_nodes`): the member's location constraints, failures and
+    /// stickiness, and for the first member the group's location constraints
+    /// (`pcmk__group_apply_location` gives the later members the group's
+    /// constraints at score 0: they follow the first one).
+    fn member_scores(&self, group: RscId, m: RscId) -> Scores {
+        let mut s = self.node_bans(&[m]);
+        let mut allowed = vec![false; self.cx.nodes.len()];
+        if self.cx.leaves(group).first() == Some(&m) {
+            self.constraint_scores(group, &mut s, &mut allowed);
+        } else {
+            let mut at_zero = Scores::new(self.cx.nodes.len());
+            self.constraint_scores(group, &mut at_zero, &mut allowed);
+        }
+        self.constraint_scores(m, &mut s, &mut allowed);
+        self.failure_scores(m, &mut s);
+        self.opt_in(&mut s, &allowed);
+        s
+    }
+
+    /// Nodes nothing may run on: unavailable ones, and without quorum under
+    /// `no-quorum-policy freeze`, those where none of `here` runs.
+    fn node_bans(&self, here: &[RscId]) -> Scores {
+        let cx = self.cx;
+        let mut s = Scores::new(cx.nodes.len());
+        for (ni, node) in cx.nodes.iter().enumerate() {
+            if let Some(why) = node.unavailable() {
+                s.add(
+                    ni,
+                    Score::NEG_INF,
+                    Source::NodeUnavailable {
+                        why: format!("{} {why}", node.name),
+                    },
+                );
+            }
+            if !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze {
+                let runs_here = here.iter().any(|m| {
+                    cx.rsc
+                        .get(m.index())
+                        .is_some_and(|i| i.current.iter().any(|(n, _)| *n == ni))
+                });
+                if !runs_here {
+                    s.add(ni, Score::NEG_INF, Source::NoQuorum);
+                }
+            }
+        }
+        s
+    }
+
+    /// In an opt-in cluster, a node no location constraint allows is banned.
+    fn opt_in(&self, s: &mut Scores, allowed_by_location: &[bool]) {
+        if !self.cx.p.cluster.symmetric {
             for (ni, allowed) in allowed_by_location.iter().enumerate() {
                 if !allowed {
                     s.add(ni, Score::NEG_INF, Source::OptIn);
                 }
             }
         }
-        s
     }
 
     /// Location constraints and operator moves of `m`.
@@ -588,147 +635,100 @@ impl<'c, 'a> Assigner<'c, 'a> {
         }
     }
 
-    /// Folds in the preferences of units colocated with `u` that are not yet
-    /// assigned, scaled by the colocation score. Undone if it would leave `u`
-    /// nowhere to run. With `role`, only colocations with that role of `u` count.
-    fn add_dependents(&self, u: RscId, s: &mut Scores, role: Option<Role>) {
-        let runnable = |s: &Scores| (0..self.cx.nodes.len()).any(|n| s.runnable(n));
-        for c in self.cx.colocations_of_primary(u) {
-            // One dependent at a time: one whose preferences would leave `u`
-            // nowhere to run is left out, the others still count.
-            let before = s.clone();
-            let could_run = runnable(s);
-            let ConstraintKind::Colocation {
-                dependent,
-                primary,
-                primary_role,
-                dependent_role,
-                score,
-            } = &c.kind
-            else {
-                continue;
-            };
-            if self.unit(*primary) != u || self.unit(*dependent) == u {
-                continue;
-            }
-            let role_matches = match role {
-                Some(r) => *primary_role == Some(r),
-                None => !matches!(primary_role, Some(Role::Promoted | Role::Unpromoted)),
-            };
-            if !role_matches || matches!(dependent_role, Some(Role::Promoted | Role::Unpromoted)) {
-                continue;
-            }
-            // Not yet placed: waiting, or being placed right now (it placed
-            // `u`, its primary, first).
-            let d = self.unit(*dependent);
-            if self.progress.get(d.index()) == Some(&Progress::Done) {
-                continue;
-            }
-            let dep = self.base_scores(d);
-            for ni in 0..self.cx.nodes.len() {
-                let t = dep.total(ni);
-                if *score < Score::ZERO && (t.is_inf() || t.is_neg_inf()) {
-                    continue;
-                }
-                let v = t.scale(*score);
-                if v != Score::ZERO {
-                    s.add(
-                        ni,
-                        v,
-                        Source::Dependent {
-                            origin: c.origin,
-                            rsc: self.cx.name(*dependent).to_string(),
-                        },
-                    );
-                }
-            }
-            if could_run && !runnable(s) {
-                *s = before;
-            }
-        }
-    }
-
     /// Applies colocations in which `u` follows an already assigned unit. With
     /// `promotion`, only those that apply to `u`'s promoted role.
     fn apply_primaries(&self, u: RscId, s: &mut Scores, promotion: bool) {
         for c in self.cx.colocations_of_dependent(u) {
-            let ConstraintKind::Colocation {
-                dependent,
-                dependent_role,
-                primary,
-                primary_role,
-                score,
-            } = &c.kind
-            else {
-                continue;
-            };
-            if self.unit(*dependent) != u || self.unit(*primary) == u {
-                continue;
-            }
-            if promotion != (*dependent_role == Some(Role::Promoted)) {
-                continue;
-            }
-            // A primary still being assigned is a colocation loop: the
-            // constraint that closes the loop is left out, as Pacemaker does.
-            if self.progress.get(self.unit(*primary).index()) != Some(&Progress::Done) {
-                continue;
-            }
-            let Some(pt) = self.targets.get(primary.index()) else {
-                continue;
-            };
-            // A clone instance left alone after a failure is no instance to
-            // be with, when the dependent must be with one.
-            let failed_here = |ni: usize| {
-                score.is_inf()
-                    && self.cx.clone_of(*primary).is_some()
-                    && self.cx.leaves(*primary).iter().any(|m| {
-                        self.cx
-                            .rsc
-                            .get(m.index())
-                            .is_some_and(|i| i.blocked_on.contains(&ni))
-                    })
-            };
-            let on: Vec<bool> = (0..self.cx.nodes.len())
-                .map(|ni| {
-                    !failed_here(ni)
-                        && pt.instances.iter().any(|(n, r)| {
-                            *n == ni
-                                && match primary_role {
-                                    None | Some(Role::Started) => true,
-                                    Some(want) => r == want,
-                                }
-                        })
+            self.apply_primary(u, c, s, promotion);
+        }
+    }
+
+    /// Applies one colocation in which `u` follows an already assigned unit.
+    /// A finite negative one (or one for `u`'s promoted role) that would
+    /// leave `u` no node at all is undone (`apply_this_with`).
+    fn apply_primary(&self, u: RscId, c: &halo_model::Constraint, s: &mut Scores, promotion: bool) {
+        let archive = s.clone();
+        let ConstraintKind::Colocation {
+            dependent,
+            dependent_role,
+            primary,
+            primary_role,
+            score,
+        } = &c.kind
+        else {
+            return;
+        };
+        if self.unit(*dependent) != u || self.unit(*primary) == u {
+            return;
+        }
+        if promotion != (*dependent_role == Some(Role::Promoted)) {
+            return;
+        }
+        // A primary still being assigned is a colocation loop: the
+        // constraint that closes the loop is left out, as Pacemaker does.
+        if self.progress.get(self.unit(*primary).index()) != Some(&Progress::Done) {
+            return;
+        }
+        let Some(pt) = self.targets.get(primary.index()) else {
+            return;
+        };
+        // A clone instance left alone after a failure is no instance to
+        // be with, when the dependent must be with one.
+        let failed_here = |ni: usize| {
+            score.is_inf()
+                && self.cx.clone_of(*primary).is_some()
+                && self.cx.leaves(*primary).iter().any(|m| {
+                    self.cx
+                        .rsc
+                        .get(m.index())
+                        .is_some_and(|i| i.blocked_on.contains(&ni))
                 })
-                .collect();
-            let with = match primary_role {
-                Some(r @ (Role::Promoted | Role::Unpromoted)) => {
-                    format!("{}.{r}", self.cx.name(*primary))
-                }
-                _ => self.cx.name(*primary).to_string(),
-            };
-            for (ni, here) in on.iter().enumerate() {
-                let v = if score.is_inf() {
-                    if *here {
-                        Score::ZERO
-                    } else {
-                        Score::NEG_INF
-                    }
-                } else if *here {
-                    *score
-                } else {
-                    Score::ZERO
-                };
-                if v != Score::ZERO {
-                    s.add(
-                        ni,
-                        v,
-                        Source::Colocation {
-                            origin: c.origin,
-                            with: with.clone(),
-                        },
-                    );
-                }
+        };
+        let on: Vec<bool> = (0..self.cx.nodes.len())
+            .map(|ni| {
+                !failed_here(ni)
+                    && pt.instances.iter().any(|(n, r)| {
+                        *n == ni
+                            && match primary_role {
+                                None | Some(Role::Started) => true,
+                                Some(want) => r == want,
+                            }
+                    })
+            })
+            .collect();
+        let with = match primary_role {
+            Some(r @ (Role::Promoted | Role::Unpromoted)) => {
+                format!("{}.{r}", self.cx.name(*primary))
             }
+            _ => self.cx.name(*primary).to_string(),
+        };
+        for (ni, here) in on.iter().enumerate() {
+            let v = if score.is_inf() {
+                if *here {
+                    Score::ZERO
+                } else {
+                    Score::NEG_INF
+                }
+            } else if *here {
+                *score
+            } else {
+                Score::ZERO
+            };
+            if v != Score::ZERO {
+                s.add(
+                    ni,
+                    v,
+                    Source::Colocation {
+                        origin: c.origin,
+                        with: with.clone(),
+                    },
+                );
+            }
+        }
+        if (promotion || (*score < Score::ZERO && !score.is_neg_inf()))
+            && !(0..self.cx.nodes.len()).any(|n| s.runnable(n))
+        {
+            *s = archive;
         }
     }
 

@@ -148,6 +148,9 @@ pub enum Source {
     /// The node has not enough of what the resource (and what must run with
     /// it) uses left.
     Capacity { what: String },
+    /// A dependent would have made this promotion score negative, so it is
+    /// kept at 1 (minus infinity while the dependents are being merged).
+    KeptPositive { rsc: String },
 }
 
 impl fmt::Display for Source {
@@ -174,6 +177,9 @@ impl fmt::Display for Source {
             Source::Operator { rsc } => write!(f, "operator move/ban of {rsc}"),
             Source::HardError { rsc, rc } => write!(f, "{rsc} failed here with hard error rc={rc}"),
             Source::Capacity { what } => write!(f, "not enough {what} left here"),
+            Source::KeptPositive { rsc } => {
+                write!(f, "kept at 1: dependent {rsc} would make it negative")
+            }
         }
     }
 }

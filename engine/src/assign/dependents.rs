@@ -1,0 +1,288 @@
+//! How the resources colocated with a resource pull it towards the nodes they
+//! prefer, before it is assigned.
+//!
+//! Follows Pacemaker's `apply_with_this` (pcmk_sched_primitive.c),
+//! `apply_coloc_to_primary` (pcmk_sched_promotable.c) and
+//! `pcmk__add_colocated_node_scores` with `add_node_scores_matching_attr`
+//! (pcmk_sched_colocation.c):
+//!
+//! - A dependent's score on a node is its own score there (location
+//!   constraints, stickiness, failures), or minus infinity where it may not run
+//!   (the node is unavailable or the dependent is banned from it). It is
+//!   multiplied by the colocation's factor (score / INFINITY, in single
+//!   precision) and rounded half away from zero; a product of nonzero numbers
+//!   never rounds to zero but to ±1.
+//! - With a negative factor, a dependent's negative score is left out (a
+//!   dislike of a disliked node does not become a liking).
+//! - The dependent's own dependents follow, each at its own colocation's
+//!   factor (signed like the outer one, not multiplied by it); a group
+//!   dependent is represented by its first member, whose dependents include
+//!   the next member at full strength, and so on down the group.
+//! - Each level that would leave the resource no node at all is undone.
+//! - A resource already being merged is skipped (a colocation loop).
+//! - For a promotable clone's promotion scores, a node a dependent would turn
+//!   negative is kept at 1 instead (Pacemaker's "nonnegative" selection).
+
+use super::{Assigner, Progress, Scores};
+use crate::plan::Source;
+use halo_model::{ConstraintKind, ResourceKind, Role, RscId, Score};
+
+/// One step of a merge: the factor a dependent's scores are multiplied by.
+#[derive(Clone, Copy)]
+struct Factor(f32);
+
+impl Factor {
+    fn of(score: Score) -> Factor {
+        // Pacemaker divides in single precision; keeping it makes the
+        // rounding of large scores agree.
+        Factor(score.value() as f32 / Score::INF_VALUE as f32)
+    }
+
+    fn negative(self) -> bool {
+        self.0 < 0.0
+    }
+
+    /// The next level's factor: the colocation's own, signed as this one.
+    fn nested(self, score: Score) -> Factor {
+        let f = Factor::of(score).0;
+        Factor(if self.negative() { -f } else { f })
+    }
+
+    /// `score` weighted by this factor, rounded half away from zero, never
+    /// zero for a nonzero score.
+    fn weigh(self, score: Score) -> Score {
+        let w = self.0 * score.value() as f32;
+        let rounded = if w < 0.0 { w - 0.5 } else { w + 0.5 } as i64;
+        if rounded == 0 && score != Score::ZERO && self.0 != 0.0 {
+            return Score::new(if self.negative() { -1 } else { 1 });
+        }
+        Score::new(rounded)
+    }
+}
+
+/// What one merge walk carries along.
+struct Walk {
+    /// Resources whose scores are being merged (loop guard).
+    merging: Vec<bool>,
+    /// Keep nodes a dependent would turn negative, at 1 (promotion scores).
+    nonnegative: bool,
+}
+
+impl Assigner<'_, '_> {
+    /// Folds in the preferences of the resources colocated with unit `u` that
+    /// are not yet assigned. With `role`, only colocations with that role of
+    /// `u` count (promotion scores), else those with `u` in any role.
+    pub(super) fn add_dependents(&self, u: RscId, s: &mut Scores, role: Option<Role>) {
+        let mut walk = Walk {
+            merging: vec![false; self.cx.p.resources.len()],
+            nonnegative: role == Some(Role::Promoted),
+        };
+        if let Some(m) = walk.merging.get_mut(u.index()) {
+            *m = true;
+        }
+        for c in self.cx.colocations_of_primary(u) {
+            let ConstraintKind::Colocation {
+                dependent,
+                primary,
+                primary_role,
+                dependent_role,
+                score,
+            } = &c.kind
+            else {
+                continue;
+            };
+            if self.unit(*primary) != u || self.unit(*dependent) == u {
+                continue;
+            }
+            let role_matches = match role {
+                Some(r) => *primary_role == Some(r),
+                None => !matches!(primary_role, Some(Role::Promoted | Role::Unpromoted)),
+            };
+            if !role_matches || matches!(dependent_role, Some(Role::Promoted | Role::Unpromoted)) {
+                continue;
+            }
+            // Not yet placed: waiting, or being placed right now (it placed
+            // `u`, its primary, first).
+            let d = self.unit(*dependent);
+            if self.progress.get(d.index()) == Some(&Progress::Done) {
+                continue;
+            }
+            self.merge(*dependent, s, Factor::of(*score), &mut walk, c.origin);
+        }
+    }
+
+    /// Adds `x`'s scores, weighted by `f`, and then its dependents', to `s`;
+    /// undone if that leaves no node.
+    fn merge(
+        &self,
+        x: RscId,
+        s: &mut Scores,
+        f: Factor,
+        walk: &mut Walk,
+        origin: halo_model::Origin,
+    ) {
+        if walk.merging.get(x.index()).copied().unwrap_or(true) {
+            return;
+        }
+        if let Some(m) = walk.merging.get_mut(x.index()) {
+            *m = true;
+        }
+        let mut work = s.clone();
+        let members = self.group_members(x);
+        if let Some(&first) = members.first() {
+            self.merge(first, &mut work, f, walk, origin);
+        } else {
+            self.add_weighted(x, &mut work, f, walk.nonnegative, origin);
+        }
+        if (0..self.cx.nodes.len()).any(|n| work.runnable(n)) {
+            let last = members.last().copied().unwrap_or(x);
+            for (next, score, origin) in self.dependents_of(last, !members.is_empty()) {
+                self.merge(next, &mut work, f.nested(score), walk, origin);
+            }
+            if walk.nonnegative {
+                keep_positive(&mut work);
+            }
+            *s = work;
+        }
+        if let Some(m) = walk.merging.get_mut(x.index()) {
+            *m = false;
+        }
+    }
+
+    /// Adds the primitive `x`'s own scores, weighted by `f`, to `work`
+    /// (`add_node_scores_matching_attr`).
+    fn add_weighted(
+        &self,
+        x: RscId,
+        work: &mut Scores,
+        f: Factor,
+        nonnegative: bool,
+        origin: halo_model::Origin,
+    ) {
+        let own = self.own_scores(x);
+        for ni in 0..self.cx.nodes.len() {
+            let theirs = own.total(ni);
+            if f.negative() && theirs < Score::ZERO {
+                continue;
+            }
+            if nonnegative && marked(work, ni) {
+                continue;
+            }
+            let before = work.total(ni);
+            let w = f.weigh(theirs);
+            if nonnegative && before + w < Score::ZERO && before >= Score::ZERO {
+                if before > Score::ZERO {
+                    work.add(
+                        ni,
+                        Score::NEG_INF,
+                        Source::KeptPositive {
+                            rsc: self.cx.name(x).to_string(),
+                        },
+                    );
+                }
+                continue;
+            }
+            if w != Score::ZERO {
+                work.add(
+                    ni,
+                    w,
+                    Source::Dependent {
+                        origin,
+                        rsc: self.cx.name(x).to_string(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// A resource's scores as Pacemaker keeps them before it is assigned: a
+    /// group member's its own, anything else's as a unit, and a unit being
+    /// assigned its scores so far.
+    fn own_scores(&self, x: RscId) -> Scores {
+        if let Some(Some(partial)) = self.partial.get(x.index()) {
+            // Being assigned: what its colocations applied so far.
+            if self.progress.get(x.index()) == Some(&Progress::Busy) {
+                return partial.clone();
+            }
+        }
+        match self.cx.p.resource(x).and_then(|r| r.parent) {
+            Some(g) if !self.group_members(g).is_empty() => self.member_scores(g, x),
+            _ => self.base_scores(x),
+        }
+    }
+
+    /// The members of `x` if it is a group, else nothing.
+    fn group_members(&self, x: RscId) -> Vec<RscId> {
+        match self.cx.p.resource(x).map(|r| &r.kind) {
+            Some(ResourceKind::Group(m)) => m.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The resources colocated with `x` itself, in Pacemaker's order
+    /// (`cmp_dependent_priority`): a group member's next member at full
+    /// strength, and the colocations that name `x` as their primary. For a
+    /// group represented by its last member (`of_group`), the next member does
+    /// not exist and only colocations naming that member count.
+    fn dependents_of(&self, x: RscId, of_group: bool) -> Vec<(RscId, Score, halo_model::Origin)> {
+        let mut out: Vec<(RscId, Score, halo_model::Origin)> = Vec::new();
+        for c in self.cx.colocations_of_primary(self.unit(x)) {
+            if let ConstraintKind::Colocation {
+                dependent,
+                primary,
+                primary_role,
+                dependent_role,
+                score,
+            } = &c.kind
+            {
+                let any_role = primary_role.is_none_or(|r| r == Role::Started)
+                    && dependent_role.is_none_or(|r| r == Role::Started);
+                if *primary == x && any_role && self.unit(*dependent) != self.unit(x) {
+                    out.push((*dependent, *score, c.origin));
+                }
+            }
+        }
+        if !of_group {
+            if let Some(g) = self.cx.p.resource(x).and_then(|r| r.parent) {
+                let members = self.group_members(g);
+                if let Some(i) = members.iter().position(|m| *m == x) {
+                    if let (Some(&next), Some(origin)) =
+                        (members.get(i + 1), self.cx.p.resource(g).map(|r| r.origin))
+                    {
+                        out.push((next, Score::INF, origin));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| self.primary_rank(a.0).cmp(&self.primary_rank(b.0)));
+        out
+    }
+}
+
+/// Whether node `ni` was marked unusable during this merge.
+fn marked(s: &Scores, ni: usize) -> bool {
+    s.parts.get(ni).is_some_and(|p| {
+        p.iter()
+            .any(|c| matches!(c.source, Source::KeptPositive { .. }) && c.score.is_neg_inf())
+    })
+}
+
+/// Nodes marked unusable end the merge at 1.
+fn keep_positive(s: &mut Scores) {
+    for p in &mut s.parts {
+        let Some(i) = p
+            .iter()
+            .position(|c| matches!(c.source, Source::KeptPositive { .. }) && c.score.is_neg_inf())
+        else {
+            continue;
+        };
+        let rest = p
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .fold(Score::ZERO, |a, (_, c)| a + c.score);
+        if let Some(c) = p.get_mut(i) {
+            c.score = Score::new(1 - rest.value());
+        }
+    }
+}
