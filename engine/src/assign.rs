@@ -160,7 +160,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // order of its "this with" list (`cmp_primary_priority` in
         // pcmk_sched_colocation.c): higher priority first, then clones before
         // groups before primitives, promotable clones before others, then by
-        // name; the sort is stable, so equal ones keep declaration order. Each
+        // name; equal ones in reverse declaration order (each new one is
+        // inserted before its equals, `g_list_insert_sorted`). Each
         // is assigned and its colocation applied before the next one
         // (`apply_this_with`), so a dependent merged meanwhile shows the
         // scores applied so far. The dependents' preferences come last.
@@ -174,6 +175,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 _ => None,
             })
             .collect();
+        primaries.reverse();
         primaries.sort_by(|(_, a), (_, b)| self.primary_rank(*a).cmp(&self.primary_rank(*b)));
         let mut scores = self.base_scores(u);
         for (c, primary) in primaries {

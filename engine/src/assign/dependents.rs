@@ -80,7 +80,19 @@ impl Assigner<'_, '_> {
         if let Some(m) = walk.merging.get_mut(u.index()) {
             *m = true;
         }
-        for c in self.cx.colocations_of_primary(u) {
+        // In Pacemaker's order (`cmp_dependent_priority`, equal ones in
+        // reverse declaration order).
+        let mut colocations: Vec<(&halo_model::Constraint, RscId)> = self
+            .cx
+            .colocations_of_primary(u)
+            .filter_map(|c| match &c.kind {
+                ConstraintKind::Colocation { dependent, .. } => Some((c, *dependent)),
+                _ => None,
+            })
+            .collect();
+        colocations.reverse();
+        colocations.sort_by(|(_, a), (_, b)| self.primary_rank(*a).cmp(&self.primary_rank(*b)));
+        for (c, _) in colocations {
             let ConstraintKind::Colocation {
                 dependent,
                 primary,
@@ -254,6 +266,7 @@ impl Assigner<'_, '_> {
                 }
             }
         }
+        out.reverse();
         out.sort_by(|a, b| self.primary_rank(a.0).cmp(&self.primary_rank(b.0)));
         out
     }
