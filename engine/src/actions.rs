@@ -477,7 +477,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         const ON_START: &[ActionKind] = &[ActionKind::Stop, ActionKind::Start];
         const ON_PROMOTE: &[ActionKind] =
             &[ActionKind::Stop, ActionKind::Demote, ActionKind::Promote];
-        for c in &cx.p.constraints {
+        for c in cx.orders() {
             let ConstraintKind::Order {
                 first,
                 first_action,
@@ -685,7 +685,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             }
         }
         // Order constraints.
-        for c in &cx.p.constraints {
+        for c in cx.orders() {
             let ConstraintKind::Order {
                 first,
                 first_action,

@@ -1070,7 +1070,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let cx = self.cx;
         for _ in 0..=cx.p.constraints.len() {
             let mut changed = false;
-            for c in &cx.p.constraints {
+            for c in cx.orders() {
                 let ConstraintKind::Order {
                     first,
                     first_action,
@@ -1319,7 +1319,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let cx = self.cx;
         for _ in 0..=cx.p.constraints.len() {
             let mut changed = false;
-            for c in &cx.p.constraints {
+            for c in cx.orders() {
                 let ConstraintKind::Order {
                     first,
                     first_action,

@@ -8,7 +8,7 @@ use halo_model::{
     ClusterState, ConstraintKind, FailedOp, MultipleActive, NoQuorumPolicy, NodeStatus, OnFail,
     OpAction, Policy, QuorumMode, Requires, ResourceKind, Role, RscId, Timestamp,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) struct NodeInfo {
     pub name: String,
@@ -94,6 +94,8 @@ pub(crate) struct Ctx<'a> {
     pub locations_of: Vec<Vec<usize>>,
     pub colocations_as_dependent: Vec<Vec<usize>>,
     pub colocations_as_primary: Vec<Vec<usize>>,
+    /// The order constraints that take effect, in declaration order.
+    pub orders: Vec<usize>,
 }
 
 impl<'a> Ctx<'a> {
@@ -146,6 +148,7 @@ impl<'a> Ctx<'a> {
             locations_of: vec![Vec::new(); n],
             colocations_as_dependent: vec![Vec::new(); n],
             colocations_as_primary: vec![Vec::new(); n],
+            orders: Vec::new(),
         };
         cx.index_constraints();
         cx.quorate = cx.compute_quorum();
@@ -511,6 +514,12 @@ impl<'a> Ctx<'a> {
     }
 
     fn index_constraints(&mut self) {
+        // Action pairs already ordered: Pacemaker keeps only the first
+        // ordering between two actions (`order_actions` drops one that shares
+        // a flag with an existing one, and every ordering carries
+        // `pe_order_optional`), and creates them in declaration order, each
+        // symmetrical one followed by its inverse.
+        let mut ordered: BTreeSet<(RscId, OpAction, RscId, OpAction)> = BTreeSet::new();
         for (i, c) in self.p.constraints.iter().enumerate() {
             match &c.kind {
                 ConstraintKind::Location { rsc, .. } => {
@@ -529,7 +538,27 @@ impl<'a> Ctx<'a> {
                         v.push(i);
                     }
                 }
-                ConstraintKind::Order { .. } => {}
+                ConstraintKind::Order {
+                    first,
+                    first_action,
+                    then,
+                    then_action,
+                    symmetrical,
+                    ..
+                } => {
+                    let forward = (*first, *first_action, *then, *then_action);
+                    let inverse = (
+                        *then,
+                        inverse_action(*then_action),
+                        *first,
+                        inverse_action(*first_action),
+                    );
+                    let new_forward = ordered.insert(forward);
+                    let new_inverse = *symmetrical && ordered.insert(inverse);
+                    if new_forward || new_inverse {
+                        self.orders.push(i);
+                    }
+                }
             }
         }
     }
@@ -583,6 +612,13 @@ impl<'a> Ctx<'a> {
             .filter_map(|&i| self.p.constraints.get(i))
     }
 
+    /// The order constraints that take effect (see `orders`).
+    pub fn orders(&self) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+        self.orders
+            .iter()
+            .filter_map(|&i| self.p.constraints.get(i))
+    }
+
     /// Colocations whose primary is in unit `u`.
     pub fn colocations_of_primary(
         &self,
@@ -593,6 +629,18 @@ impl<'a> Ctx<'a> {
             .into_iter()
             .flatten()
             .filter_map(|&i| self.p.constraints.get(i))
+    }
+}
+
+/// The action that undoes `a` (`invert_action`): what a symmetrical order
+/// orders the other way round.
+fn inverse_action(a: OpAction) -> OpAction {
+    match a {
+        OpAction::Start => OpAction::Stop,
+        OpAction::Stop => OpAction::Start,
+        OpAction::Promote => OpAction::Demote,
+        OpAction::Demote => OpAction::Promote,
+        OpAction::Monitor => OpAction::Monitor,
     }
 }
 
