@@ -20,8 +20,9 @@
 //!   the next member at full strength, and so on down the group.
 //! - Each level that would leave the resource no node at all is undone.
 //! - A resource already being merged is skipped (a colocation loop).
-//! - For a promotable clone's promotion scores, a node a dependent would turn
-//!   negative is kept at 1 instead (Pacemaker's "nonnegative" selection).
+//! - For a clone (`pcmk__clone_allocate`) and a promotable clone's promotion
+//!   scores, a node at zero that a dependent would turn negative stays at zero,
+//!   and a positive one is kept at 1 (Pacemaker's "nonnegative" selection).
 
 use super::{Assigner, Progress, Scores};
 use crate::plan::Source;
@@ -75,7 +76,7 @@ impl Assigner<'_, '_> {
     pub(super) fn add_dependents(&self, u: RscId, s: &mut Scores, role: Option<Role>) {
         let mut walk = Walk {
             merging: vec![false; self.cx.p.resources.len()],
-            nonnegative: role == Some(Role::Promoted),
+            nonnegative: role == Some(Role::Promoted) || self.cx.clone_of(u).is_some(),
         };
         if let Some(m) = walk.merging.get_mut(u.index()) {
             *m = true;
