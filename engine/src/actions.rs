@@ -534,21 +534,42 @@ impl<'c, 'a> Builder<'c, 'a> {
                 }
                 // A start (or promotion) of `first` only forces `then` to restart
                 // when nothing of `first` ran (or was promoted) before: another
-                // clone instance starting elsewhere does not.
+                // clone instance starting elsewhere does not. Between instances
+                // on one node (interleaved clones, group members), it is the
+                // instance on that node that counts: one starting where none
+                // ran restarts the `then` instance there.
                 let before = cx
                     .rsc
                     .get(f.index())
                     .map(|i| i.current.clone())
                     .unwrap_or_default();
-                let fresh = |k: ActionKind| match k {
-                    ActionKind::Start => before.is_empty(),
-                    ActionKind::Promote => !before.iter().any(|(_, r)| *r == Role::Promoted),
-                    _ => true,
+                // A `then` outside any clone waits for the clone's completed
+                // start, judged on the node `then` runs on
+                // (`action_flags_for_ordering` asks the clone about `then`'s
+                // node): an instance starting there restarts it, instances
+                // starting or stopping elsewhere do not.
+                let then_whole = cx.clone_of(f).is_some() && cx.clone_of(t).is_none();
+                let same_node = same_node || then_whole;
+                let fresh = |k: ActionKind, n: usize| {
+                    if then_whole {
+                        return matches!(k, ActionKind::Start | ActionKind::Promote);
+                    }
+                    let was = |x: &&(usize, Role)| !same_node || x.0 == n;
+                    match k {
+                        ActionKind::Start => !before.iter().any(|x| was(&x)),
+                        ActionKind::Promote => {
+                            !before.iter().any(|x| was(&x) && x.1 == Role::Promoted)
+                        }
+                        _ => true,
+                    }
                 };
                 let triggered: Vec<usize> = trigger
                     .iter()
-                    .filter(|k| fresh(**k))
-                    .flat_map(|k| self.all(f, *k))
+                    .flat_map(|k| {
+                        self.all(f, *k)
+                            .into_iter()
+                            .filter(move |(n, _)| fresh(*k, *n))
+                    })
                     .map(|(n, _)| n)
                     .collect();
                 if triggered.is_empty() {
