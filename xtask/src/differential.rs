@@ -1,4 +1,4 @@
-//! `cargo xtask differential [--cases N] [--seed S] [--out DIR] [--min-agreement PCT]`
+//! `cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]`
 //!
 //! Differential testing against Pacemaker: generates random small CIBs in the
 //! style of the corpus's tiers 1 and 2 (primitives, a group, clones and
@@ -9,7 +9,14 @@
 //! Transition Summaries the way the corpus's `compare.py` does (reason text
 //! ignored, clone instance numbers stripped, `blocked` kept).
 //!
-//! Every disagreement is written to DIR (default `target/differential`) as a
+//! With `--generator gen-cib`, the CIBs come from `../shared/tools/gen_cib.py`
+//! instead (Dummy primitives, groups, anonymous interleaved clones, location
+//! / colocation / order chains, stickiness, running, failed, offline and
+//! unclean nodes, fencing, with and without probes), its arguments drawn at
+//! random for each case.
+//!
+//! Without `--seed`, each run draws a fresh seed and prints it; pass it back
+//! with `--seed` to replay a run. Every disagreement is written to DIR (default `target/differential`) as a
 //! reproducer: the CIB and both summaries. The run fails when the agreement
 //! rate falls below `--min-agreement` (default 0: report only).
 
@@ -19,9 +26,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+#[derive(Clone, Copy, PartialEq)]
+enum Generator {
+    Own,
+    GenCib,
+}
+
 struct Options {
     cases: u32,
     seed: u64,
+    generator: Generator,
     out: PathBuf,
     min_agreement: f64,
 }
@@ -29,7 +43,8 @@ struct Options {
 fn options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         cases: 200,
-        seed: 1,
+        seed: fresh_seed(),
+        generator: Generator::Own,
         out: crate::root().join("target/differential"),
         min_agreement: 0.0,
     };
@@ -46,6 +61,13 @@ fn options(args: &[String]) -> Result<Options, String> {
                 o.seed = value("a number")?
                     .parse()
                     .map_err(|_| "--seed needs a number")?
+            }
+            "--generator" => {
+                o.generator = match value("own or gen-cib")?.as_str() {
+                    "own" => Generator::Own,
+                    "gen-cib" => Generator::GenCib,
+                    g => return Err(format!("--generator: `{g}` is not own or gen-cib")),
+                }
             }
             "--out" => o.out = PathBuf::from(value("a directory")?),
             "--min-agreement" => {
@@ -76,9 +98,16 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let work = o.out.join("work.xml");
     let digests = digests(&o.out)?;
     let (mut agree, mut disagree, mut unsupported) = (0u32, 0u32, 0u32);
+    println!(
+        "differential: {} cases, seed {} (replay with --seed {})",
+        o.cases, o.seed, o.seed
+    );
     for i in 0..o.cases {
         let seed = o.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i));
-        let cib = generate(seed, &digests);
+        let cib = match o.generator {
+            Generator::Own => generate(seed, &digests),
+            Generator::GenCib => gen_cib(seed, &o.out)?,
+        };
         std::fs::write(&work, &cib).map_err(|e| format!("{}: {e}", work.display()))?;
         let pcmk = summary_of(Command::new("crm_simulate").arg("-x").arg(&work).arg("-S"))?;
         let ours = Command::new(&halo)
@@ -134,6 +163,84 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A seed nobody chose: the clock's nanoseconds mixed with the process id.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    // Short enough to type back.
+    mixed % 1_000_000_000
+}
+
+/// A CIB from `gen_cib.py`, with arguments drawn from `seed`: half the cases
+/// with primitives only, half with groups and clones.
+fn gen_cib(seed: u64, out: &Path) -> Result<String, String> {
+    let mut rng = XorShiftRng::seed_from_u64(seed);
+    let r = &mut rng;
+    let nodes = r.random_range(2..=5u32);
+    let resources = r.random_range(2..=9u32);
+    let pick = |r: &mut XorShiftRng, v: &[&str]| v[r.random_range(0..v.len())].to_string();
+    let mut args: Vec<String> = vec![
+        "--nodes".into(),
+        nodes.to_string(),
+        "--resources".into(),
+        resources.to_string(),
+        "--colocations".into(),
+        r.random_range(0..=4u32).to_string(),
+        "--orders".into(),
+        r.random_range(0..=4u32).to_string(),
+        "--locations".into(),
+        r.random_range(0..=6u32).to_string(),
+        "--stickiness".into(),
+        pick(r, &["0", "0", "1", "100", "1000"]),
+        "--running".into(),
+        pick(r, &["0", "0.3", "0.6", "1.0"]),
+        "--failed".into(),
+        r.random_range(0..=2u32).to_string(),
+        "--offline".into(),
+        r.random_range(0..=1u32).to_string(),
+        "--probes".into(),
+        pick(r, &["all", "all", "none"]),
+        "--seed".into(),
+        seed.to_string(),
+    ];
+    if r.random_bool(0.4) {
+        args.push("--fencing".into());
+    }
+    if r.random_bool(0.5) {
+        let size = r.random_range(2..=3u32);
+        let groups = r.random_range(0..=2u32).min(resources / size);
+        args.extend([
+            "--groups".into(),
+            groups.to_string(),
+            "--group-size".into(),
+            size.to_string(),
+            "--clones".into(),
+            r.random_range(0..=2u32).to_string(),
+        ]);
+    }
+    let script = crate::root().join("../shared/tools/gen_cib.py");
+    let file = out.join("gen-cib.xml");
+    let run = Command::new("python3")
+        .arg(&script)
+        .args(&args)
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("cannot run python3 {}: {e}", script.display()))?;
+    if !run.status.success() {
+        return Err(format!(
+            "{} {} failed: {}",
+            script.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&run.stderr)
+        ));
+    }
+    let cib = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(format!("<!-- gen_cib.py {} -->\n{cib}", args.join(" ")))
 }
 
 fn summary_of(cmd: &mut Command) -> Result<String, String> {
