@@ -234,11 +234,19 @@ impl Assigner<'_, '_> {
 
     /// The resources colocated with `x` itself, in Pacemaker's order
     /// (`cmp_dependent_priority`): a group member's next member at full
-    /// strength, and the colocations that name `x` as their primary. For a
-    /// group represented by its last member (`of_group`), the next member does
-    /// not exist and only colocations naming that member count.
+    /// strength, and the colocations that name `x` as their primary. A group
+    /// dependent is represented at its end by its last member (`of_group`),
+    /// so what is colocated with that member (and, once the group is being
+    /// assigned, with the group) counts twice, as in Pacemaker.
     fn dependents_of(&self, x: RscId, of_group: bool) -> Vec<(RscId, Score, halo_model::Origin)> {
         let mut out: Vec<(RscId, Score, halo_model::Origin)> = Vec::new();
+        // Once its group has begun to be assigned, the last member also
+        // stands for the group: "R with group" becomes "R with last member"
+        // (`expand_group_colocations`, run by `pcmk__group_assign`).
+        let group = self.cx.p.resource(x).and_then(|r| r.parent).filter(|g| {
+            self.group_members(*g).last() == Some(&x)
+                && self.progress.get(self.unit(*g).index()) != Some(&Progress::NotYet)
+        });
         for c in self.cx.colocations_of_primary(self.unit(x)) {
             if let ConstraintKind::Colocation {
                 dependent,
@@ -250,7 +258,8 @@ impl Assigner<'_, '_> {
             {
                 let any_role = primary_role.is_none_or(|r| r == Role::Started)
                     && dependent_role.is_none_or(|r| r == Role::Started);
-                if *primary == x && any_role && self.unit(*dependent) != self.unit(x) {
+                let named = *primary == x || Some(*primary) == group;
+                if named && any_role && self.unit(*dependent) != self.unit(x) {
                     out.push((*dependent, *score, c.origin));
                 }
             }
