@@ -15,6 +15,11 @@
 //! unclean nodes, fencing, with and without probes), its arguments drawn at
 //! random for each case.
 //!
+//! `cargo xtask differential --replay DIR` runs the saved disagreements kept
+//! as regression cases (`tests/differential`: `NAME.xml` and crm_simulate's
+//! summary `NAME.pacemaker.txt`) and fails if Halo disagrees with any; it
+//! needs no crm_simulate.
+//!
 //! Without `--seed`, each run draws a fresh seed and prints it; pass it back
 //! with `--seed` to replay a run. Every disagreement is written to DIR (default `target/differential`) as a
 //! reproducer: the CIB and both summaries. The run fails when the agreement
@@ -82,6 +87,11 @@ fn options(args: &[String]) -> Result<Options, String> {
 }
 
 pub fn run(args: &[String]) -> Result<ExitCode, String> {
+    if let [flag, dir] = args {
+        if flag == "--replay" {
+            return replay(Path::new(dir));
+        }
+    }
     let o = options(args)?;
     if Command::new("crm_simulate")
         .arg("--version")
@@ -162,6 +172,49 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Runs every kept regression case in `dir` and compares with the summary
+/// crm_simulate gave for it.
+fn replay(dir: &Path) -> Result<ExitCode, String> {
+    let halo = crate::build_halo()?;
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    cases.sort();
+    let mut failed = 0;
+    for cib in &cases {
+        let expected_file = cib.with_extension("pacemaker.txt");
+        let expected = std::fs::read_to_string(&expected_file)
+            .map_err(|e| format!("{}: {e}", expected_file.display()))?;
+        let ours = Command::new(&halo)
+            .args(["simulate", "--format", "pacemaker", "--cib"])
+            .arg(cib)
+            .output()
+            .map_err(|e| format!("cannot run halo: {e}"))?;
+        let text = String::from_utf8_lossy(&ours.stdout);
+        if entries(&expected) != entries(&text) {
+            failed += 1;
+            eprintln!(
+                "{}: Halo disagrees with crm_simulate\n--- crm_simulate\n{}--- halo\n{}",
+                cib.display(),
+                section(&expected),
+                section(&text)
+            );
+        }
+    }
+    println!(
+        "differential regressions: {}/{} agree",
+        cases.len() - failed,
+        cases.len()
+    );
+    Ok(if failed == 0 && !cases.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--out DIR] [--min-agreement PCT]");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
             ExitCode::from(2)
         }
     }
