@@ -814,6 +814,15 @@ fn fold(
     for op in ops {
         let task = op.task;
         let rc: i32 = op.rc_code.and_then(|v| v.parse().ok()).unwrap_or(0);
+        // A monitor that reports "degraded" (190, 191 when promoted) found the
+        // service running (promoted): Pacemaker reads it as 0 (8) and only
+        // lists it among failed actions (`remap_operation` with
+        // `pcmk__effective_rc`). Other operations returning it failed.
+        let rc = match (task, rc) {
+            ("monitor", 190) => 0,
+            ("monitor", 191) => 8,
+            _ => rc,
+        };
         let status: i32 = op.op_status.and_then(|v| v.parse().ok()).unwrap_or(0);
         let interval = op.interval();
         if status == -1 || op.call_id == Some("-1") {
