@@ -39,6 +39,11 @@ pub fn transition_summary(
             a.node
         ));
     }
+    let fenced: Vec<&str> = actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Fence)
+        .map(|a| a.node.as_str())
+        .collect();
     for (ri, r) in policy.resources.iter().enumerate() {
         if r.primitive().is_none() {
             continue;
@@ -46,7 +51,23 @@ pub fn transition_summary(
         let rid = halo_model::RscId(u32::try_from(ri).unwrap_or(u32::MAX));
         let mine: Vec<&&halo_engine::Action> =
             by_rsc.get(r.name.as_str()).cloned().unwrap_or_default();
-        if mine.is_empty() {
+        let cloned = r.clone.is_some()
+            || r.parent
+                .and_then(|g| policy.resource(g))
+                .is_some_and(|g| g.clone.is_some());
+        // A clone instance on a node being fenced is stopped by the fencing:
+        // Pacemaker lists it (a stop, or a move when an instance starts
+        // elsewhere), as it keeps a pseudo stop for it.
+        let fenced_here: Vec<&str> = if cloned {
+            fenced
+                .iter()
+                .copied()
+                .filter(|n| state.on(&r.name, n).is_some_and(|x| x.role.is_active()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if mine.is_empty() && fenced_here.is_empty() {
             continue;
         }
         let shown = display
@@ -69,7 +90,7 @@ pub fn transition_summary(
         let mut nodes: Vec<&str> = mine.iter().map(|a| a.node.as_str()).collect();
         nodes.sort_unstable();
         nodes.dedup();
-        let mut stops: Vec<&str> = Vec::new();
+        let mut stops: Vec<&str> = fenced_here;
         let mut starts: Vec<&str> = Vec::new();
         let count =
             |k: ActionKind, n: &str| mine.iter().filter(|a| a.kind == k && a.node == n).count();
@@ -179,10 +200,6 @@ pub fn transition_summary(
         // score there) is stopped, and a new instance starts: Pacemaker
         // places the instances that are not running before it. One on a node
         // that is merely unavailable (standby, down) moves.
-        let cloned = r.clone.is_some()
-            || r.parent
-                .and_then(|g| policy.resource(g))
-                .is_some_and(|g| g.clone.is_some());
         let mut lone_stops: Vec<&str> = Vec::new();
         if cloned {
             // Whether the clone is still allowed there: its own constraints
@@ -256,7 +273,8 @@ pub fn transition_summary(
                     if let Some(k) = promote_with_start.get_mut(to).filter(|_| with_promotion) {
                         *k -= 1;
                     }
-                    lines.push(format!("  * Move {shown} ( {} {from} -> {to} )", role(was)));
+                    // Pacemaker names an unchanged role after the nodes.
+                    lines.push(format!("  * Move {shown} ( {from} -> {to} {} )", role(was)));
                 } else {
                     break;
                 }
