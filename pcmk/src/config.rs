@@ -816,6 +816,11 @@ impl Builder<'_> {
                 continue;
             };
             if op.attr("enabled").is_some_and(|v| !truthy(v)) {
+                self.notes.push(format!(
+                    "operation '{}' of '{}' is disabled (enabled=false): not carried",
+                    op.id(),
+                    el.id()
+                ));
                 continue;
             }
             // An interval that cannot be read is named: dropping it would
@@ -1223,6 +1228,22 @@ impl Builder<'_> {
             if dependent == primary {
                 continue;
             }
+            if score.is_inf()
+                && dependent_role.is_none()
+                && primary_role.is_none()
+                && self.follows_in_group(dependent, primary)
+            {
+                self.notes.push(format!(
+                    "colocation '{id}' is not written: its group already keeps '{}' with '{}'",
+                    self.policy
+                        .resource(dependent)
+                        .map_or("", |r| r.name.as_str()),
+                    self.policy
+                        .resource(primary)
+                        .map_or("", |r| r.name.as_str()),
+                ));
+                continue;
+            }
             self.policy.constraints.push(Constraint {
                 kind: ConstraintKind::Colocation {
                     dependent,
@@ -1233,6 +1254,23 @@ impl Builder<'_> {
                 },
                 origin,
             });
+        }
+    }
+
+    /// Whether `later` comes after `earlier` in one group, so the group's own
+    /// colocation of each member with the one before it already keeps
+    /// `later` with `earlier` (pcs writes such colocations).
+    fn follows_in_group(&self, later: RscId, earlier: RscId) -> bool {
+        let parent = |r: RscId| self.policy.resource(r).and_then(|x| x.parent);
+        let Some(g) = parent(later).filter(|g| parent(earlier) == Some(*g)) else {
+            return false;
+        };
+        match self.policy.resource(g).map(|r| &r.kind) {
+            Some(halo_model::ResourceKind::Group(members)) => {
+                let at = |r: RscId| members.iter().position(|m| *m == r);
+                matches!((at(later), at(earlier)), (Some(l), Some(e)) if l > e)
+            }
+            _ => false,
         }
     }
 

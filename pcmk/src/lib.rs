@@ -640,6 +640,40 @@ mod tests {
     }
 
     #[test]
+    fn colocations_a_group_implies_and_disabled_operations_are_noted() {
+        let group = r#"<group id="g">
+            <primitive id="a" class="ocf" provider="heartbeat" type="Dummy"><operations>
+            <op id="a-m" name="monitor" interval="10s" enabled="false"/></operations></primitive>
+            <primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group>"#;
+        let i = cib_with(
+            "",
+            "",
+            group,
+            r#"<rsc_colocation id="b-with-a" rsc="b" with-rsc="a" score="INFINITY"/>"#,
+        );
+        assert!(i.unsupported.is_empty(), "{:?}", i.unsupported);
+        assert!(
+            has(&i.notes, "colocation 'b-with-a' is not written"),
+            "{:?}",
+            i.notes
+        );
+        assert!(
+            has(&i.notes, "operation 'a-m' of 'a' is disabled"),
+            "{:?}",
+            i.notes
+        );
+        assert!(i.policy.constraints.is_empty());
+        // The other way round is no repetition: it stays, for check to judge.
+        let i = cib_with(
+            "",
+            "",
+            group,
+            r#"<rsc_colocation id="a-with-b" rsc="a" with-rsc="b" score="INFINITY"/>"#,
+        );
+        assert_eq!(i.policy.constraints.len(), 1);
+    }
+
+    #[test]
     fn what_is_left_out_without_changing_a_decision_is_noted() {
         let clone = r#"<clone id="c"><meta_attributes id="cm"><nvpair id="n" name="notify" value="true"/></meta_attributes>
             <primitive id="p" class="ocf" provider="heartbeat" type="Dummy"><operations>
