@@ -485,9 +485,12 @@ impl<'c, 'a> Builder<'c, 'a> {
                 then_action: OpAction::Start,
                 kind: halo_model::OrderKind::Mandatory,
                 first_min,
-                ..
+                symmetrical: true,
             } = &c.kind
             else {
+                // An asymmetrical order only holds `then` back when `first`
+                // cannot run; it never restarts it (Pacemaker gives it no
+                // pe_order_implies_then, `handle_asymmetric_ordering`).
                 continue;
             };
             let trigger = match first_action {
