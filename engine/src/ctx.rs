@@ -288,6 +288,8 @@ impl<'a> Ctx<'a> {
 
     fn unpack_resource(&self, id: RscId) -> RscInfo {
         let mut info = RscInfo::default();
+        // Nodes where a failure needs fencing that cannot happen now.
+        let mut unfenced: Vec<usize> = Vec::new();
         let Some(r) = self.p.resource(id) else {
             return info;
         };
@@ -403,6 +405,7 @@ impl<'a> Ctx<'a> {
                     ))
                 }
                 OnFail::Fence if !node.fenceable => {
+                    unfenced.push(ni);
                     info.blocked = Some(format!(
                         "{} failed on {} and the node cannot be fenced",
                         failed.op, node.name
@@ -445,6 +448,26 @@ impl<'a> Ctx<'a> {
         // (`common_unpack` in lib/pengine/complex.c), left as it is.
         if self.s.maintenance {
             info.blocked = Some("the cluster is in maintenance mode".to_string());
+        }
+        // Active on several nodes though it runs once, and stuck on one that
+        // cannot be fenced: Pacemaker still stops it where it can (the
+        // multiple-active recovery stops every instance) and starts it
+        // nowhere, the start waiting for the stop that cannot run.
+        let managed = r.meta.managed != Some(false)
+            && self.p.meta(id, |m| m.managed) != Some(false)
+            && !self.s.maintenance;
+        if self.clone_of(id).is_none()
+            && managed
+            && !unfenced.is_empty()
+            && info.blocked_on.is_empty()
+            && info.current.iter().any(|(n, _)| !unfenced.contains(n))
+            && info
+                .current
+                .iter()
+                .all(|(n, _)| unfenced.contains(n) || self.nodes.get(*n).is_some_and(|x| x.up()))
+        {
+            let why = info.blocked.take().unwrap_or_default();
+            info.stop_wanted = Some(format!("{} is active on several nodes and {why}", r.name));
         }
         // Active on several nodes though it runs once.
         if self.clone_of(id).is_none() && info.current.len() > 1 {
