@@ -517,13 +517,33 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     },
                 );
             }
+            // Without quorum under `freeze`, nothing may go up a role
+            // (`pcmk__primitive_assign`): what is stopped stays stopped, but
+            // what runs may still move within the partition. A clone's
+            // instances stay where they run (no instance may start).
+            // (Pacemaker's whole rule is finer: starts that need fencing wait
+            // for unclean nodes to be fenced.)
             if !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze {
-                let runs_here = here.iter().any(|m| {
-                    cx.rsc
-                        .get(m.index())
-                        .is_some_and(|i| i.current.iter().any(|(n, _)| *n == ni))
-                });
-                if !runs_here {
+                let runs = |on: &dyn Fn(usize) -> bool| {
+                    here.iter().any(|m| {
+                        cx.rsc
+                            .get(m.index())
+                            .is_some_and(|i| i.current.iter().any(|(n, _)| on(*n)))
+                    })
+                };
+                // A node that needs fencing that cannot happen holds every
+                // start that waits for it, so nothing moves either.
+                let stuck = cx
+                    .nodes
+                    .iter()
+                    .any(|n| n.status == halo_model::NodeStatus::Unclean && !n.fenceable);
+                let cloned = here.iter().any(|m| cx.clone_of(*m).is_some());
+                let stays = if cloned || stuck {
+                    runs(&|n| n == ni)
+                } else {
+                    runs(&|_| true)
+                };
+                if !stays {
                     s.add(ni, Score::NEG_INF, Source::NoQuorum);
                 }
             }
