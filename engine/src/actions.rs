@@ -734,7 +734,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 for &t in &tl {
                     self.order_pair(f, fk, t, tk, interleave);
                     if *symmetrical {
-                        let (rf, rt) = (reverse(*first_action), reverse(*then_action));
+                        let (rf, rt) = (first_action.inverse(), then_action.inverse());
                         self.order_pair(t, kind_of(rt), f, kind_of(rf), interleave);
                     }
                 }
@@ -761,15 +761,5 @@ fn kind_of(a: OpAction) -> ActionKind {
         OpAction::Promote => ActionKind::Promote,
         OpAction::Demote => ActionKind::Demote,
         OpAction::Monitor => ActionKind::Monitor,
-    }
-}
-
-fn reverse(a: OpAction) -> OpAction {
-    match a {
-        OpAction::Start => OpAction::Stop,
-        OpAction::Stop => OpAction::Start,
-        OpAction::Promote => OpAction::Demote,
-        OpAction::Demote => OpAction::Promote,
-        OpAction::Monitor => OpAction::Monitor,
     }
 }

@@ -43,6 +43,18 @@ impl Scores {
         })
     }
 
+    /// Where each node's parts end now, to undo what is added after.
+    pub fn mark(&self) -> Vec<usize> {
+        self.parts.iter().map(Vec::len).collect()
+    }
+
+    /// Drops the parts added since `mark`.
+    pub fn rollback(&mut self, mark: &[usize]) {
+        for (p, &len) in self.parts.iter_mut().zip(mark) {
+            p.truncate(len);
+        }
+    }
+
     pub fn runnable(&self, node: usize) -> bool {
         let t = self.total(node);
         !t.is_neg_inf() && t >= Score::ZERO
@@ -179,14 +191,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
         primaries.sort_by(|(_, a), (_, b)| self.primary_rank(*a).cmp(&self.primary_rank(*b)));
         let mut scores = self.base_scores(u);
         for (c, primary) in primaries {
-            if let Some(p) = self.partial.get_mut(u.index()) {
-                *p = Some(scores.clone());
+            // Lent to the merges that reach `u` while its primary is assigned.
+            let slot = u.index();
+            if let Some(p) = self.partial.get_mut(slot) {
+                *p = Some(scores);
             }
             self.assign(self.unit(primary));
+            let back = self.partial.get_mut(slot).and_then(Option::take);
+            debug_assert!(back.is_some(), "the partial scores of a unit come back");
+            scores = back.unwrap_or_else(|| self.base_scores(u));
             self.apply_primary(u, c, &mut scores, false);
-        }
-        if let Some(p) = self.partial.get_mut(u.index()) {
-            *p = Some(scores.clone());
         }
         self.add_dependents(u, &mut scores, None);
         let prefer = if self.cx.p.cluster.strategy == PlacementStrategy::Default {
@@ -669,7 +683,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// A finite negative one (or one for `u`'s promoted role) that would
     /// leave `u` no node at all is undone (`apply_this_with`).
     fn apply_primary(&self, u: RscId, c: &halo_model::Constraint, s: &mut Scores, promotion: bool) {
-        let archive = s.clone();
+        let archive = s.mark();
         let ConstraintKind::Colocation {
             dependent,
             dependent_role,
@@ -750,7 +764,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if (promotion || (*score < Score::ZERO && !score.is_neg_inf()))
             && !(0..self.cx.nodes.len()).any(|n| s.runnable(n))
         {
-            *s = archive;
+            s.rollback(&archive);
         }
     }
 

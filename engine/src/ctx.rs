@@ -570,12 +570,7 @@ impl<'a> Ctx<'a> {
                     ..
                 } => {
                     let forward = (*first, *first_action, *then, *then_action);
-                    let inverse = (
-                        *then,
-                        inverse_action(*then_action),
-                        *first,
-                        inverse_action(*first_action),
-                    );
+                    let inverse = (*then, then_action.inverse(), *first, first_action.inverse());
                     let new_forward = ordered.insert(forward);
                     let new_inverse = *symmetrical && ordered.insert(inverse);
                     if new_forward || new_inverse {
@@ -652,18 +647,6 @@ impl<'a> Ctx<'a> {
             .into_iter()
             .flatten()
             .filter_map(|&i| self.p.constraints.get(i))
-    }
-}
-
-/// The action that undoes `a` (`invert_action`): what a symmetrical order
-/// orders the other way round.
-fn inverse_action(a: OpAction) -> OpAction {
-    match a {
-        OpAction::Start => OpAction::Stop,
-        OpAction::Stop => OpAction::Start,
-        OpAction::Promote => OpAction::Demote,
-        OpAction::Demote => OpAction::Promote,
-        OpAction::Monitor => OpAction::Monitor,
     }
 }
 

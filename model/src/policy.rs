@@ -447,6 +447,18 @@ impl OpAction {
         }
     }
 
+    /// The action that undoes this one: what a symmetrical order orders the
+    /// other way round (Pacemaker's `invert_action`).
+    pub fn inverse(self) -> OpAction {
+        match self {
+            OpAction::Start => OpAction::Stop,
+            OpAction::Stop => OpAction::Start,
+            OpAction::Promote => OpAction::Demote,
+            OpAction::Demote => OpAction::Promote,
+            OpAction::Monitor => OpAction::Monitor,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<OpAction> {
         Some(match s {
             "start" => OpAction::Start,

@@ -140,22 +140,23 @@ impl Assigner<'_, '_> {
         if let Some(m) = walk.merging.get_mut(x.index()) {
             *m = true;
         }
-        let mut work = s.clone();
+        let mark = s.mark();
         let members = self.group_members(x);
         if let Some(&first) = members.first() {
-            self.merge(first, &mut work, f, walk, origin);
+            self.merge(first, s, f, walk, origin);
         } else {
-            self.add_weighted(x, &mut work, f, walk.nonnegative, origin);
+            self.add_weighted(x, s, f, walk.nonnegative, origin);
         }
-        if (0..self.cx.nodes.len()).any(|n| work.runnable(n)) {
+        if (0..self.cx.nodes.len()).any(|n| s.runnable(n)) {
             let last = members.last().copied().unwrap_or(x);
             for (next, score, origin) in self.dependents_of(last, !members.is_empty()) {
-                self.merge(next, &mut work, f.nested(score), walk, origin);
+                self.merge(next, s, f.nested(score), walk, origin);
             }
             if walk.nonnegative {
-                keep_positive(&mut work);
+                keep_positive(s);
             }
-            *s = work;
+        } else {
+            s.rollback(&mark);
         }
         if let Some(m) = walk.merging.get_mut(x.index()) {
             *m = false;
