@@ -65,7 +65,8 @@ impl Factor {
 struct Walk {
     /// Resources whose scores are being merged (loop guard).
     merging: Vec<bool>,
-    /// Keep nodes a dependent would turn negative, at 1 (promotion scores).
+    /// Keep nodes a dependent would turn negative at 1, or at 0 when they
+    /// were 0 (a clone's scores and promotion scores).
     nonnegative: bool,
 }
 
