@@ -521,6 +521,23 @@ impl<'c, 'a> Assigner<'c, 'a> {
     fn node_bans(&self, here: &[RscId]) -> Scores {
         let cx = self.cx;
         let mut s = Scores::new(cx.nodes.len());
+        // Without quorum under `freeze`, nothing may go up a role
+        // (`pcmk__primitive_assign`): what is stopped stays stopped, but what
+        // runs may still move within the partition. A clone's instances stay
+        // where they run (no instance may start), and so does everything
+        // while an unclean node cannot be fenced (Pacemaker's finer rule:
+        // starts that need fencing wait for it).
+        let frozen = !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze;
+        let runs_on: Vec<usize> = here
+            .iter()
+            .filter_map(|m| cx.rsc.get(m.index()))
+            .flat_map(|i| i.current.iter().map(|(n, _)| *n))
+            .collect();
+        let stays_put = here.iter().any(|m| cx.clone_of(*m).is_some())
+            || cx
+                .nodes
+                .iter()
+                .any(|n| n.status == halo_model::NodeStatus::Unclean && !n.fenceable);
         for (ni, node) in cx.nodes.iter().enumerate() {
             if let Some(why) = node.unavailable() {
                 s.add(
@@ -531,35 +548,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     },
                 );
             }
-            // Without quorum under `freeze`, nothing may go up a role
-            // (`pcmk__primitive_assign`): what is stopped stays stopped, but
-            // what runs may still move within the partition. A clone's
-            // instances stay where they run (no instance may start).
-            // (Pacemaker's whole rule is finer: starts that need fencing wait
-            // for unclean nodes to be fenced.)
-            if !cx.may_start() && cx.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze {
-                let runs = |on: &dyn Fn(usize) -> bool| {
-                    here.iter().any(|m| {
-                        cx.rsc
-                            .get(m.index())
-                            .is_some_and(|i| i.current.iter().any(|(n, _)| on(*n)))
-                    })
-                };
-                // A node that needs fencing that cannot happen holds every
-                // start that waits for it, so nothing moves either.
-                let stuck = cx
-                    .nodes
-                    .iter()
-                    .any(|n| n.status == halo_model::NodeStatus::Unclean && !n.fenceable);
-                let cloned = here.iter().any(|m| cx.clone_of(*m).is_some());
-                let stays = if cloned || stuck {
-                    runs(&|n| n == ni)
-                } else {
-                    runs(&|_| true)
-                };
-                if !stays {
-                    s.add(ni, Score::NEG_INF, Source::NoQuorum);
-                }
+            let may_be_here = if stays_put {
+                runs_on.contains(&ni)
+            } else {
+                !runs_on.is_empty()
+            };
+            if frozen && !may_be_here {
+                s.add(ni, Score::NEG_INF, Source::NoQuorum);
             }
         }
         s
@@ -683,7 +678,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// A finite negative one (or one for `u`'s promoted role) that would
     /// leave `u` no node at all is undone (`apply_this_with`).
     fn apply_primary(&self, u: RscId, c: &halo_model::Constraint, s: &mut Scores, promotion: bool) {
-        let archive = s.mark();
         let ConstraintKind::Colocation {
             dependent,
             dependent_role,
@@ -708,6 +702,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let Some(pt) = self.targets.get(primary.index()) else {
             return;
         };
+        let revertible = promotion || (*score < Score::ZERO && !score.is_neg_inf());
+        let archive = revertible.then(|| s.mark());
         // A clone instance left alone after a failure is no instance to
         // be with, when the dependent must be with one.
         let failed_here = |ni: usize| {
@@ -761,10 +757,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 );
             }
         }
-        if (promotion || (*score < Score::ZERO && !score.is_neg_inf()))
-            && !(0..self.cx.nodes.len()).any(|n| s.runnable(n))
-        {
-            s.rollback(&archive);
+        if let Some(archive) = archive {
+            if !(0..self.cx.nodes.len()).any(|n| s.runnable(n)) {
+                s.rollback(&archive);
+            }
         }
     }
 

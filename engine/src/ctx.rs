@@ -441,7 +441,9 @@ impl<'a> Ctx<'a> {
                 info.stop_wanted = Some(format!("{} failed with on-fail=stop", r.name));
             }
         }
-        if r.meta.managed == Some(false) || self.p.meta(id, |m| m.managed) == Some(false) {
+        let unmanaged =
+            r.meta.managed == Some(false) || self.p.meta(id, |m| m.managed) == Some(false);
+        if unmanaged {
             info.blocked = Some("unmanaged".to_string());
         }
         // Pacemaker's maintenance-mode: every resource is unmanaged
@@ -453,11 +455,9 @@ impl<'a> Ctx<'a> {
         // cannot be fenced: Pacemaker still stops it where it can (the
         // multiple-active recovery stops every instance) and starts it
         // nowhere, the start waiting for the stop that cannot run.
-        let managed = r.meta.managed != Some(false)
-            && self.p.meta(id, |m| m.managed) != Some(false)
-            && !self.s.maintenance;
         if self.clone_of(id).is_none()
-            && managed
+            && !unmanaged
+            && !self.s.maintenance
             && !unfenced.is_empty()
             && info.blocked_on.is_empty()
             && info.current.iter().any(|(n, _)| !unfenced.contains(n))
@@ -466,8 +466,9 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .all(|(n, _)| unfenced.contains(n) || self.nodes.get(*n).is_some_and(|x| x.up()))
         {
-            let why = info.blocked.take().unwrap_or_default();
-            info.stop_wanted = Some(format!("{} is active on several nodes and {why}", r.name));
+            if let Some(why) = info.blocked.take() {
+                info.stop_wanted = Some(format!("{} is active on several nodes and {why}", r.name));
+            }
         }
         // Active on several nodes though it runs once.
         if self.clone_of(id).is_none() && info.current.len() > 1 {
@@ -541,7 +542,9 @@ impl<'a> Ctx<'a> {
         // ordering between two actions (`order_actions` drops one that shares
         // a flag with an existing one, and every ordering carries
         // `pe_order_optional`), and creates them in declaration order, each
-        // symmetrical one followed by its inverse.
+        // symmetrical one followed by its inverse. An order of which only one
+        // direction repeats an earlier one is kept whole (Pacemaker would drop
+        // that direction alone).
         let mut ordered: BTreeSet<(RscId, OpAction, RscId, OpAction)> = BTreeSet::new();
         for (i, c) in self.p.constraints.iter().enumerate() {
             match &c.kind {

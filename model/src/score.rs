@@ -32,24 +32,6 @@ impl Score {
     pub fn is_neg_inf(self) -> bool {
         self.0 <= -Self::INF_VALUE
     }
-
-    /// Scales a score by `num / Score::INF_VALUE` (how colocation scores weight the
-    /// preferences they pass on). Infinite scores stay infinite when the factor is
-    /// infinite; a finite factor scales them down.
-    pub fn scale(self, factor: Score) -> Score {
-        if factor.0 == 0 {
-            return Score::ZERO;
-        }
-        if factor.is_inf() {
-            return self;
-        }
-        if factor.is_neg_inf() {
-            return Score::new(-self.0);
-        }
-        let v = (i128::from(self.0) * i128::from(factor.0)) / i128::from(Self::INF_VALUE);
-        // The product of two clamped values divided by INF is within i64 range.
-        Score::new(i64::try_from(v).unwrap_or(0))
-    }
 }
 
 impl Add for Score {
@@ -119,13 +101,6 @@ mod tests {
         assert_eq!(Score::new(999_999) + Score::new(10), Score::INF);
         assert_eq!(Score::new(i64::MIN), Score::NEG_INF);
         assert_eq!(Score::new(-999_999) + Score::new(-10), Score::NEG_INF);
-    }
-
-    #[test]
-    fn scales_by_colocation_factor() {
-        assert_eq!(Score::new(100).scale(Score::new(500_000)), Score::new(50));
-        assert_eq!(Score::NEG_INF.scale(Score::INF), Score::NEG_INF);
-        assert_eq!(Score::new(100).scale(Score::NEG_INF), Score::new(-100));
     }
 
     #[test]

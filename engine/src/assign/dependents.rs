@@ -174,9 +174,8 @@ impl Assigner<'_, '_> {
         nonnegative: bool,
         origin: halo_model::Origin,
     ) {
-        let own = self.own_scores(x);
-        for ni in 0..self.cx.nodes.len() {
-            let theirs = own.total(ni);
+        let own = self.own_totals(x);
+        for (ni, &theirs) in own.iter().enumerate() {
             if f.negative() && theirs < Score::ZERO {
                 continue;
             }
@@ -210,19 +209,20 @@ impl Assigner<'_, '_> {
         }
     }
 
-    /// A resource's scores as Pacemaker keeps them before it is assigned: a
-    /// group member's its own, anything else's as a unit, and a unit being
-    /// assigned its scores so far.
-    fn own_scores(&self, x: RscId) -> Scores {
+    /// A resource's score on each node as Pacemaker keeps it before it is
+    /// assigned: a group member's its own, anything else's as a unit, and a
+    /// unit being assigned its scores so far.
+    fn own_totals(&self, x: RscId) -> Vec<Score> {
+        let totals = |s: &Scores| (0..self.cx.nodes.len()).map(|n| s.total(n)).collect();
         if let Some(Some(partial)) = self.partial.get(x.index()) {
             // Being assigned: what its colocations applied so far.
             if self.progress.get(x.index()) == Some(&Progress::Busy) {
-                return partial.clone();
+                return totals(partial);
             }
         }
         match self.cx.p.resource(x).and_then(|r| r.parent) {
-            Some(g) if !self.group_members(g).is_empty() => self.member_scores(g, x),
-            _ => self.base_scores(x),
+            Some(g) if !self.group_members(g).is_empty() => totals(&self.member_scores(g, x)),
+            _ => totals(&self.base_scores(x)),
         }
     }
 
@@ -284,21 +284,21 @@ impl Assigner<'_, '_> {
     }
 }
 
+/// The mark of a node a dependent would have turned negative, while the
+/// merge goes on.
+fn is_mark(c: &super::Contribution) -> bool {
+    matches!(c.source, Source::KeptPositive { .. }) && c.score.is_neg_inf()
+}
+
 /// Whether node `ni` was marked unusable during this merge.
 fn marked(s: &Scores, ni: usize) -> bool {
-    s.parts.get(ni).is_some_and(|p| {
-        p.iter()
-            .any(|c| matches!(c.source, Source::KeptPositive { .. }) && c.score.is_neg_inf())
-    })
+    s.parts.get(ni).is_some_and(|p| p.iter().any(is_mark))
 }
 
 /// Nodes marked unusable end the merge at 1.
 fn keep_positive(s: &mut Scores) {
     for p in &mut s.parts {
-        let Some(i) = p
-            .iter()
-            .position(|c| matches!(c.source, Source::KeptPositive { .. }) && c.score.is_neg_inf())
-        else {
+        let Some(i) = p.iter().position(is_mark) else {
             continue;
         };
         let rest = p
@@ -309,5 +309,38 @@ fn keep_positive(s: &mut Scores) {
         if let Some(c) = p.get_mut(i) {
             c.score = Score::new(1 - rest.value());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Factor;
+    use halo_model::Score;
+
+    #[test]
+    fn weighs_as_pacemaker_rounds() {
+        let f = Factor::of(Score::new(822));
+        // 0.000822 × 538 = 0.44: not rounded away, but to 1.
+        assert_eq!(f.weigh(Score::new(538)), Score::new(1));
+        // The sign follows the factor, even for a negative score
+        // (0.000765 × -373 gives +1 in Pacemaker too).
+        assert_eq!(
+            Factor::of(Score::new(765)).weigh(Score::new(-373)),
+            Score::new(1)
+        );
+        // Half away from zero.
+        let half = Factor::of(Score::new(500_000));
+        assert_eq!(half.weigh(Score::new(3)), Score::new(2));
+        assert_eq!(half.weigh(Score::new(-3)), Score::new(-2));
+        // Minus infinity where the dependent cannot run, times the factor.
+        assert_eq!(f.weigh(Score::NEG_INF), Score::new(-822));
+        assert_eq!(Factor::of(Score::INF).weigh(Score::NEG_INF), Score::NEG_INF);
+        // Nested factors keep the outer sign, not the product.
+        let anti = Factor::of(Score::new(-500_000));
+        assert_eq!(
+            anti.nested(Score::new(200_000)).weigh(Score::new(10)),
+            Score::new(-2)
+        );
+        assert_eq!(f.weigh(Score::ZERO), Score::ZERO);
     }
 }
