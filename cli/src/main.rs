@@ -372,7 +372,7 @@ fn check_json(f: &std::path::Path, l: &Loaded) -> serde_json::Value {
             let file = l.sources.get(d.span.file).map_or("", |s| s.name.as_str());
             serde_json::json!({
                 "severity": if d.is_error() { "error" } else { "warning" },
-                "code": d.code,
+                "code": d.code.as_str(),
                 "message": d.message,
                 "file": file,
                 "line": line,

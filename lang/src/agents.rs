@@ -2,7 +2,7 @@
 //! agent takes, which are required, their types and defaults, and its default
 //! operations. `check` validates resources against them.
 
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::lower::cursor::{suggest, unknown_keyword, Cursor, Res};
 use crate::syntax::Stmt;
 use halo_model::{Duration, OpAction, ParamValue};
@@ -25,6 +25,16 @@ impl ParamType {
             "duration" => ParamType::Duration,
             _ => return None,
         })
+    }
+
+    /// The kind of value, with its article, for help lines.
+    fn described(&self) -> &'static str {
+        match self {
+            ParamType::String => "a string",
+            ParamType::Integer => "an integer",
+            ParamType::Boolean => "a boolean (true or false)",
+            ParamType::Duration => "a duration (`30s`, `5m`)",
+        }
     }
 
     /// Checks a value; returns what is wrong with it.
@@ -111,7 +121,7 @@ impl AgentSchema {
                     });
                 out.push(
                     Diagnostic::error(
-                        "halo::unknown-parameter",
+                        Code::UnknownParameter,
                         at(name),
                         format!("`{}` has no parameter `{name}`", self.agent),
                     )
@@ -124,12 +134,12 @@ impl AgentSchema {
                 if let Err(m) = p.ty.check(v) {
                     out.push(
                         Diagnostic::error(
-                            "halo::bad-parameter",
+                            Code::BadParameter,
                             at(name),
                             format!("parameter `{name}` of `{rsc}`: {m}"),
                         )
                         .label("wrong type")
-                        .help(format!("`{name}` takes a {:?} value", p.ty).to_lowercase()),
+                        .help(format!("`{name}` takes {}", p.ty.described())),
                     );
                 }
             }
@@ -137,7 +147,7 @@ impl AgentSchema {
         for p in self.params.iter().filter(|p| p.required) {
             if !params.contains_key(&p.name) {
                 let mut d = Diagnostic::error(
-                    "halo::missing-parameter",
+                    Code::MissingParameter,
                     whole.clone(),
                     format!("`{rsc}` lacks the required parameter `{}`", p.name),
                 )

@@ -1,7 +1,7 @@
 //! Whole-policy checks that run after lowering succeeded: order cycles, fencing
 //! that cannot work, and settings that are legal but dangerous.
 
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::lower::Compiled;
 use halo_model::{AgentClass, ConstraintKind, OpAction, QuorumMode, Resource, ResourceKind, Role};
 use petgraph::algo::tarjan_scc;
@@ -106,7 +106,7 @@ fn order_cycles(c: &Compiled, out: &mut Vec<Diagnostic>) {
         };
         out.push(
             Diagnostic::error(
-                "halo::order-cycle",
+                Code::OrderCycle,
                 span(c, k.origin),
                 format!("ordering constraints form a cycle: {}", names.join(" → ")),
             )
@@ -129,7 +129,7 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
     let devices: Vec<&Resource> = fence_devices(c).collect();
     if cl.fencing && devices.is_empty() {
         out.push(
-            Diagnostic::error("halo::fencing-without-device", at.clone(), "fencing is on but no fence device is declared")
+            Diagnostic::error(Code::FencingWithoutDevice, at.clone(), "fencing is on but no fence device is declared")
                 .label("this cluster cannot fence")
                 .help("declare one (`fence NAME: fence_AGENT { ... }`), or say `fencing off` and accept that a lost node's resources wait"),
         );
@@ -148,7 +148,7 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
             if !covered && !devices.is_empty() {
                 out.push(
                     Diagnostic::warning(
-                        "halo::node-not-fenceable",
+                        Code::NodeNotFenceable,
                         span(c, n.origin),
                         format!("no fence device can fence node `{}`", n.name),
                     )
@@ -162,7 +162,7 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
     if cl.nodes.len() == 2 && !cl.fencing && !safe_quorum {
         out.push(
             Diagnostic::warning(
-                "halo::two-nodes-unfenced",
+                Code::TwoNodesUnfenced,
                 at,
                 "two nodes without fencing, two-node quorum or a witness",
             )
@@ -221,7 +221,7 @@ fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
         {
             out.push(
                 Diagnostic::error(
-                    "halo::not-promotable",
+                    Code::NotPromotable,
                     span(c, r.origin),
                     format!(
                         "`{}` has a promoted target role but is not promotable",
@@ -240,7 +240,7 @@ fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
             {
                 out.push(
                     Diagnostic::warning(
-                        "halo::no-monitor",
+                        Code::NoMonitor,
                         span(c, r.origin),
                         format!("`{}` has no monitor: its failures go unnoticed", r.name),
                     )
@@ -255,7 +255,7 @@ fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
 fn not_promotable(c: &Compiled, id: halo_model::RscId, origin: halo_model::Origin) -> Diagnostic {
     let name = c.policy.resource(id).map_or("?", |r| r.name.as_str());
     Diagnostic::error(
-        "halo::not-promotable",
+        Code::NotPromotable,
         span(c, origin),
         format!("`{name}` is not promotable, so it has no promoted or unpromoted role"),
     )
@@ -281,7 +281,7 @@ fn within_one_group(c: &Compiled, out: &mut Vec<Diagnostic>) {
         if unit(a) == unit(b) {
             let g = p.resource(unit(a)).map_or("?", |r| r.name.as_str());
             out.push(
-                Diagnostic::error("halo::within-group", span(c, k.origin), format!("{what} inside group `{g}`"))
+                Diagnostic::error(Code::WithinGroup, span(c, k.origin), format!("{what} inside group `{g}`"))
                     .label("both sides are in the same group")
                     .help("a group already orders and colocates its members in the order they are written; reorder the members instead"),
             );

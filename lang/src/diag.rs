@@ -5,6 +5,7 @@
 //! Very long lines are shown as a window around the span, so a multi-megabyte line
 //! never floods the terminal.
 
+pub use crate::code::Code;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan, SpanContents};
 use std::fmt;
 use std::ops::Range;
@@ -146,7 +147,7 @@ pub enum Severity {
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable and documented, e.g. `halo::unknown-resource`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub span: Span,
     /// Text under the marker.
@@ -155,7 +156,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        debug_assert_ne!(
+            code.severity(),
+            Some(Severity::Warning),
+            "{code} is a warning"
+        );
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -166,10 +172,15 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        debug_assert_ne!(code.severity(), Some(Severity::Error), "{code} is an error");
         Diagnostic {
             severity: Severity::Warning,
-            ..Diagnostic::error(code, span, message)
+            code,
+            message: message.into(),
+            span,
+            label: String::new(),
+            help: None,
         }
     }
 
@@ -239,7 +250,7 @@ impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.diag.code))
+        Some(Box::new(self.diag.code.as_str()))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
@@ -351,7 +362,7 @@ mod tests {
         let mut sources = Sources::default();
         let text = format!("{}$\n", "x".repeat(1_000_000));
         let file = sources.add("big.ha", text);
-        let d = Diagnostic::error("halo::syntax", Span::new(file, 1_000_000..1_000_001), "bad")
+        let d = Diagnostic::error(Code::Syntax, Span::new(file, 1_000_000..1_000_001), "bad")
             .label("here");
         let out = d.render(&sources, false);
         assert!(out.contains("big.ha:1:1000001"), "{out}");

@@ -8,11 +8,13 @@
 
 pub mod agents;
 mod check;
+pub mod code;
 pub mod diag;
 pub mod fmt;
 mod lower;
 pub mod print;
 pub mod syntax;
 
+pub use code::Code;
 pub use diag::{Diagnostic, FileId, Severity, SourceFile, Sources, Span};
 pub use lower::{compile, compile_text, Compiled, Library};

@@ -7,7 +7,7 @@
 //! bounded depth. After a syntax error on a line, that line is blanked and parsing
 //! resumes, so several errors are reported at once.
 
-use crate::diag::{Diagnostic, FileId, Span};
+use crate::diag::{Code, Diagnostic, FileId, Span};
 use pest::Parser;
 use pest_derive::Parser;
 
@@ -167,20 +167,20 @@ fn syntax_error(file: FileId, text: &str, pos: usize) -> Diagnostic {
     let found = text[pos.min(text.len())..].chars().next();
     let span = Span::new(file, pos..pos + found.map_or(0, char::len_utf8));
     match found {
-        None => Diagnostic::error("halo::syntax", span, "unexpected end of file")
+        None => Diagnostic::error(Code::Syntax, span, "unexpected end of file")
             .label("the file ends here")
             .help("a statement or block is incomplete"),
-        Some('\0') => Diagnostic::error("halo::syntax", span, "NUL byte in policy text")
+        Some('\0') => Diagnostic::error(Code::Syntax, span, "NUL byte in policy text")
             .label("NUL")
             .help("policy files are UTF-8 text; is this a binary file?"),
         Some(c) if c.is_control() => Diagnostic::error(
-            "halo::syntax",
+            Code::Syntax,
             span,
             format!("unexpected control character U+{:04X}", u32::from(c)),
         )
         .label("here")
         .help("policy files are plain UTF-8 text"),
-        Some(c) => Diagnostic::error("halo::syntax", span, format!("unexpected character `{c}`"))
+        Some(c) => Diagnostic::error(Code::Syntax, span, format!("unexpected character `{c}`"))
             .label("not allowed here")
             .help("names are letters, digits, `_`, `-` and `.`; put other text in double quotes"),
     }
@@ -210,7 +210,7 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
             words += 1;
             if words > MAX_WORDS_PER_STATEMENT {
                 return err(
-                    "halo::statement-too-long",
+                    Code::StatementTooLong,
                     i,
                     1,
                     format!("a statement of more than {MAX_WORDS_PER_STATEMENT} words"),
@@ -238,7 +238,7 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
                             let len = 1 + next.map_or(0, char::len_utf8);
                             let shown: String = text[i..i + len].to_string();
                             return err(
-                                "halo::bad-escape",
+                                Code::BadEscape,
                                 i,
                                 len,
                                 format!("unknown escape `{shown}` in a string"),
@@ -252,7 +252,7 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
                         // arguments are C strings); other control
                         // characters are mistakes too.
                         return err(
-                            "halo::control-in-string",
+                            Code::ControlInString,
                             i,
                             1,
                             format!("control character U+{:04X} inside a string", bytes[i]),
@@ -265,7 +265,7 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
                 }
                 if i >= bytes.len() || bytes[i] == b'\n' {
                     return err(
-                        "halo::unterminated-string",
+                        Code::UnterminatedString,
                         start,
                         1,
                         "string is never closed".to_string(),
@@ -278,7 +278,7 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
                 open.push(i);
                 if open.len() > MAX_DEPTH {
                     return err(
-                        "halo::too-deep",
+                        Code::TooDeep,
                         i,
                         1,
                         format!("blocks nest more than {MAX_DEPTH} levels deep"),
@@ -289,7 +289,7 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
             }
             b'}' if open.pop().is_none() => {
                 return err(
-                    "halo::unbalanced-brace",
+                    Code::UnbalancedBrace,
                     i,
                     1,
                     "`}` without a matching `{`".to_string(),
@@ -303,7 +303,7 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
     }
     match open.last() {
         Some(&p) => err(
-            "halo::unbalanced-brace",
+            Code::UnbalancedBrace,
             p,
             1,
             "`{` is never closed".to_string(),
@@ -461,7 +461,7 @@ mod tests {
         let text = "{".repeat(100_000);
         let (_, diags) = parse(FileId(0), &text);
         assert_eq!(diags.len(), 1);
-        assert_eq!(diags[0].code, "halo::too-deep");
+        assert_eq!(diags[0].code, Code::TooDeep);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A cursor over one statement's tokens, with errors that say what was expected.
 
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::{Stmt, Token, TokenKind};
 use halo_model::{Duration, Score};
 
@@ -64,7 +64,7 @@ impl<'s> Cursor<'s> {
             None => "found the end of the statement".to_string(),
         };
         Diagnostic::error(
-            "halo::syntax",
+            Code::Syntax,
             self.here(),
             format!("expected {what}, {found}"),
         )
@@ -130,7 +130,7 @@ impl<'s> Cursor<'s> {
         Duration::parse(&t.text)
             .map(|d| (d, t.span.clone()))
             .map_err(|m| {
-                Diagnostic::error("halo::bad-duration", t.span.clone(), m)
+                Diagnostic::error(Code::BadDuration, t.span.clone(), m)
                     .label("not a duration")
                     .help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`")
             })
@@ -139,7 +139,7 @@ impl<'s> Cursor<'s> {
     pub fn score(&mut self) -> Res<Score> {
         let t = self.name("a score (an integer, `inf` or `-inf`)")?;
         t.text.parse::<Score>().map_err(|m| {
-            Diagnostic::error("halo::bad-score", t.span.clone(), m)
+            Diagnostic::error(Code::BadScore, t.span.clone(), m)
                 .label("not a score")
                 .help("scores are integers, `inf` or `-inf`")
         })
@@ -152,7 +152,7 @@ impl<'s> Cursor<'s> {
             .map(|n| (n, t.span.clone()))
             .map_err(|_| {
                 Diagnostic::error(
-                    "halo::bad-number",
+                    Code::BadNumber,
                     t.span.clone(),
                     format!("`{}` is not a whole number", t.text),
                 )
@@ -169,7 +169,7 @@ impl<'s> Cursor<'s> {
         let (n, span) = self.integer(what)?;
         u32::try_from(n).map_err(|_| {
             Diagnostic::error(
-                "halo::bad-number",
+                Code::BadNumber,
                 span,
                 format!("{what} must be between 0 and {}", u32::MAX),
             )
@@ -186,7 +186,7 @@ impl<'s> Cursor<'s> {
             "yes" | "true" | "on" => Ok(true),
             "no" | "false" | "off" => Ok(false),
             _ => Err(Diagnostic::error(
-                "halo::bad-value",
+                Code::BadValue,
                 t.span.clone(),
                 format!("`{}` is neither on nor off", t.text),
             )
@@ -200,7 +200,7 @@ impl<'s> Cursor<'s> {
         match self.peek() {
             None => Ok(()),
             Some(t) => Err(Diagnostic::error(
-                "halo::syntax",
+                Code::Syntax,
                 t.span.clone(),
                 format!("unexpected `{}` at the end of the statement", t.shown()),
             )
@@ -214,7 +214,7 @@ impl<'s> Cursor<'s> {
         match &self.stmt.block {
             None => Ok(()),
             Some(b) => Err(Diagnostic::error(
-                "halo::unexpected-block",
+                Code::UnexpectedBlock,
                 Span::new(b.span.file, b.span.range.start..b.span.range.start + 1),
                 "this statement takes no `{ ... }` block",
             )
@@ -246,7 +246,7 @@ pub(crate) fn unknown_keyword(t: &Token, place: &str, allowed: &[&str]) -> Diagn
     let help = suggest(&t.text, allowed.iter().copied())
         .unwrap_or_else(|| format!("allowed here: {}", allowed.join(", ")));
     Diagnostic::error(
-        "halo::unknown-keyword",
+        Code::UnknownKeyword,
         t.span.clone(),
         format!("unknown statement `{}` {place}", t.shown()),
     )

@@ -10,7 +10,7 @@ mod rules;
 mod scenarios;
 
 use crate::agents::{lower_agent, AgentSchema};
-use crate::diag::{Diagnostic, FileId, Sources, Span};
+use crate::diag::{Code, Diagnostic, FileId, Sources, Span};
 use crate::syntax::{self, Stmt, Token};
 use cursor::{suggest, unknown_keyword, Cursor, Res};
 use halo_model::{
@@ -59,7 +59,7 @@ fn cap(mut diags: Vec<Diagnostic>, file: FileId) -> Vec<Diagnostic> {
     };
     diags.push(
         kind(
-            "halo::too-many-diagnostics",
+            Code::TooManyDiagnostics,
             span,
             format!("{more} more diagnostics not shown ({errors} of them errors)"),
         )
@@ -222,13 +222,9 @@ impl Lower {
         for s in stmts {
             let Some(kw) = s.keyword() else {
                 self.diags.push(
-                    Diagnostic::error(
-                        "halo::syntax",
-                        s.span.clone(),
-                        "expected a statement keyword",
-                    )
-                    .label("a block or value with no statement")
-                    .help(format!("top-level statements: {}", TOP_LEVEL.join(", "))),
+                    Diagnostic::error(Code::Syntax, s.span.clone(), "expected a statement keyword")
+                        .label("a block or value with no statement")
+                        .help(format!("top-level statements: {}", TOP_LEVEL.join(", "))),
                 );
                 continue;
             };
@@ -255,13 +251,9 @@ impl Lower {
         if self.cluster_span.is_none() {
             let span = Span::new(self.file, 0..0);
             self.diags.push(
-                Diagnostic::error(
-                    "halo::no-cluster",
-                    span,
-                    "the policy has no `cluster` block",
-                )
-                .label("expected `cluster NAME { node ... }`")
-                .help("declare the nodes: `cluster web { node web1  node web2 }`"),
+                Diagnostic::error(Code::NoCluster, span, "the policy has no `cluster` block")
+                    .label("expected `cluster NAME { node ... }`")
+                    .help("declare the nodes: `cluster web { node web1  node web2 }`"),
             );
         }
         for s in stmts {
@@ -292,7 +284,7 @@ impl Lower {
         self.policy.cluster.start_failure_is_fatal = true;
         let Some(block) = &s.block else {
             return Err(Diagnostic::error(
-                "halo::syntax",
+                Code::Syntax,
                 c.here(),
                 "expected `{` after the cluster's name",
             )
@@ -307,7 +299,7 @@ impl Lower {
         if self.policy.cluster.nodes.is_empty() {
             self.diags.push(
                 Diagnostic::error(
-                    "halo::no-nodes",
+                    Code::NoNodes,
                     name.span.clone(),
                     "the cluster declares no nodes",
                 )
@@ -340,7 +332,7 @@ impl Lower {
                         let w = c.value("the witness's address")?;
                         if w.text.trim().is_empty() {
                             return Err(Diagnostic::error(
-                                "halo::bad-value",
+                                Code::BadValue,
                                 w.span.clone(),
                                 "the witness's address is empty",
                             )
@@ -436,7 +428,7 @@ impl Lower {
                     let a = c.value("an address")?;
                     if spec.address.is_some() {
                         return Err(Diagnostic::error(
-                            "halo::duplicate",
+                            Code::Duplicate,
                             a.span.clone(),
                             format!("node `{}` has two addresses", spec.name),
                         )
@@ -584,7 +576,7 @@ impl Lower {
                 )
             });
         Err(Diagnostic::error(
-            "halo::unknown-node",
+            Code::UnknownNode,
             t.span.clone(),
             format!("unknown node `{}`", t.text),
         )
@@ -617,7 +609,7 @@ impl Lower {
             let help = suggest(&name, self.rsc_spans.keys().map(String::as_str))
                 .unwrap_or_else(|| "declare it with `resource NAME: AGENT`".to_string());
             return Err(Diagnostic::error(
-                "halo::unknown-resource",
+                Code::UnknownResource,
                 t.span.clone(),
                 format!("unknown resource `{name}`"),
             )
@@ -700,7 +692,7 @@ impl Lower {
         }
         if dep.id == primary.id {
             return Err(Diagnostic::error(
-                "halo::self-colocation",
+                Code::SelfColocation,
                 primary.span.clone(),
                 format!("`{}` is colocated with itself", dep.name),
             )
@@ -753,7 +745,7 @@ impl Lower {
             let [a, b] = pair else { continue };
             if a.id == b.id {
                 return Err(Diagnostic::error(
-                    "halo::self-order",
+                    Code::SelfOrder,
                     b.span.clone(),
                     format!("`{}` is ordered after itself", a.name),
                 )
@@ -805,7 +797,7 @@ impl Ref {
             Some("unpromoted") => Ok(Some(Role::Unpromoted)),
             Some("started") => Ok(Some(Role::Started)),
             Some(other) => Err(Diagnostic::error(
-                "halo::bad-role",
+                Code::BadRole,
                 self.span.clone(),
                 format!("`.{other}` is an action, not a role"),
             )
@@ -824,7 +816,7 @@ impl Ref {
             Some("promote") => Ok(OpAction::Promote),
             Some("demote") => Ok(OpAction::Demote),
             Some("monitor") => Err(Diagnostic::error(
-                "halo::bad-action",
+                Code::BadAction,
                 self.span.clone(),
                 "monitors cannot be ordered",
             )
@@ -834,7 +826,7 @@ impl Ref {
                 self.name
             ))),
             Some(other) => Err(Diagnostic::error(
-                "halo::bad-action",
+                Code::BadAction,
                 self.span.clone(),
                 format!("`.{other}` is a role, not an action"),
             )
@@ -905,7 +897,7 @@ impl Lower {
             };
             self.diags.push(
                 Diagnostic::error(
-                    "halo::duplicate-setting",
+                    Code::DuplicateSetting,
                     kw.span.clone(),
                     format!("`{name}` is set twice in {place}"),
                 )
@@ -921,7 +913,7 @@ impl Lower {
 pub(crate) fn duplicate(what: &str, name: &str, at: &Span, prev: &Span) -> Diagnostic {
     let _ = prev;
     Diagnostic::error(
-        "halo::duplicate",
+        Code::Duplicate,
         at.clone(),
         format!("{what} `{name}` is declared twice"),
     )
@@ -933,7 +925,7 @@ pub(crate) fn bad_choice(t: &Token, what: &str, allowed: &[&str]) -> Diagnostic 
     let help = suggest(&t.text, allowed.iter().copied())
         .unwrap_or_else(|| format!("choose one of: {}", allowed.join(", ")));
     Diagnostic::error(
-        "halo::bad-value",
+        Code::BadValue,
         t.span.clone(),
         format!("`{}` is not a {what}", t.text),
     )

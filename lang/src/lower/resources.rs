@@ -2,7 +2,7 @@
 
 use super::cursor::{suggest, unknown_keyword, Cursor, Res};
 use super::{bad_choice, Lower};
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::{Stmt, TokenKind};
 use halo_model::{
     Agent, AgentClass, CloneSpec, Duration, FenceSpec, Meta, MultipleActive, OnFail, OpAction,
@@ -63,7 +63,7 @@ impl Lower {
         };
         if parent.is_some() && decl != Decl::Primitive {
             return Err(Diagnostic::error(
-                "halo::bad-member",
+                Code::BadMember,
                 s.span.clone(),
                 "a group's members are plain resources",
             )
@@ -73,7 +73,7 @@ impl Lower {
         let name = c.name("the resource's name")?;
         if name.text.contains('.') && name.kind == TokenKind::Word {
             return Err(Diagnostic::error(
-                "halo::bad-name",
+                Code::BadName,
                 name.span.clone(),
                 format!("`{}`: resource names cannot contain `.`", name.text),
             )
@@ -94,7 +94,7 @@ impl Lower {
                     _ => parse_agent(&t.text, decl == Decl::Fence),
                 };
                 Some(parsed.map_err(|(m, h)| {
-                    Diagnostic::error("halo::bad-agent", t.span.clone(), m)
+                    Diagnostic::error(Code::BadAgent, t.span.clone(), m)
                         .label("not an agent")
                         .help(h)
                 })?)
@@ -146,7 +146,7 @@ impl Lower {
         if matches!(decl, Decl::Group | Decl::CloneGroup { .. }) && self.members(id).is_empty() {
             self.diags.push(
                 Diagnostic::error(
-                    "halo::empty-group",
+                    Code::EmptyGroup,
                     name.span.clone(),
                     format!("group `{}` has no members", name.text),
                 )
@@ -188,12 +188,15 @@ impl Lower {
         let mut c = Cursor::new(s);
         let Some(first) = c.peek() else {
             return Err(
-                Diagnostic::error("halo::syntax", s.span.clone(), "expected a statement")
+                Diagnostic::error(Code::Syntax, s.span.clone(), "expected a statement")
                     .label("a block with no statement"),
             );
         };
         let is_group = matches!(decl, Decl::Group | Decl::CloneGroup { .. });
-        if is_group && first.is_word("resource") {
+        // Other declarations reach `declare` too, which says why a group cannot
+        // hold them.
+        let declares = ["resource", "group", "clone", "promotable", "fence"];
+        if is_group && declares.iter().any(|kw| first.is_word(kw)) {
             let member = self.declare(s, Some(id))?;
             if let Some(ResourceKind::Group(m)) = self
                 .policy
@@ -320,7 +323,7 @@ impl Lower {
             };
             if spans.contains_key(&key.text) {
                 return Err(Diagnostic::error(
-                    "halo::duplicate",
+                    Code::Duplicate,
                     key.span.clone(),
                     format!("parameter `{}` is set twice", key.text),
                 )
@@ -362,7 +365,7 @@ impl Lower {
                         .is_some_and(Resource::is_promotable)
                     {
                         return Err(Diagnostic::error(
-                            "halo::role-on-non-promotable",
+                            Code::RoleOnNonPromotable,
                             t.span.clone(),
                             format!(
                                 "`{}` has no roles: it is not promotable",
@@ -405,7 +408,7 @@ impl Lower {
                         allowed.extend(["every", "promoted", "unpromoted"]);
                     }
                     return Err(Diagnostic::error(
-                        "halo::syntax",
+                        Code::Syntax,
                         t.span.clone(),
                         format!("unexpected `{}` in a {action} operation", t.shown()),
                     )
@@ -419,7 +422,7 @@ impl Lower {
         }
         if action == OpAction::Monitor && op.interval == Duration::ZERO {
             return Err(Diagnostic::error(
-                "halo::monitor-interval",
+                Code::MonitorInterval,
                 kw.span.clone(),
                 "a monitor needs an interval",
             )
@@ -432,7 +435,7 @@ impl Lower {
             };
             if p.ops.iter().any(|o| same(&o)) {
                 return Err(Diagnostic::error(
-                    "halo::duplicate",
+                    Code::Duplicate,
                     c.stmt.span.clone(),
                     format!("`{action}` is declared twice with the same interval"),
                 )
@@ -513,7 +516,7 @@ impl Lower {
             .cloned();
         let Some(schema) = schema else {
             self.diags.push(
-                Diagnostic::warning("halo::unknown-agent", name_span.clone(), format!("no declaration for agent `{key}`: its parameters are not checked"))
+                Diagnostic::warning(Code::UnknownAgent, name_span.clone(), format!("no declaration for agent `{key}`: its parameters are not checked"))
                     .label("agent not declared")
                     .help(format!("declare it with `agent {key} {{ param ... }}` (see stdlib/), or generate one from the agent's meta-data")),
             );
@@ -527,13 +530,13 @@ impl Lower {
         {
             if schema.promotable && rsc.clone.is_none() {
                 self.diags.push(
-                    Diagnostic::warning("halo::promotable-agent", name_span.clone(), format!("`{key}` is a promotable agent but `{rsc_name}` is not promotable"))
+                    Diagnostic::warning(Code::PromotableAgent, name_span.clone(), format!("`{key}` is a promotable agent but `{rsc_name}` is not promotable"))
                         .label("runs without roles")
                         .help(format!("declare it with `promotable {rsc_name}: {key}` to get a primary and replicas")),
                 );
             } else if !schema.promotable && rsc.is_promotable() {
                 self.diags.push(
-                    Diagnostic::error("halo::not-promotable", name_span.clone(), format!("`{key}` cannot be promoted"))
+                    Diagnostic::error(Code::NotPromotable, name_span.clone(), format!("`{key}` cannot be promoted"))
                         .label("promotable clone of an agent without roles")
                         .help("use `clone` instead of `promotable`, or an agent that supports promote/demote"),
                 );
@@ -637,7 +640,7 @@ pub(super) fn meta_stmt(
 fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
     let at = c.here();
     let bad = |msg: String, help: &str| {
-        Err(Diagnostic::error("halo::bad-value", at.clone(), msg)
+        Err(Diagnostic::error(Code::BadValue, at.clone(), msg)
             .label("not allowed")
             .help(help.to_string()))
     };
@@ -650,7 +653,7 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
     let bounded = |n: u32, limit: u32| -> Res<u32> {
         if n > limit {
             return Err(Diagnostic::error(
-                "halo::bad-value",
+                Code::BadValue,
                 at.clone(),
                 format!("`{kw} {n}` is more than the {limit} Halo allows"),
             )

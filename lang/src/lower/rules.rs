@@ -4,7 +4,7 @@
 //! `and`, then `not`; parentheses group. Nesting is bounded by [`MAX_RULE_DEPTH`].
 
 use super::cursor::{Cursor, Res};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use halo_model::{CmpOp, Rule};
 
 const MAX_RULE_DEPTH: usize = 16;
@@ -41,7 +41,7 @@ fn and(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
 fn unary(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
     if depth > MAX_RULE_DEPTH {
         return Err(Diagnostic::error(
-            "halo::too-deep",
+            Code::TooDeep,
             c.here(),
             format!("rule nests more than {MAX_RULE_DEPTH} levels deep"),
         )
@@ -72,7 +72,7 @@ fn unary(c: &mut Cursor<'_>, depth: usize) -> Res<Rule> {
         Some(t) if t.is_op(">=") => CmpOp::Ge,
         Some(t) if t.is_op("=") => {
             return Err(
-                Diagnostic::error("halo::syntax", t.span.clone(), "`=` in a rule")
+                Diagnostic::error(Code::Syntax, t.span.clone(), "`=` in a rule")
                     .label("assignment, not comparison")
                     .help("compare with `==`"),
             )

@@ -3,7 +3,7 @@
 use super::cursor::suggest;
 use super::cursor::{unknown_keyword, Cursor, Res};
 use super::Lower;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::syntax::Stmt;
 use halo_model::{Event, Expectation, Fact, OpAction, Role, Scenario, Step};
 
@@ -17,7 +17,7 @@ impl Lower {
         c.end()?;
         if self.policy.tests.iter().any(|t| t.name == name.text) {
             return Err(Diagnostic::error(
-                "halo::duplicate",
+                Code::Duplicate,
                 name.span.clone(),
                 format!("test `{}` is declared twice", name.text),
             )
@@ -42,7 +42,7 @@ impl Lower {
         if !wrote_expect {
             self.diags.push(
                 Diagnostic::error(
-                    "halo::empty-test",
+                    Code::EmptyTest,
                     name.span.clone(),
                     format!("test `{}` expects nothing", name.text),
                 )
@@ -58,7 +58,7 @@ impl Lower {
         let mut c = Cursor::new(s);
         let Some(kw) = c.next() else {
             return Err(Diagnostic::error(
-                "halo::syntax",
+                Code::Syntax,
                 s.span.clone(),
                 "expected `given`, `when` or `expect`",
             )
@@ -70,7 +70,7 @@ impl Lower {
                 c.end()?;
                 if !sc.steps.is_empty() {
                     return Err(Diagnostic::error(
-                        "halo::late-given",
+                        Code::LateGiven,
                         kw.span.clone(),
                         "`given` after `when` or `expect`",
                     )
@@ -302,7 +302,7 @@ impl Lower {
         };
         let Some(op) = OpAction::parse(op) else {
             return Err(Diagnostic::error(
-                "halo::bad-action",
+                Code::BadAction,
                 t.span.clone(),
                 format!("`{op}` is not an operation"),
             )
@@ -382,7 +382,7 @@ impl Lower {
 
 fn not_promotable(name: &str, span: &crate::diag::Span) -> Diagnostic {
     Diagnostic::error(
-        "halo::not-promotable",
+        Code::NotPromotable,
         span.clone(),
         format!("`{name}` is not promotable: it has no promoted or unpromoted role"),
     )
