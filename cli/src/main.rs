@@ -654,23 +654,34 @@ fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
     let plan = halo_engine::plan(policy, &state, now);
     // The state after the plan, for the formats that show it.
     let revised = || halo_engine::settle::apply(&plan, &state);
-    let text = match a.format {
-        SimFormat::Text => render::simulate_text(input.as_ref(), &state, &plan, &revised()),
+    let written = match a.format {
+        SimFormat::Text => write_stdout(&render::simulate_text(
+            input.as_ref(),
+            &state,
+            &plan,
+            &revised(),
+        )),
         SimFormat::Json => {
-            serde_json::to_string_pretty(&render::simulate_json(input.as_ref(), &plan, &revised()))
-                .unwrap_or_default()
-                + "\n"
+            let out = std::io::stdout().lock();
+            match render::write_simulate_json(out, input.as_ref(), &plan, &revised()) {
+                Err(e) if e.io_error_kind() != Some(std::io::ErrorKind::BrokenPipe) => {
+                    Err(InputError::usage(format!("cannot write output: {e}")))
+                }
+                _ => Ok(()),
+            }
         }
-        SimFormat::Dot => render::simulate_dot(&plan),
+        SimFormat::Dot => write_stdout(&render::simulate_dot(&plan)),
         SimFormat::Pacemaker => {
             let display = match &a.cib {
                 Some(_) => input_display(input.as_ref()),
                 None => Default::default(),
             };
-            pacemaker::transition_summary(policy, &state, &plan, &display)
+            write_stdout(&pacemaker::transition_summary(
+                policy, &state, &plan, &display,
+            ))
         }
     };
-    write_stdout(&text)?;
+    written?;
     // The process ends here: freeing a large cluster's policy, state and plan
     // piece by piece would only delay the exit.
     std::mem::forget((plan, state, input));

@@ -4,7 +4,9 @@ use crate::load::Input;
 use halo_engine::summary::{role_label, transitions};
 use halo_engine::Plan;
 use halo_model::{ClusterState, NodeStatus, Policy, ResourceKind, Role};
+use serde::ser::{SerializeMap as _, Serializer as _};
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// crm_mon-like status: nodes, then resources with where they run.
 pub fn status(policy: &Policy, state: &ClusterState, plan: Option<&Plan>) -> String {
@@ -157,42 +159,67 @@ pub fn simulate_text(
 }
 
 /// The machine-readable form: transitions, actions with their order, placements
-/// with score breakdowns, notes and the revised state.
-pub fn simulate_json(loaded: &dyn Input, plan: &Plan, revised: &ClusterState) -> serde_json::Value {
-    let ordered = plan.ordered();
-    let index_of = |a: &halo_engine::Action| ordered.iter().position(|b| std::ptr::eq(*b, a));
-    let edges: Vec<(usize, usize)> = {
-        let mut e: Vec<(usize, usize)> = plan
-            .graph
-            .raw_edges()
-            .iter()
-            .filter_map(|e| {
-                let a = plan.graph.node_weight(e.source())?;
-                let b = plan.graph.node_weight(e.target())?;
-                Some((index_of(a)?, index_of(b)?))
-            })
-            .collect();
-        e.sort_unstable();
-        e
-    };
-    let placements: Vec<serde_json::Value> = plan
-        .placements
+/// with score breakdowns, notes and the revised state. Written as it is produced,
+/// item by item, so a plan of a million actions never exists as a value tree.
+pub fn write_simulate_json(
+    out: impl std::io::Write,
+    loaded: &dyn Input,
+    plan: &Plan,
+    revised: &ClusterState,
+) -> serde_json::Result<()> {
+    let order = plan.execution_order();
+    let mut position = vec![0usize; plan.graph.node_count()];
+    for (i, n) in order.iter().enumerate() {
+        position[n.index()] = i;
+    }
+    let mut edges: Vec<(usize, usize)> = plan
+        .graph
+        .raw_edges()
         .iter()
-        .map(|p| {
-            let mut v = serde_json::to_value(p).unwrap_or_default();
-            annotate_origins(&mut v, loaded);
-            v
-        })
+        .map(|e| (position[e.source().index()], position[e.target().index()]))
         .collect();
-    serde_json::json!({
-        "quorate": plan.quorate,
-        "transitions": transitions(plan),
-        "actions": ordered,
-        "edges": edges,
-        "placements": placements,
-        "notes": plan.notes,
-        "revised_state": revised,
-    })
+    edges.sort_unstable();
+    let actions = order.iter().filter_map(|n| plan.graph.node_weight(*n));
+    let placements = plan.placements.iter().map(|p| {
+        let mut v = serde_json::to_value(p).unwrap_or_default();
+        annotate_origins(&mut v, loaded);
+        v
+    });
+    let mut ser = serde_json::Serializer::pretty(std::io::BufWriter::new(out));
+    let mut m = ser.serialize_map(Some(7))?;
+    // Keys in alphabetical order, as the format has always had them.
+    m.serialize_entry("actions", &Streamed::new(actions))?;
+    m.serialize_entry("edges", &edges)?;
+    m.serialize_entry("notes", &plan.notes)?;
+    m.serialize_entry("placements", &Streamed::new(placements))?;
+    m.serialize_entry("quorate", &plan.quorate)?;
+    m.serialize_entry("revised_state", revised)?;
+    m.serialize_entry("transitions", &transitions(plan))?;
+    m.end()?;
+    let mut w = ser.into_inner();
+    w.write_all(b"\n")
+        .and_then(|()| w.flush())
+        .map_err(serde_json::Error::io)
+}
+
+/// A sequence serialized straight from an iterator, taken once.
+struct Streamed<I>(std::cell::Cell<Option<I>>);
+
+impl<I> Streamed<I> {
+    fn new(items: I) -> Self {
+        Streamed(std::cell::Cell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator<Item = T>, T: serde::Serialize> serde::Serialize for Streamed<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.take() {
+            Some(items) => s.collect_seq(items),
+            None => Err(serde::ser::Error::custom(
+                "a streamed sequence is written once",
+            )),
+        }
+    }
 }
 
 /// Adds `"at": "file:line:col"` beside every `"origin"` in a JSON tree.

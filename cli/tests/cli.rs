@@ -388,6 +388,42 @@ fn simulate_is_byte_identical_across_runs() {
 }
 
 #[test]
+fn simulate_json_lists_actions_in_an_order_its_edges_respect() {
+    let out = halo(&[
+        "simulate",
+        "examples/quickstart.ha",
+        "--node-fail",
+        "node1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = v["actions"].as_array().unwrap();
+    let edges = v["edges"].as_array().unwrap();
+    assert!(actions.len() > 3 && !edges.is_empty(), "{v}");
+    for e in edges {
+        let (a, b) = (e[0].as_u64().unwrap(), e[1].as_u64().unwrap());
+        assert!(a < b, "edge {a} -> {b} goes backwards in the action list");
+        assert!((b as usize) < actions.len());
+    }
+    for key in [
+        "notes",
+        "placements",
+        "quorate",
+        "revised_state",
+        "transitions",
+    ] {
+        assert!(v.get(key).is_some(), "no `{key}`");
+    }
+    let at = v["placements"].to_string();
+    assert!(
+        at.contains("quickstart.ha:"),
+        "placements are not located: {at}"
+    );
+}
+
+#[test]
 fn simulate_shows_fencing_before_recovery() {
     let state = Scratch::new(
         "rhel-state.json",

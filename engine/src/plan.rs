@@ -29,6 +29,14 @@ impl Plan {
     /// Actions in a valid execution order: a topological order in which, among
     /// actions ready at the same time, the earlier-created one comes first.
     pub fn ordered(&self) -> Vec<&Action> {
+        self.execution_order()
+            .into_iter()
+            .filter_map(|n| self.graph.node_weight(n))
+            .collect()
+    }
+
+    /// The graph's nodes in [`Plan::ordered`]'s order.
+    pub fn execution_order(&self) -> Vec<NodeIndex> {
         let g = &self.graph;
         let mut indeg: Vec<usize> = g
             .node_indices()
@@ -43,9 +51,7 @@ impl Plan {
         let mut out = Vec::with_capacity(g.node_count());
         while let Some(i) = ready.pop_first() {
             let n = NodeIndex::new(i);
-            if let Some(a) = g.node_weight(n) {
-                out.push(a);
-            }
+            out.push(n);
             for m in g.neighbors_directed(n, petgraph::Outgoing) {
                 if let Some(d) = indeg.get_mut(m.index()) {
                     *d = d.saturating_sub(1);
@@ -55,6 +61,7 @@ impl Plan {
                 }
             }
         }
+        debug_assert_eq!(out.len(), g.node_count(), "the action graph has a cycle");
         out
     }
 
