@@ -10,6 +10,8 @@ mod status;
 mod xml;
 
 pub use xml::Piece;
+/// The element tree quick-xml reads a whole CIB into (see [`import_whole`]).
+pub use xml::{parse as parse_xml, Element};
 
 use halo_model::{ClusterState, Policy};
 use std::collections::BTreeMap;
@@ -365,7 +367,10 @@ fn begin<'a>(
     (b, state)
 }
 
-fn import_whole(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
+/// Imports a CIB read whole into one element tree with quick-xml: the path for
+/// CIBs that cannot be read in parts, and the baseline `pcmk/benches/import.rs`
+/// measures the streamed reader against.
+pub fn import_whole(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
     let root = xml::parse(xml)?;
     let top = Top::of(&root)?;
     let cfg = root
