@@ -9,6 +9,9 @@
 //! Both run on one thread; `halo simulate --cib` also overlaps the streamed
 //! reading with the import on a second thread.
 
+// A benchmark stops on input it cannot use.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
