@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Policies larger than this are refused before reading.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
-/// Pacemaker CIBs and state files carry operation histories: a 64-node cluster
-/// with 10,000 resources writes several hundred megabytes.
+/// The largest state file read: a state of 100,000 resources on 64 nodes takes
+/// a few tens of megabytes.
+pub const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
+/// Pacemaker CIBs carry operation histories: a 64-node cluster with 10,000
+/// resources writes several hundred megabytes.
 pub const MAX_CIB_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// How many parts of a CIB the reader may have read ahead of the importer.
@@ -329,7 +332,7 @@ pub fn compile_text(name: &str, text: String) -> Loaded {
 /// against the policy: nodes must exist, group names are not resources, roles
 /// need a promotable resource, operator constraints are `inf` or `-inf`.
 pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
-    let text = read_text_bounded(path, MAX_CIB_BYTES)?;
+    let text = read_text_bounded(path, MAX_STATE_BYTES)?;
     let bad = |msg: String| {
         InputError::content(format!(
             "{}: error[halo::bad-state]: {msg}\n  help: see docs/state-format.md for the state file format",
@@ -353,16 +356,7 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
     // must not be ignored): refused, at the second.
     serde_json::from_str::<json_strict::NoDuplicateKeys>(text).map_err(located)?;
     let state: ClusterState = serde_json::from_str(text).map_err(located)?;
-    for (rsc, per_node) in &state.resources {
-        for (node, r) in per_node {
-            if let Some(f) = r.failed.as_ref().filter(|f| !(0..=255).contains(&f.rc)) {
-                return Err(bad(format!(
-                    "`resources.{rsc}.{node}.failed.rc` is {}: a return code is an exit status, 0 to 255",
-                    f.rc
-                )));
-            }
-        }
-    }
+    state_bounds(&state).map_err(bad)?;
     let known = |n: &str| policy.cluster.nodes.iter().any(|x| x.name == n);
     let mut named: Vec<(&str, String)> = state.nodes.keys().map(|n| ("nodes", n.clone())).collect();
     for per_node in state.resources.values() {
@@ -423,12 +417,89 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
     Ok(state)
 }
 
+/// The most attributes a node may have in a state file.
+const MAX_NODE_ATTRS: usize = 1_000;
+
+/// The latest time a state file may give (the last second of the year 9999):
+/// anything later is no time, and a failure then would never expire.
+const LAST_TIME: i64 = 253_402_300_799;
+
+/// Values a state file may give only within bounds: return codes are exit
+/// statuses, counts of instances and attributes stay within what a cluster
+/// holds, times are times.
+fn state_bounds(state: &ClusterState) -> Result<(), String> {
+    let mut instances = 0u64;
+    for (rsc, per_node) in &state.resources {
+        for (node, r) in per_node {
+            if let Some(f) = r.failed.as_ref().filter(|f| !(0..=255).contains(&f.rc)) {
+                return Err(format!(
+                    "`resources.{rsc}.{node}.failed.rc` is {}: a return code is an exit status, 0 to 255",
+                    f.rc
+                ));
+            }
+            if r.more.len() >= halo_model::CLONE_NODE_MAX_LIMIT as usize {
+                return Err(format!(
+                    "`resources.{rsc}.{node}.more` lists {} more instances: a node runs at most {} of one clone",
+                    r.more.len(),
+                    halo_model::CLONE_NODE_MAX_LIMIT
+                ));
+            }
+            instances += 1 + r.more.len() as u64;
+        }
+    }
+    if instances > halo_model::MAX_INSTANCES {
+        return Err(format!(
+            "the state lists {instances} resource instances, more than the {} Halo plans for",
+            halo_model::MAX_INSTANCES
+        ));
+    }
+    if let Some((n, s)) = state
+        .nodes
+        .iter()
+        .find(|(_, s)| s.attrs.len() > MAX_NODE_ATTRS)
+    {
+        return Err(format!(
+            "node `{n}` has {} attributes, more than the {MAX_NODE_ATTRS} a node may have",
+            s.attrs.len()
+        ));
+    }
+    for (rsc, per_node) in &state.failures {
+        for (node, f) in per_node {
+            if !(0..=LAST_TIME).contains(&f.last_failure.0) {
+                return Err(format!(
+                    "`failures.{rsc}.{node}.last_failure` is {}: not a time (seconds since 1970, before the year 10000)",
+                    f.last_failure.0
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A JSON reader that only checks that no object gives a key twice.
 mod json_strict {
     use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
     use std::collections::BTreeSet;
 
     pub struct NoDuplicateKeys;
+
+    /// The most keys one object may have.
+    const MAX_KEYS: usize = 100_000;
+
+    /// Refuses a string with a control character other than tab and newline:
+    /// no name holds one, and it would be shown as something it is not.
+    fn text<E: Error>(s: &str) -> Result<(), E> {
+        match s
+            .chars()
+            .find(|c| c.is_control() && *c != '\t' && *c != '\n')
+        {
+            Some(c) => Err(E::custom(format!(
+                "control character U+{:04X} in the string {s:?}",
+                u32::from(c)
+            ))),
+            None => Ok(()),
+        }
+    }
 
     impl<'de> Deserialize<'de> for NoDuplicateKeys {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -448,6 +519,12 @@ mod json_strict {
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
             let mut seen = BTreeSet::new();
             while let Some(k) = m.next_key::<String>()? {
+                text(&k)?;
+                if seen.len() >= MAX_KEYS {
+                    return Err(A::Error::custom(format!(
+                        "an object has more than {MAX_KEYS} keys; no cluster has that many nodes, resources or attributes"
+                    )));
+                }
                 if !seen.insert(k.clone()) {
                     return Err(A::Error::custom(format!(
                         "key `{k}` is given twice in one object (the second would silently replace the first)"
@@ -475,7 +552,8 @@ mod json_strict {
         fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
             Ok(NoDuplicateKeys)
         }
-        fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
+        fn visit_str<E: Error>(self, s: &str) -> Result<Self::Value, E> {
+            text(s)?;
             Ok(NoDuplicateKeys)
         }
         fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {

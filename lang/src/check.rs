@@ -9,6 +9,10 @@ use petgraph::graphmap::DiGraphMap;
 
 pub(crate) fn check(c: &Compiled) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    if let Some(d) = bounds(c) {
+        // Past a bound, the other checks would cost what the bound prevents.
+        return vec![d];
+    }
     within_one_group(c, &mut out);
     order_cycles(c, &mut out);
     fencing(c, &mut out);
@@ -36,6 +40,33 @@ pub(crate) fn sort(diags: &mut [Diagnostic]) {
 
 fn span(c: &Compiled, o: halo_model::Origin) -> Span {
     c.span(o).cloned().unwrap_or_default()
+}
+
+/// Every count has a bound (halo_model::MAX_NODES and the others).
+fn bounds(c: &Compiled) -> Option<Diagnostic> {
+    let p = &c.policy;
+    let (what, n, max) = p.exceeded_bound()?;
+    // The first declaration past the bound, or the cluster block.
+    let past = usize::try_from(max).unwrap_or(usize::MAX);
+    let origin = match what {
+        "nodes" => p.cluster.nodes.get(past).map(|n| n.origin),
+        "resources" => p.resources.get(past).map(|r| r.origin),
+        _ => p
+            .resources
+            .iter()
+            .filter(|r| r.clone.is_some())
+            .map(|r| r.origin)
+            .next(),
+    };
+    Some(
+        Diagnostic::error(
+            Code::TooMany,
+            span(c, origin.unwrap_or(p.cluster.origin)),
+            format!("the policy has {n} {what}, more than the {max} Halo plans for"),
+        )
+        .label("past the bound")
+        .help("split the cluster, or lower `clone-max`; the bounds keep planning fast and its memory small"),
+    )
 }
 
 /// Mandatory orders between (resource, action) pairs must form a DAG, counting

@@ -80,6 +80,7 @@ codes! {
     UnknownAgent "unknown-agent" Warning "A resource uses an agent that no `agent` declaration describes, so its parameters are not checked.";
     UnknownParameter "unknown-parameter" Error "A resource sets a parameter its agent does not declare.";
     MissingParameter "missing-parameter" Error "A resource lacks a parameter its agent requires.";
+    TooMany "too-many" Error "The policy has more nodes, resources or resource instances than Halo plans for.";
     UnexpectedBlock "unexpected-block" Error "A statement that takes no block is given one.";
     EmptyGroup "empty-group" Error "A group has no members.";
     MonitorInterval "monitor-interval" Error "A monitor has no interval.";

@@ -186,6 +186,18 @@ fn syntax_error(file: FileId, text: &str, pos: usize) -> Diagnostic {
     }
 }
 
+/// A character at byte `i` that a terminal does not show as what it is: DEL,
+/// the C1 controls, and the bidirectional overrides and isolates that make
+/// text read differently from what it holds ("trojan source").
+fn hidden_char(text: &str, i: usize) -> Option<char> {
+    let c = text.get(i..)?.chars().next()?;
+    let hidden = c == '\u{7f}'
+        || ('\u{80}'..='\u{9f}').contains(&c)
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c);
+    hidden.then_some(c)
+}
+
 /// Words a single statement may hold; real statements hold a few dozen.
 pub const MAX_WORDS_PER_STATEMENT: usize = 10_000;
 
@@ -258,6 +270,15 @@ fn prescan(file: FileId, text: &str) -> Vec<Diagnostic> {
                             format!("control character U+{:04X} inside a string", bytes[i]),
                             "here",
                             "strings are text: write a tab as \\t and a newline as \\n; a NUL byte cannot be passed to an agent",
+                        );
+                    } else if let Some(c) = hidden_char(text, i) {
+                        return err(
+                            Code::ControlInString,
+                            i,
+                            c.len_utf8(),
+                            format!("invisible control character U+{:04X} inside a string", u32::from(c)),
+                            "here",
+                            "a text-direction or control character shows the string differently from what it holds; remove it",
                         );
                     } else {
                         i += 1;

@@ -44,6 +44,35 @@ impl Policy {
         self.resources.get(id.index())
     }
 
+    /// How many resource instances the policy asks for: each primitive once,
+    /// or once per instance of the clone it is part of.
+    pub fn instance_count(&self) -> u64 {
+        let nodes = self.cluster.nodes.len() as u64;
+        self.resources
+            .iter()
+            .filter(|r| r.primitive().is_some())
+            .map(|r| {
+                let owner = r.parent.and_then(|p| self.resource(p));
+                r.clone
+                    .as_ref()
+                    .or(owner.and_then(|o| o.clone.as_ref()))
+                    .map_or(1, |c| c.max.map_or(nodes, u64::from))
+            })
+            .sum()
+    }
+
+    /// The first bound on counts the policy goes past, as (what, how many,
+    /// the bound).
+    pub fn exceeded_bound(&self) -> Option<(&'static str, u64, u64)> {
+        [
+            ("nodes", self.cluster.nodes.len() as u64, MAX_NODES),
+            ("resources", self.resources.len() as u64, MAX_RESOURCES),
+            ("resource instances", self.instance_count(), MAX_INSTANCES),
+        ]
+        .into_iter()
+        .find(|(_, n, max)| n > max)
+    }
+
     /// Every resource by name, for callers that look up many names (`find` is
     /// a linear scan).
     pub fn name_index(&self) -> BTreeMap<&str, RscId> {
@@ -265,6 +294,19 @@ impl Resource {
         }
     }
 }
+
+/// The most nodes a cluster may have: the language and the importer refuse
+/// more, as they refuse every count past its bound, so that planning stays
+/// bounded in time and memory.
+pub const MAX_NODES: u64 = 1_000;
+
+/// The most resources a policy may declare (primitives, groups, clones, fence
+/// devices).
+pub const MAX_RESOURCES: u64 = 100_000;
+
+/// The most resource instances a policy may ask for (see
+/// [`Policy::instance_count`]).
+pub const MAX_INSTANCES: u64 = 1_000_000;
 
 /// The most instances a clone may have in all (`clone-max`): the language
 /// and the importer refuse more, so planning stays bounded.

@@ -319,6 +319,114 @@ fn duration(v: &str) -> Option<Duration> {
     (ms <= YEAR_MS).then(|| Duration::from_ms(ms))
 }
 
+/// The cluster options Pacemaker 2.1.5 defines (scheduler, controller,
+/// fencer and cluster layer): others are ignored by Pacemaker and noted here.
+const KNOWN_OPTIONS: &[&str] = &[
+    // lib/pengine/common.c
+    "no-quorum-policy",
+    "symmetric-cluster",
+    "maintenance-mode",
+    "start-failure-is-fatal",
+    "enable-startup-probes",
+    "shutdown-lock",
+    "shutdown-lock-limit",
+    "stonith-enabled",
+    "stonith-action",
+    "stonith-timeout",
+    "have-watchdog",
+    "concurrent-fencing",
+    "startup-fencing",
+    "priority-fencing-delay",
+    "cluster-delay",
+    "batch-limit",
+    "migration-limit",
+    "stop-all-resources",
+    "stop-orphan-resources",
+    "stop-orphan-actions",
+    "remove-after-stop",
+    "pe-error-series-max",
+    "pe-warn-series-max",
+    "pe-input-series-max",
+    "node-health-strategy",
+    "node-health-base",
+    "node-health-green",
+    "node-health-yellow",
+    "node-health-red",
+    "placement-strategy",
+    // daemons/controld/controld_control.c, with their older names
+    "dc-version",
+    "cluster-infrastructure",
+    "cluster-name",
+    "dc-deadtime",
+    "cluster-recheck-interval",
+    "load-threshold",
+    "node-action-limit",
+    "election-timeout",
+    "shutdown-escalation",
+    "join-integration-timeout",
+    "crmd-integration-timeout",
+    "join-finalization-timeout",
+    "crmd-finalization-timeout",
+    "transition-delay",
+    "crmd-transition-delay",
+    "stonith-watchdog-timeout",
+    "stonith-max-attempts",
+    "fence-reaction",
+    "cluster-ipc-limit",
+    // read elsewhere: the CIB manager, the controller, legacy defaults
+    "enable-acl",
+    "last-lrm-refresh",
+    "default-resource-stickiness",
+    "is-managed-default",
+    "default-action-timeout",
+    "expected-quorum-votes",
+    "notification-agent",
+    "notification-recipient",
+];
+
+/// The meta attributes Pacemaker 2.1.5 reads for a resource (primitive,
+/// group, clone or bundle, `lib/pengine/complex.c`, `clone.c`, `group.c` and
+/// the remote-node ones of `utils.c`); others are noted.
+const KNOWN_META: &[&str] = &[
+    "priority",
+    "target-role",
+    "is-managed",
+    "maintenance",
+    "resource-stickiness",
+    "resource_stickiness",
+    "requires",
+    "migration-threshold",
+    "failure-timeout",
+    "multiple-active",
+    "allow-migrate",
+    "container-attribute-target",
+    "remote-node",
+    "remote-port",
+    "remote-addr",
+    "remote-connect-timeout",
+    "remote-allow-migrate",
+    "critical",
+    "allow-unhealthy-nodes",
+    "notify",
+    "globally-unique",
+    "clone-max",
+    "clone-node-max",
+    "clone-min",
+    "promotable",
+    "promoted-max",
+    "promoted-node-max",
+    "master-max",
+    "master-node-max",
+    "interleave",
+    "ordered",
+    "collocated",
+    "container",
+    "restart-type",
+    "description",
+    "is-managed-default",
+    "resource-failure-stickiness",
+];
+
 impl Builder<'_> {
     fn origin(&mut self, id: &str) -> Origin {
         self.origins.push(id.to_string());
@@ -473,6 +581,8 @@ impl Builder<'_> {
         self.policy.cluster.alerts.push(alert);
     }
 
+    /// Reads the cluster options (`crm_config`). Options that only tune the
+    /// controller's timing or logging are read as nothing changes a plan.
     fn properties(&mut self, props: &BTreeMap<String, String>) {
         let c = &mut self.policy.cluster;
         c.name = props
@@ -524,6 +634,12 @@ impl Builder<'_> {
                 "priority-fencing-delay" | "stonith-timeout" | "stonith-watchdog-timeout" => {
                     self.notes.push(format!(
                         "cluster option {k}={v} is not carried: Halo's fence devices have their own timeout and retries, and no fencing delays yet"
+                    ));
+                    false
+                }
+                _ if !KNOWN_OPTIONS.contains(&k.as_str()) => {
+                    self.notes.push(format!(
+                        "cluster option {k}={v} is not one Pacemaker 2.1.5 knows: ignored, as Pacemaker ignores it"
                     ));
                     false
                 }
@@ -642,7 +758,21 @@ impl Builder<'_> {
                 "container" | "remote-node" => self
                     .unsupported
                     .push(format!("guest node resource '{owner}'")),
+                _ if !KNOWN_META.contains(&k.as_str()) => self.notes.push(format!(
+                    "meta attribute {k}={v} of '{owner}' is not one Pacemaker 2.1.5 knows: ignored, as Pacemaker ignores it"
+                )),
                 _ => {}
+            }
+        }
+        let unreadable = [
+            ("resource-stickiness", meta.stickiness.is_none()),
+            ("priority", meta.priority.is_none()),
+            ("migration-threshold", meta.migration_threshold.is_none()),
+        ];
+        for (k, missing) in unreadable {
+            if let Some(v) = m.get(k).filter(|_| missing) {
+                self.unsupported
+                    .push(format!("{k}={v} of '{owner}' (not a number)"));
             }
         }
         meta
@@ -659,7 +789,11 @@ impl Builder<'_> {
             }
             // A template is used by the primitives made from it.
             "template" => None,
-            _ => None,
+            other => {
+                self.unsupported
+                    .push(format!("element <{other}> in the resources section"));
+                None
+            }
         }
     }
 
@@ -893,6 +1027,12 @@ impl Builder<'_> {
             }
         }
         let meta = self.meta(&m, el.id());
+        if clone.is_none() && parent.is_none() && m.get("notify").is_some_and(|v| truthy(v)) {
+            self.notes.push(format!(
+                "'{}' has notify=true, which only a clone's instances are sent: nothing to carry, as Pacemaker does nothing with it",
+                el.id()
+            ));
+        }
         let id = self.next_id();
         self.digest_params.insert(id, digest_params);
         if let Some(t) = el.attr("template") {

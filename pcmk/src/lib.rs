@@ -400,6 +400,10 @@ fn finish(mut b: config::Builder<'_>, mut state: ClusterState, top: &Top) -> Imp
             n.attrs.insert(a.to_string(), v);
         }
     }
+    if let Some((what, n, max)) = b.policy.exceeded_bound() {
+        b.unsupported
+            .push(format!("{n} {what}, more than the {max} Halo plans for"));
+    }
     b.unsupported.sort();
     b.unsupported.dedup();
     b.notes.sort();

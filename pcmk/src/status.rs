@@ -184,6 +184,13 @@ impl Builder<'_> {
             histories: Vec::new(),
         };
         if !n.known {
+            // Pacemaker skips the state of a node its configuration does not
+            // list (`unpack_status` finds no node for it).
+            self.notes.push(format!(
+                "node_state '{}' is of node '{}', which <nodes> does not list: its state is not read, as Pacemaker does not read it",
+                ns.id(),
+                n.name
+            ));
             return Some(n);
         }
         let in_ccm = yes(ns.attr("in_ccm"));
@@ -333,6 +340,19 @@ impl Builder<'_> {
     ) {
         Op::read_history(children, ops);
         let ops: &[Op] = ops;
+        // A return code that is no exit status cannot be read as any outcome.
+        if let Some(op) = ops
+            .iter()
+            .find(|op| op.rc_code.is_some_and(|rc| rc.parse::<u8>().is_err()))
+        {
+            self.unsupported.push(format!(
+                "operation '{}' of '{}' on '{node}': rc-code '{}' is not a return code (0 to 255)",
+                op.el.id(),
+                r.id(),
+                op.rc_code.unwrap_or_default()
+            ));
+            return;
+        }
         let id = strip_instance(r.id());
         let Some(rid) = self.ids.get(id) else {
             // Not in the configuration: an orphan, stopped if it is running.

@@ -136,6 +136,22 @@ impl<'s> Cursor<'s> {
             })
     }
 
+    /// A timeout: a duration above zero (a zero timeout ends every action as it
+    /// starts).
+    pub fn timeout(&mut self) -> Res<Duration> {
+        let (d, span) = self.duration()?;
+        if d == Duration::ZERO {
+            return Err(Diagnostic::error(
+                Code::BadValue,
+                span,
+                "a timeout of 0 ends every action at once",
+            )
+            .label("zero timeout")
+            .help("give the time the action may take, e.g. `20s`"));
+        }
+        Ok(d)
+    }
+
     pub fn score(&mut self) -> Res<Score> {
         let t = self.name("a score (an integer, `inf` or `-inf`)")?;
         t.text.parse::<Score>().map_err(|m| {
@@ -252,4 +268,59 @@ pub(crate) fn unknown_keyword(t: &Token, place: &str, allowed: &[&str]) -> Diagn
     )
     .label("not understood here")
     .help(help)
+}
+
+/// The longest name a node or resource may have, in bytes: names become host
+/// names, environment values and file names.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Refuses a name that is empty, too long, or holds control characters (a
+/// newline, a tab, NUL): such a name cannot be told apart in output, logs or
+/// the state file, or passed to an agent as written. Other characters are
+/// fine in a quoted name.
+pub(crate) fn check_name(t: &Token, what: &str) -> Res<()> {
+    let problem = if t.text.is_empty() {
+        Some("is empty".to_string())
+    } else if t.text.len() > MAX_NAME_BYTES {
+        Some(format!(
+            "is {} bytes long, more than the {MAX_NAME_BYTES} a name may have",
+            t.text.len()
+        ))
+    } else {
+        t.text
+            .chars()
+            .find(|c| c.is_control())
+            .map(|c| format!("holds the character U+{:04X}", u32::from(c)))
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Diagnostic::error(
+            Code::BadName,
+            t.span.clone(),
+            format!("this {what} name {p}"),
+        )
+        .label("not a usable name")
+        .help(
+            "a name is up to 255 bytes of visible text; quote it if it holds spaces or punctuation",
+        )),
+    }
+}
+
+/// Refuses an address `HOST[:PORT]` whose port is not a port number.
+pub(crate) fn check_address(t: &Token, what: &str) -> Res<()> {
+    // An IPv6 address has colons of its own: only `[ADDR]:PORT` has a port.
+    let port = match t.text.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => port,
+        _ => return Ok(()),
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(Diagnostic::error(
+            Code::BadValue,
+            t.span.clone(),
+            format!("{what} has the port `{port}`, which is not a port number"),
+        )
+        .label("bad port")
+        .help("write HOST or HOST:PORT with a port from 1 to 65535")),
+    }
 }

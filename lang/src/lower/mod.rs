@@ -69,6 +69,16 @@ fn cap(mut diags: Vec<Diagnostic>, file: FileId) -> Vec<Diagnostic> {
     diags
 }
 
+fn too_many_resources(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::TooMany,
+        span,
+        format!("more than {} resources", halo_model::MAX_RESOURCES),
+    )
+    .label("past the bound")
+    .help("split the cluster; the bounds keep planning fast and its memory small")
+}
+
 pub(crate) const TOP_LEVEL: &[&str] = &[
     "cluster",
     "defaults",
@@ -219,6 +229,21 @@ impl Lower {
 
     fn lower_file(&mut self, stmts: &[Stmt]) {
         self.policy.cluster.symmetric = true;
+        // Declarations past the bound are refused before any is lowered:
+        // lowering them would cost what the bound prevents.
+        let declarations = |s: &&Stmt| {
+            s.keyword().is_some_and(|k| {
+                matches!(
+                    k.text.as_str(),
+                    "resource" | "group" | "clone" | "promotable" | "fence"
+                )
+            })
+        };
+        let past = usize::try_from(halo_model::MAX_RESOURCES).unwrap_or(usize::MAX);
+        if let Some(s) = stmts.iter().filter(declarations).nth(past) {
+            self.diags.push(too_many_resources(s.span.clone()));
+            return;
+        }
         for s in stmts {
             let Some(kw) = s.keyword() else {
                 self.diags.push(
@@ -239,6 +264,11 @@ impl Lower {
                     self.report(r);
                 }
                 "resource" | "group" | "clone" | "promotable" | "fence" => {
+                    if self.policy.resources.len() as u64 >= halo_model::MAX_RESOURCES {
+                        // Group members count too.
+                        self.diags.push(too_many_resources(kw.span.clone()));
+                        return;
+                    }
                     let r = self.declare(s, None);
                     self.report(r.map(|_| ()));
                 }
@@ -339,6 +369,7 @@ impl Lower {
                             .label("no address")
                             .help("write `quorum witness \"HOST\"`, the witness's host name or address"));
                         }
+                        cursor::check_address(w, "the witness's address")?;
                         QuorumMode::Witness(w.text.clone())
                     }
                     _ => {
@@ -410,6 +441,7 @@ impl Lower {
         let mut c = Cursor::new(s);
         c.word("node")?;
         let name = c.name("the node's name")?;
+        cursor::check_name(name, "node")?;
         let mut spec = halo_model::NodeSpec {
             name: name.text.clone(),
             ..Default::default()
@@ -472,6 +504,11 @@ impl Lower {
         let path =
             c.value("the program to run, e.g. \"/usr/share/pacemaker/alerts/alert_smtp.sh\"")?;
         c.end()?;
+        if path.text.trim().is_empty() {
+            return Err(Diagnostic::error(Code::BadValue, path.span.clone(), "the alert's program is empty")
+                .label("no program")
+                .help("give the path of the program to run, e.g. \"/usr/share/pacemaker/alerts/alert_file.sh\""));
+        }
         if let Some(prev) = self
             .policy
             .cluster
@@ -502,7 +539,7 @@ impl Lower {
                             .clone(),
                     );
                 } else if c.eat_word("timeout") {
-                    alert.timeout = Some(c.duration()?.0);
+                    alert.timeout = Some(c.timeout()?);
                 } else {
                     let key = c.name("`to RECIPIENT`, `timeout D` or a setting `NAME = VALUE`")?;
                     if !c.eat_op("=") {
@@ -539,7 +576,7 @@ impl Lower {
             let mut c = Cursor::new(st);
             let r = (|| -> Res<()> {
                 if c.eat_word("op-timeout") {
-                    self.policy.op_timeout = Some(c.duration()?.0);
+                    self.policy.op_timeout = Some(c.timeout()?);
                 } else {
                     let mut meta = std::mem::take(&mut self.policy.defaults);
                     let r = resources::meta_stmt(

@@ -1,6 +1,6 @@
 //! Resource declarations: `resource`, `group`, `clone`, `promotable`, `fence`.
 
-use super::cursor::{suggest, unknown_keyword, Cursor, Res};
+use super::cursor::{check_name, suggest, unknown_keyword, Cursor, Res};
 use super::{bad_choice, Lower};
 use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::{Stmt, TokenKind};
@@ -71,6 +71,7 @@ impl Lower {
             .help("declare members with `resource NAME: AGENT`; a group cannot hold groups, clones or fence devices"));
         }
         let name = c.name("the resource's name")?;
+        check_name(name, "resource")?;
         if name.text.contains('.') && name.kind == TokenKind::Word {
             return Err(Diagnostic::error(
                 Code::BadName,
@@ -221,7 +222,16 @@ impl Lower {
         if kw == "utilization" && !is_group {
             c.next();
             let what = c.name("what the resource takes, e.g. `cpu`")?;
-            let (n, _) = c.integer("the amount")?;
+            let (n, span) = c.integer("the amount")?;
+            if n < 0 {
+                return Err(Diagnostic::error(
+                    Code::BadValue,
+                    span,
+                    format!("a negative amount of `{}`", what.text),
+                )
+                .label("below zero")
+                .help("a resource takes zero or more of a node's capacity"));
+            }
             if let Some(p) = self.primitive_mut(id) {
                 p.utilization.insert(what.text.clone(), n);
             }
@@ -380,7 +390,7 @@ impl Lower {
                 "every" | "interval" if action == OpAction::Monitor => {
                     op.interval = c.duration()?.0
                 }
-                "timeout" => op.timeout = Some(c.duration()?.0),
+                "timeout" => op.timeout = Some(c.timeout()?),
                 // Agent parameters for this operation only: `with NAME = VALUE`.
                 "with" => {
                     let k = c.name("a parameter name")?;
@@ -458,7 +468,7 @@ impl Lower {
             });
         let r = (|| -> Res<()> {
             match kw {
-                "timeout" => fence.timeout = Some(c.duration()?.0),
+                "timeout" => fence.timeout = Some(c.timeout()?),
                 "retries" => fence.retries = c.count("the number of retries")?,
                 "targets" => {
                     while let Some(t) = c.next() {
