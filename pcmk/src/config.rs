@@ -259,6 +259,23 @@ pub(crate) fn score(v: &str) -> Option<Score> {
     unsigned.parse::<Score>().ok()
 }
 
+/// The integer `strtoll` reads at the start of a text, as Pacemaker's
+/// `pcmk__scan_ll` does: leading white space, a sign, digits; 0 without
+/// digits; clipped to ±INFINITY as `char2score` clips.
+fn leading_integer(v: &str) -> i64 {
+    let t = v.trim_start();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let n: i64 = rest
+        .get(..digits)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(if digits > 0 { i64::MAX } else { 0 });
+    (sign * n).clamp(-Score::INF_VALUE, Score::INF_VALUE)
+}
+
 fn role(v: &str) -> Option<Role> {
     match v {
         "Started" => Some(Role::Started),
@@ -764,16 +781,21 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        let unreadable = [
-            ("resource-stickiness", meta.stickiness.is_none()),
-            ("priority", meta.priority.is_none()),
-            ("migration-threshold", meta.migration_threshold.is_none()),
-        ];
-        for (k, missing) in unreadable {
-            if let Some(v) = m.get(k).filter(|_| missing) {
-                self.unsupported
-                    .push(format!("{k}={v} of '{owner}' (not a number)"));
+        // A number Halo cannot read whole is read as Pacemaker's `char2score`
+        // reads it: its leading integer, or 0 (`pcmk__scan_ll`), and noted.
+        for k in ["resource-stickiness", "priority", "migration-threshold"] {
+            let Some(v) = m.get(k).filter(|v| score(v).is_none()) else {
+                continue;
+            };
+            let n = leading_integer(v);
+            match k {
+                "priority" => meta.priority = Some(n),
+                "resource-stickiness" => meta.stickiness = Some(Score::new(n)),
+                _ => meta.migration_threshold = u32::try_from(n.max(0)).ok(),
             }
+            self.notes.push(format!(
+                "{k}={v} of '{owner}' is not a whole number: read as {n}, as Pacemaker reads it"
+            ));
         }
         meta
     }

@@ -340,13 +340,14 @@ impl Builder<'_> {
     ) {
         Op::read_history(children, ops);
         let ops: &[Op] = ops;
-        // A return code that is no exit status cannot be read as any outcome.
+        // A return code that is no number cannot be read as any outcome
+        // (negative ones come with failed executions, and are read).
         if let Some(op) = ops
             .iter()
-            .find(|op| op.rc_code.is_some_and(|rc| rc.parse::<u8>().is_err()))
+            .find(|op| op.rc_code.is_some_and(|rc| rc.parse::<i32>().is_err()))
         {
             self.unsupported.push(format!(
-                "operation '{}' of '{}' on '{node}': rc-code '{}' is not a return code (0 to 255)",
+                "operation '{}' of '{}' on '{node}': rc-code '{}' is not a number",
                 op.el.id(),
                 r.id(),
                 op.rc_code.unwrap_or_default()
