@@ -48,11 +48,20 @@ pub fn import(xml: &str) -> Result<Imported, String> {
 /// Imports a CIB as of `now` (seconds since the epoch); failing that, as of
 /// its `execution-date`; failing that, as of `clock`.
 pub fn import_at(xml: &str, now: Option<i64>, clock: Option<i64>) -> Result<Imported, String> {
-    // Read in parts when the CIB allows it; otherwise, or when something is
-    // wrong with it, whole, which names what is wrong best.
+    // Read in parts when the CIB allows it; otherwise whole. When something
+    // is wrong with it, whole too: that names what is wrong best, and both
+    // readers refuse the same documents.
     match import_from(xml.as_bytes(), now, clock) {
         Ok(Some(imported)) => Ok(imported),
-        _ => import_whole(xml, now, clock),
+        Ok(None) => import_whole(xml, now, clock),
+        Err(streamed) => {
+            let whole = import_whole(xml, now, clock);
+            debug_assert!(
+                whole.is_err(),
+                "the streamed reader refused a CIB the whole reader takes: {streamed}"
+            );
+            whole
+        }
     }
 }
 

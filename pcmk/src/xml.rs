@@ -138,6 +138,14 @@ impl<'a> Tree<'a> {
     }
 }
 
+/// A DOCTYPE that declares entities or elements: a CIB has none, and Halo
+/// reads none (no entity is ever expanded, from a file or otherwise).
+fn doctype(pos: u64) -> String {
+    format!(
+        "a DOCTYPE with declarations at byte {pos}: a CIB has none, and Halo does not read them"
+    )
+}
+
 /// Parses XML text into its root element, or says where it is malformed.
 pub fn parse(text: &str) -> Result<Element<'_>, String> {
     let mut reader = Reader::from_str(text);
@@ -157,6 +165,7 @@ pub fn parse(text: &str) -> Result<Element<'_>, String> {
                 tree.attach(element(tag, name_len, pos, None)?);
             }
             Event::End(_) => tree.close(pos)?,
+            Event::DocType(d) if d.contains(&b'[') => return Err(doctype(pos)),
             Event::Eof => break,
             _ => {}
         }
@@ -321,148 +330,61 @@ impl Piece {
     }
 }
 
-/// The tags of an XML text read from a buffered source, one at a time, into
-/// a buffer: where the text of each is, its kind and the length of its name.
-/// Text, comments, processing instructions and declarations are passed over.
-///
-/// Why not quick-xml here: its reader stops at every quote of a tag, in case
-/// a `>` is quoted. A CIB's status is tags of some twenty quoted attributes
-/// each, and this reads them several times faster: it finds the next `>`
-/// and counts the quotes before it, which says whether that `>` ends the
-/// tag. What it does not read as plain well-formed XML (a DOCTYPE with
-/// declarations, a tag with no name, an end tag that does not match) is an
-/// error, for the caller to read the document with quick-xml instead, which
-/// names what is wrong.
+/// The tags of an XML text read from a buffered source by quick-xml, one at a
+/// time, into a piece's buffer: where the text of each is, its kind and the
+/// length of its name. Text, comments, processing instructions and
+/// declarations are passed over. What quick-xml refuses, and a DOCTYPE with
+/// declarations (never read: no entity is ever expanded), is an error, for the
+/// caller to read the document whole, which names what is wrong.
 struct Tags<R> {
-    source: R,
-    /// Bytes read so far.
-    pos: u64,
+    reader: Reader<R>,
 }
 
 impl<R: std::io::BufRead> Tags<R> {
-    /// The next tag, its text appended to `buf`: for an end tag, `start` is
-    /// where its text begins and the name follows a `/`; `None` at the end
-    /// of the text.
+    fn new(source: R) -> Tags<R> {
+        let mut reader = Reader::from_reader(source);
+        // The stream matches end tags itself, against its own open elements.
+        reader.config_mut().check_end_names = false;
+        Tags { reader }
+    }
+
+    /// The next tag, its text appended to `buf` (name and attributes,
+    /// without `<`, `/` and `>`; for an end tag, `start` is where its text
+    /// begins and the name follows a `/`); `None` at the end of the text.
     fn next(&mut self, buf: &mut Vec<u8>) -> Result<Option<Mark>, String> {
         loop {
-            if !self.skip_to_tag()? {
-                return Ok(None);
-            }
-            let pos = self.pos - 1;
             let start = buf.len();
-            self.through(buf, start, b">", 1)?;
-            let text = buf.get(start..).unwrap_or_default();
-            let markup = |open: &[u8]| text.starts_with(open);
-            let found = match text.first() {
-                Some(b'/') => {
-                    let name = text.get(1..text.len() - 1).unwrap_or_default();
-                    let name_len = name.trim_ascii_end().len();
-                    Mark::new(Kind::Close, start, start + 1 + name_len, name_len, pos)
-                }
-                Some(b'?') => {
-                    self.through(buf, start, b"?>", 3)?;
+            let pos = self.reader.buffer_position();
+            let event = self
+                .reader
+                .read_event_into(buf)
+                .map_err(|e| format!("malformed XML at byte {pos}: {e}"))?;
+            // What the event is; its text is what it appended to `buf`.
+            let (kind, len, name_len) = match &event {
+                Event::Start(s) => (Kind::Open, s.len(), s.name().as_ref().len()),
+                Event::Empty(s) => (Kind::Empty, s.len(), s.name().as_ref().len()),
+                Event::End(e) => (Kind::Close, 0, e.name().as_ref().len()),
+                Event::DocType(d) if d.contains(&b'[') => return Err(doctype(pos)),
+                Event::Eof => {
                     buf.truncate(start);
-                    continue;
+                    return Ok(None);
                 }
-                Some(b'!') if markup(b"!--") => {
-                    self.through(buf, start, b"-->", 6)?;
-                    buf.truncate(start);
-                    continue;
-                }
-                Some(b'!') if markup(b"![CDATA[") => {
-                    self.through(buf, start, b"]]>", 11)?;
-                    buf.truncate(start);
-                    continue;
-                }
-                Some(b'!') if markup(b"!DOCTYPE") && !text.contains(&b'[') => {
-                    buf.truncate(start);
-                    continue;
-                }
-                Some(b'!') => return Err(format!("unusual markup at byte {pos}")),
                 _ => {
-                    // A `>` inside a quoted value does not end the tag.
-                    while !quotes_closed(buf.get(start..).unwrap_or_default()) {
-                        let more = buf.len();
-                        self.through(buf, more, b">", 1)?;
-                    }
-                    let mut end = buf.len() - 1;
-                    let kind = if end > start && buf.get(end - 1) == Some(&b'/') {
-                        end -= 1;
-                        Kind::Empty
-                    } else {
-                        Kind::Open
-                    };
-                    let content = buf.get(start..end).unwrap_or_default();
-                    let name_len = content
-                        .iter()
-                        .position(|b| b.is_ascii_whitespace())
-                        .unwrap_or(content.len());
-                    if name_len == 0 {
-                        return Err(format!("a tag with no name at byte {pos}"));
-                    }
-                    Mark::new(kind, start, end, name_len, pos)
+                    buf.truncate(start);
+                    continue;
                 }
             };
-            return Ok(Some(found));
-        }
-    }
-
-    /// Passes over the text before the next `<`, and it: `false` at the end.
-    fn skip_to_tag(&mut self) -> Result<bool, String> {
-        self.up_to(b'<', None)
-    }
-
-    /// Reads into `buf` up to the next `>`, and it: `false` if the text ends
-    /// first.
-    fn read_through(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
-        self.up_to(b'>', Some(buf))
-    }
-
-    /// Reads up to the next `byte`, and it, into `keep` if given: `false` if
-    /// the text ends first. (`BufRead::read_until` does the same with a
-    /// slower search.)
-    fn up_to(&mut self, byte: u8, mut keep: Option<&mut Vec<u8>>) -> Result<bool, String> {
-        loop {
-            let available = self.source.fill_buf().map_err(|e| e.to_string())?;
-            if available.is_empty() {
-                return Ok(false);
-            }
-            let (used, found) = match memchr::memchr(byte, available) {
-                Some(i) => (i + 1, true),
-                None => (available.len(), false),
-            };
-            if let Some(buf) = keep.as_deref_mut() {
-                buf.extend_from_slice(available.get(..used).unwrap_or_default());
-            }
-            self.source.consume(used);
-            self.pos += used as u64;
-            if found {
-                return Ok(true);
-            }
-        }
-    }
-
-    /// Reads into `buf` until the text from `start` ends with `end` (which
-    /// ends with `>`) and is at least `least` bytes long.
-    fn through(
-        &mut self,
-        buf: &mut Vec<u8>,
-        start: usize,
-        end: &[u8],
-        least: usize,
-    ) -> Result<(), String> {
-        loop {
             let text = buf.get(start..).unwrap_or_default();
-            let tail = text
-                .len()
-                .checked_sub(end.len())
-                .and_then(|t| text.get(t..));
-            if text.len() >= least && tail.is_some_and(|tail| same(tail, end)) {
-                return Ok(());
-            }
-            if !self.read_through(buf)? {
-                return Err("the XML ends inside a tag".to_string());
-            }
+            let mark = match kind {
+                Kind::Close if text.first() == Some(&b'/') => {
+                    Mark::new(kind, start, start + 1 + name_len, name_len, pos)
+                }
+                Kind::Open | Kind::Empty if name_len > 0 && text.len() >= len => {
+                    Mark::new(kind, start, start + len, name_len, pos)
+                }
+                _ => return Err(format!("a tag read unlike XML at byte {pos}")),
+            };
+            return Ok(Some(mark));
         }
     }
 }
@@ -472,29 +394,6 @@ impl<R: std::io::BufRead> Tags<R> {
 /// the comparison for a few bytes.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
-/// Whether every quoted value that opens in a tag's text also closes in it.
-fn quotes_closed(text: &[u8]) -> bool {
-    // The usual case, double quotes only, in one pass the compiler
-    // vectorizes.
-    let (mut double, mut single) = (0usize, false);
-    for &b in text {
-        double += usize::from(b == b'"');
-        single |= b == b'\'';
-    }
-    if !single {
-        return double % 2 == 0;
-    }
-    let mut open = None;
-    for &b in text {
-        match open {
-            None if b == b'"' || b == b'\'' => open = Some(b),
-            Some(q) if b == q => open = None,
-            _ => {}
-        }
-    }
-    open.is_none()
 }
 
 /// How a [`Stream`] reads the elements at one path.
@@ -567,7 +466,7 @@ struct Reading {
 impl<R: std::io::BufRead> Stream<R> {
     pub fn new(source: R, rules: &'static [Rule<'static>]) -> Stream<R> {
         Stream {
-            tags: Tags { source, pos: 0 },
+            tags: Tags::new(source),
             rules,
             piece: Piece::default(),
             open: Vec::new(),
@@ -619,7 +518,7 @@ impl<R: std::io::BufRead> Stream<R> {
 
     /// The source, as far as it has been read.
     pub fn into_inner(self) -> R {
-        self.tags.source
+        self.tags.reader.into_inner()
     }
 
     /// Reads on to the next piece by the stream's rules, or the end of an
@@ -825,18 +724,14 @@ fn tag_of<'a>(text: &'a str, s: &BytesStart<'_>, pos: u64) -> Result<(&'a str, u
 }
 
 /// Where the attributes of a tag are, appended to `out` as offsets into the
-/// tag's text (`tag`, whose name is its first `name_len` bytes). `false`, with
-/// `out` as it was, when they cannot be kept as offsets (a value with an
-/// entity to unescape, a tag too long for 16-bit offsets) or are not in the
-/// plain `key="value"` form this scan reads.
-///
-/// This is the hot loop of a large import: a CIB's status is mostly
-/// attributes. Everything it declines goes to quick-xml's attribute reader
-/// (see [`element`]), which reads every form XML allows, unescapes values and
-/// names what is malformed.
+/// tag's text (`tag`, whose name is its first `name_len` bytes), as quick-xml's
+/// attribute reader finds them. `false`, with `out` as it was, when they cannot
+/// be kept as offsets (a value with an entity to unescape, a tag too long for
+/// 16-bit offsets) or quick-xml finds them malformed: [`element`] then reads
+/// them into owned values, and names what is malformed.
 fn spans(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> bool {
     let first = out.len();
-    let found = tag.len() <= usize::from(u16::MAX) && scan(tag, name_len, out).is_some();
+    let found = scan(tag, name_len, out).is_some();
     if !found {
         out.truncate(first);
     }
@@ -844,93 +739,29 @@ fn spans(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> bool {
 }
 
 fn scan(tag: &[u8], name_len: usize, out: &mut Vec<Span>) -> Option<()> {
-    // Values are what lies between pairs of double quotes: one vectorized
-    // pass finds them all. Single-quoted values and entities are left to
-    // quick-xml.
-    if memchr::memchr2(b'\'', b'&', tag).is_some() {
+    // An end tag's text is empty: it has no attributes to find.
+    if tag.len() > usize::from(u16::MAX)
+        || name_len > tag.len()
+        || memchr::memchr(b'&', tag).is_some()
+    {
         return None;
     }
-    let separator = |b: &u8| b.is_ascii_whitespace();
-    let mut at = name_len;
-    let mut quotes = Quotes::new(tag);
-    while let Some(open) = quotes.next() {
-        let close = quotes.next()?;
-        // Between the last value (or the name) and this one: whitespace,
-        // then the key, then `=`.
-        let eq = open
-            .checked_sub(1)
-            .filter(|&eq| eq > at && tag.get(eq) == Some(&b'='))?;
-        // The key is what follows the last byte that is no part of a key
-        // (found by one comparison per byte); before it, only whitespace.
-        let gap = tag.get(at..eq)?;
-        let last = gap.iter().rposition(|&b| b <= b' ')?;
-        let key = at + last + 1;
-        if key == eq || !gap.get(..=last)?.iter().all(separator) {
-            return None;
-        }
+    let text = std::str::from_utf8(tag).ok()?;
+    let mut attrs = Attributes::new(text, name_len);
+    attrs.with_checks(false);
+    let offsets = |part: &[u8]| {
+        let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
         let o = |x: usize| u16::try_from(x).ok();
-        out.push([o(key)?, o(eq)?, o(open + 1)?, o(close)?]);
-        at = close + 1;
+        Some((o(start)?, o(start + part.len())?))
+    };
+    for a in attrs {
+        let a = a.ok()?;
+        let (ks, ke) = offsets(a.key.as_ref())?;
+        // Without an entity quick-xml lends the value from the tag.
+        let (vs, ve) = offsets(&a.value)?;
+        out.push([ks, ke, vs, ve]);
     }
-    // Nothing but whitespace after the last value.
-    tag.get(at..)?.iter().all(separator).then_some(())
-}
-
-/// The positions of the double quotes in a text, in order, found a word at a
-/// time: a tag's quotes are a few bytes apart, too close for a vectorized
-/// search to pay for its start-up on each.
-struct Quotes<'t> {
-    text: &'t [u8],
-    /// The quotes of the last word read not yet handed out: the top bit of
-    /// each byte that is one.
-    found: u64,
-    /// Where the last word read starts.
-    base: usize,
-    /// Where reading goes on.
-    next: usize,
-}
-
-impl<'t> Quotes<'t> {
-    fn new(text: &'t [u8]) -> Quotes<'t> {
-        Quotes {
-            text,
-            found: 0,
-            base: 0,
-            next: 0,
-        }
-    }
-}
-
-impl Iterator for Quotes<'_> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-        const QUOTES: u64 = 0x2222_2222_2222_2222;
-        while self.found == 0 {
-            let Some(word) = self.text.get(self.next..self.next + 8) else {
-                // Fewer than eight bytes left: one at a time.
-                let at = self.next
-                    + self
-                        .text
-                        .get(self.next..)?
-                        .iter()
-                        .position(|&b| b == b'"')?;
-                self.next = at + 1;
-                return Some(at);
-            };
-            let bytes: [u8; 8] = word.try_into().ok()?;
-            // Bytes equal to '"' become zero, and exactly those get their top
-            // bit set (no carry crosses a byte).
-            let x = u64::from_le_bytes(bytes) ^ QUOTES;
-            self.found = !(((x & LOW7) + LOW7) | x | LOW7);
-            self.base = self.next;
-            self.next += 8;
-        }
-        let byte = usize::try_from(self.found.trailing_zeros() / 8).ok()?;
-        self.found &= self.found - 1;
-        Some(self.base + byte)
-    }
+    Some(())
 }
 
 /// The element a piece's tag opens, from the piece's text and the spans of
@@ -1059,10 +890,10 @@ mod tests {
                 "cib#c",
                 "configuration#cfg",
                 "n#1",
-                // A batch closes once it holds 30 bytes of text, or at its
-                // parent's end.
-                "r#r1+r#r2",
-                "r#r3+r#r4",
+                // A batch closes once it holds 30 bytes of tag text (without
+                // `<` and `>`), or at its parent's end.
+                "r#r1+r#r2+r#r3",
+                "r#r4",
                 "a#a1",
                 "/n",
                 "n#2",
@@ -1172,7 +1003,7 @@ mod tests {
     /// time.
     fn our_tags(text: &str, chunk: usize) -> Result<Vec<(Kind, String)>, String> {
         let source = std::io::BufReader::with_capacity(chunk, text.as_bytes());
-        let mut tags = Tags { source, pos: 0 };
+        let mut tags = Tags::new(source);
         let mut buf = Vec::new();
         let mut found = Vec::new();
         while let Some(m) = tags.next(&mut buf)? {
@@ -1245,31 +1076,7 @@ mod tests {
     }
 
     #[test]
-    fn quotes_are_found_wherever_they_are() {
-        for text in [
-            "",
-            "\"",
-            "a=\"1\" b=\"22\" c=\"\"",
-            "\"\"\"\"\"\"\"\"\"\"",
-            "0123456\"89abcdef\"",
-            "é\"ü\"\u{80}\"\u{ff}¢¢¢¢\"",
-        ] {
-            let want: Vec<usize> = text
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'"')
-                .map(|(i, _)| i)
-                .collect();
-            assert_eq!(
-                Quotes::new(text.as_bytes()).collect::<Vec<_>>(),
-                want,
-                "{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_fast_attribute_scan_agrees_with_quick_xml() {
+    fn attribute_spans_read_as_quick_xml_reads_them() {
         let tags = [
             "op",
             "op  ",
