@@ -305,8 +305,9 @@ pub const MAX_NODES: u64 = 1_000;
 pub const MAX_RESOURCES: u64 = 100_000;
 
 /// The most resource instances a policy may ask for (see
-/// [`Policy::instance_count`]).
-pub const MAX_INSTANCES: u64 = 1_000_000;
+/// [`Policy::instance_count`]): planning 100,000 takes `halo simulate` about
+/// 6 s (measured: a clone of 10,000 instances on 1,000 nodes, 0.57 s).
+pub const MAX_INSTANCES: u64 = 100_000;
 
 /// The most instances a clone may have in all (`clone-max`): the language
 /// and the importer refuse more, so planning stays bounded.
