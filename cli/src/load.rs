@@ -354,7 +354,7 @@ pub fn state(path: &Path, policy: &Policy) -> Result<ClusterState, InputError> {
     };
     // A key given twice would silently replace the first value (a typo
     // must not be ignored): refused, at the second.
-    serde_json::from_str::<json_strict::NoDuplicateKeys>(text).map_err(located)?;
+    json_strict::check(text).map_err(located)?;
     let state: ClusterState = serde_json::from_str(text).map_err(located)?;
     state_bounds(&state).map_err(bad)?;
     let known = |n: &str| policy.cluster.nodes.iter().any(|x| x.name == n);
@@ -476,15 +476,30 @@ fn state_bounds(state: &ClusterState) -> Result<(), String> {
     Ok(())
 }
 
-/// A JSON reader that only checks that no object gives a key twice.
+/// A JSON reader that reads nothing into memory: it checks that no object
+/// gives a key twice, that strings hold no control characters, and that the
+/// document's size in values stays within bounds, before the state is read.
 mod json_strict {
-    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use std::cell::Cell;
     use std::collections::BTreeSet;
-
-    pub struct NoDuplicateKeys;
 
     /// The most keys one object may have.
     const MAX_KEYS: usize = 100_000;
+
+    /// The most values (numbers, strings, objects, arrays...) a state file may
+    /// hold: a state of 100,000 instances (Halo's bound) with a failure each
+    /// holds about 700,000. It bounds the memory the state takes once read: a
+    /// 50 MB state past it is refused having taken 60 MB.
+    const MAX_VALUES: usize = 1_000_000;
+
+    /// Checks a whole JSON text.
+    pub fn check(text: &str) -> serde_json::Result<()> {
+        let count = Cell::new(0);
+        let mut de = serde_json::Deserializer::from_str(text);
+        Walk(&count).deserialize(&mut de)?;
+        de.end()
+    }
 
     /// Refuses a string with a control character other than tab and newline:
     /// no name holds one, and it would be shown as something it is not.
@@ -501,22 +516,38 @@ mod json_strict {
         }
     }
 
-    impl<'de> Deserialize<'de> for NoDuplicateKeys {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(Walk)
+    /// One value, counted.
+    struct Walk<'c>(&'c Cell<usize>);
+
+    impl Walk<'_> {
+        fn counted<E: Error>(&self) -> Result<(), E> {
+            self.0.set(self.0.get() + 1);
+            if self.0.get() > MAX_VALUES {
+                return Err(E::custom(format!(
+                    "the state holds more than {MAX_VALUES} values; no cluster's state is that large"
+                )));
+            }
+            Ok(())
         }
     }
 
-    struct Walk;
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
 
-    impl<'de> Visitor<'de> for Walk {
-        type Value = NoDuplicateKeys;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("JSON")
         }
 
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+            self.counted()?;
             let mut seen = BTreeSet::new();
             while let Some(k) = m.next_key::<String>()? {
                 text(&k)?;
@@ -530,34 +561,35 @@ mod json_strict {
                         "key `{k}` is given twice in one object (the second would silently replace the first)"
                     )));
                 }
-                m.next_value::<NoDuplicateKeys>()?;
+                m.next_value_seed(Walk(self.0))?;
             }
-            Ok(NoDuplicateKeys)
+            Ok(())
         }
 
-        fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-            while s.next_element::<NoDuplicateKeys>()?.is_some() {}
-            Ok(NoDuplicateKeys)
+        fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+            self.counted()?;
+            while s.next_element_seed(Walk(self.0))?.is_some() {}
+            Ok(())
         }
 
-        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(NoDuplicateKeys)
+        fn visit_bool<E: Error>(self, _: bool) -> Result<(), E> {
+            self.counted()
         }
-        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(NoDuplicateKeys)
+        fn visit_i64<E: Error>(self, _: i64) -> Result<(), E> {
+            self.counted()
         }
-        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(NoDuplicateKeys)
+        fn visit_u64<E: Error>(self, _: u64) -> Result<(), E> {
+            self.counted()
         }
-        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(NoDuplicateKeys)
+        fn visit_f64<E: Error>(self, _: f64) -> Result<(), E> {
+            self.counted()
         }
-        fn visit_str<E: Error>(self, s: &str) -> Result<Self::Value, E> {
+        fn visit_str<E: Error>(self, s: &str) -> Result<(), E> {
             text(s)?;
-            Ok(NoDuplicateKeys)
+            self.counted()
         }
-        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-            Ok(NoDuplicateKeys)
+        fn visit_unit<E: Error>(self) -> Result<(), E> {
+            self.counted()
         }
     }
 }

@@ -189,7 +189,18 @@ fn inputs_past_every_bound_are_refused_quickly() {
         "{{\"nodes\": {{\"web1\": {{\"attrs\": {{{}}}}}}}}}",
         attrs.trim_end_matches(',')
     );
+    let values = format!(
+        "{{\"fenced\": [{}\"web1\"]}}",
+        "\"web1\", ".repeat(1_100_000)
+    );
     let cases: Vec<(&str, Vec<u8>, &str, i32, &str)> = vec![
+        (
+            "many-values.json",
+            values.into_bytes(),
+            "state",
+            1,
+            "more than 1000000 values",
+        ),
         (
             "many-resources.ha",
             format!("{CLUSTER}{many_resources}").into_bytes(),
