@@ -24,8 +24,17 @@ use halo_model::{ClusterState, Policy, RscId, Timestamp};
 /// Computes the plan that takes the cluster from `state` to what `policy` wants.
 pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
     let cx = ctx::Ctx::new(policy, state, now);
-    let targets = assign::Assigner::run(&cx);
-    let (graph, notes) = actions::Builder::build(&cx, &targets);
+    let assign::Assigned {
+        targets,
+        weighing_cut,
+    } = assign::Assigner::run(&cx);
+    let (graph, mut notes) = actions::Builder::build(&cx, &targets);
+    if weighing_cut {
+        notes.push(format!(
+            "colocation chains are too long or too entangled to weigh in full: dependents' preferences past {} node scores were not counted (Pacemaker would follow them all, for minutes or more); shorten the chains",
+            assign::MAX_WEIGHING
+        ));
+    }
     let placements = policy
         .resources
         .iter()

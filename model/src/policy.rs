@@ -68,9 +68,42 @@ impl Policy {
             ("nodes", self.cluster.nodes.len() as u64, MAX_NODES),
             ("resources", self.resources.len() as u64, MAX_RESOURCES),
             ("resource instances", self.instance_count(), MAX_INSTANCES),
+            (
+                "resources in one chain of colocations or orders",
+                self.longest_chain() as u64,
+                MAX_CHAIN,
+            ),
         ]
         .into_iter()
         .find(|(_, n, max)| n > max)
+    }
+
+    /// How many resources the longest chain of colocations or of orders links
+    /// (a group's members count as chained in order), loops followed once.
+    pub fn longest_chain(&self) -> usize {
+        let mut colocated = Vec::new();
+        let mut ordered = Vec::new();
+        for r in &self.resources {
+            if let ResourceKind::Group(members) = &r.kind {
+                for w in members.windows(2) {
+                    colocated.push((w[1].index(), w[0].index()));
+                    ordered.push((w[0].index(), w[1].index()));
+                }
+            }
+        }
+        for c in &self.constraints {
+            match c.kind {
+                ConstraintKind::Colocation {
+                    dependent, primary, ..
+                } => colocated.push((dependent.index(), primary.index())),
+                ConstraintKind::Order { first, then, .. } => {
+                    ordered.push((first.index(), then.index()))
+                }
+                _ => {}
+            }
+        }
+        let n = self.resources.len();
+        longest_path(n, &colocated).max(longest_path(n, &ordered))
     }
 
     /// Every resource by name, for callers that look up many names (`find` is
@@ -303,6 +336,54 @@ pub const MAX_NODES: u64 = 1_000;
 /// The most resources a policy may declare (primitives, groups, clones, fence
 /// devices).
 pub const MAX_RESOURCES: u64 = 100_000;
+
+/// The most resources one chain of colocations or of orders may link (see
+/// [`Policy::longest_chain`]): planning follows such chains one link at a time.
+pub const MAX_CHAIN: u64 = 1_000;
+
+/// The number of vertices on the longest path of a directed graph of `n`
+/// vertices, found depth first without recursion; an edge back into the path
+/// being followed (a loop) is not followed.
+fn longest_path(n: usize, edges: &[(usize, usize)]) -> usize {
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        if let Some(o) = out.get_mut(a) {
+            o.push(b);
+        }
+    }
+    // 0: not seen; 1: on the path being followed; 2: done, `height` known.
+    let mut state = vec![0u8; n];
+    let mut height = vec![1usize; n];
+    let mut longest = 0;
+    for start in 0..n {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        state[start] = 1;
+        while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+            if let Some(&w) = out[v].get(*next) {
+                *next += 1;
+                match state[w] {
+                    0 => {
+                        state[w] = 1;
+                        stack.push((w, 0));
+                    }
+                    2 => height[v] = height[v].max(height[w] + 1),
+                    _ => {}
+                }
+            } else {
+                state[v] = 2;
+                longest = longest.max(height[v]);
+                stack.pop();
+                if let Some(&(parent, _)) = stack.last() {
+                    height[parent] = height[parent].max(height[v] + 1);
+                }
+            }
+        }
+    }
+    longest
+}
 
 /// The most resource instances a policy may ask for (see
 /// [`Policy::instance_count`]): planning 100,000 takes `halo simulate` about

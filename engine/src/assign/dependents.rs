@@ -138,6 +138,16 @@ impl Assigner<'_, '_> {
         if walk.merging.get(x.index()).copied().unwrap_or(true) {
             return;
         }
+        // A merge costs a score per node and about as much as eight more in
+        // finding what to add.
+        let cost = self.cx.nodes.len() as u64 + 8;
+        match self.weighing_left.get().checked_sub(cost) {
+            Some(left) => self.weighing_left.set(left),
+            None => {
+                self.weighing_cut.set(true);
+                return;
+            }
+        }
         if let Some(m) = walk.merging.get_mut(x.index()) {
             *m = true;
         }
