@@ -22,6 +22,9 @@ pub(crate) struct Builder<'c, 'a> {
     index: BTreeMap<Key, NodeIndex>,
     /// Actions for further instances on a node: (first instance's, twin).
     twins: Vec<(NodeIndex, NodeIndex)>,
+    /// The graph's edges, to add each once without scanning an action's
+    /// edges (one action may precede thousands).
+    edge_set: std::collections::BTreeSet<(NodeIndex, NodeIndex)>,
 }
 
 impl<'c, 'a> Builder<'c, 'a> {
@@ -32,6 +35,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             graph: DiGraph::new(),
             index: BTreeMap::new(),
             twins: Vec::new(),
+            edge_set: std::collections::BTreeSet::new(),
         };
         let mut notes = Vec::new();
         b.fencing(&mut notes);
@@ -147,7 +151,7 @@ impl<'c, 'a> Builder<'c, 'a> {
 
     fn edge(&mut self, a: Option<NodeIndex>, b: Option<NodeIndex>) {
         if let (Some(a), Some(b)) = (a, b) {
-            if a != b && self.graph.find_edge(a, b).is_none() {
+            if a != b && self.edge_set.insert((a, b)) {
                 self.graph.add_edge(a, b, ());
             }
         }
@@ -253,19 +257,25 @@ impl<'c, 'a> Builder<'c, 'a> {
         // Instance by instance: on each node the current and target roles,
         // highest first, are paired (a node may hold several instances of a
         // clone); the first instance is the one a failure is recorded for.
-        let roles_on = |list: &[(usize, Role)], n: usize| {
-            let mut v: Vec<Role> = list
-                .iter()
-                .filter(|(c, _)| *c == n)
-                .map(|(_, r)| *r)
-                .collect();
-            v.sort_by_key(|r| std::cmp::Reverse(*r));
-            v
+        // Each list's roles by node, highest first, grouped once: a resource
+        // may have thousands of instances.
+        let by_node = |list: &[(usize, Role)]| {
+            let mut m: BTreeMap<usize, Vec<Role>> = BTreeMap::new();
+            for &(n, r) in list {
+                m.entry(n).or_default().push(r);
+            }
+            m.values_mut()
+                .for_each(|v| v.sort_by_key(|r| std::cmp::Reverse(*r)));
+            m
         };
+        let (current, wanted) = (by_node(&info.current), by_node(&target.instances));
         let pairs: Vec<(usize, usize, Role, Role)> = nodes
             .iter()
             .flat_map(|&n| {
-                let (cur, tgt) = (roles_on(&info.current, n), roles_on(&target.instances, n));
+                let (cur, tgt) = (
+                    current.get(&n).cloned().unwrap_or_default(),
+                    wanted.get(&n).cloned().unwrap_or_default(),
+                );
                 (0..cur.len().max(tgt.len())).map(move |i| {
                     (
                         n,
@@ -276,6 +286,21 @@ impl<'c, 'a> Builder<'c, 'a> {
                 })
             })
             .collect();
+        // Active on several nodes though it should run once: stop it
+        // everywhere, then start it on its node (Pacemaker's stop_start).
+        // (What does not require fencing is not counted on lost nodes.)
+        let counted = info
+            .current
+            .iter()
+            .filter(|(c, _)| {
+                cx.requires(id) == halo_model::Requires::Fencing
+                    || cx
+                        .nodes
+                        .get(*c)
+                        .is_some_and(|x| x.status != halo_model::NodeStatus::Unclean)
+            })
+            .count();
+        let multiple = cx.clone_of(id).is_none() && counted > 1;
         for (n, copy, cur, tgt) in pairs {
             let failed = info
                 .recover
@@ -286,21 +311,6 @@ impl<'c, 'a> Builder<'c, 'a> {
             let fenced = self.fence_of(n).is_some();
             let mut changed = false;
             let mut last = None;
-            // Active on several nodes though it should run once: stop it
-            // everywhere, then start it on its node (Pacemaker's stop_start).
-            // (What does not require fencing is not counted on lost nodes.)
-            let counted = info
-                .current
-                .iter()
-                .filter(|(c, _)| {
-                    cx.requires(id) == halo_model::Requires::Fencing
-                        || cx
-                            .nodes
-                            .get(*c)
-                            .is_some_and(|x| x.status != halo_model::NodeStatus::Unclean)
-                })
-                .count();
-            let multiple = cx.clone_of(id).is_none() && counted > 1;
             let redefined = info.changed.contains(&n);
             if cur.is_active()
                 && (tgt == Role::Stopped || failed.is_some() || multiple || redefined)

@@ -112,11 +112,21 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
     }
     out.sort_by(|a, b| format!("{a}").cmp(&format!("{b}")));
     for ((_, rsc), actions) in per_rsc {
-        let has = |k: ActionKind, n: &str| actions.iter().any(|a| a.kind == k && a.node == n);
+        // The first action of each kind on each node, and the nodes where
+        // one failed, found once: a resource may have thousands of actions.
+        let mut first: BTreeMap<(ActionKind, &str), &crate::Action> = BTreeMap::new();
+        for a in &actions {
+            first.entry((a.kind, a.node.as_str())).or_insert(a);
+        }
+        let failed_on: std::collections::BTreeSet<&str> = actions
+            .iter()
+            .filter(|a| a.because.iter().any(|b| matches!(b, Reason::Failed { .. })))
+            .map(|a| a.node.as_str())
+            .collect();
+        let has = |k: ActionKind, n: &str| first.contains_key(&(k, n));
         let reason_of = |k: ActionKind, n: &str| {
-            actions
-                .iter()
-                .find(|a| a.kind == k && a.node == n)
+            first
+                .get(&(k, n))
                 .map(|a| {
                     a.because
                         .iter()
@@ -142,28 +152,24 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
             .placement(&rsc)
             .is_none_or(|p| p.promotion.is_none() && p.instances.len() <= 1);
         // Same node: recover or restart.
-        for n in stops.clone() {
-            if starts.contains(&n) {
-                let reason = reason_of(ActionKind::Stop, n);
-                let failed = actions.iter().any(|a| {
-                    a.node == n && a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
-                });
-                out.push(if failed {
-                    Transition::Recover {
-                        rsc: rsc.clone(),
-                        node: n.to_string(),
-                        reason,
-                    }
-                } else {
-                    Transition::Restart {
-                        rsc: rsc.clone(),
-                        node: n.to_string(),
-                        reason,
-                    }
-                });
-                stops.retain(|x| *x != n);
-                starts.retain(|x| *x != n);
-            }
+        let start_set: std::collections::BTreeSet<&str> = starts.iter().copied().collect();
+        let mut same: Vec<&str> = stops
+            .iter()
+            .copied()
+            .filter(|n| start_set.contains(n))
+            .collect();
+        same.dedup();
+        let same_set: std::collections::BTreeSet<&str> = same.iter().copied().collect();
+        stops.retain(|x| !same_set.contains(x));
+        starts.retain(|x| !same_set.contains(x));
+        for n in same {
+            let reason = reason_of(ActionKind::Stop, n);
+            let (rsc, node) = (rsc.clone(), n.to_string());
+            out.push(if failed_on.contains(n) {
+                Transition::Recover { rsc, node, reason }
+            } else {
+                Transition::Restart { rsc, node, reason }
+            });
         }
         if single && stops.len() == 1 && starts.len() == 1 {
             let (from, to) = (stops[0], starts[0]);
@@ -186,15 +192,12 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
         for n in starts {
             // A start that moves a resource off a fenced node has no stop of its
             // own (the fence stopped it): it is still a move.
-            let moved_from = actions
-                .iter()
-                .find(|a| a.kind == ActionKind::Start && a.node == n)
-                .and_then(|a| {
-                    a.because.iter().find_map(|b| match b {
-                        Reason::Moving { from, .. } if single && from != n => Some(from.clone()),
-                        _ => None,
-                    })
-                });
+            let moved_from = first.get(&(ActionKind::Start, n)).and_then(|a| {
+                a.because.iter().find_map(|b| match b {
+                    Reason::Moving { from, .. } if single && from != n => Some(from.clone()),
+                    _ => None,
+                })
+            });
             if let Some(from) = moved_from {
                 let reason = format!("{from} is fenced");
                 out.push(Transition::Move {
