@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+mod scratch;
+use scratch::Scratch;
+
 fn halo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_halo"))
         .args(args)
@@ -26,29 +29,6 @@ fn root() -> PathBuf {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A scratch file with the given bytes; removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str, bytes: &[u8]) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("halo-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).unwrap();
-        Scratch(p)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 const VALID: &str = "cluster c {\n  node n1\n  node n2\n  node n3\n  fencing off\n}\n\nresource r: ocf:heartbeat:Dummy {\n  monitor every 10s\n}\n";

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod scratch;
+use scratch::Scratch;
+
 /// 10 s for the release build the user runs; a debug build (`cargo test`)
 /// parses several times slower, and is given four times as long.
 const DEADLINE: Duration = Duration::from_secs(if cfg!(debug_assertions) { 40 } else { 10 });
@@ -148,27 +151,6 @@ fn every_hostile_file_is_refused_or_noted() {
     }
     assert!(kinds >= 90, "only {kinds} hostile files");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-/// A scratch file removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str, bytes: &[u8]) -> Scratch {
-        let p = std::env::temp_dir().join(format!("halo-hostile-{}-{name}", std::process::id()));
-        std::fs::write(&p, bytes).unwrap();
-        Scratch(p)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 const CLUSTER: &str = "cluster c {\n  node n1\n  node n2\n  node n3\n  fencing off\n}\n";
