@@ -6,7 +6,7 @@
 //! applies the same log holds the same document, byte for byte.
 
 use halo_model::{
-    ClusterState, FailedOp, NodeStatus, OpAction, OperatorSource, Policy, Role, Score, Timestamp,
+    ClusterState, FailedOp, NodeStatus, OpAction, OperatorSource, Policy, Role, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -51,29 +51,7 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// When what a `move` or a `ban` with a lifetime added lapses.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Expiry {
-    pub rsc: String,
-    /// The banned node (for a move: its target).
-    pub node: String,
-    #[serde(default)]
-    pub by: OperatorSource,
-    pub at: Timestamp,
-}
-
-impl Expiry {
-    /// Whether operator constraint `o` is what this expiry ends: a ban's
-    /// `-inf` on its node, or everything its move added.
-    fn covers(&self, o: &halo_model::OperatorConstraint) -> bool {
-        o.rsc == self.rsc
-            && o.by == self.by
-            && match self.by {
-                OperatorSource::Ban => o.node == self.node && o.score == Score::NEG_INF,
-                OperatorSource::Move => true,
-            }
-    }
-}
+pub use halo_model::Expiry;
 
 /// What a runner found of a resource when probed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -362,10 +340,8 @@ impl Doc {
         }
         // Moves and bans whose lifetime is over lapse.
         let now = cmd_time(cmd);
-        let (over, keep): (Vec<_>, Vec<_>) = self.expiring.drain(..).partition(|e| e.at <= now);
-        self.expiring = keep;
+        let over = Expiry::lapse(&mut self.expiring, &mut self.state, now);
         for e in over {
-            self.state.operator.retain(|o| !e.covers(o));
             let what = match e.by {
                 OperatorSource::Move => format!("move of {} to {}", e.rsc, e.node),
                 OperatorSource::Ban => format!("ban of {} from {}", e.rsc, e.node),
@@ -398,9 +374,11 @@ impl Doc {
                         at: *t,
                     });
                 }
+                // Its lifetime is kept in `expiring`, above.
                 E::Move {
                     rsc: rsc.clone(),
                     node: node.clone(),
+                    lifetime: None,
                 }
             }
             AdminOp::Ban { rsc, node, until } => {
@@ -415,6 +393,7 @@ impl Doc {
                 E::Ban {
                     rsc: rsc.clone(),
                     node: node.clone(),
+                    lifetime: None,
                 }
             }
             AdminOp::Clear { rsc } => {

@@ -9,7 +9,7 @@ use crate::settle::{apply, PRIMARY_SCORE, REPLICA_SCORE};
 use crate::summary::{transitions, Transition};
 use crate::{plan, Plan};
 use halo_model::{
-    ClusterState, Event, Expectation, Fact, FailedOp, NodeStatus, OperatorConstraint,
+    ClusterState, Event, Expectation, Expiry, Fact, FailedOp, NodeStatus, OperatorConstraint,
     OperatorSource, Origin, Policy, ResourceKind, Role, Scenario, Score, Step, Timestamp,
 };
 
@@ -145,8 +145,8 @@ pub fn apply_event(
                 }
             }
         }
-        Event::Move { rsc, node } => apply_move(policy, s, rsc, node),
-        Event::Ban { rsc, node } => {
+        Event::Move { rsc, node, .. } => apply_move(policy, s, rsc, node),
+        Event::Ban { rsc, node, .. } => {
             s.operator.push(OperatorConstraint {
                 rsc: rsc.clone(),
                 node: node.clone(),
@@ -344,6 +344,8 @@ pub struct StepOutcome {
 /// Runs a scenario and reports every step.
 pub fn run(policy: &Policy, sc: &Scenario) -> Vec<StepOutcome> {
     let (mut s, mut now) = state_from_facts(policy, &sc.given);
+    // Moves and bans given a lifetime (`move ... for D`), until they lapse.
+    let mut expiring: Vec<Expiry> = Vec::new();
     let mut out = Vec::new();
     let initial = settle(policy, &mut s, now);
     out.push(StepOutcome {
@@ -363,6 +365,11 @@ pub fn run(policy: &Policy, sc: &Scenario) -> Vec<StepOutcome> {
         match step {
             Step::When { event, origin } => {
                 let mut failure = apply_event(policy, &mut s, &mut now, event).err();
+                if failure.is_none() {
+                    track_lifetimes(&mut expiring, event, now);
+                    Expiry::lapse(&mut expiring, &mut s, now);
+                    s.normalize();
+                }
                 let (mut trans, mut actions) = (Vec::new(), Vec::new());
                 if failure.is_none() {
                     match settle(policy, &mut s, now) {
@@ -511,9 +518,55 @@ pub fn describe_event(e: &Event) -> String {
         Event::OpFails { rsc, op, node, rc } => format!("{rsc}.{op} fails on {node} rc {rc}"),
         Event::TimePasses(d) => format!("{d} passes"),
         Event::Cleanup(r) => format!("cleanup {r}"),
-        Event::Move { rsc, node } => format!("move {rsc} to {node}"),
-        Event::Ban { rsc, node } => format!("ban {rsc} from {node}"),
+        Event::Move {
+            rsc,
+            node,
+            lifetime,
+        } => format!("move {rsc} to {node}{}", for_lifetime(*lifetime)),
+        Event::Ban {
+            rsc,
+            node,
+            lifetime,
+        } => format!("ban {rsc} from {node}{}", for_lifetime(*lifetime)),
         Event::Clear(r) => format!("clear {r}"),
+    }
+}
+
+fn for_lifetime(d: Option<halo_model::Duration>) -> String {
+    d.map(|d| format!(" for {d}")).unwrap_or_default()
+}
+
+/// What a move or a ban with a lifetime, a later move or a `clear` does to
+/// the lifetimes kept (as the controller keeps them: see `halo_model::Expiry`).
+fn track_lifetimes(expiring: &mut Vec<Expiry>, event: &Event, now: Timestamp) {
+    let (rsc, node, by, lifetime) = match event {
+        Event::Move {
+            rsc,
+            node,
+            lifetime,
+        } => {
+            // A move replaces an earlier one, and its lifetime with it.
+            expiring.retain(|e| !(&e.rsc == rsc && e.by == OperatorSource::Move));
+            (rsc, node, OperatorSource::Move, lifetime)
+        }
+        Event::Ban {
+            rsc,
+            node,
+            lifetime,
+        } => (rsc, node, OperatorSource::Ban, lifetime),
+        Event::Clear(rsc) => {
+            expiring.retain(|e| &e.rsc != rsc);
+            return;
+        }
+        _ => return,
+    };
+    if let Some(d) = lifetime {
+        expiring.push(Expiry {
+            rsc: rsc.clone(),
+            node: node.clone(),
+            by,
+            at: now.plus(*d),
+        });
     }
 }
 

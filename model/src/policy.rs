@@ -896,15 +896,19 @@ pub enum Event {
     TimePasses(Duration),
     /// The operator clears a resource's failures (`cleanup`).
     Cleanup(String),
-    /// The operator moves a resource to a node (a temporary `prefer ... inf`).
+    /// The operator moves a resource to a node (a temporary `prefer ... inf`),
+    /// for a lifetime if given.
     Move {
         rsc: String,
         node: String,
+        lifetime: Option<Duration>,
     },
-    /// The operator bans a resource from a node (a temporary `avoid ... -inf`).
+    /// The operator bans a resource from a node (a temporary `avoid ... -inf`),
+    /// for a lifetime if given.
     Ban {
         rsc: String,
         node: String,
+        lifetime: Option<Duration>,
     },
     /// The operator removes the constraints that `move` and `ban` added.
     Clear(String),

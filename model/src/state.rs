@@ -49,6 +49,45 @@ pub struct OperatorConstraint {
     pub by: OperatorSource,
 }
 
+/// When what a `move` or a `ban` with a lifetime added lapses: kept by the
+/// controller, and by the scenario runner for `move ... for D`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiry {
+    pub rsc: String,
+    /// The banned node (for a move: its target).
+    pub node: String,
+    #[serde(default)]
+    pub by: OperatorSource,
+    pub at: Timestamp,
+}
+
+impl Expiry {
+    /// Whether operator constraint `o` is what this expiry ends: a ban's
+    /// `-inf` on its node, or everything its move added.
+    pub fn covers(&self, o: &OperatorConstraint) -> bool {
+        o.rsc == self.rsc
+            && o.by == self.by
+            && match self.by {
+                OperatorSource::Ban => o.node == self.node && o.score == crate::Score::NEG_INF,
+                OperatorSource::Move => true,
+            }
+    }
+
+    /// Ends what the expiries due by `now` cover in `state`, and returns them.
+    pub fn lapse(
+        expiring: &mut Vec<Expiry>,
+        state: &mut ClusterState,
+        now: Timestamp,
+    ) -> Vec<Expiry> {
+        let (over, keep): (Vec<_>, Vec<_>) = expiring.drain(..).partition(|e| e.at <= now);
+        *expiring = keep;
+        for e in &over {
+            state.operator.retain(|o| !e.covers(o));
+        }
+        over
+    }
+}
+
 /// The operator command behind an [`OperatorConstraint`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

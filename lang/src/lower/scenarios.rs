@@ -281,13 +281,23 @@ impl Lower {
             let r = self.rsc_ref(c, "a resource")?;
             c.word("to")?;
             let node = self.node_ref(c.name("a node name")?)?;
-            return Ok(Event::Move { rsc: r.name, node });
+            let lifetime = lifetime(c)?;
+            return Ok(Event::Move {
+                rsc: r.name,
+                node,
+                lifetime,
+            });
         }
         if c.eat_word("ban") {
             let r = self.rsc_ref(c, "a resource")?;
             c.word("from")?;
             let node = self.node_ref(c.name("a node name")?)?;
-            return Ok(Event::Ban { rsc: r.name, node });
+            let lifetime = lifetime(c)?;
+            return Ok(Event::Ban {
+                rsc: r.name,
+                node,
+                lifetime,
+            });
         }
         if c.stmt.tokens.get(2).is_some_and(|t| t.is_word("passes")) {
             let (d, _) = c.duration()?;
@@ -400,4 +410,20 @@ fn with_suggestion(c: &Cursor<'_>, what: &str, words: &[&str]) -> Diagnostic {
         Some(help) => d.help(help),
         None => d,
     }
+}
+
+/// `for D` after a move or a ban: how long it lasts (above zero).
+fn lifetime(c: &mut Cursor) -> Res<Option<halo_model::Duration>> {
+    if !c.eat_word("for") {
+        return Ok(None);
+    }
+    let (d, span) = c.duration()?;
+    if d == halo_model::Duration::ZERO {
+        return Err(
+            Diagnostic::error(Code::BadValue, span, "a lifetime of 0 ends at once")
+                .label("zero lifetime")
+                .help("give how long it lasts, e.g. `for 10m`, or leave `for` out"),
+        );
+    }
+    Ok(Some(d))
 }
