@@ -3,7 +3,9 @@
 
 use crate::diag::{Code, Diagnostic, Span};
 use crate::lower::Compiled;
-use halo_model::{AgentClass, ConstraintKind, OpAction, QuorumMode, Resource, ResourceKind, Role};
+use halo_model::{
+    AgentClass, Bound, ConstraintKind, OpAction, QuorumMode, Resource, ResourceKind, Role,
+};
 use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
 
@@ -49,14 +51,16 @@ fn bounds(c: &Compiled) -> Option<Diagnostic> {
     // The first declaration past the bound, or the cluster block.
     let past = usize::try_from(max).unwrap_or(usize::MAX);
     let origin = match what {
-        "nodes" => p.cluster.nodes.get(past).map(|n| n.origin),
-        "resources" => p.resources.get(past).map(|r| r.origin),
-        _ => p
+        Bound::Nodes => p.cluster.nodes.get(past).map(|n| n.origin),
+        Bound::Resources => p.resources.get(past).map(|r| r.origin),
+        // The clone with the most instances (one per node without clone-max).
+        Bound::Instances => p
             .resources
             .iter()
-            .filter(|r| r.clone.is_some())
-            .map(|r| r.origin)
-            .next(),
+            .filter_map(|r| Some((r.clone.as_ref()?.max, r.origin)))
+            .max_by_key(|(max, _)| max.map_or(p.cluster.nodes.len() as u64, u64::from))
+            .map(|(_, o)| o),
+        Bound::Chain => None,
     };
     Some(
         Diagnostic::error(

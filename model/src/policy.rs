@@ -61,18 +61,14 @@ impl Policy {
             .sum()
     }
 
-    /// The first bound on counts the policy goes past, as (what, how many,
+    /// The first bound on counts the policy goes past, as (which, how many,
     /// the bound).
-    pub fn exceeded_bound(&self) -> Option<(&'static str, u64, u64)> {
+    pub fn exceeded_bound(&self) -> Option<(Bound, u64, u64)> {
         [
-            ("nodes", self.cluster.nodes.len() as u64, MAX_NODES),
-            ("resources", self.resources.len() as u64, MAX_RESOURCES),
-            ("resource instances", self.instance_count(), MAX_INSTANCES),
-            (
-                "resources in one chain of colocations or orders",
-                self.longest_chain() as u64,
-                MAX_CHAIN,
-            ),
+            (Bound::Nodes, self.cluster.nodes.len() as u64, MAX_NODES),
+            (Bound::Resources, self.resources.len() as u64, MAX_RESOURCES),
+            (Bound::Instances, self.instance_count(), MAX_INSTANCES),
+            (Bound::Chain, self.longest_chain() as u64, MAX_CHAIN),
         ]
         .into_iter()
         .find(|(_, n, max)| n > max)
@@ -325,6 +321,26 @@ impl Resource {
             ResourceKind::Primitive(p) => Some(p),
             ResourceKind::Group(_) => None,
         }
+    }
+}
+
+/// A count with a bound (see [`Policy::exceeded_bound`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    Nodes,
+    Resources,
+    Instances,
+    Chain,
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Bound::Nodes => "nodes",
+            Bound::Resources => "resources",
+            Bound::Instances => "resource instances",
+            Bound::Chain => "resources in one chain of colocations or orders",
+        })
     }
 }
 

@@ -276,6 +276,10 @@ fn leading_integer(v: &str) -> i64 {
     (sign * n).clamp(-Score::INF_VALUE, Score::INF_VALUE)
 }
 
+fn is_default(v: &str) -> bool {
+    v.eq_ignore_ascii_case("default")
+}
+
 fn role(v: &str) -> Option<Role> {
     match v {
         "Started" => Some(Role::Started),
@@ -437,10 +441,8 @@ const KNOWN_META: &[&str] = &[
     "interleave",
     "ordered",
     "collocated",
-    "container",
     "restart-type",
     "description",
-    "is-managed-default",
     "resource-failure-stickiness",
 ];
 
@@ -713,14 +715,37 @@ impl Builder<'_> {
         }
     }
 
+    /// A score as Pacemaker's `char2score` reads it: `INFINITY` and integers,
+    /// and otherwise the leading integer (`pcmk__scan_ll`), or 0, noted.
+    fn char2score(&mut self, k: &str, v: &str, owner: &str) -> Score {
+        if let Some(s) = score(v) {
+            return s;
+        }
+        let n = leading_integer(v);
+        self.notes.push(format!(
+            "{k}={v} of '{owner}' is not a whole number: read as {n}, as Pacemaker reads it"
+        ));
+        Score::new(n)
+    }
+
     fn meta(&mut self, m: &BTreeMap<String, String>, owner: &str) -> Meta {
         let mut meta = Meta::default();
         for (k, v) in m {
             match k.as_str() {
-                "resource-stickiness" | "resource_stickiness" => meta.stickiness = score(v),
-                "migration-threshold" => {
-                    meta.migration_threshold =
-                        score(v).map(|s| u32::try_from(s.value().max(0)).unwrap_or(0))
+                // `common_unpack` (lib/pengine/complex.c): "default" leaves
+                // stickiness at 0 and the threshold at INFINITY; a negative
+                // threshold is read as 1.
+                "resource-stickiness" | "resource_stickiness" => {
+                    meta.stickiness = Some(if is_default(v) {
+                        Score::ZERO
+                    } else {
+                        self.char2score(k, v, owner)
+                    })
+                }
+                "migration-threshold" if !is_default(v) => {
+                    let n = self.char2score(k, v, owner).value();
+                    // Not a u32: negative.
+                    meta.migration_threshold = Some(u32::try_from(n).unwrap_or(1));
                 }
                 "failure-timeout" => {
                     meta.failure_timeout = duration(v);
@@ -732,7 +757,7 @@ impl Builder<'_> {
                 "maintenance" if truthy(v) => self
                     .unsupported
                     .push(format!("maintenance mode of resource '{owner}'")),
-                "priority" => meta.priority = v.parse().ok(),
+                "priority" => meta.priority = Some(self.char2score(k, v, owner).value()),
                 "is-managed" => meta.managed = Some(truthy(v)),
                 "target-role" => {
                     meta.target_role = match v.to_ascii_lowercase().as_str() {
@@ -780,22 +805,6 @@ impl Builder<'_> {
                 )),
                 _ => {}
             }
-        }
-        // A number Halo cannot read whole is read as Pacemaker's `char2score`
-        // reads it: its leading integer, or 0 (`pcmk__scan_ll`), and noted.
-        for k in ["resource-stickiness", "priority", "migration-threshold"] {
-            let Some(v) = m.get(k).filter(|v| score(v).is_none()) else {
-                continue;
-            };
-            let n = leading_integer(v);
-            match k {
-                "priority" => meta.priority = Some(n),
-                "resource-stickiness" => meta.stickiness = Some(Score::new(n)),
-                _ => meta.migration_threshold = u32::try_from(n.max(0)).ok(),
-            }
-            self.notes.push(format!(
-                "{k}={v} of '{owner}' is not a whole number: read as {n}, as Pacemaker reads it"
-            ));
         }
         meta
     }

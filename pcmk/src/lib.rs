@@ -434,7 +434,7 @@ fn finish(mut b: config::Builder<'_>, mut state: ClusterState, top: &Top) -> Imp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halo_model::{NodeStatus, Role};
+    use halo_model::{NodeStatus, Role, Score};
 
     const CIB: &str = r#"<cib have-quorum="1" execution-date="1700000000">
   <configuration>
@@ -726,6 +726,58 @@ mod tests {
             .unwrap()
             .params
             .contains_key("pcmk_reboot_timeout"));
+    }
+
+    /// `common_unpack` reads these through `char2score`: the leading integer
+    /// of what is no integer, "default" as the built-in value, and a negative
+    /// threshold as 1.
+    #[test]
+    fn numeric_meta_attributes_are_read_as_char2score_reads_them() {
+        let meta = |rsc: &str, pairs: &[(&str, &str)]| {
+            let nv: String = pairs
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| format!(r#"<nvpair id="{rsc}{i}" name="{k}" value="{v}"/>"#))
+                .collect();
+            format!(
+                r#"<primitive id="{rsc}" class="ocf" provider="heartbeat" type="Dummy"><meta_attributes id="{rsc}m">{nv}</meta_attributes></primitive>"#
+            )
+        };
+        let rscs = [
+            meta(
+                "a",
+                &[("priority", "1.5"), ("resource-stickiness", "default")],
+            ),
+            meta(
+                "b",
+                &[
+                    ("migration-threshold", "-3"),
+                    ("resource-stickiness", "lots"),
+                ],
+            ),
+            meta("c", &[("migration-threshold", "default")]),
+        ]
+        .concat();
+        let i = cib_with("", "", &rscs, "");
+        let m = |name: &str| {
+            i.policy
+                .resources
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap()
+                .meta
+                .clone()
+        };
+        assert_eq!(m("a").priority, Some(1));
+        assert_eq!(m("a").stickiness, Some(Score::ZERO));
+        assert_eq!(m("b").migration_threshold, Some(1));
+        assert_eq!(m("b").stickiness, Some(Score::ZERO));
+        assert_eq!(m("c").migration_threshold, None);
+        assert!(has(
+            &i.notes,
+            "priority=1.5 of 'a' is not a whole number: read as 1"
+        ));
+        assert!(has(&i.notes, "resource-stickiness=lots of 'b'"));
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl Builder<'_> {
         };
         if !n.known {
             // Pacemaker skips the state of a node its configuration does not
-            // list (`unpack_status` finds no node for it).
+            // list (`unpack_node_state`: "no longer in the configuration").
             self.notes.push(format!(
                 "node_state '{}' is of node '{}', which <nodes> does not list: its state is not read, as Pacemaker does not read it",
                 ns.id(),
