@@ -8,8 +8,8 @@
 
 mod scratch;
 
-use scratch::Scratch;
 use nix::sys::resource::{getrusage, UsageWho};
+use scratch::Scratch;
 use std::process::{Command, Stdio};
 
 /// Runs `halo ARGS` with its output thrown away: its exit status, and the largest

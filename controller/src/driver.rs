@@ -418,6 +418,7 @@ impl Leader {
                 role: Some(role),
                 timeout: op.timeout,
                 because: Vec::new(),
+                notice: None,
             };
             start_monitor(&self.ctl, policy, &a, self.term).await;
         }
@@ -567,8 +568,12 @@ impl Leader {
                 let Some(a) = g.node_weight(i) else { continue };
                 // A stopping round still starts the monitors of what it
                 // brought up: the next plan sees those resources in
-                // their role already and does not ask for them again.
-                if (stop && a.kind != ActionKind::Monitor) || !self.may_run(a) {
+                // their role already and does not ask for them again. It
+                // still tells the peers of what was done (post notifications
+                // run after an abort, as Pacemaker gives them priority
+                // INFINITY).
+                let finishes = a.kind == ActionKind::Monitor || a.is_post_notification();
+                if (stop && !finishes) || !self.may_run(a) {
                     continue;
                 }
                 labels.insert(i, a.to_string());
@@ -586,6 +591,16 @@ impl Leader {
                     labels.remove(&f.index);
                     if !f.ok {
                         stop = true;
+                        // The peers are told even of a failed operation.
+                        for next in g.neighbors_directed(f.index, Direction::Outgoing) {
+                            let post = g.node_weight(next).is_some_and(Action::is_post_notification);
+                            if let (true, Some(n)) = (post, waiting.get_mut(&next)) {
+                                *n = n.saturating_sub(1);
+                                if *n == 0 {
+                                    ready.push_back(next);
+                                }
+                            }
+                        }
                         if let Some(a) = g.node_weight(f.index).filter(|a| a.kind == ActionKind::Fence) {
                             // Back off: 200 ms after the first failure, doubling to 5 s.
                             let attempts = self.ctl.sm.read(|m| {
@@ -636,6 +651,10 @@ impl Leader {
         let id = self.next_id();
         let policy = policy.clone();
         async move {
+            // A point in the plan: nothing to run.
+            if a.kind.is_pseudo() {
+                return true;
+            }
             // A leader that has not heard from a majority lately may have been
             // replaced already: it must not act.
             if !ctl.confirm_leadership().await {
@@ -645,14 +664,15 @@ impl Leader {
             match a.kind {
                 ActionKind::Fence => fence(&ctl, &policy, &a.node, term, id).await,
                 ActionKind::Monitor => start_monitor(&ctl, &policy, &a, term).await,
-                kind => {
-                    let op = match kind {
-                        ActionKind::Start => OpAction::Start,
-                        ActionKind::Stop => OpAction::Stop,
-                        ActionKind::Promote => OpAction::Promote,
-                        _ => OpAction::Demote,
-                    };
-                    run_action(&ctl, &policy, &a, op, term, id).await
+                ActionKind::Notify => run_notify(&ctl, &policy, &a, term, id).await,
+                ActionKind::Notified => true,
+                ActionKind::Start => run_action(&ctl, &policy, &a, OpAction::Start, term, id).await,
+                ActionKind::Stop => run_action(&ctl, &policy, &a, OpAction::Stop, term, id).await,
+                ActionKind::Promote => {
+                    run_action(&ctl, &policy, &a, OpAction::Promote, term, id).await
+                }
+                ActionKind::Demote => {
+                    run_action(&ctl, &policy, &a, OpAction::Demote, term, id).await
                 }
             }
         }
@@ -694,14 +714,32 @@ fn request(
     role: Option<Role>,
     interval: Option<halo_model::Duration>,
 ) -> Option<ActionRequest> {
-    let r = policy.resource(policy.find(rsc)?)?;
-    let p = r.primitive()?;
-    let agent = AgentRef::parse(&p.agent.to_string()).ok()?;
+    let p = policy.resource(policy.find(rsc)?)?.primitive()?;
     let declared = p.ops.iter().find(|o| {
         o.action == op
             && interval.is_none_or(|i| o.interval == i)
             && (role.is_none() || o.role.is_none() || o.role == role)
     });
+    // A fence device is "started" by checking it can reach its hardware.
+    let action = match (p.fence.is_some(), op) {
+        (true, OpAction::Start) => "monitor",
+        _ => op.as_str(),
+    };
+    agent_request(policy, rsc, action, declared, interval)
+}
+
+/// The runner request for the agent's `action` on `rsc`, with the timeout and
+/// parameters of the operation the policy declares for it, if any.
+fn agent_request(
+    policy: &Policy,
+    rsc: &str,
+    action: &str,
+    declared: Option<&halo_model::Operation>,
+    interval: Option<halo_model::Duration>,
+) -> Option<ActionRequest> {
+    let r = policy.resource(policy.find(rsc)?)?;
+    let p = r.primitive()?;
+    let agent = AgentRef::parse(&p.agent.to_string()).ok()?;
     let timeout = declared
         .and_then(|o| o.timeout)
         .or(policy.op_timeout)
@@ -735,11 +773,6 @@ fn request(
             );
         }
     }
-    // A fence device is "started" by checking it can reach its hardware.
-    let action = match (p.fence.is_some(), op) {
-        (true, OpAction::Start) => "monitor",
-        _ => op.as_str(),
-    };
     Some(ActionRequest {
         rsc: rsc.to_string(),
         agent,
@@ -837,6 +870,44 @@ async fn run_action(
             false
         }
     }
+}
+
+/// A clone notification: the agent's `notify` action, with Pacemaker's
+/// variables as `OCF_RESKEY_CRM_meta_notify_*`. It changes no role and its
+/// failure holds nothing up: Pacemaker ignores a failed notify
+/// (`pcmk__update_graph`'s callers treat it as done), so it is only logged.
+async fn run_notify(
+    ctl: &Arc<Controller>,
+    policy: &Policy,
+    a: &Action,
+    term: u64,
+    id: u64,
+) -> bool {
+    let (Some(rsc), Some(notice)) = (&a.rsc, &a.notice) else {
+        return true;
+    };
+    let Some(client) = ctl.runners.get(&a.node) else {
+        warn!(node = %a.node, "no runner address for {}: {a} not sent", a.node);
+        return true;
+    };
+    let Some(mut req) = agent_request(policy, rsc, "notify", None, None) else {
+        warn!(%rsc, "cannot build the request for {a}");
+        return true;
+    };
+    req.meta.extend(notice.vars.clone());
+    info!("{a}");
+    let limit = Duration::from_millis(req.timeout_ms + 2 * ctl.cfg.timing.timeout_ms);
+    match tokio::time::timeout(limit, client.execute(id, Some(term), &req)).await {
+        Ok(Ok(r)) if r.outcome.ok("notify") => {}
+        Ok(Ok(r)) => warn!(
+            "{a} failed: {} {} (ignored, as Pacemaker ignores it)",
+            r.outcome,
+            r.exit_reason.as_deref().unwrap_or_default()
+        ),
+        Ok(Err(e)) => warn!("{a}: {e}"),
+        Err(_) => warn!("{a}: no result within {} ms", limit.as_millis()),
+    }
+    true
 }
 
 async fn start_monitor(ctl: &Arc<Controller>, policy: &Policy, a: &Action, term: u64) -> bool {

@@ -13,6 +13,8 @@ use halo_model::{ConstraintKind, OpAction, Role, RscId};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeMap;
 
+mod notify;
+
 type Key = (Option<usize>, ActionKind, usize); // (resource index, kind, node index)
 
 pub(crate) struct Builder<'c, 'a> {
@@ -45,6 +47,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         b.orphans();
         b.restart_dependents();
         b.edges();
+        b.notifications();
         b.mirror_twins();
         (b.graph, notes)
     }
@@ -86,6 +89,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             role: None,
             timeout,
             because: vec![because],
+            notice: None,
         };
         let ix = self.graph.add_node(action);
         self.index.insert(key, ix);
@@ -433,6 +437,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 role: op.role,
                 timeout: op.timeout,
                 because: vec![Reason::Health],
+                notice: None,
             };
             let ix = self.graph.add_node(action);
             let after = after.or_else(|| {
@@ -472,6 +477,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 because: vec![Reason::NotWanted {
                     why: "no longer in the policy".into(),
                 }],
+                notice: None,
             };
             self.graph.add_node(action);
         }

@@ -17,7 +17,9 @@ pub mod scenario;
 pub mod settle;
 pub mod summary;
 
-pub use plan::{Action, ActionKind, Contribution, NodeScore, Placement, Plan, Reason, Source};
+pub use plan::{
+    Action, ActionKind, Contribution, NodeScore, Notice, Phase, Placement, Plan, Reason, Source,
+};
 
 use halo_model::{ClusterState, Policy, RscId, Timestamp};
 

@@ -212,6 +212,13 @@ pub enum ActionKind {
     Start,
     Promote,
     Monitor,
+    /// A clone notification: one instance is told what its peers are about to
+    /// do or have done (the agent's `notify` action).
+    Notify,
+    /// A point in the plan, run nowhere: every notification of one phase of a
+    /// clone's operation has been given (Pacemaker's `confirmed-pre` and
+    /// `confirmed-post` pseudo-actions, and the `post` one they follow).
+    Notified,
 }
 
 impl ActionKind {
@@ -223,8 +230,50 @@ impl ActionKind {
             ActionKind::Start => "start",
             ActionKind::Promote => "promote",
             ActionKind::Monitor => "monitor",
+            ActionKind::Notify => "notify",
+            ActionKind::Notified => "notified",
         }
     }
+
+    /// Whether the action runs nowhere: a point the plan's orders pass through.
+    pub fn is_pseudo(self) -> bool {
+        self == ActionKind::Notified
+    }
+}
+
+/// Before or after the operation a notification is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Pre,
+    Post,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pre => "pre",
+            Phase::Post => "post",
+        }
+    }
+}
+
+/// What a notification says: the phase, the operation, and the variables the
+/// agent receives as `OCF_RESKEY_CRM_meta_<name>` (Pacemaker's `notify_type`,
+/// `notify_operation` and the `notify_*_resource` / `notify_*_uname` lists).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub phase: Phase,
+    /// The clone's operation: start, stop, promote or demote.
+    pub op: ActionKind,
+    /// The instance told, as Pacemaker names clone instances (`rsc:N`); empty
+    /// for a [`ActionKind::Notified`] point.
+    pub instance: String,
+    /// For a point: whether it confirms the phase's notifications (Pacemaker's
+    /// `confirmed-pre` / `confirmed-post`) or, for the post phase, opens it
+    /// once the operation is done on every instance (`post`).
+    pub confirmed: bool,
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 /// One step of the plan.
@@ -239,6 +288,19 @@ pub struct Action {
     pub role: Option<Role>,
     pub timeout: Option<Duration>,
     pub because: Vec<Reason>,
+    /// For notifications and their points: what is told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Box<Notice>>,
+}
+
+impl Action {
+    /// A post notification or one of its points: it tells the peers what was
+    /// done, so it runs even once the rest of the plan is abandoned (Pacemaker
+    /// gives these priority INFINITY, above any transition abort).
+    pub fn is_post_notification(&self) -> bool {
+        matches!(self.kind, ActionKind::Notify | ActionKind::Notified)
+            && self.notice.as_ref().is_some_and(|n| n.phase == Phase::Post)
+    }
 }
 
 impl fmt::Display for Action {
@@ -249,6 +311,23 @@ impl fmt::Display for Action {
                 write!(f, "monitor {r} on {}", self.node)?;
                 if let Some(i) = self.interval {
                     write!(f, " every {i}")?;
+                }
+                Ok(())
+            }
+            (Some(r), ActionKind::Notified) => match &self.notice {
+                Some(n) => write!(
+                    f,
+                    "notified {r} ({}{}-{})",
+                    if n.confirmed { "confirmed-" } else { "" },
+                    n.phase.as_str(),
+                    n.op.as_str()
+                ),
+                None => write!(f, "notified {r}"),
+            },
+            (Some(r), ActionKind::Notify) => {
+                write!(f, "notify {r} on {}", self.node)?;
+                if let Some(n) = &self.notice {
+                    write!(f, " ({}-{})", n.phase.as_str(), n.op.as_str())?;
                 }
                 Ok(())
             }
@@ -292,6 +371,9 @@ pub enum Reason {
     OnFailFence { rsc: String },
     /// The resource is not wanted (target-role, no quorum, on-fail stop).
     NotWanted { why: String },
+    /// A clone with notifications on tells its instances about an operation
+    /// of their peers.
+    Notification { clone: String },
 }
 
 impl fmt::Display for Reason {
@@ -317,6 +399,7 @@ impl fmt::Display for Reason {
             Reason::DefinitionChanged => f.write_str("its definition changed since it started"),
             Reason::OnFailFence { rsc } => write!(f, "on-fail=fence for {rsc}"),
             Reason::NotWanted { why } => f.write_str(why),
+            Reason::Notification { clone } => write!(f, "{clone} has notifications on"),
         }
     }
 }

@@ -27,6 +27,10 @@ pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
         per_node.retain(|n, _| !offline.contains(n));
     }
     for a in plan.ordered() {
+        // Notifications change no role.
+        if matches!(a.kind, ActionKind::Notify | ActionKind::Notified) {
+            continue;
+        }
         let Some(rsc) = &a.rsc else {
             // Fencing: the node is powered off and nothing runs there any more.
             let n = s.node_mut(&a.node);
@@ -85,6 +89,9 @@ pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
                 }
             }
             ActionKind::Fence | ActionKind::Monitor => {}
+            ActionKind::Notify | ActionKind::Notified => {
+                debug_assert!(false, "notifications were skipped above");
+            }
         }
         entry.set_roles(roles);
     }

@@ -257,6 +257,9 @@ fn resource(out: &mut String, p: &Policy, _id: RscId, r: &Resource) {
         if c.unique {
             body.push("globally-unique".to_string());
         }
+        if c.notify {
+            body.push("notify".to_string());
+        }
         if c.interleave {
             body.push("interleave".to_string());
         }

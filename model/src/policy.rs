@@ -428,6 +428,9 @@ pub struct CloneSpec {
     /// Instances are distinct services (Pacemaker's globally-unique), not
     /// copies of one; Halo still runs at most one per node.
     pub unique: bool,
+    /// Instances are told before and after their peers start, stop, promote
+    /// or demote (Pacemaker's clone notifications, `notify=true`).
+    pub notify: bool,
 }
 
 impl Default for CloneSpec {
@@ -440,6 +443,7 @@ impl Default for CloneSpec {
             promoted_node_max: 1,
             interleave: false,
             unique: false,
+            notify: false,
         }
     }
 }

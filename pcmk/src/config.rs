@@ -971,6 +971,15 @@ impl Builder<'_> {
         for op in inherited.chain(own_ops.iter().copied()) {
             let extra = nvpairs(op, "instance_attributes", &self.refs, &mut self.unsupported);
             let Some(action) = op.attr("name").and_then(OpAction::parse) else {
+                if op.attr("name") == Some("notify") {
+                    // The notification itself is sent (the clone's notify=true).
+                    self.notes.push(format!(
+                        "operation '{}' (notify) of '{}' is not carried: Halo sends notifications with the cluster's default operation timeout",
+                        op.id(),
+                        el.id(),
+                    ));
+                    continue;
+                }
                 self.notes.push(format!(
                     "operation '{}' ({}) of '{}' is not carried: Halo does not run {} operations",
                     op.id(),
@@ -1170,14 +1179,9 @@ impl Builder<'_> {
                 .unwrap_or(1),
             interleave: m.get("interleave").is_some_and(|v| truthy(v)),
             unique: m.get("globally-unique").is_some_and(|v| truthy(v)),
+            notify: m.get("notify").is_some_and(|v| truthy(v)),
         };
         self.unsupported.append(&mut refused);
-        if m.get("notify").is_some_and(|v| truthy(v)) {
-            self.notes.push(format!(
-                "clone '{}' has notify=true: Halo does not send clone notifications yet, so its plans show none",
-                el.id()
-            ));
-        }
         let clone_min = m.get("clone-min").map(|v| v.parse::<u32>().unwrap_or(0));
         let meta = self.meta(&m, el.id());
         let child = el

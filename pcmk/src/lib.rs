@@ -706,8 +706,14 @@ mod tests {
             r#"<rsc_location id="ghost-l" rsc="ghost" node="n1" score="10"/>"#,
         );
         assert!(i.unsupported.is_empty(), "{:?}", i.unsupported);
+        assert!(
+            i.policy
+                .resources
+                .iter()
+                .any(|r| r.clone.as_ref().is_some_and(|c| c.notify)),
+            "notify=true is carried"
+        );
         for what in [
-            "clone 'c' has notify=true",
             "operation 'p-n' (notify)",
             "operation 'p-r' (reload)",
             "priority-fencing-delay=10s",

@@ -10,6 +10,7 @@
 //! reproduces it); `--bless` rewrites the list after an improvement.
 
 mod differential;
+mod notifications;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("notifications") => match notifications::run(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("import-roundtrip") => match import_roundtrip(&args[1..]) {
             Ok(code) => code,
             Err(e) => {
@@ -42,7 +50,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
             ExitCode::from(2)
         }
     }

@@ -83,11 +83,19 @@ impl Drop for Cluster {
 
 const WRAPPER: &str = r#"#!/bin/sh
 # Audit wrapper: records each action's begin and end, then runs the real agent.
+# A notification is recorded as notify-TYPE-OPERATION, and its variables go to
+# AUDIT.notify, one line per notification.
 log() { echo "$(date +%s%N) ${OCF_RESKEY_CRM_meta_on_node:-?} ${OCF_RESOURCE_INSTANCE:-?} $1 $2 $3" >> "AUDIT"; }
-log "$1" begin
+act="$1"
+if [ "$1" = notify ]; then
+  act="notify-${OCF_RESKEY_CRM_meta_notify_type}-${OCF_RESKEY_CRM_meta_notify_operation}"
+  vars=$(env | grep '^OCF_RESKEY_CRM_meta_notify_' | sort | tr '\n' '|')
+  echo "$(date +%s%N) ${OCF_RESKEY_CRM_meta_on_node:-?} $act $vars" >> "AUDIT.notify"
+fi
+log "$act" begin
 OCF_ROOT=/usr/lib/ocf REAL "$@"
 rc=$?
-log "$1" end "$rc"
+log "$act" end "$rc"
 exit $rc
 "#;
 
@@ -390,6 +398,30 @@ impl Cluster {
                     end: *f.get(4)? == "end",
                     rc: f.get(5).and_then(|r| r.parse().ok()),
                 })
+            })
+            .collect()
+    }
+
+    /// The notifications the agents received: (node, `notify-TYPE-OPERATION`,
+    /// the `notify_*` variables without their `OCF_RESKEY_CRM_meta_` prefix).
+    pub fn notices(&self) -> Vec<(String, String, BTreeMap<String, String>)> {
+        let path = self.audit.with_extension("log.notify");
+        let t = std::fs::read_to_string(path).unwrap_or_default();
+        t.lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(4, ' ');
+                let (_, node, what) = (f.next()?, f.next()?, f.next()?);
+                let vars = f
+                    .next()
+                    .unwrap_or_default()
+                    .split('|')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| {
+                        let k = k.trim_start_matches("OCF_RESKEY_CRM_meta_");
+                        (k.to_string(), v.to_string())
+                    })
+                    .collect();
+                Some((node.to_string(), what.to_string(), vars))
             })
             .collect()
     }

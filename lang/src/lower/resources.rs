@@ -38,6 +38,7 @@ const CLONE_OPTS: &[&str] = &[
     "promoted-node-max",
     "interleave",
     "globally-unique",
+    "notify",
 ];
 const FENCE_OPTS: &[&str] = &["host-map", "targets", "timeout", "retries"];
 const OPS: &[&str] = &["start", "stop", "monitor", "promote", "demote"];
@@ -705,6 +706,7 @@ fn clone_opt(c: &mut Cursor<'_>, kw: &str, spec: &mut CloneSpec) -> Res<()> {
             spec.promoted_node_max = bounded(c.count("promoted-node-max")?, limit)?;
         }
         "globally-unique" => spec.unique = if c.at_end() { true } else { c.boolean()? },
+        "notify" => spec.notify = if c.at_end() { true } else { c.boolean()? },
         _ => spec.interleave = if c.at_end() { true } else { c.boolean()? },
     }
     Ok(())
