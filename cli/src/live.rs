@@ -78,7 +78,8 @@ pub enum NodeCommand {
 
 #[derive(Subcommand)]
 pub enum ResourceCommand {
-    /// Move RSC to NODE: it stays there until `clear` or for --lifetime. A
+    /// Move RSC to NODE: it stays there until `clear`, for --lifetime, or,
+    /// with --auto-clear, until it runs there. A
     /// move replaces an earlier move of RSC; it is refused, with the reason,
     /// when RSC could not run on NODE.
     Move {
@@ -87,6 +88,11 @@ pub enum ResourceCommand {
         /// How long the move lasts (e.g. 10m, 1h); default: until `clear`.
         #[arg(long)]
         lifetime: Option<String>,
+        /// The move removes itself once RSC runs on NODE, leaving it there by
+        /// its stickiness; refused, with the reason, when RSC would then move
+        /// on or back.
+        #[arg(long)]
+        auto_clear: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -670,6 +676,7 @@ pub fn resource(c: &ResourceCommand) -> Result<Exit, InputError> {
             rsc,
             node,
             lifetime,
+            auto_clear,
             conn,
         } => send(
             conn,
@@ -677,6 +684,7 @@ pub fn resource(c: &ResourceCommand) -> Result<Exit, InputError> {
                 rsc: rsc.clone(),
                 node: node.clone(),
                 until: None,
+                auto_clear: *auto_clear,
             },
             lifetime_secs(lifetime.as_deref())?,
         ),

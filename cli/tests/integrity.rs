@@ -122,6 +122,23 @@ fn moves_land_on_their_target_or_are_refused_and_foreign_policies_are_refused() 
         s["doc"]["log"]
     );
     assert_eq!(web_on(&s), vec![others[0].clone()]);
+    // An auto-clearing move: it lands, then removes itself as soon as the
+    // resource runs there, which stays by stickiness.
+    c.ok(&["resource", "move", "web", &first, "--auto-clear"]);
+    let s = c.wait("the auto-clearing move landed and lapsed", WAIT, |s| {
+        web_on(s) == [first.clone()]
+            && quiet(s)
+            && s["doc"]["state"]["operator"]
+                .as_array()
+                .is_none_or(|o| o.iter().all(|x| x["rsc"] != "web"))
+    });
+    assert!(
+        s["doc"]["log"].as_array().unwrap().iter().any(|l| l["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("lapsed (it runs there: --auto-clear)"))),
+        "{}",
+        s["doc"]["log"]
+    );
     // A policy for another cluster is refused, naming both clusters.
     let other = c.dir.join("other.ha");
     std::fs::write(&other, policy("elsewhere", 3, "")).unwrap();

@@ -134,12 +134,15 @@ pub enum AdminOp {
         on: bool,
     },
     /// Prefer `node` (and avoid where it runs now) until `clear` or
-    /// `until`; replaces an earlier move of `rsc`.
+    /// `until`, or with `auto_clear` until it runs there; replaces an earlier
+    /// move of `rsc`.
     Move {
         rsc: String,
         node: String,
         #[serde(default)]
         until: Option<Timestamp>,
+        #[serde(default)]
+        auto_clear: bool,
     },
     /// Keep `rsc` off `node`, until `clear` or `until`.
     Ban {
@@ -340,16 +343,21 @@ impl Doc {
         }
         // Moves and bans whose lifetime is over lapse.
         let now = cmd_time(cmd);
-        let over = Expiry::lapse(&mut self.expiring, &mut self.state, now);
+        let runs_there = |s: &halo_model::ClusterState, e: &Expiry| {
+            policy.is_some_and(|p| halo_engine::scenario::runs_there(p)(s, e))
+        };
+        let over = Expiry::lapse(&mut self.expiring, &mut self.state, now, &runs_there);
         for e in over {
             let what = match e.by {
                 OperatorSource::Move => format!("move of {} to {}", e.rsc, e.node),
                 OperatorSource::Ban => format!("ban of {} from {}", e.rsc, e.node),
             };
-            self.note(
-                now,
-                format!("operator: the {what} lapsed (its lifetime is over)"),
-            );
+            let why = if e.at.is_some_and(|t| t <= now) {
+                "its lifetime is over"
+            } else {
+                "it runs there: --auto-clear"
+            };
+            self.note(now, format!("operator: the {what} lapsed ({why})"));
         }
         self.state.normalize();
         compiled
@@ -362,16 +370,22 @@ impl Doc {
             AdminOp::Standby { node, on: false } => E::NodeUnstandby(node.clone()),
             AdminOp::Maintenance { node, on: true } => E::NodeMaintenance(node.clone()),
             AdminOp::Maintenance { node, on: false } => E::NodeReady(node.clone()),
-            AdminOp::Move { rsc, node, until } => {
+            AdminOp::Move {
+                rsc,
+                node,
+                until,
+                auto_clear,
+            } => {
                 // A move replaces an earlier one, and its lifetime with it.
                 self.expiring
                     .retain(|e| !(&e.rsc == rsc && e.by == OperatorSource::Move));
-                if let Some(t) = until {
+                if until.is_some() || *auto_clear {
                     self.expiring.push(Expiry {
                         rsc: rsc.clone(),
                         node: node.clone(),
                         by: OperatorSource::Move,
-                        at: *t,
+                        at: *until,
+                        once_there: *auto_clear,
                     });
                 }
                 // Its lifetime is kept in `expiring`, above.
@@ -379,15 +393,17 @@ impl Doc {
                     rsc: rsc.clone(),
                     node: node.clone(),
                     lifetime: None,
+                    auto_clear: false,
                 }
             }
             AdminOp::Ban { rsc, node, until } => {
-                if let Some(t) = until {
+                if until.is_some() {
                     self.expiring.push(Expiry {
                         rsc: rsc.clone(),
                         node: node.clone(),
                         by: OperatorSource::Ban,
-                        at: *t,
+                        at: *until,
+                        once_there: false,
                     });
                 }
                 E::Ban {
@@ -733,6 +749,50 @@ promotable db: halo:stateful {
         );
         assert!(d.state.operator.is_empty());
         assert!(d.state.node("n2").standby);
+    }
+
+    #[test]
+    fn an_auto_clearing_move_is_refused_when_the_resource_would_return() {
+        let with = |extra: &str| {
+            let mut d = Doc::default();
+            let text = format!(
+                "cluster t {{\n  node n1\n  node n2\n  fencing off\n}}\n\
+                 resource web: halo:dummy {{\n  monitor every 1s\n{extra}}}\n\
+                 prefer web on n1 score 50\n"
+            );
+            let p = d
+                .apply(
+                    &Command::SetPolicy {
+                        name: "t.ha".into(),
+                        text,
+                        at: Timestamp(100),
+                    },
+                    None,
+                )
+                .unwrap();
+            for (node, found) in [("n1", vec!["web"]), ("n2", vec![])] {
+                let found = found
+                    .into_iter()
+                    .map(|r: &str| Found {
+                        rsc: r.into(),
+                        role: Role::Started,
+                        promotion: None,
+                    })
+                    .collect();
+                let at = Timestamp(101);
+                let node = node.into();
+                d.apply(&Command::NodeJoined { node, found, at }, Some(&p));
+            }
+            halo_engine::scenario::check_auto_clear(&p, &d.state, Timestamp(200), "web", "n2")
+        };
+        // Nothing holds it on n2 once the move is gone: it would go back.
+        let refused = with("").unwrap_err().to_string();
+        assert!(
+            refused.contains("would leave n2 for n1") && refused.contains("stickiness"),
+            "{refused}"
+        );
+        // Its stickiness (100) beats the preference (50): it stays.
+        assert_eq!(with("  stickiness 100\n"), Ok(()));
     }
 
     #[test]

@@ -313,7 +313,7 @@ impl Leader {
         let due = self
             .ctl
             .sm
-            .read(|m| m.doc.expiring.iter().any(|e| e.at <= t));
+            .read(|m| m.doc.expiring.iter().any(|e| e.at.is_some_and(|a| a <= t)));
         if due {
             self.commit(Command::Tick { at: t }).await;
         }
@@ -326,7 +326,8 @@ impl Leader {
             m.doc
                 .expiring
                 .iter()
-                .map(|e| Duration::from_secs(u64::try_from(e.at.0 - t.0).unwrap_or(0)))
+                .filter_map(|e| e.at)
+                .map(|at| Duration::from_secs(u64::try_from(at.0 - t.0).unwrap_or(0)))
                 .min()
         })
     }

@@ -664,9 +664,20 @@ impl Controller {
             };
         }
         let at = now();
-        if let AdminOp::Move { rsc, node, .. } = &op {
+        if let AdminOp::Move {
+            rsc,
+            node,
+            auto_clear,
+            ..
+        } = &op
+        {
             let state = self.sm.read(|m| m.doc.state.clone());
-            if let Err(why) = halo_engine::scenario::check_move(&policy, &state, at, rsc, node) {
+            let check = if *auto_clear {
+                halo_engine::scenario::check_auto_clear
+            } else {
+                halo_engine::scenario::check_move
+            };
+            if let Err(why) = check(&policy, &state, at, rsc, node) {
                 return CtlResponse::Refused {
                     why: format!("move refused, nothing changed: {why}"),
                 };
@@ -675,7 +686,17 @@ impl Controller {
         let until = lifetime_s.map(|s| at.plus(halo_model::Duration::from_secs(s)));
         let op = match op {
             AdminOp::Ban { rsc, node, .. } => AdminOp::Ban { rsc, node, until },
-            AdminOp::Move { rsc, node, .. } => AdminOp::Move { rsc, node, until },
+            AdminOp::Move {
+                rsc,
+                node,
+                auto_clear,
+                ..
+            } => AdminOp::Move {
+                rsc,
+                node,
+                until,
+                auto_clear,
+            },
             op => op,
         };
         info!("{who}: {op:?}");

@@ -217,6 +217,13 @@ pub enum MoveRefused {
     },
     /// The cluster would not settle after the move.
     Unsettled { why: String },
+    /// An auto-clearing move would be undone: once it lapses, the resource
+    /// would move on (or back) to these nodes.
+    WouldReturn {
+        rsc: String,
+        node: String,
+        would_run: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for MoveRefused {
@@ -248,6 +255,20 @@ impl std::fmt::Display for MoveRefused {
                 write!(f, " (see `halo why {rsc}`)")
             }
             MoveRefused::Unsettled { why } => write!(f, "after the move, {why}"),
+            MoveRefused::WouldReturn {
+                rsc,
+                node,
+                would_run,
+            } => write!(
+                f,
+                "once the move cleared itself, `{rsc}` would leave {node} for {}: \
+                 nothing keeps it there (give it stickiness, or move it without --auto-clear)",
+                if would_run.is_empty() {
+                    "nowhere".to_string()
+                } else {
+                    would_run.join(", ")
+                }
+            ),
         }
     }
 }
@@ -275,18 +296,7 @@ pub fn check_move(
     apply_move(policy, &mut s, rsc, node);
     s.normalize();
     let plans = settle(policy, &mut s, now).map_err(|why| MoveRefused::Unsettled { why })?;
-    let leaves = leaves(policy, rsc);
-    let mut would_run: Vec<String> = leaves
-        .iter()
-        .filter_map(|l| s.resources.get(l))
-        .flat_map(|m| {
-            m.iter()
-                .filter(|(_, r)| r.role.is_active())
-                .map(|(n, _)| n.clone())
-        })
-        .collect();
-    would_run.sort();
-    would_run.dedup();
+    let would_run = running_on(policy, &s, rsc);
     if would_run == [node] {
         return Ok(());
     }
@@ -309,6 +319,52 @@ pub fn check_move(
         node: node.to_string(),
         would_run,
         because,
+    })
+}
+
+/// The nodes where any primitive of `rsc` runs in `s`, by name.
+fn running_on(policy: &Policy, s: &ClusterState, rsc: &str) -> Vec<String> {
+    let mut on: Vec<String> = leaves(policy, rsc)
+        .iter()
+        .filter_map(|l| s.resources.get(l))
+        .flat_map(|m| {
+            m.iter()
+                .filter(|(_, r)| r.role.is_active())
+                .map(|(n, _)| n.clone())
+        })
+        .collect();
+    on.sort();
+    on.dedup();
+    on
+}
+
+/// Whether `move RSC NODE --auto-clear` keeps `rsc` on `node` once the move
+/// clears itself: checked as [`check_move`] is, then the move is taken away
+/// from the settled cluster and it must stay (as pcs checks its
+/// self-removing move).
+pub fn check_auto_clear(
+    policy: &Policy,
+    state: &ClusterState,
+    now: Timestamp,
+    rsc: &str,
+    node: &str,
+) -> Result<(), MoveRefused> {
+    check_move(policy, state, now, rsc, node)?;
+    let mut s = state.clone();
+    apply_move(policy, &mut s, rsc, node);
+    s.normalize();
+    settle(policy, &mut s, now).map_err(|why| MoveRefused::Unsettled { why })?;
+    s.operator
+        .retain(|o| !(o.rsc == rsc && o.by == OperatorSource::Move));
+    settle(policy, &mut s, now).map_err(|why| MoveRefused::Unsettled { why })?;
+    let would_run = running_on(policy, &s, rsc);
+    if would_run == [node] {
+        return Ok(());
+    }
+    Err(MoveRefused::WouldReturn {
+        rsc: rsc.to_string(),
+        node: node.to_string(),
+        would_run,
     })
 }
 
@@ -367,18 +423,26 @@ pub fn run(policy: &Policy, sc: &Scenario) -> Vec<StepOutcome> {
                 let mut failure = apply_event(policy, &mut s, &mut now, event).err();
                 if failure.is_none() {
                     track_lifetimes(&mut expiring, event, now);
-                    Expiry::lapse(&mut expiring, &mut s, now);
+                    Expiry::lapse(&mut expiring, &mut s, now, &runs_there(policy));
                     s.normalize();
                 }
                 let (mut trans, mut actions) = (Vec::new(), Vec::new());
-                if failure.is_none() {
+                // Settles, and again once an auto-clearing move that has done
+                // its work lapses (as the controller does).
+                let mut rounds = 0;
+                while failure.is_none() && rounds < 2 {
+                    rounds += 1;
                     match settle(policy, &mut s, now) {
                         Ok(ps) => {
-                            trans = ps.iter().flat_map(transitions).collect();
-                            actions = action_list(&ps);
+                            trans.extend(ps.iter().flat_map(transitions));
+                            actions.extend(action_list(&ps));
                         }
                         Err(e) => failure = Some(e),
                     }
+                    if Expiry::lapse(&mut expiring, &mut s, now, &runs_there(policy)).is_empty() {
+                        break;
+                    }
+                    s.normalize();
                 }
                 out.push(StepOutcome {
                     origin: *origin,
@@ -522,7 +586,12 @@ pub fn describe_event(e: &Event) -> String {
             rsc,
             node,
             lifetime,
-        } => format!("move {rsc} to {node}{}", for_lifetime(*lifetime)),
+            auto_clear,
+        } => format!(
+            "move {rsc} to {node}{}{}",
+            for_lifetime(*lifetime),
+            if *auto_clear { " auto-clear" } else { "" }
+        ),
         Event::Ban {
             rsc,
             node,
@@ -539,34 +608,46 @@ fn for_lifetime(d: Option<halo_model::Duration>) -> String {
 /// What a move or a ban with a lifetime, a later move or a `clear` does to
 /// the lifetimes kept (as the controller keeps them: see `halo_model::Expiry`).
 fn track_lifetimes(expiring: &mut Vec<Expiry>, event: &Event, now: Timestamp) {
-    let (rsc, node, by, lifetime) = match event {
+    let (rsc, node, by, lifetime, once_there) = match event {
         Event::Move {
             rsc,
             node,
             lifetime,
+            auto_clear,
         } => {
             // A move replaces an earlier one, and its lifetime with it.
             expiring.retain(|e| !(&e.rsc == rsc && e.by == OperatorSource::Move));
-            (rsc, node, OperatorSource::Move, lifetime)
+            (rsc, node, OperatorSource::Move, lifetime, *auto_clear)
         }
         Event::Ban {
             rsc,
             node,
             lifetime,
-        } => (rsc, node, OperatorSource::Ban, lifetime),
+        } => (rsc, node, OperatorSource::Ban, lifetime, false),
         Event::Clear(rsc) => {
             expiring.retain(|e| &e.rsc != rsc);
             return;
         }
         _ => return,
     };
-    if let Some(d) = lifetime {
+    if lifetime.is_some() || once_there {
         expiring.push(Expiry {
             rsc: rsc.clone(),
             node: node.clone(),
             by,
-            at: now.plus(*d),
+            at: lifetime.map(|d| now.plus(d)),
+            once_there,
         });
+    }
+}
+
+/// Whether every primitive of the expiry's resource runs on its node: an
+/// auto-clearing move has done its work.
+pub fn runs_there(policy: &Policy) -> impl Fn(&ClusterState, &Expiry) -> bool + '_ {
+    move |s: &ClusterState, e: &Expiry| {
+        leaves(policy, &e.rsc)
+            .iter()
+            .all(|l| s.on(l, &e.node).is_some_and(|r| r.role.is_active()))
     }
 }
 

@@ -917,11 +917,12 @@ pub enum Event {
     /// The operator clears a resource's failures (`cleanup`).
     Cleanup(String),
     /// The operator moves a resource to a node (a temporary `prefer ... inf`),
-    /// for a lifetime if given.
+    /// for a lifetime if given; with `auto_clear`, until it runs there.
     Move {
         rsc: String,
         node: String,
         lifetime: Option<Duration>,
+        auto_clear: bool,
     },
     /// The operator bans a resource from a node (a temporary `avoid ... -inf`),
     /// for a lifetime if given.

@@ -50,7 +50,8 @@ pub struct OperatorConstraint {
 }
 
 /// When what a `move` or a `ban` with a lifetime added lapses: kept by the
-/// controller, and by the scenario runner for `move ... for D`.
+/// controller, and by the scenario runner for `move ... for D` and
+/// `move ... auto-clear`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expiry {
     pub rsc: String,
@@ -58,7 +59,12 @@ pub struct Expiry {
     pub node: String,
     #[serde(default)]
     pub by: OperatorSource,
-    pub at: Timestamp,
+    /// When its lifetime is over, if it has one.
+    #[serde(default)]
+    pub at: Option<Timestamp>,
+    /// A move that ends once the resource runs on its target (`--auto-clear`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub once_there: bool,
 }
 
 impl Expiry {
@@ -73,13 +79,18 @@ impl Expiry {
             }
     }
 
-    /// Ends what the expiries due by `now` cover in `state`, and returns them.
+    /// Ends what the expiries due by `now` cover in `state`, and returns them:
+    /// those whose lifetime is over, and auto-clearing moves whose resource
+    /// `runs_there` (on its target, as `state` shows).
     pub fn lapse(
         expiring: &mut Vec<Expiry>,
         state: &mut ClusterState,
         now: Timestamp,
+        runs_there: &dyn Fn(&ClusterState, &Expiry) -> bool,
     ) -> Vec<Expiry> {
-        let (over, keep): (Vec<_>, Vec<_>) = expiring.drain(..).partition(|e| e.at <= now);
+        let due =
+            |e: &Expiry| e.at.is_some_and(|t| t <= now) || (e.once_there && runs_there(state, e));
+        let (over, keep): (Vec<_>, Vec<_>) = expiring.drain(..).partition(due);
         *expiring = keep;
         for e in &over {
             state.operator.retain(|o| !e.covers(o));

@@ -282,10 +282,12 @@ impl Lower {
             c.word("to")?;
             let node = self.node_ref(c.name("a node name")?)?;
             let lifetime = lifetime(c)?;
+            let auto_clear = c.eat_word("auto-clear");
             return Ok(Event::Move {
                 rsc: r.name,
                 node,
                 lifetime,
+                auto_clear,
             });
         }
         if c.eat_word("ban") {
