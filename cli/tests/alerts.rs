@@ -27,13 +27,17 @@ fn pacemakers_sample_alert_agent_records_a_node_loss_and_its_fencing() {
         timing: None,
     });
     let log = c.dir.join("alerts.log");
+    // The same agent, for node events only (Pacemaker's select_nodes).
+    let nodes_log = c.dir.join("nodes.log");
     let policy = format!(
         "cluster alerts {{\n  node n1\n  node n2\n  node n3\n  fencing on\n\
          \x20 alert file \"{SAMPLE}\" {{\n    to \"{}\"\n  }}\n\
+         \x20 alert nodes \"{SAMPLE}\" {{\n    to \"{}\"\n    select nodes\n  }}\n\
          \x20 alert broken \"/bin/false\"\n}}\n\n\
          fence power: fence_halo {{\n  targets n1 n2 n3\n}}\n\n\
          resource web: ocf:heartbeat:Dummy {{\n  monitor every 1s\n}}\n",
-        log.display()
+        log.display(),
+        nodes_log.display()
     );
     c.apply(&policy);
     let s = c.wait("web running", WAIT, |s| {
@@ -60,6 +64,16 @@ fn pacemakers_sample_alert_agent_records_a_node_loss_and_its_fencing() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The alert that selects node events saw the loss and nothing else.
+    let nodes_text = std::fs::read_to_string(&nodes_log).unwrap_or_default();
+    assert!(
+        nodes_text.contains(&format!("Node '{victim}' is now 'lost'")),
+        "{nodes_text}"
+    );
+    assert!(
+        !nodes_text.contains("Resource operation") && !nodes_text.contains("Fencing Operation"),
+        "an alert for node events only ran for another kind:\n{nodes_text}"
+    );
     // The alert that fails is reported, and changed nothing.
     let s = c.wait("the failing alert shown", WAIT, |s| {
         s["alert_failures"].as_array().is_some_and(|f| {

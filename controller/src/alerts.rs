@@ -5,7 +5,7 @@
 //! Each run is its own task, bounded by the alert's timeout: an alert never
 //! delays or changes a plan. A failing run is logged and kept for `status`.
 
-use halo_model::Alert;
+use halo_model::{Alert, AlertKind};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,17 @@ pub enum Event {
         target_rc: i32,
         desc: String,
     },
+}
+
+impl Event {
+    /// The kind an alert's `select` names for it.
+    pub fn kind(&self) -> AlertKind {
+        match self {
+            Event::Node { .. } => AlertKind::Nodes,
+            Event::Fencing { .. } => AlertKind::Fencing,
+            Event::Resource { .. } => AlertKind::Resources,
+        }
+    }
 }
 
 /// The environment of one run of an alert program for `event`.
@@ -133,15 +144,15 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    /// Runs every alert of the policy for `event`, once per recipient (once
-    /// without one when it has none), each in its own task.
+    /// Runs every alert of the policy that selects `event`'s kind, once per
+    /// recipient (once without one when it has none), each in its own task.
     pub fn send(&self, alerts: &[Alert], node_ids: &BTreeMap<String, usize>, event: &Event) {
         if alerts.is_empty() {
             return;
         }
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let now = std::time::SystemTime::now();
-        for alert in alerts {
+        for alert in alerts.iter().filter(|a| a.selects(event.kind())) {
             let recipients: Vec<Option<&str>> = if alert.recipients.is_empty() {
                 vec![None]
             } else {
@@ -245,6 +256,7 @@ mod tests {
             recipients: vec!["/tmp/x".into()],
             params: BTreeMap::from([("debug_exec_order".to_string(), "false".to_string())]),
             timeout: None,
+            select: None,
             origin: halo_model::Origin(0),
         };
         let ids = BTreeMap::from([("n2".to_string(), 2)]);

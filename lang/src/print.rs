@@ -120,6 +120,10 @@ pub fn print_policy(p: &Policy) -> String {
         if let Some(t) = a.timeout {
             let _ = write!(out, "\ntimeout {t}");
         }
+        if let Some(kinds) = &a.select {
+            let words: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            let _ = write!(out, "\nselect {}", words.join(" "));
+        }
         for (k, v) in &a.params {
             let _ = write!(out, "\n{} = {}", name(k), quote(v));
         }
@@ -416,6 +420,7 @@ mod tests {
             "cluster c {\n node n1\n fencing off\n\
              alert mail \"/usr/share/pacemaker/alerts/alert_smtp.sh\" {\n\
                to \"ops@example.com\"; to \"oncall@example.com\"\n\
+               select nodes fencing\n\
                timeout 30s; email_sender = \"halo@example.com\" }\n\
              alert log \"/usr/local/bin/log alert.sh\" }",
         );
@@ -426,8 +431,8 @@ mod tests {
                 .iter()
                 .map(|a| {
                     format!(
-                        "{} {} {:?} {:?} {:?}",
-                        a.name, a.path, a.recipients, a.timeout, a.params
+                        "{} {} {:?} {:?} {:?} {:?}",
+                        a.name, a.path, a.recipients, a.timeout, a.params, a.select
                     )
                 })
                 .collect::<Vec<_>>()
@@ -438,5 +443,11 @@ mod tests {
             p.cluster.alerts[0].recipients,
             ["ops@example.com", "oncall@example.com"]
         );
+        use halo_model::AlertKind;
+        assert_eq!(
+            p.cluster.alerts[0].select,
+            Some(vec![AlertKind::Nodes, AlertKind::Fencing])
+        );
+        assert_eq!(p.cluster.alerts[1].select, None);
     }
 }

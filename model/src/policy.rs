@@ -191,7 +191,45 @@ pub struct Alert {
     pub params: BTreeMap<String, String>,
     /// How long one run may take before it is killed.
     pub timeout: Option<Duration>,
+    /// The kinds of event it is run for (Pacemaker's `select`); every kind
+    /// when not given.
+    pub select: Option<Vec<AlertKind>>,
     pub origin: Origin,
+}
+
+impl Alert {
+    /// Whether the alert is run for events of `kind`.
+    pub fn selects(&self, kind: AlertKind) -> bool {
+        self.select.as_ref().is_none_or(|s| s.contains(&kind))
+    }
+}
+
+/// A kind of event an alert can be run for (`CRM_alert_kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertKind {
+    /// A node joins or is lost.
+    Nodes,
+    /// A node is fenced, or its fencing fails.
+    Fencing,
+    /// An operation of a resource completes.
+    Resources,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [AlertKind::Nodes, AlertKind::Fencing, AlertKind::Resources];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Nodes => "nodes",
+            AlertKind::Fencing => "fencing",
+            AlertKind::Resources => "resources",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// Pacemaker's placement-strategy: whether node capacities and resource

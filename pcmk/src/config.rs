@@ -585,8 +585,8 @@ impl Builder<'_> {
                     .push(format!("alert meta attribute {k} in '{id}'")),
             }
         }
-        if a.first("select").is_some() {
-            self.unsupported.push(format!("alert select in '{id}'"));
+        if let Some(select) = a.first("select") {
+            alert.select = self.alert_select(select, id);
         }
         for r in a.all("recipient") {
             if r.first("instance_attributes").is_some() || r.first("meta_attributes").is_some() {
@@ -598,6 +598,30 @@ impl Builder<'_> {
                 .push(r.attr("value").unwrap_or_default().to_string());
         }
         self.policy.cluster.alerts.push(alert);
+    }
+
+    /// The kinds of event an alert's `<select>` lists (Pacemaker's
+    /// `unpack_alert_filter`; one that lists none selects every kind);
+    /// attribute alerts, which Halo does not send, are reported.
+    fn alert_select(&mut self, select: &Element, id: &str) -> Option<Vec<halo_model::AlertKind>> {
+        use halo_model::AlertKind;
+        let mut kinds = Vec::new();
+        for child in &select.children {
+            match child.name {
+                "select_nodes" => kinds.push(AlertKind::Nodes),
+                "select_fencing" => kinds.push(AlertKind::Fencing),
+                "select_resources" => kinds.push(AlertKind::Resources),
+                "select_attributes" => self.unsupported.push(format!(
+                    "alert '{id}' selects attribute changes: Halo sends no attribute alerts"
+                )),
+                other => self.notes.push(format!(
+                    "alert '{id}': <{other}> in <select> is ignored, as Pacemaker ignores it"
+                )),
+            }
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        (!kinds.is_empty()).then_some(kinds)
     }
 
     /// Reads the cluster options (`crm_config`). Options that only tune the

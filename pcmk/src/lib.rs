@@ -596,6 +596,34 @@ mod tests {
     }
 
     #[test]
+    fn an_alerts_select_is_carried_and_attribute_alerts_are_reported() {
+        let cib = |select: &str| {
+            import(&format!(
+                r#"<cib><configuration><crm_config/><nodes><node id="1" uname="n1"/></nodes>
+  <resources/><constraints/><alerts><alert id="a" path="/bin/true">{select}
+  <recipient id="r" value="/tmp/x"/></alert></alerts></configuration><status/></cib>"#
+            ))
+            .unwrap()
+        };
+        use halo_model::AlertKind;
+        let i = cib("<select><select_fencing/><select_nodes/></select>");
+        assert!(i.unsupported.is_empty(), "{:?}", i.unsupported);
+        assert_eq!(
+            i.policy.cluster.alerts[0].select,
+            Some(vec![AlertKind::Nodes, AlertKind::Fencing])
+        );
+        // No select, or one that lists nothing: every kind.
+        assert_eq!(cib("").policy.cluster.alerts[0].select, None);
+        assert_eq!(cib("<select/>").policy.cluster.alerts[0].select, None);
+        let i = cib("<select><select_attributes/></select>");
+        assert!(
+            has(&i.unsupported, "selects attribute changes"),
+            "{:?}",
+            i.unsupported
+        );
+    }
+
+    #[test]
     fn what_cannot_be_read_is_named_never_dropped_or_guessed() {
         // A score with two signs is no score (not -INFINITY).
         let i = cib_with(

@@ -540,13 +540,17 @@ impl Lower {
                     );
                 } else if c.eat_word("timeout") {
                     alert.timeout = Some(c.timeout()?);
+                } else if c.eat_word("select") {
+                    alert.select = Some(alert_kinds(&mut c)?);
                 } else {
-                    let key = c.name("`to RECIPIENT`, `timeout D` or a setting `NAME = VALUE`")?;
+                    let key = c.name(
+                        "`to RECIPIENT`, `timeout D`, `select KINDS` or a setting `NAME = VALUE`",
+                    )?;
                     if !c.eat_op("=") {
                         return Err(unknown_keyword(
                             key,
                             "in an alert block",
-                            &["to", "timeout", "NAME = VALUE"],
+                            &["to", "timeout", "select", "NAME = VALUE"],
                         ));
                     }
                     let v = c.value("the setting's value")?;
@@ -968,4 +972,33 @@ pub(crate) fn bad_choice(t: &Token, what: &str, allowed: &[&str]) -> Diagnostic 
     )
     .label(format!("expected a {what}"))
     .help(help)
+}
+
+/// `select nodes fencing resources`: the kinds of event an alert is run for.
+fn alert_kinds(c: &mut Cursor) -> Res<Vec<halo_model::AlertKind>> {
+    use halo_model::AlertKind;
+    let all: Vec<&str> = AlertKind::ALL.iter().map(|k| k.as_str()).collect();
+    let mut kinds = Vec::new();
+    while !c.at_end() {
+        let t = c.name("a kind of event: nodes, fencing or resources")?;
+        let Some(k) = AlertKind::parse(&t.text) else {
+            let why = if t.text == "attributes" {
+                "Halo sends no attribute alerts (Pacemaker's select_attributes)".to_string()
+            } else {
+                format!("`{}` is not a kind of event", t.text)
+            };
+            return Err(Diagnostic::error(Code::BadValue, t.span.clone(), why)
+                .label("unknown kind")
+                .help(format!("select from {}", all.join(", "))));
+        };
+        kinds.push(k);
+    }
+    if kinds.is_empty() {
+        return Err(
+            c.expected("the kinds of event to run the alert for: nodes, fencing, resources")
+        );
+    }
+    kinds.sort_unstable();
+    kinds.dedup();
+    Ok(kinds)
 }
