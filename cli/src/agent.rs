@@ -137,6 +137,7 @@ fn exec(a: &ExecArgs) -> Result<Exit, InputError> {
         timeout_ms: duration_ms(&a.timeout, "timeout")?,
         target: a.target.clone(),
         secrets: BTreeMap::new(),
+        view: None,
     };
     let result = match (&a.node, &a.config) {
         (Some(node), Some(config)) => block_on(remote(node, config, &req))??,
@@ -237,6 +238,7 @@ fn describe(a: &DescribeArgs) -> Result<Exit, InputError> {
         timeout_ms: 10_000,
         target: None,
         secrets: BTreeMap::new(),
+        view: None,
     };
     let dir = std::env::temp_dir().join("halo-describe");
     let result = block_on(runner(dir).execute(&req))?;

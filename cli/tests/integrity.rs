@@ -177,6 +177,7 @@ fn monitor_of_web(epoch: Option<u64>) -> Request {
             timeout_ms: 5_000,
             target: None,
             secrets: Default::default(),
+            view: None,
         },
     }
 }

@@ -26,6 +26,10 @@ pub struct Doc {
     pub log: Vec<LogLine>,
     /// Operator moves and bans with a lifetime: they lapse at their time.
     pub expiring: Vec<Expiry>,
+    /// Cluster-wide attributes agents set (`crm_attribute --type
+    /// crm_config`, such as the redis agent's last primary).
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// How many log lines the document keeps.
@@ -119,6 +123,11 @@ pub struct Done {
     /// A promotion score the agent set or deleted.
     pub promotion: Option<halo_proto::PromotionChange>,
     pub at: Timestamp,
+    /// Cluster-wide attributes the agent set or deleted, in order. Last, and
+    /// always written: the log stores commands by position, so an entry
+    /// written before this field existed reads as none.
+    #[serde(default)]
+    pub attributes: Vec<halo_proto::AttributeChange>,
 }
 
 /// What an operator can ask of the live cluster.
@@ -189,6 +198,28 @@ pub fn compile(name: &str, text: &str) -> Result<Policy, String> {
 }
 
 impl Doc {
+    /// What an agent may ask of the cluster (see `halo_proto::ClusterView`):
+    /// the attributes agents set and every active instance with its role.
+    pub fn view(&self) -> halo_proto::ClusterView {
+        let running = self
+            .state
+            .resources
+            .iter()
+            .flat_map(|(rsc, per)| {
+                per.iter().flat_map(move |(node, r)| {
+                    r.roles()
+                        .into_iter()
+                        .filter(|role| role.is_active())
+                        .map(move |role| (rsc.clone(), node.clone(), role.as_str().to_string()))
+                })
+            })
+            .collect();
+        halo_proto::ClusterView {
+            attributes: self.attributes.clone(),
+            running,
+        }
+    }
+
     /// Applies `cmd`. `policy` is the compiled current policy (the caller
     /// keeps it compiled); a `SetPolicy` returns the new one.
     pub fn apply(&mut self, cmd: &Command, policy: Option<&Arc<Policy>>) -> Option<Arc<Policy>> {
@@ -261,6 +292,7 @@ impl Doc {
                             rc: 7,
                             seen: None,
                             promotion: None,
+                            attributes: Vec::new(),
                             at: *at,
                         };
                         if let Some(line) = record(&mut self.state, &d, false, fatal) {
@@ -332,6 +364,12 @@ impl Doc {
                 let line = record(&mut self.state, d, promotable, fatal);
                 if let Some(text) = line {
                     self.note(d.at, text);
+                }
+                for c in &d.attributes {
+                    match &c.value {
+                        Some(v) => self.attributes.insert(c.name.clone(), v.clone()),
+                        None => self.attributes.remove(&c.name),
+                    };
                 }
             }
             Command::Admin { op, at } => {
@@ -602,6 +640,7 @@ promotable db: halo:stateful {
             rc,
             seen: None,
             promotion: None,
+            attributes: Vec::new(),
             at: Timestamp(200),
         })
     }
@@ -793,6 +832,39 @@ promotable db: halo:stateful {
         );
         // Its stickiness (100) beats the preference (50): it stays.
         assert_eq!(with("  stickiness 100\n"), Ok(()));
+    }
+
+    #[test]
+    fn a_result_logged_before_attributes_existed_still_reads() {
+        // The log stores commands by position: the layout of `Done` before it
+        // carried attribute changes.
+        #[derive(Serialize)]
+        struct Before {
+            rsc: String,
+            node: String,
+            op: OpAction,
+            ok: bool,
+            rc: i32,
+            seen: Option<Role>,
+            promotion: Option<halo_proto::PromotionChange>,
+            at: Timestamp,
+        }
+        let old = rmp_serde::to_vec(&Before {
+            rsc: "web".into(),
+            node: "n1".into(),
+            op: OpAction::Start,
+            ok: true,
+            rc: 0,
+            seen: None,
+            promotion: None,
+            at: Timestamp(5),
+        })
+        .unwrap();
+        let d: Done = rmp_serde::from_slice(&old).unwrap();
+        assert_eq!(
+            (d.rsc.as_str(), d.at, d.attributes.len()),
+            ("web", Timestamp(5), 0)
+        );
     }
 
     #[test]

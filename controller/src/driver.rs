@@ -539,6 +539,7 @@ impl Leader {
             rc: rc_of(&e.result),
             seen,
             promotion: None,
+            attributes: Vec::new(),
             at: now(),
         }))
         .await;
@@ -651,9 +652,18 @@ impl Leader {
         let term = self.term;
         let id = self.next_id();
         let policy = policy.clone();
+        // A notification for a node whose runner has stopped answering (lost,
+        // its lease running out) is not sent: Pacemaker sends none to a node
+        // that is not online, and waiting for the runner would hold the plan.
+        let unreachable = a.kind == ActionKind::Notify
+            && self.nodes.get(&a.node).is_some_and(|v| v.known && !v.up);
         async move {
             // A point in the plan: nothing to run.
             if a.kind.is_pseudo() {
+                return true;
+            }
+            if unreachable {
+                info!("{a}: not sent, {} does not answer", a.node);
                 return true;
             }
             // A leader that has not heard from a majority lately may have been
@@ -766,12 +776,20 @@ fn agent_request(
             c.max.map_or(nodes.to_string(), |m| m.to_string()),
         );
         meta.insert("clone_node_max".to_string(), c.node_max.to_string());
+        meta.insert("notify".to_string(), c.notify.to_string());
+        meta.insert("globally_unique".to_string(), c.unique.to_string());
         if c.promotable {
-            meta.insert("promoted_max".to_string(), c.promoted_max.to_string());
-            meta.insert(
-                "promoted_node_max".to_string(),
-                c.promoted_node_max.to_string(),
-            );
+            meta.insert("promotable".to_string(), "true".to_string());
+            // Agents written before Pacemaker 2.1 read the older names
+            // (`ocf_is_ms` checks master_max), which Pacemaker still sets.
+            for (name, n) in [
+                ("promoted_max", c.promoted_max),
+                ("master_max", c.promoted_max),
+                ("promoted_node_max", c.promoted_node_max),
+                ("master_node_max", c.promoted_node_max),
+            ] {
+                meta.insert(name.to_string(), n.to_string());
+            }
         }
     }
     Some(ActionRequest {
@@ -784,6 +802,7 @@ fn agent_request(
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         target: None,
         secrets,
+        view: None,
     })
 }
 
@@ -805,10 +824,11 @@ async fn run_action(
         // Nothing to stop: the device is simply no longer used from there.
         Ok(None)
     } else {
-        let Some(req) = request(policy, rsc, op, a.role, None) else {
+        let Some(mut req) = request(policy, rsc, op, a.role, None) else {
             warn!(%rsc, "cannot build the request for {a}");
             return false;
         };
+        req.view = Some(ctl.sm.read(|m| m.doc.view()));
         info!("{a}");
         // The agent's own timeout bounds the action; a runner that cannot
         // answer by then (unreachable) does not hold the round up longer.
@@ -853,6 +873,7 @@ async fn run_action(
                 ok,
                 rc: r.as_ref().map_or(0, rc_of),
                 seen: None,
+                attributes: r.as_ref().map(|r| r.attributes.clone()).unwrap_or_default(),
                 promotion: r.and_then(|r| r.promotion),
                 at: now(),
             };
@@ -896,6 +917,7 @@ async fn run_notify(
         return true;
     };
     req.meta.extend(notice.vars.clone());
+    req.view = Some(ctl.sm.read(|m| m.doc.view()));
     info!("{a}");
     let limit = Duration::from_millis(req.timeout_ms + 2 * ctl.cfg.timing.timeout_ms);
     match tokio::time::timeout(limit, client.execute(id, Some(term), &req)).await {

@@ -201,6 +201,7 @@ impl SimNet for Shared {
                             exit_reason: None,
                             output: String::new(),
                             promotion: None,
+                            attributes: Vec::new(),
                         },
                     });
                 }

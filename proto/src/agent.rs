@@ -116,6 +116,9 @@ pub struct ActionRequest {
     /// value never travels or sits in the cluster's log.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
+    /// The cluster as the agent may ask about it (see [`ClusterView`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ClusterView>,
 }
 
 /// What an action came to, by meaning rather than by exit code.
@@ -240,6 +243,28 @@ pub struct ActionResult {
     pub output: String,
     /// A promotion score change the agent made, the last one if several.
     pub promotion: Option<PromotionChange>,
+    /// Cluster-wide attributes the agent set or deleted
+    /// (`crm_attribute --type crm_config`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttributeChange>,
+}
+
+/// A cluster-wide attribute an agent set (`value`) or deleted (`None`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// What an agent may ask of the cluster while it runs, through the runner's
+/// stand-ins for Pacemaker's tools (`crm_attribute --type crm_config --query`,
+/// `crm_mon`): as the controller knew it when it sent the action.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// Cluster-wide attributes agents set (the redis agent's last primary).
+    pub attributes: BTreeMap<String, String>,
+    /// Every active resource instance: (resource, node, role).
+    pub running: Vec<(String, String, String)>,
 }
 
 #[cfg(test)]

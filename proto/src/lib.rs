@@ -9,4 +9,6 @@
 mod agent;
 pub mod wire;
 
-pub use agent::{ActionRequest, ActionResult, AgentRef, Outcome, PromotionChange};
+pub use agent::{
+    ActionRequest, ActionResult, AgentRef, AttributeChange, ClusterView, Outcome, PromotionChange,
+};

@@ -189,6 +189,7 @@ mod tests {
             timeout_ms: 20_000,
             target: None,
             secrets: BTreeMap::new(),
+            view: None,
         }
     }
 
@@ -218,6 +219,7 @@ mod tests {
                 exit_reason: None,
                 output: String::new(),
                 promotion: None,
+                attributes: Vec::new(),
             },
         };
         assert_eq!(decode::<Response>(&encode(&r).unwrap()[4..]).unwrap(), r);

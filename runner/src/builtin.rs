@@ -48,6 +48,7 @@ pub async fn run(cfg: &RunnerConfig, req: &ActionRequest, name: &str) -> ActionR
                 String::new()
             },
             promotion,
+            attributes: Vec::new(),
         },
         Err(_) => failure(
             Outcome::Timeout,
@@ -190,6 +191,7 @@ pub async fn fence(cfg: &RunnerConfig, req: &ActionRequest, timeout: Duration) -
         exit_reason: reason,
         output: String::new(),
         promotion: None,
+        attributes: Vec::new(),
     };
     let action = req.action.as_str();
     if matches!(

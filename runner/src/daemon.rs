@@ -152,6 +152,9 @@ pub async fn serve(cfg: NodeConfig, shim: Option<std::path::PathBuf>) -> Result<
     for d in std::iter::once(&cfg.state_dir).chain(&cfg.agents.run_dir) {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
+    // Promotion scores live as long as the node's membership, as Pacemaker's
+    // transient attributes do: a runner that starts again starts without.
+    crate::shim::forget_scores(&cfg.state_dir);
     let endpoint = server::endpoint(&cfg.ca, &cfg.cert, &cfg.key, cfg.listen)?;
     let d = Daemon::new(&cfg.node, Runner::new(runner_config(&cfg, shim)))?;
     info!(node = %cfg.node, cluster = %cfg.cluster, listen = %cfg.listen, "runner listening");
@@ -601,6 +604,7 @@ async fn never_started(
         )),
         output: String::new(),
         promotion: None,
+        attributes: Vec::new(),
     })
 }
 

@@ -95,6 +95,7 @@ fn ok(outcome: Outcome, started: Instant) -> ActionResult {
         exit_reason: None,
         output: String::new(),
         promotion: None,
+        attributes: Vec::new(),
     }
 }
 
@@ -233,6 +234,7 @@ async fn start(
             exit_reason: Some(format!("the command exited at once with status {code}")),
             output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
             promotion: None,
+            attributes: Vec::new(),
         };
     }
     ok(Outcome::Success, started)
@@ -328,6 +330,7 @@ async fn monitor(
             exit_reason: (f.code != Some(0)).then(|| "the health check failed".to_string()),
             output: joined(&f),
             promotion: None,
+            attributes: Vec::new(),
         },
         Err(e) => failure(
             Outcome::Error,

@@ -79,6 +79,7 @@ pub async fn run(
             exit_reason: (!done).then(|| reason(&f, timeout)),
             output: joined(&f),
             promotion: None,
+            attributes: Vec::new(),
         });
         if done {
             break;
@@ -162,6 +163,7 @@ mod tests {
             timeout_ms: 1000,
             target: Some("n2".into()),
             secrets: BTreeMap::new(),
+            view: None,
         };
         assert_eq!(
             input(&req, "off"),

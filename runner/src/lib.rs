@@ -170,6 +170,7 @@ pub(crate) fn failure(outcome: Outcome, why: &str, took: Duration) -> ActionResu
         exit_reason: Some(why.to_string()),
         output: String::new(),
         promotion: None,
+        attributes: Vec::new(),
     }
 }
 

@@ -61,6 +61,7 @@ pub async fn run(
         }),
         output: joined(&f),
         promotion: None,
+        attributes: Vec::new(),
     }
 }
 

@@ -29,7 +29,7 @@ pub async fn run(
     let mut env = environment(cfg, req, timeout);
     env.insert("OCF_RESOURCE_TYPE".into(), kind.into());
     env.insert("OCF_RESOURCE_PROVIDER".into(), provider.into());
-    let scores = match shim::Scores::prepare(cfg, &req.rsc, &mut env) {
+    let scores = match shim::Scores::prepare(cfg, &req.rsc, req.view.as_ref(), &mut env) {
         Ok(s) => s,
         Err(e) => return failure(Outcome::Error, &e, Duration::ZERO),
     };
@@ -64,7 +64,11 @@ pub async fn run(
             })
         }),
         output: joined(&f),
-        promotion: scores.read(),
+        promotion: scores.read().or_else(|| {
+            let probe = req.action == "monitor" && req.interval_ms == 0;
+            probe.then(|| scores.kept()).flatten()
+        }),
+        attributes: scores.attributes(),
     }
 }
 

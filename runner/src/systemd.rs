@@ -72,5 +72,6 @@ pub async fn run(
         exit_reason: None,
         output: joined(&f),
         promotion: None,
+        attributes: Vec::new(),
     }
 }

@@ -56,6 +56,7 @@ fn req(rsc: &str, agent: &str, action: &str, params: &[(&str, &str)]) -> ActionR
         timeout_ms: 20_000,
         target: None,
         secrets: BTreeMap::new(),
+        view: None,
     }
 }
 

@@ -64,6 +64,7 @@ fn action(rsc: &str, agent: &str, what: &str, params: &[(&str, &str)]) -> Action
         timeout_ms: 10_000,
         target: None,
         secrets: BTreeMap::new(),
+        view: None,
     }
 }
 

@@ -73,7 +73,8 @@ impl Drop for Cluster {
             let _ = c.wait();
         }
         if let Net::Namespaces { prefix, .. } = &self.net {
-            teardown_namespaces(prefix, self.nodes.len());
+            // The witness's namespace, if there is one, too.
+            teardown_namespaces(prefix, self.nodes.len() + 1);
         }
         if std::env::var_os("HALO_KEEP").is_none() && !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -120,15 +121,26 @@ fn sh(cmd: &str) -> Output {
     Command::new("sh").arg("-c").arg(cmd).output().unwrap()
 }
 
+/// Removes the namespaces, their bridge and their files under /etc/netns
+/// (which a test may fill before the cluster starts: `ip netns exec` puts
+/// them over /etc for the node's processes).
 fn teardown_namespaces(prefix: &str, n: usize) {
+    remove_namespaces(prefix, n);
+    for i in 1..=n {
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{prefix}-n{i}"));
+    }
+}
+
+fn remove_namespaces(prefix: &str, n: usize) {
     for i in 1..=n {
         let _ = sh(&format!("ip netns del {prefix}-n{i} 2>/dev/null"));
+        let _ = sh(&format!("ip link del {prefix}-v{i} 2>/dev/null"));
     }
     let _ = sh(&format!("ip link del {prefix}-br 2>/dev/null"));
 }
 
 fn setup_namespaces(prefix: &str, subnet: u8, n: usize) {
-    teardown_namespaces(prefix, n);
+    remove_namespaces(prefix, n);
     let run = |c: &str| {
         let o = sh(c);
         assert!(o.status.success(), "{c}: {}", text(&o.stderr));
@@ -138,8 +150,21 @@ fn setup_namespaces(prefix: &str, subnet: u8, n: usize) {
         "ip link add {prefix}-br type bridge && ip link set {prefix}-br up && \
          ip addr add 10.{subnet}.0.254/24 dev {prefix}-br"
     ));
+    // Each namespace resolves the nodes' names to their addresses (`ip netns
+    // exec` puts /etc/netns/NS/hosts over /etc/hosts): agents such as redis
+    // point replicas at a node by its name.
+    let hosts: String = (1..=n)
+        .map(|i| format!("10.{subnet}.0.{i} n{i}\n"))
+        .collect();
     for i in 1..=n {
         let ns = format!("{prefix}-n{i}");
+        let etc = format!("/etc/netns/{ns}");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(
+            format!("{etc}/hosts"),
+            format!("127.0.0.1 localhost\n{hosts}"),
+        )
+        .unwrap();
         run(&format!("ip netns add {ns}"));
         run(&format!(
             "ip link add {prefix}-v{i} type veth peer name eth0 netns {ns} && \
@@ -167,9 +192,15 @@ impl Cluster {
         let ocf = dir.join("ocf");
         write_wrapper(&ocf, "heartbeat", "Dummy", &audit);
         write_wrapper(&ocf, "pacemaker", "Stateful", &audit);
+        write_wrapper(&ocf, "heartbeat", "IPaddr2", &audit);
+        if Path::new("/usr/lib/ocf/resource.d/heartbeat/redis").exists() {
+            write_wrapper(&ocf, "heartbeat", "redis", &audit);
+        }
         std::os::unix::fs::symlink("/usr/lib/ocf/lib", ocf.join("lib")).unwrap();
+        // In namespaces the witness has its own, after the nodes'.
+        let spaces = o.nodes + usize::from(o.witness);
         if let Net::Namespaces { prefix, subnet } = &o.net {
-            setup_namespaces(prefix, *subnet, o.nodes);
+            setup_namespaces(prefix, *subnet, spaces);
         }
         let nodes: Vec<String> = (1..=o.nodes).map(|i| format!("n{i}")).collect();
         let out_dir = dir.join("cluster");
@@ -184,9 +215,14 @@ impl Cluster {
             args.push(format!("{n}={}:7420", Self::address(&o.net, i + 1)));
         }
         if o.witness {
-            // The witness shares the first node's address, on another port.
+            // On loopback the witness shares the first node's address, on
+            // another port; in namespaces it has its own.
+            let at = match o.net {
+                Net::Loopback(_) => 1,
+                Net::Namespaces { .. } => o.nodes + 1,
+            };
             args.push("--witness".into());
-            args.push(format!("w={}:7430", Self::address(&o.net, 1)));
+            args.push(format!("w={}:7430", Self::address(&o.net, at)));
         }
         args.push("--out".into());
         args.push(out_dir.display().to_string());
@@ -223,7 +259,11 @@ impl Cluster {
             c.spawn(n, i + 1, "runner");
         }
         if o.witness {
-            c.spawn("w", 1, "witness");
+            let at = match c.net {
+                Net::Loopback(_) => 1,
+                Net::Namespaces { .. } => c.nodes.len() + 1,
+            };
+            c.spawn("w", at, "witness");
         }
         c
     }
