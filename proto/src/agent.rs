@@ -267,6 +267,18 @@ pub struct ClusterView {
     pub running: Vec<(String, String, String)>,
 }
 
+impl ClusterView {
+    /// The view as the runner hands it to the tools agents call (a file).
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).unwrap_or_default()
+    }
+
+    /// A view [`ClusterView::encode`] wrote; `None` when it is not one.
+    pub fn decode(bytes: &[u8]) -> Option<ClusterView> {
+        rmp_serde::from_slice(bytes).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

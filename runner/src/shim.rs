@@ -35,7 +35,7 @@ pub fn forget_scores(state_dir: &Path) {
 }
 
 /// The environment variable naming the file holding the action's
-/// [`ClusterView`], as JSON.
+/// [`ClusterView`] ([`ClusterView::encode`]).
 pub const VIEW_FILE_VAR: &str = "HALO_CLUSTER_VIEW";
 
 /// The names the shim answers to.
@@ -85,8 +85,7 @@ impl Scores {
         env.insert(CURRENT_FILE_VAR.into(), current.display().to_string());
         if let Some(view) = view {
             let path = attrs.join(format!("{}.view", crate::file_stem(rsc)));
-            let json = serde_json::to_vec(view).map_err(|e| e.to_string())?;
-            std::fs::write(&path, json)
+            std::fs::write(&path, view.encode())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             env.insert(VIEW_FILE_VAR.into(), path.display().to_string());
         }
@@ -307,7 +306,7 @@ fn record(invoked_as: &str, line: &str) -> i32 {
 fn view() -> ClusterView {
     std::env::var_os(VIEW_FILE_VAR)
         .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|b| ClusterView::decode(&b))
         .unwrap_or_default()
 }
 

@@ -33,6 +33,9 @@ const OPS: [ActionKind; 4] = [
     ActionKind::Promote,
 ];
 
+/// The plan's recurring monitors, by (resource, node).
+type Monitors = BTreeMap<(String, usize), Vec<NodeIndex>>;
+
 /// Where an instance runs (node, role) now and where it will, if anywhere.
 type Slot = (Option<(usize, Role)>, Option<(usize, Role)>);
 
@@ -60,24 +63,34 @@ impl Builder<'_, '_> {
     /// Notifications for every clone that has them on.
     pub(super) fn notifications(&mut self) {
         let cx = self.cx;
-        for (i, r) in cx.p.resources.iter().enumerate() {
-            if !r.clone.as_ref().is_some_and(|c| c.notify) {
-                continue;
-            }
-            let id = RscId(u32::try_from(i).unwrap_or(u32::MAX));
-            self.notify_clone(id);
+        let notifying: Vec<RscId> =
+            cx.p.resources
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.clone.as_ref().is_some_and(|c| c.notify))
+                .map(|(i, _)| RscId(u32::try_from(i).unwrap_or(u32::MAX)))
+                .collect();
+        if notifying.is_empty() {
+            return;
+        }
+        // The monitors post notifications precede, found once.
+        let monitors = self.monitors_by_node();
+        for id in notifying {
+            self.notify_clone(id, &monitors);
         }
     }
 
-    fn notify_clone(&mut self, clone: RscId) {
+    fn notify_clone(&mut self, clone: RscId, monitors: &Monitors) {
         let instances = self.instances(clone);
+        // Pacemaker builds the lists for each operation from the same
+        // instances and actions: they are the same for all four.
+        let vars = self.notify_vars(&instances);
         let mut phases: BTreeMap<ActionKind, Phases> = BTreeMap::new();
         for op in OPS {
             if !instances.iter().any(|x| x.does.contains(&op)) {
                 continue;
             }
-            let vars = self.notify_vars(&instances);
-            let ph = self.phases(clone, op, &instances, &vars);
+            let ph = self.phases(clone, op, &instances, &vars, monitors);
             phases.insert(op, ph);
         }
         // Between operations (`clone_create_pseudo_actions` and the
@@ -367,6 +380,7 @@ impl Builder<'_, '_> {
         op: ActionKind,
         instances: &[Instance],
         vars: &BTreeMap<String, String>,
+        monitors: &Monitors,
     ) -> Phases {
         let cx = self.cx;
         let fenced: Vec<bool> = (0..cx.nodes.len())
@@ -394,7 +408,6 @@ impl Builder<'_, '_> {
         self.edge(Some(pre_done), Some(post));
         self.edge(Some(post), Some(post_done));
         let mut pre = Vec::new();
-        let monitors = self.monitors_by_node();
         for x in instances {
             if let Some(n) = told(x, Phase::Pre) {
                 let ix = self.notify(clone, x, n, op, Phase::Pre, vars);
@@ -432,8 +445,8 @@ impl Builder<'_, '_> {
     }
 
     /// The recurring monitors in the plan, by (resource, node).
-    fn monitors_by_node(&self) -> BTreeMap<(String, usize), Vec<NodeIndex>> {
-        let mut m: BTreeMap<(String, usize), Vec<NodeIndex>> = BTreeMap::new();
+    fn monitors_by_node(&self) -> Monitors {
+        let mut m = Monitors::new();
         for ix in self.graph.node_indices() {
             let Some(a) = self.graph.node_weight(ix) else {
                 continue;
