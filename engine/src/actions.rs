@@ -263,16 +263,10 @@ impl<'c, 'a> Builder<'c, 'a> {
         // clone); the first instance is the one a failure is recorded for.
         // Each list's roles by node, highest first, grouped once: a resource
         // may have thousands of instances.
-        let by_node = |list: &[(usize, Role)]| {
-            let mut m: BTreeMap<usize, Vec<Role>> = BTreeMap::new();
-            for &(n, r) in list {
-                m.entry(n).or_default().push(r);
-            }
-            m.values_mut()
-                .for_each(|v| v.sort_by_key(|r| std::cmp::Reverse(*r)));
-            m
-        };
-        let (current, wanted) = (by_node(&info.current), by_node(&target.instances));
+        let (current, wanted) = (
+            roles_by_node(&info.current),
+            roles_by_node(&target.instances),
+        );
         let pairs: Vec<(usize, usize, Role, Role)> = nodes
             .iter()
             .flat_map(|&n| {
@@ -724,35 +718,16 @@ impl<'c, 'a> Builder<'c, 'a> {
                 self.order_pair(*b, ActionKind::Stop, *a, ActionKind::Stop, per_node);
             }
         }
-        // Order constraints.
-        for c in cx.orders() {
-            let ConstraintKind::Order {
-                first,
-                first_action,
-                then,
-                then_action,
-                symmetrical,
-                ..
-            } = &c.kind
-            else {
-                continue;
-            };
-            if cx.unit_of(*first) == cx.unit_of(*then) {
-                // Orders within one group are the group's own (rejected by `check`).
-                continue;
-            }
-            let interleave = cx.interleaved(*first, *then);
-            let (fk, tk) = (kind_of(*first_action), kind_of(*then_action));
+        // Order constraints, and the inverse of each symmetrical one.
+        for (first, first_action, then, then_action) in cx.order_sides() {
+            let interleave = cx.interleaved(first, then);
+            let (fk, tk) = (kind_of(first_action), kind_of(then_action));
             // An order on a group binds every member: the group as a whole starts
             // after its predecessor and stops before it.
-            let (fl, tl) = (cx.leaves(*first), cx.leaves(*then));
+            let (fl, tl) = (cx.leaves(first), cx.leaves(then));
             for &f in &fl {
                 for &t in &tl {
                     self.order_pair(f, fk, t, tk, interleave);
-                    if *symmetrical {
-                        let (rf, rt) = (first_action.inverse(), then_action.inverse());
-                        self.order_pair(t, kind_of(rt), f, kind_of(rf), interleave);
-                    }
                 }
             }
         }
@@ -768,6 +743,18 @@ impl<'c, 'a> Builder<'c, 'a> {
             }
         }
     }
+}
+
+/// A list of (node, role) grouped by node, highest roles first: how the
+/// instances on one node are paired, now and wanted.
+fn roles_by_node(list: &[(usize, Role)]) -> BTreeMap<usize, Vec<Role>> {
+    let mut m: BTreeMap<usize, Vec<Role>> = BTreeMap::new();
+    for &(n, r) in list {
+        m.entry(n).or_default().push(r);
+    }
+    m.values_mut()
+        .for_each(|v| v.sort_by_key(|r| std::cmp::Reverse(*r)));
+    m
 }
 
 fn kind_of(a: OpAction) -> ActionKind {

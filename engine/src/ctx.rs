@@ -633,6 +633,35 @@ impl<'a> Ctx<'a> {
             .filter_map(|&i| self.p.constraints.get(i))
     }
 
+    /// Every order that takes effect as it binds actions: (first, its action,
+    /// then, its action), followed by its inverse when it is symmetrical
+    /// (Pacemaker's `invert_action`: then's inverse action before first's).
+    /// Orders within one unit are a group's own and left out.
+    pub fn order_sides(&self) -> Vec<(RscId, OpAction, RscId, OpAction)> {
+        let mut sides = Vec::new();
+        for c in self.orders() {
+            let ConstraintKind::Order {
+                first,
+                first_action,
+                then,
+                then_action,
+                symmetrical,
+                ..
+            } = &c.kind
+            else {
+                continue;
+            };
+            if self.unit_of(*first) == self.unit_of(*then) {
+                continue;
+            }
+            sides.push((*first, *first_action, *then, *then_action));
+            if *symmetrical {
+                sides.push((*then, then_action.inverse(), *first, first_action.inverse()));
+            }
+        }
+        sides
+    }
+
     /// The order constraints that take effect (see `orders`).
     pub fn orders(&self) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
         self.orders

@@ -20,7 +20,7 @@
 
 use super::Builder;
 use crate::plan::{Action, ActionKind, Notice, Phase, Reason};
-use halo_model::{ConstraintKind, Role, RscId};
+use halo_model::{Role, RscId};
 use petgraph::graph::NodeIndex;
 use std::collections::BTreeMap;
 
@@ -123,33 +123,13 @@ impl Builder<'_, '_> {
     fn order_after_notifications(&mut self, clone: RscId, phases: &BTreeMap<ActionKind, Phases>) {
         let cx = self.cx;
         let mut pairs: Vec<(NodeIndex, RscId, ActionKind)> = Vec::new();
-        for c in cx.orders() {
-            let ConstraintKind::Order {
-                first,
-                first_action,
-                then,
-                then_action,
-                symmetrical,
-                ..
-            } = &c.kind
-            else {
-                continue;
-            };
-            if cx.interleaved(*first, *then) || cx.unit_of(*first) == cx.unit_of(*then) {
+        for (f, fa, t, ta) in cx.order_sides() {
+            if cx.interleaved(f, t) || cx.unit_of(f) != clone {
                 continue;
             }
-            let mut sides = vec![(*first, *first_action, *then, *then_action)];
-            if *symmetrical {
-                sides.push((*then, then_action.inverse(), *first, first_action.inverse()));
-            }
-            for (f, fa, t, ta) in sides {
-                if cx.unit_of(f) != clone {
-                    continue;
-                }
-                if let Some(ph) = phases.get(&super::kind_of(fa)) {
-                    for leaf in cx.leaves(t) {
-                        pairs.push((ph.post_done, leaf, super::kind_of(ta)));
-                    }
+            if let Some(ph) = phases.get(&super::kind_of(fa)) {
+                for leaf in cx.leaves(t) {
+                    pairs.push((ph.post_done, leaf, super::kind_of(ta)));
                 }
             }
         }
@@ -287,16 +267,7 @@ impl Builder<'_, '_> {
 /// Pairs what runs on each node now with what will run there, highest roles
 /// first (as `Builder::resource` pairs them).
 fn slots(now: &[(usize, Role)], next: &[(usize, Role)]) -> Vec<Slot> {
-    let by_node = |list: &[(usize, Role)]| {
-        let mut m: BTreeMap<usize, Vec<Role>> = BTreeMap::new();
-        for &(n, r) in list {
-            m.entry(n).or_default().push(r);
-        }
-        m.values_mut()
-            .for_each(|v| v.sort_by_key(|r| std::cmp::Reverse(*r)));
-        m
-    };
-    let (a, b) = (by_node(now), by_node(next));
+    let (a, b) = (super::roles_by_node(now), super::roles_by_node(next));
     let mut nodes: Vec<usize> = a.keys().chain(b.keys()).copied().collect();
     nodes.sort_unstable();
     nodes.dedup();
@@ -468,10 +439,23 @@ impl Builder<'_, '_> {
             confirmed,
             vars: BTreeMap::new(),
         };
+        let rsc = self.cx.name(clone).to_string();
+        self.notice_action(ActionKind::Notified, rsc, String::new(), clone, notice)
+    }
+
+    /// A notification or one of its points, for `clone`.
+    fn notice_action(
+        &mut self,
+        kind: ActionKind,
+        rsc: String,
+        node: String,
+        clone: RscId,
+        notice: Notice,
+    ) -> NodeIndex {
         self.graph.add_node(Action {
-            kind: ActionKind::Notified,
-            rsc: Some(self.cx.name(clone).to_string()),
-            node: String::new(),
+            kind,
+            rsc: Some(rsc),
+            node,
             interval: None,
             role: None,
             timeout: None,
@@ -510,18 +494,8 @@ impl Builder<'_, '_> {
             confirmed: false,
             vars,
         };
-        self.graph.add_node(Action {
-            kind: ActionKind::Notify,
-            rsc: Some(self.cx.name(x.leaf).to_string()),
-            node: self.cx.node_name(node),
-            interval: None,
-            role: None,
-            timeout: None,
-            because: vec![Reason::Notification {
-                clone: self.cx.name(clone).to_string(),
-            }],
-            notice: Some(Box::new(notice)),
-        })
+        let (rsc, node) = (self.cx.name(x.leaf).to_string(), self.cx.node_name(node));
+        self.notice_action(ActionKind::Notify, rsc, node, clone, notice)
     }
 }
 
