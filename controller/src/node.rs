@@ -372,12 +372,27 @@ impl Controller {
 
     /// Records a change through Raft (on the leader).
     pub async fn commit(&self, cmd: Command) -> Result<u64, String> {
+        self.write(cmd).await.map_err(|(_, why)| why)
+    }
+
+    /// Commits `cmd`; a failure says whether it was because this replica no
+    /// longer leads (openraft's ForwardToLeader), which this replica may
+    /// learn before its own view of the leadership changes.
+    async fn write(&self, cmd: Command) -> Result<u64, (bool, String)> {
         let r = self
             .raft
             .client_write(cmd)
             .await
             .map(|r| r.data.seq)
-            .map_err(|e| e.to_string());
+            .map_err(|e| {
+                let deposed = matches!(
+                    &e,
+                    openraft::error::RaftError::APIError(
+                        openraft::error::ClientWriteError::ForwardToLeader(_)
+                    )
+                );
+                (deposed, e.to_string())
+            });
         if r.is_err() {
             self.unrecorded
                 .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -621,7 +636,7 @@ impl Controller {
         }
         info!("{who} applies {name}");
         self.done(
-            self.commit(Command::SetPolicy {
+            self.write(Command::SetPolicy {
                 name,
                 text,
                 at: now(),
@@ -703,7 +718,7 @@ impl Controller {
         // Out of maintenance: what runs may have changed by hand meanwhile,
         // so the leader asks every node again before it plans.
         let reprobe = matches!(op, AdminOp::ClusterMaintenance { on: false });
-        let r = self.commit(Command::Admin { op, at }).await;
+        let r = self.write(Command::Admin { op, at }).await;
         if reprobe && r.is_ok() {
             self.unrecorded
                 .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -711,18 +726,19 @@ impl Controller {
         self.done(r)
     }
 
-    fn done(&self, r: Result<u64, String>) -> CtlResponse {
+    fn done(&self, r: Result<u64, (bool, String)>) -> CtlResponse {
         match r {
             Ok(seq) => {
                 self.kick.send_modify(|k| *k += 1);
                 CtlResponse::Done { seq }
             }
             // Leadership moved while the change was on its way: nothing was
-            // recorded here; the client asks the new leader.
-            Err(_) if !self.is_leader() => CtlResponse::NotLeader {
+            // recorded here; the client asks the new leader (even when the
+            // refusal came before this replica saw itself deposed).
+            Err((deposed, _)) if deposed || !self.is_leader() => CtlResponse::NotLeader {
                 leader: self.leader_name(),
             },
-            Err(why) => CtlResponse::Refused {
+            Err((_, why)) => CtlResponse::Refused {
                 why: format!("not recorded: {why}"),
             },
         }
