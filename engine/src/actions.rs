@@ -27,6 +27,9 @@ pub(crate) struct Builder<'c, 'a> {
     /// The graph's edges, to add each once without scanning an action's
     /// edges (one action may precede thousands).
     edge_set: std::collections::BTreeSet<(NodeIndex, NodeIndex)>,
+    /// What each instance does: (resource, node, copy, kind) for every stop,
+    /// start, promotion and demotion added (read by the notifications).
+    done: std::collections::BTreeSet<(usize, usize, usize, ActionKind)>,
 }
 
 impl<'c, 'a> Builder<'c, 'a> {
@@ -38,6 +41,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             index: BTreeMap::new(),
             twins: Vec::new(),
             edge_set: std::collections::BTreeSet::new(),
+            done: std::collections::BTreeSet::new(),
         };
         let mut notes = Vec::new();
         b.fencing(&mut notes);
@@ -107,6 +111,9 @@ impl<'c, 'a> Builder<'c, 'a> {
         because: Reason,
         copy: usize,
     ) -> NodeIndex {
+        if let Some(r) = rsc {
+            self.done.insert((r.index(), node, copy, kind));
+        }
         let key = (rsc.map(RscId::index), kind, node);
         let Some(&first) = self.index.get(&key).filter(|_| copy > 0) else {
             return self.add(rsc, kind, node, because);
@@ -236,16 +243,6 @@ impl<'c, 'a> Builder<'c, 'a> {
                 names(&target.stop_held)
             ));
         }
-        let mut nodes: Vec<usize> = info
-            .current
-            .iter()
-            .map(|(n, _)| *n)
-            .chain(target.instances.iter().map(|(n, _)| *n))
-            .collect();
-        nodes.sort_unstable();
-        nodes.dedup();
-        // Frozen instances are left exactly as they are.
-        nodes.retain(|n| !info.frozen.iter().any(|(f, _)| f == n));
         if !info.frozen.is_empty() {
             notes.push(format!(
                 "{} is left as it is on {}",
@@ -258,32 +255,13 @@ impl<'c, 'a> Builder<'c, 'a> {
             ));
         }
         let moving_to = target.instances.first().map(|(n, _)| *n);
-        // Instance by instance: on each node the current and target roles,
-        // highest first, are paired (a node may hold several instances of a
-        // clone); the first instance is the one a failure is recorded for.
-        // Each list's roles by node, highest first, grouped once: a resource
-        // may have thousands of instances.
-        let (current, wanted) = (
-            roles_by_node(&info.current),
-            roles_by_node(&target.instances),
-        );
-        let pairs: Vec<(usize, usize, Role, Role)> = nodes
-            .iter()
-            .flat_map(|&n| {
-                let (cur, tgt) = (
-                    current.get(&n).cloned().unwrap_or_default(),
-                    wanted.get(&n).cloned().unwrap_or_default(),
-                );
-                (0..cur.len().max(tgt.len())).map(move |i| {
-                    (
-                        n,
-                        i,
-                        cur.get(i).copied().unwrap_or(Role::Stopped),
-                        tgt.get(i).copied().unwrap_or(Role::Stopped),
-                    )
-                })
-            })
-            .collect();
+        // Instance by instance (the first on a node is the one a failure is
+        // recorded for); frozen instances are left exactly as they are.
+        let pairs: Vec<(usize, usize, Role, Role)> =
+            pair_instances(&info.current, &target.instances)
+                .into_iter()
+                .filter(|(n, ..)| !info.frozen.iter().any(|(f, _)| f == n))
+                .collect();
         // Active on several nodes though it should run once: stop it
         // everywhere, then start it on its node (Pacemaker's stop_start).
         // (What does not require fencing is not counted on lost nodes.)
@@ -623,9 +601,9 @@ impl<'c, 'a> Builder<'c, 'a> {
                         rsc: cx.name(f).to_string(),
                     };
                     if role == Role::Promoted {
-                        self.add(Some(t), ActionKind::Demote, n, why.clone());
+                        self.add_copy(Some(t), ActionKind::Demote, n, why.clone(), 0);
                     }
-                    self.add(Some(t), ActionKind::Stop, n, why.clone());
+                    self.add_copy(Some(t), ActionKind::Stop, n, why.clone(), 0);
                     // Per node: `then` comes back only if `first` does, there.
                     let first_back = !same_node
                         || self.get(f, ActionKind::Start, n).is_some()
@@ -636,9 +614,9 @@ impl<'c, 'a> Builder<'c, 'a> {
                         .find(|(tn, _)| *tn == n)
                         .filter(|_| first_back)
                     {
-                        self.add(Some(t), ActionKind::Start, n, why.clone());
+                        self.add_copy(Some(t), ActionKind::Start, n, why.clone(), 0);
                         if tr == Role::Promoted {
-                            self.add(Some(t), ActionKind::Promote, n, why);
+                            self.add_copy(Some(t), ActionKind::Promote, n, why, 0);
                         }
                         self.add_monitors(t, n, tr, None);
                     }
@@ -745,16 +723,38 @@ impl<'c, 'a> Builder<'c, 'a> {
     }
 }
 
-/// A list of (node, role) grouped by node, highest roles first: how the
-/// instances on one node are paired, now and wanted.
-fn roles_by_node(list: &[(usize, Role)]) -> BTreeMap<usize, Vec<Role>> {
-    let mut m: BTreeMap<usize, Vec<Role>> = BTreeMap::new();
-    for &(n, r) in list {
-        m.entry(n).or_default().push(r);
+/// A resource's instances as (node, copy, role now, role wanted): on each
+/// node the current and wanted roles, highest first, are paired (a node may
+/// hold several instances of a clone); `Stopped` where there is none. Each
+/// list is grouped by node once: a resource may have thousands of instances.
+fn pair_instances(
+    now: &[(usize, Role)],
+    wanted: &[(usize, Role)],
+) -> Vec<(usize, usize, Role, Role)> {
+    let by_node = |list: &[(usize, Role)]| {
+        let mut m: BTreeMap<usize, Vec<Role>> = BTreeMap::new();
+        for &(n, r) in list {
+            m.entry(n).or_default().push(r);
+        }
+        m.values_mut()
+            .for_each(|v| v.sort_by_key(|r| std::cmp::Reverse(*r)));
+        m
+    };
+    let (a, b) = (by_node(now), by_node(wanted));
+    let mut nodes: Vec<usize> = a.keys().chain(b.keys()).copied().collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let mut out = Vec::new();
+    for n in nodes {
+        let (x, y) = (a.get(&n), b.get(&n));
+        let len = x.map_or(0, Vec::len).max(y.map_or(0, Vec::len));
+        for i in 0..len {
+            let role =
+                |v: Option<&Vec<Role>>| v.and_then(|v| v.get(i)).copied().unwrap_or(Role::Stopped);
+            out.push((n, i, role(x), role(y)));
+        }
     }
-    m.values_mut()
-        .for_each(|v| v.sort_by_key(|r| std::cmp::Reverse(*r)));
-    m
+    out
 }
 
 fn kind_of(a: OpAction) -> ActionKind {

@@ -282,6 +282,8 @@ pub struct Action {
     pub kind: ActionKind,
     /// The resource; `None` for fencing.
     pub rsc: Option<String>,
+    /// Where it runs; empty for a [`ActionKind::Notified`] point, which runs
+    /// nowhere (`ActionKind::is_pseudo`).
     pub node: String,
     /// For monitors: the interval and the role checked.
     pub interval: Option<Duration>,

@@ -269,8 +269,8 @@ pub struct ClusterView {
 
 impl ClusterView {
     /// The view as the runner hands it to the tools agents call (a file).
-    pub fn encode(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).unwrap_or_default()
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        rmp_serde::to_vec_named(self).map_err(|e| format!("cannot encode the cluster view: {e}"))
     }
 
     /// A view [`ClusterView::encode`] wrote; `None` when it is not one.

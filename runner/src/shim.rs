@@ -85,7 +85,7 @@ impl Scores {
         env.insert(CURRENT_FILE_VAR.into(), current.display().to_string());
         if let Some(view) = view {
             let path = attrs.join(format!("{}.view", crate::file_stem(rsc)));
-            std::fs::write(&path, view.encode())
+            std::fs::write(&path, view.encode()?)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             env.insert(VIEW_FILE_VAR.into(), path.display().to_string());
         }

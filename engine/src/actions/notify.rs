@@ -36,9 +36,6 @@ const OPS: [ActionKind; 4] = [
 /// The plan's recurring monitors, by (resource, node).
 type Monitors = BTreeMap<(String, usize), Vec<NodeIndex>>;
 
-/// Where an instance runs (node, role) now and where it will, if anywhere.
-type Slot = (Option<(usize, Role)>, Option<(usize, Role)>);
-
 /// One clone instance in this plan: where it runs now and where it will run.
 #[derive(Clone, Debug)]
 struct Instance {
@@ -165,65 +162,46 @@ impl Builder<'_, '_> {
                     self.fence_of(*n).is_some() || cx.nodes.get(*n).is_some_and(|x| x.up())
                 })
                 .collect();
-            let slots = slots(&now, &target.instances);
-            let mut named = self.name_slots(leaf, slots, total);
-            out.append(&mut named);
+            let named = self.name_instances(leaf, &now, &target.instances, total);
+            out.extend(named);
         }
         out
     }
 
-    /// Numbers one primitive's slots and works out what each does.
-    fn name_slots(&self, leaf: RscId, slots: Vec<Slot>, total: usize) -> Vec<Instance> {
+    /// One primitive's instances with what each does in the plan (as the
+    /// builder recorded it; a stop, or a demotion, implied by fencing counts
+    /// as done), numbered: active instances first, in node order; one that
+    /// starts takes the number of one that stops for good (a move), then the
+    /// next free one; the rest, inactive, up to clone-max.
+    fn name_instances(
+        &self,
+        leaf: RscId,
+        now: &[(usize, Role)],
+        next: &[(usize, Role)],
+        total: usize,
+    ) -> Vec<Instance> {
         let name = self.cx.name(leaf).to_string();
         let mut out: Vec<Instance> = Vec::new();
-        // Restarts on a node: as many as the plan has stops there beyond the
-        // instances that stop for good.
-        let mut restarts: BTreeMap<usize, usize> = BTreeMap::new();
-        for (n, _) in self.all(leaf, ActionKind::Stop) {
-            let stops = self.count(leaf, ActionKind::Stop, n);
-            let leaving = slots
-                .iter()
-                .filter(|(now, next)| now.is_some_and(|x| x.0 == n) && next.is_none())
-                .count();
-            restarts.insert(n, stops.saturating_sub(leaving));
-        }
-        for (now, next) in slots {
-            let mut does = Vec::new();
-            let fenced = now.is_some_and(|(n, _)| self.fence_of(n).is_some());
-            let restart = match (now, next) {
-                (Some((n, _)), Some(_)) if !fenced => match restarts.get_mut(&n) {
-                    Some(k) if *k > 0 => {
-                        *k -= 1;
-                        true
-                    }
-                    _ => false,
-                },
-                _ => false,
-            };
-            let (was, will) = (now.map(|x| x.1), next.map(|x| x.1));
-            if was == Some(Role::Promoted) && (will != Some(Role::Promoted) || restart || fenced) {
-                does.push(ActionKind::Demote);
-            }
-            if now.is_some() && (next.is_none() || restart || fenced) {
+        for (n, copy, was, will) in super::pair_instances(now, next) {
+            let mut does: Vec<ActionKind> = OPS
+                .into_iter()
+                .filter(|k| self.done.contains(&(leaf.index(), n, copy, *k)))
+                .collect();
+            if self.fence_of(n).is_some() && was.is_active() {
+                if was == Role::Promoted {
+                    does.push(ActionKind::Demote);
+                }
                 does.push(ActionKind::Stop);
             }
-            if next.is_some() && (now.is_none() || restart || fenced) {
-                does.push(ActionKind::Start);
-            }
-            if will == Some(Role::Promoted) && (was != Some(Role::Promoted) || restart || fenced) {
-                does.push(ActionKind::Promote);
-            }
+            let at = |r: Role| r.is_active().then_some((n, r));
             out.push(Instance {
                 leaf,
                 name: String::new(),
-                now,
-                next,
+                now: at(was),
+                next: at(will),
                 does,
             });
         }
-        // Numbers: active instances first, in node order; one that starts
-        // takes the number of one that stops for good (a move), then the
-        // next free one.
         let mut free: Vec<usize> = Vec::new();
         let mut used = 0;
         for x in out.iter_mut().filter(|x| x.now.is_some()) {
@@ -241,7 +219,6 @@ impl Builder<'_, '_> {
             });
             x.name = format!("{name}:{k}");
         }
-        // The rest are inactive: numbered after, up to clone-max.
         for k in used..total.max(used) {
             out.push(Instance {
                 leaf,
@@ -253,35 +230,6 @@ impl Builder<'_, '_> {
         }
         out
     }
-
-    /// How many actions of `kind` the plan has for `leaf` on `node` (further
-    /// instances on one node are twins of the first's).
-    fn count(&self, leaf: RscId, kind: ActionKind, node: usize) -> usize {
-        let Some(first) = self.get(leaf, kind, node) else {
-            return 0;
-        };
-        1 + self.twins.iter().filter(|(f, _)| *f == first).count()
-    }
-}
-
-/// Pairs what runs on each node now with what will run there, highest roles
-/// first (as `Builder::resource` pairs them).
-fn slots(now: &[(usize, Role)], next: &[(usize, Role)]) -> Vec<Slot> {
-    let (a, b) = (super::roles_by_node(now), super::roles_by_node(next));
-    let mut nodes: Vec<usize> = a.keys().chain(b.keys()).copied().collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    let mut out = Vec::new();
-    for n in nodes {
-        let (x, y) = (
-            a.get(&n).cloned().unwrap_or_default(),
-            b.get(&n).cloned().unwrap_or_default(),
-        );
-        for i in 0..x.len().max(y.len()) {
-            out.push((x.get(i).map(|r| (n, *r)), y.get(i).map(|r| (n, *r))));
-        }
-    }
-    out
 }
 
 impl Builder<'_, '_> {
@@ -452,6 +400,11 @@ impl Builder<'_, '_> {
         clone: RscId,
         notice: Notice,
     ) -> NodeIndex {
+        debug_assert_eq!(
+            kind.is_pseudo(),
+            node.is_empty(),
+            "a point runs nowhere, a notification somewhere"
+        );
         self.graph.add_node(Action {
             kind,
             rsc: Some(rsc),
