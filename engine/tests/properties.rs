@@ -366,9 +366,34 @@ fn observable(p: &Plan) -> String {
     )
 }
 
+/// The property tests' configuration: `PROPTEST_CASES` cases (default
+/// 1000), and a seed drawn fresh each run (or `PROPTEST_RNG_SEED`),
+/// printed so that a failure can be replayed.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        });
+    eprintln!("proptest seed {seed} (replay with PROPTEST_RNG_SEED={seed})");
+    ProptestConfig {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
     // PROPTEST_CASES raises the count for a longer local run.
-    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000), ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn same_input_same_plan((p, s) in case(), now in 0i64..100_000) {

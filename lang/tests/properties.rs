@@ -110,8 +110,33 @@ fn comment_texts(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The property tests' configuration: `PROPTEST_CASES` cases (default
+/// 300), and a seed drawn fresh each run (or `PROPTEST_RNG_SEED`),
+/// printed so that a failure can be replayed.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        });
+    eprintln!("proptest seed {seed} (replay with PROPTEST_RNG_SEED={seed})");
+    ProptestConfig {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300), ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn compiling_anything_never_panics(text in token_soup()) {
@@ -162,7 +187,7 @@ fn policy_with(name: &str, value: &str) -> halo_model::Policy {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300), ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     /// The printer quotes and escapes whatever a name or a value holds —
     /// quotes, newlines, braces, `&`, `#`, non-ASCII — so that the printed
