@@ -159,6 +159,9 @@ pub fn transition_summary(
             for _ in 0..demotes {
                 lines.push(format!("  * Demote {shown} ( Promoted -> Unpromoted {n} )"));
             }
+            if has(ActionKind::Reload, n) {
+                lines.push(format!("  * Reload {shown} ( {} )", with_role(n, was)));
+            }
         }
         // A start that moves off a fenced node has no stop of its own.
         for &n in &starts.clone() {

@@ -9,6 +9,7 @@ use halo_model::{
     ClusterState, FailedOp, NodeStatus, OpAction, OperatorSource, Policy, Role, Timestamp,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Everything the cluster remembers.
@@ -123,11 +124,16 @@ pub struct Done {
     /// A promotion score the agent set or deleted.
     pub promotion: Option<halo_proto::PromotionChange>,
     pub at: Timestamp,
-    /// Cluster-wide attributes the agent set or deleted, in order. Last, and
-    /// always written: the log stores commands by position, so an entry
-    /// written before this field existed reads as none.
+    /// Cluster-wide attributes the agent set or deleted, in order. Always
+    /// written, as every field after it: the log stores commands by
+    /// position, so an entry written before a field existed reads as none.
     #[serde(default)]
     pub attributes: Vec<halo_proto::AttributeChange>,
+    /// For a start or a reload that succeeded: what the agent was given and
+    /// which of it needs a restart to change. Last, and always written (see
+    /// `attributes`).
+    #[serde(default)]
+    pub definition: Option<halo_model::Definition>,
 }
 
 /// What an operator can ask of the live cluster.
@@ -255,6 +261,18 @@ impl Doc {
                 } else {
                     Vec::new()
                 };
+                // What runs there still runs with what it was given.
+                let definitions: BTreeMap<String, halo_model::Definition> = if was.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    self.state
+                        .resources
+                        .iter()
+                        .filter_map(|(rsc, m)| {
+                            Some((rsc.clone(), m.get(node)?.definition.clone()?))
+                        })
+                        .collect()
+                };
                 clear_node(&mut self.state, node);
                 let n = self.state.node_mut(node);
                 n.status = NodeStatus::Online;
@@ -269,6 +287,9 @@ impl Doc {
                         .and_then(|m| m.get_mut(node))
                     {
                         e.promotion = f.promotion;
+                        if f.role.is_active() {
+                            e.definition = definitions.get(&f.rsc).cloned();
+                        }
                     }
                 }
                 // Running before and found stopped: it failed, as a monitor
@@ -294,6 +315,7 @@ impl Doc {
                             promotion: None,
                             attributes: Vec::new(),
                             at: *at,
+                            definition: None,
                         };
                         if let Some(line) = record(&mut self.state, &d, false, fatal) {
                             self.note(*at, line);
@@ -544,14 +566,24 @@ fn record(s: &mut ClusterState, d: &Done, promotable: bool, start_fatal: bool) -
     if d.ok {
         let mut roles = entry.roles();
         match d.op {
-            OpAction::Start => roles.push(if promotable {
-                Role::Unpromoted
-            } else {
-                Role::Started
-            }),
+            OpAction::Start => {
+                roles.push(if promotable {
+                    Role::Unpromoted
+                } else {
+                    Role::Started
+                });
+                entry.definition = d.definition.clone();
+            }
             OpAction::Stop => {
                 roles.sort_by_key(|r| std::cmp::Reverse(*r));
                 roles.pop();
+                if roles.is_empty() {
+                    entry.definition = None;
+                }
+            }
+            OpAction::Reload => {
+                entry.reload = false;
+                entry.definition = d.definition.clone();
             }
             OpAction::Promote => match roles.iter_mut().find(|r| **r != Role::Promoted) {
                 Some(r) => *r = Role::Promoted,
@@ -573,12 +605,20 @@ fn record(s: &mut ClusterState, d: &Done, promotable: bool, start_fatal: bool) -
             OpAction::Stop => Some(format!("stopped {} on {}", d.rsc, d.node)),
             OpAction::Promote => Some(format!("promoted {} on {}", d.rsc, d.node)),
             OpAction::Demote => Some(format!("demoted {} on {}", d.rsc, d.node)),
+            OpAction::Reload => Some(format!("reloaded {} on {}", d.rsc, d.node)),
         };
     }
     // A failure: counted, and the resource needs recovery per on-fail.
     let was_active = entry.role.is_active();
+    // A failed reload counts as a failed monitor, as Pacemaker records it
+    // (`pcmk__create_history_xml`): the instance is recovered as its
+    // monitor's on-fail says.
+    let op = match d.op {
+        OpAction::Reload => OpAction::Monitor,
+        op => op,
+    };
     entry.failed = Some(FailedOp {
-        op: d.op,
+        op,
         rc: d.rc,
         agent_missing: d.rc == 5,
     });
@@ -591,7 +631,7 @@ fn record(s: &mut ClusterState, d: &Done, promotable: bool, start_fatal: bool) -
             entry.role = role;
         }
     }
-    s.add_failure(&d.rsc, &d.node, d.op, d.at, start_fatal);
+    s.add_failure(&d.rsc, &d.node, op, d.at, start_fatal);
     Some(format!(
         "{} {} failed on {} (rc={})",
         d.rsc, d.op, d.node, d.rc

@@ -541,6 +541,7 @@ impl Leader {
             promotion: None,
             attributes: Vec::new(),
             at: now(),
+            definition: None,
         }))
         .await;
         // Recorded or not (then every node is probed again), the plan is
@@ -685,6 +686,9 @@ impl Leader {
                 ActionKind::Demote => {
                     run_action(&ctl, &policy, &a, OpAction::Demote, term, id).await
                 }
+                ActionKind::Reload => {
+                    run_action(&ctl, &policy, &a, OpAction::Reload, term, id).await
+                }
             }
         }
     }
@@ -734,6 +738,9 @@ fn request(
     // A fence device is "started" by checking it can reach its hardware.
     let action = match (p.fence.is_some(), op) {
         (true, OpAction::Start) => "monitor",
+        // Pacemaker's name; the runner runs `reload` for an agent older than
+        // OCF 1.1.
+        (_, OpAction::Reload) => "reload-agent",
         _ => op.as_str(),
     };
     agent_request(policy, rsc, action, declared, interval)
@@ -756,15 +763,8 @@ fn agent_request(
         .or(policy.op_timeout)
         .map(|d| Duration::from_millis(d.as_ms()))
         .unwrap_or(ACTION_TIMEOUT);
-    let mut params: BTreeMap<String, String> = BTreeMap::new();
     // Secrets go by name: the node's runner fills in their values.
-    let mut secrets: BTreeMap<String, String> = BTreeMap::new();
-    for (k, v) in &p.params {
-        match v {
-            halo_model::ParamValue::Text(t) => params.insert(k.clone(), t.clone()),
-            halo_model::ParamValue::Secret(name) => secrets.insert(k.clone(), name.clone()),
-        };
-    }
+    let (mut params, secrets) = p.agent_params();
     if let Some(o) = declared {
         params.extend(o.params.clone());
     }
@@ -866,6 +866,17 @@ async fn run_action(
                     .as_ref()
                     .map_or_else(|| "ok".to_string(), |r| r.outcome.to_string()),
             });
+            // What the agent now runs with, and what it could reload.
+            let definition = match (op, &r) {
+                (OpAction::Start | OpAction::Reload, Some(r)) if ok && !is_fence_device => policy
+                    .find(rsc)
+                    .and_then(|id| policy.resource(id)?.primitive())
+                    .map(|p| halo_model::Definition {
+                        restart: r.restart.clone(),
+                        ..p.definition()
+                    }),
+                _ => None,
+            };
             let done = Done {
                 rsc: rsc.clone(),
                 node: a.node.clone(),
@@ -876,6 +887,7 @@ async fn run_action(
                 attributes: r.as_ref().map(|r| r.attributes.clone()).unwrap_or_default(),
                 promotion: r.and_then(|r| r.promotion),
                 at: now(),
+                definition,
             };
             match ctl.commit(Command::Done(done)).await {
                 Ok(_) => ok,

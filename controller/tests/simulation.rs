@@ -202,6 +202,7 @@ impl SimNet for Shared {
                             output: String::new(),
                             promotion: None,
                             attributes: Vec::new(),
+                            restart: None,
                         },
                     });
                 }

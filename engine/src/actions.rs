@@ -14,6 +14,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeMap;
 
 mod notify;
+mod reload;
 
 type Key = (Option<usize>, ActionKind, usize); // (resource index, kind, node index)
 
@@ -50,6 +51,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         b.orphans();
         b.restart_dependents();
+        b.reloads();
         b.edges();
         b.notifications();
         b.mirror_twins();
@@ -764,5 +766,6 @@ fn kind_of(a: OpAction) -> ActionKind {
         OpAction::Promote => ActionKind::Promote,
         OpAction::Demote => ActionKind::Demote,
         OpAction::Monitor => ActionKind::Monitor,
+        OpAction::Reload => ActionKind::Reload,
     }
 }

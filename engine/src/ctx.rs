@@ -6,7 +6,7 @@
 
 use halo_model::{
     ClusterState, ConstraintKind, FailedOp, MultipleActive, NoQuorumPolicy, NodeStatus, OnFail,
-    OpAction, Policy, QuorumMode, Requires, ResourceKind, Role, RscId, Timestamp,
+    OpAction, Policy, QuorumMode, Redefinition, Requires, ResourceKind, Role, RscId, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,8 +62,12 @@ pub(crate) struct RscInfo {
     pub blocked: Option<String>,
     /// on-fail=stop: stop and do not start anywhere.
     pub stop_wanted: Option<String>,
-    /// Nodes where it runs with parameters the policy no longer gives it.
+    /// Nodes where it runs with parameters the policy no longer gives it,
+    /// some of which its agent cannot reload: it restarts there.
     pub changed: Vec<usize>,
+    /// Nodes where it runs with parameters the policy no longer gives it,
+    /// all of which its agent can reload in place.
+    pub reload: Vec<usize>,
     /// Nodes where the promoted role failed with on-fail=demote.
     pub no_promote: Vec<usize>,
     /// Clone instances left exactly as they are (unreachable node that cannot be
@@ -341,8 +345,10 @@ impl<'a> Ctx<'a> {
                 // Further instances of a clone on the same node.
                 info.current
                     .extend(rs.more.iter().filter(|r| r.is_active()).map(|r| (ni, *r)));
-                if rs.changed {
-                    info.changed.push(ni);
+                match redefinition(prim, rs) {
+                    Redefinition::Restart => info.changed.push(ni),
+                    Redefinition::Reload => info.reload.push(ni),
+                    Redefinition::Same => {}
                 }
             }
             let frozen_why = if !active {
@@ -688,5 +694,21 @@ fn default_on_fail(op: OpAction, fencing: bool) -> OnFail {
         OpAction::Stop if fencing => OnFail::Fence,
         OpAction::Stop => OnFail::Block,
         _ => OnFail::Restart,
+    }
+}
+
+/// What the parameters an instance runs with call for: an operator's restart
+/// or an imported digest says so outright; otherwise what the agent was
+/// started with is compared with what the policy gives it now (no record
+/// means it was started as the policy says).
+fn redefinition(prim: &halo_model::Primitive, rs: &halo_model::ResourceState) -> Redefinition {
+    if rs.changed {
+        Redefinition::Restart
+    } else if rs.reload {
+        Redefinition::Reload
+    } else {
+        rs.definition
+            .as_ref()
+            .map_or(Redefinition::Same, |d| d.compare(&prim.definition()))
     }
 }

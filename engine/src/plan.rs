@@ -212,6 +212,9 @@ pub enum ActionKind {
     Start,
     Promote,
     Monitor,
+    /// The agent takes changed parameters in place, without a stop: only
+    /// parameters its meta-data marks reloadable changed.
+    Reload,
     /// A clone notification: one instance is told what its peers are about to
     /// do or have done (the agent's `notify` action).
     Notify,
@@ -230,6 +233,7 @@ impl ActionKind {
             ActionKind::Start => "start",
             ActionKind::Promote => "promote",
             ActionKind::Monitor => "monitor",
+            ActionKind::Reload => "reload",
             ActionKind::Notify => "notify",
             ActionKind::Notified => "notified",
         }
@@ -369,6 +373,9 @@ pub enum Reason {
     MultipleActive,
     /// Started with other parameters than the policy now gives it.
     DefinitionChanged,
+    /// Started with other parameters than the policy now gives it, all of
+    /// which the agent can reload in place.
+    Reload,
     /// A failed operation's on-fail requires fencing the node.
     OnFailFence { rsc: String },
     /// The resource is not wanted (target-role, no quorum, on-fail stop).
@@ -399,6 +406,9 @@ impl fmt::Display for Reason {
             Reason::Health => f.write_str("recurring monitor"),
             Reason::MultipleActive => f.write_str("active on several nodes"),
             Reason::DefinitionChanged => f.write_str("its definition changed since it started"),
+            Reason::Reload => {
+                f.write_str("its definition changed since it started; the agent reloads it")
+            }
             Reason::OnFailFence { rsc } => write!(f, "on-fail=fence for {rsc}"),
             Reason::NotWanted { why } => f.write_str(why),
             Reason::Notification { clone } => write!(f, "{clone} has notifications on"),

@@ -64,6 +64,10 @@ pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
             }
             ActionKind::Start => {
                 entry.failed = None;
+                // Started as the policy gives it now.
+                entry.changed = false;
+                entry.reload = false;
+                entry.definition = None;
                 if promotable {
                     roles.push(Role::Unpromoted);
                     entry.promotion.get_or_insert(REPLICA_SCORE);
@@ -87,6 +91,11 @@ pub fn apply(plan: &Plan, state: &ClusterState) -> ClusterState {
                 if entry.promotion == Some(PRIMARY_SCORE) {
                     entry.promotion = Some(REPLICA_SCORE);
                 }
+            }
+            // Now as the policy gives it: no record needed.
+            ActionKind::Reload => {
+                entry.reload = false;
+                entry.definition = None;
             }
             ActionKind::Fence | ActionKind::Monitor => {}
             ActionKind::Notify | ActionKind::Notified => {

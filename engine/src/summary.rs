@@ -49,6 +49,11 @@ pub enum Transition {
         rsc: String,
         node: String,
     },
+    /// Changed parameters taken in place, without a stop.
+    Reload {
+        rsc: String,
+        node: String,
+    },
 }
 
 impl fmt::Display for Transition {
@@ -75,6 +80,12 @@ impl fmt::Display for Transition {
             }
             Transition::Promote { rsc, node } => write!(f, "Promote  {rsc:<16} ( {node} )"),
             Transition::Demote { rsc, node } => write!(f, "Demote   {rsc:<16} ( {node} )"),
+            Transition::Reload { rsc, node } => {
+                write!(
+                    f,
+                    "Reload   {rsc:<16} ( {node} )  because its parameters changed"
+                )
+            }
         }
     }
 }
@@ -229,6 +240,12 @@ pub fn transitions(plan: &Plan) -> Vec<Transition> {
                 has(ActionKind::Demote, n) && has(ActionKind::Stop, n) && has(ActionKind::Start, n);
             if has(ActionKind::Promote, n) && !same_role {
                 out.push(Transition::Promote {
+                    rsc: rsc.clone(),
+                    node: n.into(),
+                });
+            }
+            if has(ActionKind::Reload, n) {
+                out.push(Transition::Reload {
                     rsc: rsc.clone(),
                     node: n.into(),
                 });

@@ -78,13 +78,7 @@ fn bounds(c: &Compiled) -> Option<Diagnostic> {
 fn order_cycles(c: &Compiled, out: &mut Vec<Diagnostic>) {
     let p = &c.policy;
     let mut g: DiGraphMap<(u32, OpAction), usize> = DiGraphMap::new();
-    let reverse = |a: OpAction| match a {
-        OpAction::Start => OpAction::Stop,
-        OpAction::Promote => OpAction::Demote,
-        OpAction::Demote => OpAction::Promote,
-        OpAction::Stop => OpAction::Start,
-        OpAction::Monitor => OpAction::Monitor,
-    };
+    let reverse = OpAction::inverse;
     for (i, k) in p.constraints.iter().enumerate() {
         if let ConstraintKind::Order {
             first,

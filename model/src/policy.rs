@@ -513,6 +513,34 @@ impl Primitive {
             .find(|o| o.action == action && (role.is_none() || o.role == role))
     }
 
+    /// The agent's parameters as the runner gets them: by value, and the
+    /// secrets by name (the node's runner fills those in).
+    pub fn agent_params(&self) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        let (mut params, mut secrets) = (BTreeMap::new(), BTreeMap::new());
+        for (k, v) in &self.params {
+            match v {
+                ParamValue::Text(t) => params.insert(k.clone(), t.clone()),
+                ParamValue::Secret(name) => secrets.insert(k.clone(), name.clone()),
+            };
+        }
+        (params, secrets)
+    }
+
+    /// What the policy starts the agent with now, to compare with what it
+    /// was started with (`restart` is left for the agent to say).
+    pub fn definition(&self) -> crate::Definition {
+        let (params, secrets) = self.agent_params();
+        crate::Definition {
+            params,
+            secrets,
+            restart: None,
+            start_only: self
+                .op(OpAction::Start, None)
+                .map(|o| o.params.clone())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The recurring monitors that apply to an instance in `role`.
     pub fn monitors_for(&self, role: Role) -> impl Iterator<Item = &Operation> {
         self.ops.iter().filter(move |o| {
@@ -616,6 +644,10 @@ pub enum OpAction {
     Monitor,
     Promote,
     Demote,
+    /// The agent takes changed parameters in place (`reload-agent`, or a
+    /// pre-OCF-1.1 agent's `reload`). Never declared or ordered: the engine
+    /// plans it when only reloadable parameters changed.
+    Reload,
 }
 
 impl OpAction {
@@ -626,6 +658,7 @@ impl OpAction {
             OpAction::Monitor => "monitor",
             OpAction::Promote => "promote",
             OpAction::Demote => "demote",
+            OpAction::Reload => "reload",
         }
     }
 
@@ -638,6 +671,7 @@ impl OpAction {
             OpAction::Promote => OpAction::Demote,
             OpAction::Demote => OpAction::Promote,
             OpAction::Monitor => OpAction::Monitor,
+            OpAction::Reload => OpAction::Reload,
         }
     }
 

@@ -255,6 +255,15 @@ pub struct ResourceState {
     /// it restarts to take them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub changed: bool,
+    /// It was started with other parameters than the policy now gives it,
+    /// all of which its agent can reload (an imported CIB's digests say so):
+    /// it reloads them in place.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reload: bool,
+    /// What the agent was given when it started (or last reloaded) here:
+    /// the live cluster compares it with the policy to restart or reload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub definition: Option<Definition>,
     /// Further instances of a clone active on this node (clone-node-max above
     /// 1, or an instance found running twice), by role. `role`, `failed` and
     /// `pending` describe the first instance.
@@ -278,6 +287,72 @@ impl ResourceState {
         let mut it = roles.into_iter();
         self.role = it.next().unwrap_or(Role::Stopped);
         self.more = it.collect();
+    }
+}
+
+/// The parameters an agent was started (or last reloaded) with, as it got
+/// them, and which of them it can reload without a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Definition {
+    /// Parameters by value.
+    pub params: BTreeMap<String, String>,
+    /// Parameters whose value is a secret, by the secret's name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// Where the agent can reload (its meta-data offers `reload-agent` or
+    /// `reload`): the parameters it cannot, so that a change to any of them
+    /// restarts it (Pacemaker's `op-force-restart` list). `None` when the
+    /// agent cannot reload: any change restarts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Vec<String>>,
+    /// Parameters of the start operation alone. They apply only at a start:
+    /// where there are any, every change restarts (Pacemaker's
+    /// `calculate_main_digest` for a one-off operation with its own
+    /// parameters).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub start_only: BTreeMap<String, String>,
+}
+
+/// What a change of parameters calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redefinition {
+    Same,
+    /// Only parameters the agent can reload changed.
+    Reload,
+    Restart,
+}
+
+impl Definition {
+    /// What going from this definition to `now` takes, by Pacemaker's rule
+    /// (`rsc_action_digest_cmp` and `pcmk__check_action_config`): the
+    /// parameters that force a restart compared first, then all of them; a
+    /// change of only the others reloads where the agent can.
+    pub fn compare(&self, now: &Definition) -> Redefinition {
+        let same = |a: &Definition, b: &Definition| {
+            a.params == b.params && a.secrets == b.secrets && a.start_only == b.start_only
+        };
+        if same(self, now) {
+            return Redefinition::Same;
+        }
+        let Some(restart) = &self.restart else {
+            return Redefinition::Restart;
+        };
+        let pick = |m: &BTreeMap<String, String>| -> Vec<(String, String)> {
+            restart
+                .iter()
+                .filter_map(|k| m.get(k).map(|v| (k.clone(), v.clone())))
+                .collect()
+        };
+        let start_only = !self.start_only.is_empty() || !now.start_only.is_empty();
+        if start_only
+            || pick(&self.params) != pick(&now.params)
+            || pick(&self.secrets) != pick(&now.secrets)
+        {
+            Redefinition::Restart
+        } else {
+            Redefinition::Reload
+        }
     }
 }
 

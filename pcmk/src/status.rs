@@ -442,7 +442,13 @@ impl Builder<'_> {
         if migrated_away {
             role = Role::Stopped;
         }
-        let changed = role.is_active() && self.definition_changed(rid, ops);
+        let redefined = if role.is_active() {
+            self.redefinition(rid, ops)
+        } else {
+            Redefinition::Same
+        };
+        let changed = redefined == Redefinition::Restart;
+        let reload = redefined == Redefinition::Reload;
         // A failure on-fail=ignore pretended away does not count towards
         // migration-threshold: say which operation the fail count is for.
         if let Some(op) = ignored {
@@ -487,6 +493,7 @@ impl Builder<'_> {
                 e.pending = e.pending.or(pending);
             }
             e.changed |= changed;
+            e.reload = (e.reload || reload) && !e.changed;
             if !unique {
                 *self.instances_found.entry(rid).or_insert(0) += 1;
             }
@@ -496,6 +503,7 @@ impl Builder<'_> {
         e.failed = failed;
         e.pending = pending;
         e.changed = changed;
+        e.reload = reload;
         // Instance numbers: a unique clone's are its own; an anonymous clone's
         // are given by Pacemaker in the order its active instances are found.
         if unique {
@@ -510,81 +518,116 @@ impl Builder<'_> {
 
 impl Builder<'_> {
     /// Whether the resource, active with this history, was started with other
-    /// parameters than the configuration now gives it: the digest recorded
-    /// with its start (and the one-off operations since) differs from
-    /// Pacemaker's digest of the current parameters. An operation recorded
-    /// without a digest counts as changed, as in Pacemaker. Where the agent
-    /// supports reload (a restart digest is recorded), only the parameters
-    /// that need a restart are compared.
-    fn definition_changed(&self, rid: RscId, ops: &[Op]) -> bool {
+    /// parameters than the configuration now gives it, and whether its agent
+    /// can take them in place (Pacemaker's `rsc_action_digest_cmp` and
+    /// `pcmk__check_action_config`, for the one-off operations since its
+    /// start): a restart when the digest of the parameters that need one
+    /// differs; otherwise, when the digest of all of them differs or was not
+    /// recorded, a reload if the agent can (a restart digest is recorded),
+    /// a restart if not. An operation with parameters of its own restarts on
+    /// any change (`calculate_main_digest`).
+    fn redefinition(&self, rid: RscId, ops: &[Op]) -> Redefinition {
         let Some(params) = self.digest_params.get(&rid) else {
-            return false;
+            return Redefinition::Same;
         };
+        let last = |tasks: &[&str]| ops.iter().rposition(|o| tasks.contains(&o.task) && o.ok());
+        let start = last(&["start", "migrate_from"]);
+        let stop = last(&["stop"]);
+        let Some(start) = start.filter(|s| stop.is_none_or(|t| t < *s)) else {
+            return Redefinition::Same;
+        };
+        let mut worst = Redefinition::Same;
+        for o in &ops[start..] {
+            let interval = o.interval();
+            if interval != 0 || !matches!(o.task, "monitor" | "start" | "promote" | "migrate_from")
+            {
+                continue;
+            }
+            match self.op_redefinition(rid, params, o) {
+                Redefinition::Restart => return Redefinition::Restart,
+                Redefinition::Reload => worst = Redefinition::Reload,
+                Redefinition::Same => {}
+            }
+        }
+        worst
+    }
+
+    /// What one recorded one-off operation says of the current parameters.
+    fn op_redefinition(
+        &self,
+        rid: RscId,
+        params: &std::collections::BTreeMap<String, String>,
+        o: &Op,
+    ) -> Redefinition {
+        let (task, interval) = (o.task, o.interval());
+        let plain = o.attr("op-digest");
+        let special = o.attr("op-secure-digest").is_some() || o.attr("op-restart-digest").is_some();
+        let changed = |yes: bool| {
+            if yes {
+                Redefinition::Restart
+            } else {
+                Redefinition::Same
+            }
+        };
+        let mut digests = self.digests.borrow_mut();
+        let digests = digests.entry(rid).or_default();
+        // The digest of the configured parameters is the same on every
+        // node: computed once per resource and operation.
+        let known = digests.iter().find(|(t, i, _)| t == task && *i == interval);
+        if let (Some((_, _, d)), false) = (known, special) {
+            return changed(plain != Some(d.as_str()));
+        }
+        let mut all = params.clone();
+        let own = OpAction::parse(task).and_then(|a| {
+            self.policy
+                .resource(rid)?
+                .primitive()?
+                .ops
+                .iter()
+                .find(|op| op.action == a && op.interval.as_ms() == interval)
+        });
+        let extra = own.is_some_and(|op| !op.params.is_empty());
+        if let Some(op) = own {
+            all.extend(op.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let fence = self
             .policy
             .resource(rid)
             .and_then(|r| r.primitive())
             .is_some_and(|p| p.fence.is_some());
-        let last = |tasks: &[&str]| ops.iter().rposition(|o| tasks.contains(&o.task) && o.ok());
-        let start = last(&["start", "migrate_from"]);
-        let stop = last(&["stop"]);
-        let Some(start) = start.filter(|s| stop.is_none_or(|t| t < *s)) else {
-            return false;
-        };
-        let mut digests = self.digests.borrow_mut();
-        let digests = digests.entry(rid).or_default();
-        ops[start..].iter().any(|o| {
-            let task = o.task;
-            let interval = o.interval();
-            if interval != 0 || !matches!(task, "monitor" | "start" | "promote" | "migrate_from") {
-                return false;
+        // A CIB saved with its secrets masked: only the digest of the
+        // other parameters can be compared.
+        if let (Some(secure), Some(names)) =
+            (o.attr("op-secure-digest"), o.attr("op-secure-params"))
+        {
+            let names: Vec<&str> = names.split_whitespace().collect();
+            let mut public = all.clone();
+            public.retain(|k, _| !(names.contains(&k.as_str()) || fence && stonith_param(k)));
+            if digest(&public) == secure {
+                return Redefinition::Same;
             }
-            let plain = o.attr("op-digest");
-            let special =
-                o.attr("op-secure-digest").is_some() || o.attr("op-restart-digest").is_some();
-            // The digest of the configured parameters is the same on every
-            // node: computed once per resource and operation.
-            let known = digests.iter().find(|(t, i, _)| t == task && *i == interval);
-            if let (Some((_, _, d)), false) = (known, special) {
-                return plain != Some(d.as_str());
-            }
-            let mut all = params.clone();
-            let own = OpAction::parse(task).and_then(|a| {
-                self.policy
-                    .resource(rid)?
-                    .primitive()?
-                    .ops
-                    .iter()
-                    .find(|op| op.action == a && op.interval.as_ms() == interval)
-            });
-            if let Some(extra) = own.map(|op| &op.params) {
-                all.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            // A CIB saved with its secrets masked: only the digest of the
-            // other parameters can be compared.
-            if let (Some(secure), Some(names)) =
-                (o.attr("op-secure-digest"), o.attr("op-secure-params"))
-            {
+        }
+        if let Some(restart) = o.attr("op-restart-digest") {
+            // Without a list, every parameter needs a restart.
+            let mut only = all.clone();
+            if let Some(names) = o.attr("op-force-restart") {
                 let names: Vec<&str> = names.split_whitespace().collect();
-                let mut public = all.clone();
-                public.retain(|k, _| !(names.contains(&k.as_str()) || fence && stonith_param(k)));
-                if digest(&public) == secure {
-                    return false;
-                }
-            }
-            if let (Some(restart), Some(names)) =
-                (o.attr("op-restart-digest"), o.attr("op-force-restart"))
-            {
-                let names: Vec<&str> = names.split_whitespace().collect();
-                let mut only = all.clone();
                 only.retain(|k, _| names.contains(&k.as_str()));
-                return digest(&only) != restart;
+            }
+            if digest(&only) != restart {
+                return Redefinition::Restart;
             }
             let d = digest(&all);
-            let changed = plain != Some(d.as_str());
-            digests.push((task.to_string(), interval, d));
-            changed
-        })
+            return match plain {
+                Some(p) if p == d => Redefinition::Same,
+                _ if extra => Redefinition::Restart,
+                _ => Redefinition::Reload,
+            };
+        }
+        let d = digest(&all);
+        let result = changed(plain != Some(d.as_str()));
+        digests.push((task.to_string(), interval, d));
+        result
     }
 }
 
@@ -802,6 +845,9 @@ fn succeeded(
                 .as_ref()
                 .is_some_and(|(_, _, r)| *r == OnFail::Demote)
         }
+        // A reload in the history is read as nothing (`OpAction::parse`
+        // does not name it): the digests of the start say what it runs with.
+        OpAction::Reload => false,
     };
     // A completed operation clears a past failure, unless its on-fail
     // acts beyond the resource (stop, fence, standby).

@@ -247,6 +247,12 @@ pub struct ActionResult {
     /// (`crm_attribute --type crm_config`), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<AttributeChange>,
+    /// For a start or a reload of an agent that can reload its parameters
+    /// (its meta-data offers `reload-agent`, or a pre-OCF-1.1 `reload`):
+    /// the parameters it cannot reload, whose change needs a restart
+    /// (Pacemaker's `op-force-restart`). `None` when it cannot reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Vec<String>>,
 }
 
 /// A cluster-wide attribute an agent set (`value`) or deleted (`None`).

@@ -220,6 +220,7 @@ mod tests {
                 output: String::new(),
                 promotion: None,
                 attributes: Vec::new(),
+                restart: None,
             },
         };
         assert_eq!(decode::<Response>(&encode(&r).unwrap()[4..]).unwrap(), r);

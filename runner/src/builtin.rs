@@ -49,6 +49,7 @@ pub async fn run(cfg: &RunnerConfig, req: &ActionRequest, name: &str) -> ActionR
             },
             promotion,
             attributes: Vec::new(),
+            restart: None,
         },
         Err(_) => failure(
             Outcome::Timeout,
@@ -192,6 +193,7 @@ pub async fn fence(cfg: &RunnerConfig, req: &ActionRequest, timeout: Duration) -
         output: String::new(),
         promotion: None,
         attributes: Vec::new(),
+        restart: None,
     };
     let action = req.action.as_str();
     if matches!(

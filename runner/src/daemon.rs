@@ -605,6 +605,7 @@ async fn never_started(
         output: String::new(),
         promotion: None,
         attributes: Vec::new(),
+        restart: None,
     })
 }
 

@@ -96,6 +96,7 @@ fn ok(outcome: Outcome, started: Instant) -> ActionResult {
         output: String::new(),
         promotion: None,
         attributes: Vec::new(),
+        restart: None,
     }
 }
 
@@ -235,6 +236,7 @@ async fn start(
             output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
             promotion: None,
             attributes: Vec::new(),
+            restart: None,
         };
     }
     ok(Outcome::Success, started)
@@ -331,6 +333,7 @@ async fn monitor(
             output: joined(&f),
             promotion: None,
             attributes: Vec::new(),
+            restart: None,
         },
         Err(e) => failure(
             Outcome::Error,

@@ -80,6 +80,7 @@ pub async fn run(
             output: joined(&f),
             promotion: None,
             attributes: Vec::new(),
+            restart: None,
         });
         if done {
             break;

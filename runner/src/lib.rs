@@ -171,6 +171,7 @@ pub(crate) fn failure(outcome: Outcome, why: &str, took: Duration) -> ActionResu
         output: String::new(),
         promotion: None,
         attributes: Vec::new(),
+        restart: None,
     }
 }
 

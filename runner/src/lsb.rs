@@ -62,6 +62,7 @@ pub async fn run(
         output: joined(&f),
         promotion: None,
         attributes: Vec::new(),
+        restart: None,
     }
 }
 

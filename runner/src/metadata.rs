@@ -12,6 +12,8 @@ pub struct AgentInfo {
     pub longdesc: String,
     pub params: Vec<ParamInfo>,
     pub actions: Vec<ActionInfo>,
+    /// The OCF version the agent follows (`<version>`), when it says.
+    pub ocf_version: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +22,8 @@ pub struct ParamInfo {
     pub required: bool,
     pub unique: bool,
     pub deprecated: bool,
+    /// OCF 1.1: the agent's `reload-agent` takes a change of it in place.
+    pub reloadable: bool,
     /// `string`, `integer`, `boolean`, `second`, `time`, `select`...
     pub kind: String,
     pub default: Option<String>,
@@ -35,7 +39,56 @@ pub struct ActionInfo {
     pub depth: Option<String>,
 }
 
+/// How an agent takes changed parameters without a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// It cannot: a change restarts it.
+    None,
+    /// OCF 1.1's `reload-agent`: the parameters marked `reloadable`.
+    Agent,
+    /// Before OCF 1.1, `reload`: every parameter not marked `unique`.
+    Legacy,
+}
+
 impl AgentInfo {
+    /// How the agent reloads, by Pacemaker 2.1.5's reading of meta-data
+    /// (`controld_metadata.c`): `reload-agent` counts only from an agent
+    /// following OCF 1.1 or later, `reload` only from an older one.
+    pub fn reload(&self) -> Reload {
+        let ocf11 = self.ocf_version.as_deref().is_some_and(|v| {
+            let mut parts = v.split('.').map(|p| p.trim().parse::<u32>().unwrap_or(0));
+            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            (major, minor) >= (1, 1)
+        });
+        let has = |name: &str| self.actions.iter().any(|a| a.name == name);
+        if ocf11 && has("reload-agent") {
+            Reload::Agent
+        } else if !ocf11 && has("reload") {
+            Reload::Legacy
+        } else {
+            Reload::None
+        }
+    }
+
+    /// Where the agent can reload: the parameters whose change still needs
+    /// a restart (Pacemaker's `op-force-restart`, `append_restart_list`):
+    /// for OCF 1.1 those not marked reloadable, before it those marked
+    /// unique. `None` when it cannot reload.
+    pub fn restart_params(&self) -> Option<Vec<String>> {
+        let keep: fn(&ParamInfo) -> bool = match self.reload() {
+            Reload::None => return None,
+            Reload::Agent => |p| !p.reloadable,
+            Reload::Legacy => |p| p.unique,
+        };
+        Some(
+            self.params
+                .iter()
+                .filter(|p| keep(p))
+                .map(|p| p.name.clone())
+                .collect(),
+        )
+    }
+
     /// Whether the agent has promote and demote actions.
     pub fn promotable(&self) -> bool {
         self.actions.iter().any(|a| a.name == "promote")
@@ -77,6 +130,7 @@ pub fn parse(xml: &str) -> Result<AgentInfo, String> {
                         required: yes("required"),
                         unique: yes("unique"),
                         deprecated: yes("deprecated"),
+                        reloadable: yes("reloadable"),
                         ..ParamInfo::default()
                     }),
                     "content" if path.last().map(String::as_str) == Some("parameter") => {
@@ -105,6 +159,7 @@ pub fn parse(xml: &str) -> Result<AgentInfo, String> {
                 match here.as_slice() {
                     [.., "resource-agent", "shortdesc"] => info.shortdesc = text,
                     [.., "resource-agent", "longdesc"] => info.longdesc = text,
+                    [.., "resource-agent", "version"] => info.ocf_version = Some(text),
                     [.., "parameter", "shortdesc"] => {
                         if let Some(p) = info.params.last_mut() {
                             p.shortdesc = text;
@@ -159,7 +214,45 @@ mod tests {
         assert_eq!(a.params[1].kind, "integer");
         assert!(a.promotable());
         assert_eq!(a.actions[3].role.as_deref(), Some("Promoted"));
+        assert_eq!(a.reload(), Reload::None);
+        assert_eq!(a.restart_params(), None);
         assert!(parse("<html/>").is_err());
         assert!(parse("<resource-agent").is_err());
+    }
+
+    #[test]
+    fn reload_support_follows_the_ocf_version() {
+        let agent = |version: &str, actions: &str| {
+            parse(&format!(
+                r#"<resource-agent name="A"><version>{version}</version><parameters>
+                <parameter name="state" unique="1"/>
+                <parameter name="fake" unique="0" reloadable="1"/>
+                <parameter name="port"/></parameters>
+                <actions>{actions}</actions></resource-agent>"#
+            ))
+            .unwrap()
+        };
+        let both = r#"<action name="reload"/><action name="reload-agent"/>"#;
+        // OCF 1.1: reload-agent, every parameter not marked reloadable.
+        let a = agent("1.1", both);
+        assert_eq!(a.reload(), Reload::Agent);
+        assert_eq!(a.restart_params().unwrap(), ["state", "port"]);
+        // Before 1.1: reload, only the unique parameters need a restart.
+        let a = agent("1.0", both);
+        assert_eq!(a.reload(), Reload::Legacy);
+        assert_eq!(a.restart_params().unwrap(), ["state"]);
+        // reload-agent from a 1.0 agent, reload from a 1.1 one: neither.
+        assert_eq!(
+            agent("1.0", r#"<action name="reload-agent"/>"#).reload(),
+            Reload::None
+        );
+        assert_eq!(
+            agent("1.1", r#"<action name="reload"/>"#).reload(),
+            Reload::None
+        );
+        assert_eq!(
+            agent("1.10", r#"<action name="reload-agent"/>"#).reload(),
+            Reload::Agent
+        );
     }
 }

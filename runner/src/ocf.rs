@@ -1,11 +1,17 @@
 //! OCF resource agents: `$OCF_ROOT/resource.d/PROVIDER/TYPE ACTION`, with the
 //! action's parameters and meta attributes in the environment.
 
+use crate::metadata::{self, AgentInfo, Reload};
 use crate::process::Spawn;
 use crate::{exit_reason, failure, joined, ms, shim, RunnerConfig};
 use halo_proto::{ActionRequest, ActionResult, Outcome};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// How long an agent may take to print its meta-data.
+const META_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The feature set agents compare against to pick `crm_attribute --promotion`
 /// over the older `crm_master` (Pacemaker 2.1's).
@@ -33,9 +39,20 @@ pub async fn run(
         Ok(s) => s,
         Err(e) => return failure(Outcome::Error, &e, Duration::ZERO),
     };
+    // A start records, and a reload needs, how the agent reloads.
+    let reload = match req.action.as_str() {
+        "start" | "reload-agent" => Some(reload_support(cfg, &program, &env).await),
+        _ => None,
+    };
+    // Pacemaker schedules `reload-agent`; an agent older than OCF 1.1 gets
+    // its `reload` instead (`controld_execd.c`, `do_lrm_rsc_op`).
+    let action = match (req.action.as_str(), &reload) {
+        ("reload-agent", Some((Reload::Legacy, _))) => "reload".to_string(),
+        (a, _) => a.to_string(),
+    };
     let spawn = Spawn {
         program: program.clone(),
-        args: vec![req.action.clone()],
+        args: vec![action],
         env,
         stdin: None,
         timeout,
@@ -69,6 +86,52 @@ pub async fn run(
             probe.then(|| scores.kept()).flatten()
         }),
         attributes: scores.attributes(),
+        restart: reload.and_then(|(_, restart)| restart),
+    }
+}
+
+/// Agents' meta-data, by program and its modification time: read once, as
+/// Pacemaker's controller caches it, and again when the agent is replaced.
+type MetaCache = BTreeMap<PathBuf, (Option<SystemTime>, Option<AgentInfo>)>;
+static META: Mutex<MetaCache> = Mutex::new(BTreeMap::new());
+
+/// How the agent at `program` reloads, and the parameters whose change
+/// still needs a restart, from its meta-data. An agent whose meta-data cannot
+/// be read cannot reload: a change restarts it.
+async fn reload_support(
+    cfg: &RunnerConfig,
+    program: &Path,
+    env: &BTreeMap<String, String>,
+) -> (Reload, Option<Vec<String>>) {
+    let stamp = std::fs::metadata(program).and_then(|m| m.modified()).ok();
+    let cached = META
+        .lock()
+        .ok()
+        .and_then(|c| c.get(program).filter(|(t, _)| *t == stamp).cloned());
+    let info = match cached {
+        Some((_, info)) => info,
+        None => {
+            let spawn = Spawn {
+                program: program.to_path_buf(),
+                args: vec!["meta-data".into()],
+                env: env.clone(),
+                stdin: None,
+                timeout: META_TIMEOUT,
+                output_max: cfg.output_max.max(1 << 20),
+            };
+            let info = match crate::run_agent(&spawn).await {
+                Ok(f) if f.code == Some(0) => metadata::parse(&f.stdout).ok(),
+                _ => None,
+            };
+            if let Ok(mut c) = META.lock() {
+                c.insert(program.to_path_buf(), (stamp, info.clone()));
+            }
+            info
+        }
+    };
+    match info {
+        Some(i) => (i.reload(), i.restart_params()),
+        None => (Reload::None, None),
     }
 }
 

@@ -73,5 +73,6 @@ pub async fn run(
         output: joined(&f),
         promotion: None,
         attributes: Vec::new(),
+        restart: None,
     }
 }
