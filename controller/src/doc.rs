@@ -682,6 +682,7 @@ promotable db: halo:stateful {
             promotion: None,
             attributes: Vec::new(),
             at: Timestamp(200),
+            definition: None,
         })
     }
 
@@ -724,6 +725,64 @@ promotable db: halo:stateful {
             .log
             .iter()
             .any(|l| l.text.contains("web monitor failed on n2")));
+    }
+
+    #[test]
+    fn what_an_instance_runs_with_is_kept_until_it_stops() {
+        let (mut d, p) = doc();
+        let with = |cmd: Command, fake: &str| match cmd {
+            Command::Done(mut x) => {
+                x.definition = Some(halo_model::Definition {
+                    params: [("fake".to_string(), fake.to_string())].into(),
+                    restart: Some(vec!["state".into()]),
+                    ..Default::default()
+                });
+                Command::Done(x)
+            }
+            other => other,
+        };
+        let fake = |d: &Doc| {
+            d.state
+                .on("web", "n1")
+                .and_then(|r| r.definition.as_ref())
+                .map(|x| x.params["fake"].clone())
+        };
+        let joined = Command::NodeJoined {
+            node: "n1".into(),
+            found: vec![],
+            at: Timestamp(150),
+        };
+        d.apply(&joined, Some(&p));
+        d.apply(
+            &with(done("web", "n1", OpAction::Start, true, 0), "one"),
+            Some(&p),
+        );
+        assert_eq!(fake(&d).as_deref(), Some("one"));
+        d.apply(
+            &with(done("web", "n1", OpAction::Reload, true, 0), "two"),
+            Some(&p),
+        );
+        assert_eq!(fake(&d).as_deref(), Some("two"));
+        assert!(d.log.iter().any(|l| l.text == "reloaded web on n1"));
+        // A new leader's probe finds it running: still what it was given.
+        let probed = Command::NodeJoined {
+            node: "n1".into(),
+            found: vec![Found {
+                rsc: "web".into(),
+                role: Role::Started,
+                promotion: None,
+            }],
+            at: Timestamp(160),
+        };
+        d.apply(&probed, Some(&p));
+        assert_eq!(fake(&d).as_deref(), Some("two"));
+        // A failed reload is recorded as Pacemaker records it: a failed
+        // monitor, recovered as the monitor's on-fail says.
+        d.apply(&done("web", "n1", OpAction::Reload, false, 1), Some(&p));
+        let r = d.state.on("web", "n1").unwrap();
+        assert_eq!(r.failed.as_ref().map(|f| f.op), Some(OpAction::Monitor));
+        d.apply(&done("web", "n1", OpAction::Stop, true, 0), Some(&p));
+        assert_eq!(fake(&d), None);
     }
 
     #[test]

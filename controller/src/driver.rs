@@ -829,6 +829,28 @@ async fn run_action(
             return false;
         };
         req.view = Some(ctl.sm.read(|m| m.doc.view()));
+        // An instance stops with the parameters it was started with, as
+        // Pacemaker's controller keeps them (`stop_params`): a changed state
+        // file or address must not make the agent look in the wrong place.
+        if op == OpAction::Stop {
+            let started = ctl.sm.read(|m| {
+                m.doc
+                    .state
+                    .on(rsc, &a.node)
+                    .and_then(|r| r.definition.clone())
+            });
+            if let Some(d) = started {
+                let own = policy
+                    .find(rsc)
+                    .and_then(|id| policy.resource(id)?.primitive())
+                    .and_then(|p| p.op(OpAction::Stop, None))
+                    .map(|o| o.params.clone())
+                    .unwrap_or_default();
+                req.params = d.params;
+                req.params.extend(own);
+                req.secrets = d.secrets;
+            }
+        }
         info!("{a}");
         // The agent's own timeout bounds the action; a runner that cannot
         // answer by then (unreachable) does not hold the round up longer.

@@ -995,10 +995,16 @@ impl Builder<'_> {
         for op in inherited.chain(own_ops.iter().copied()) {
             let extra = nvpairs(op, "instance_attributes", &self.refs, &mut self.unsupported);
             let Some(action) = op.attr("name").and_then(OpAction::parse) else {
-                if op.attr("name") == Some("notify") {
-                    // The notification itself is sent (the clone's notify=true).
+                // The notification itself is sent (the clone's notify=true),
+                // and a reload planned where the agent can reload.
+                if let Some(what @ ("notify" | "reload" | "reload-agent")) = op.attr("name") {
+                    let does = if what == "notify" {
+                        "sends notifications"
+                    } else {
+                        "reloads"
+                    };
                     self.notes.push(format!(
-                        "operation '{}' (notify) of '{}' is not carried: Halo sends notifications with the cluster's default operation timeout",
+                        "operation '{}' ({what}) of '{}' is not carried: Halo {does} with the cluster's default operation timeout",
                         op.id(),
                         el.id(),
                     ));

@@ -192,6 +192,7 @@ impl Cluster {
         let ocf = dir.join("ocf");
         write_wrapper(&ocf, "heartbeat", "Dummy", &audit);
         write_wrapper(&ocf, "pacemaker", "Stateful", &audit);
+        write_wrapper(&ocf, "pacemaker", "Dummy", &audit);
         write_wrapper(&ocf, "heartbeat", "IPaddr2", &audit);
         if Path::new("/usr/lib/ocf/resource.d/heartbeat/redis").exists() {
             write_wrapper(&ocf, "heartbeat", "redis", &audit);
