@@ -663,6 +663,45 @@ mod tests {
         }
     }
 
+    /// Commands as the log stores them (MessagePack by position) read back
+    /// equal: a field left out when empty would shift every later one.
+    #[test]
+    fn results_with_what_an_agent_was_given_survive_the_log() {
+        for definition in [
+            None,
+            Some(halo_model::Definition {
+                params: [("fake".to_string(), "two".to_string())].into(),
+                restart: Some(vec!["state".into()]),
+                ..Default::default()
+            }),
+            Some(halo_model::Definition::default()),
+        ] {
+            let e = Entry::<TypeConfig> {
+                log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), 7),
+                payload: EntryPayload::Normal(crate::doc::Command::Done(crate::doc::Done {
+                    rsc: "web".into(),
+                    node: "n1".into(),
+                    op: halo_model::OpAction::Start,
+                    ok: true,
+                    rc: 0,
+                    seen: None,
+                    promotion: None,
+                    at: halo_model::Timestamp(1),
+                    attributes: Vec::new(),
+                    definition: definition.clone(),
+                })),
+            };
+            let bytes = rmp_serde::to_vec(&e).unwrap();
+            let back: Entry<TypeConfig> = rmp_serde::from_slice(&bytes).unwrap();
+            match back.payload {
+                EntryPayload::Normal(crate::doc::Command::Done(d)) => {
+                    assert_eq!(d.definition, definition);
+                }
+                _ => panic!("not read back as a result"),
+            }
+        }
+    }
+
     /// A log file of `n` entries, and where each frame ends.
     fn log_bytes(n: u64) -> (Vec<u8>, Vec<usize>) {
         let mut bytes = LOG_MAGIC.to_vec();

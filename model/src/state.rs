@@ -291,26 +291,24 @@ impl ResourceState {
 }
 
 /// The parameters an agent was started (or last reloaded) with, as it got
-/// them, and which of them it can reload without a restart.
+/// them, and which of them it can reload without a restart. Every field is
+/// always written: the controller's log stores it by position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Definition {
     /// Parameters by value.
     pub params: BTreeMap<String, String>,
     /// Parameters whose value is a secret, by the secret's name.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
     /// Where the agent can reload (its meta-data offers `reload-agent` or
     /// `reload`): the parameters it cannot, so that a change to any of them
     /// restarts it (Pacemaker's `op-force-restart` list). `None` when the
     /// agent cannot reload: any change restarts it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub restart: Option<Vec<String>>,
     /// Parameters of the start operation alone. They apply only at a start:
     /// where there are any, every change restarts (Pacemaker's
     /// `calculate_main_digest` for a one-off operation with its own
     /// parameters).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub start_only: BTreeMap<String, String>,
 }
 
