@@ -311,7 +311,26 @@ pub fn runner(config: &Path) -> Result<Exit, InputError> {
         .map_err(|e| InputError::io(&pid_file, &e))?;
     let shim = std::env::current_exe().ok();
     let ctl = cfg.controller();
-    runtime()?.block_on(async move {
+    let rt = runtime()?;
+    // The watchdog process: with fencing off, what this node runs is stopped
+    // even if this process hangs or dies while it holds a lease.
+    let watchdog = match &shim {
+        Some(me) => {
+            let _in_rt = rt.enter();
+            let w = halo_runner::watchdog::Feeder::spawn(me, config).map_err(InputError::usage)?;
+            tracing::info!(
+                "watchdog: {} (fires {} ms after the runner last fed it)",
+                halo_runner::watchdog::describe(),
+                cfg.timing.watchdog_ms
+            );
+            Some(w)
+        }
+        None => {
+            tracing::warn!("no watchdog: the path of this program is unknown");
+            None
+        }
+    };
+    rt.block_on(async move {
         let controller = async {
             use halo_controller::StartError;
             match ctl {
@@ -329,7 +348,7 @@ pub fn runner(config: &Path) -> Result<Exit, InputError> {
             }
         };
         tokio::select! {
-            r = halo_runner::daemon::serve(cfg, shim) => r.map_err(InputError::usage),
+            r = halo_runner::daemon::serve(cfg, shim, watchdog) => r.map_err(InputError::usage),
             r = controller => r.map_err(InputError::usage),
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted: stopping");
@@ -337,6 +356,31 @@ pub fn runner(config: &Path) -> Result<Exit, InputError> {
             }
         }
     })?;
+    Ok(Exit::Ok)
+}
+
+#[derive(clap::Args)]
+pub struct WatchdogArgs {
+    /// The node's config file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The node process to kill when the watchdog fires.
+    #[arg(long)]
+    pub pid: u32,
+}
+
+/// `halo watchdog`: started by `halo runner`, fed through standard input.
+pub fn watchdog(a: &WatchdogArgs) -> Result<Exit, InputError> {
+    let cfg = halo_net::NodeConfig::load(&a.config).map_err(InputError::usage)?;
+    logging();
+    let runner = halo_runner::Runner::new(halo_runner::daemon::runner_config(
+        &cfg,
+        std::env::current_exe().ok(),
+    ));
+    let timeout = Duration::from_millis(cfg.timing.watchdog_ms);
+    runtime()?
+        .block_on(halo_runner::watchdog::watch(runner, a.pid, timeout))
+        .map_err(InputError::usage)?;
     Ok(Exit::Ok)
 }
 

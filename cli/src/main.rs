@@ -114,6 +114,10 @@ enum Command {
     /// the controllers and admins over QUIC with mutual TLS, and its
     /// controller replica when the config has a [controller] section.
     Runner(cluster::RunnerArgs),
+    /// A node's watchdog process, started by `halo runner` itself (fencing
+    /// off: it stops what the node runs when the runner stops feeding it).
+    #[command(hide = true)]
+    Watchdog(live::WatchdogArgs),
     /// Run a witness: a controller replica without resources, the third
     /// vote of a two-node cluster.
     Witness(live::WitnessArgs),
@@ -159,6 +163,10 @@ struct CheckArgs {
     files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
+    /// A node's config file, whose [timing] the failover times shown for a
+    /// policy with fencing off are computed with (default: the defaults).
+    #[arg(long, value_name = "NODE.toml")]
+    timing: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -289,6 +297,7 @@ fn main() -> ExitCode {
         Command::Cluster(a) => cluster::run(&a),
         Command::Runner(a) => live::runner(&a.config),
         Command::Witness(a) => live::witness(&a),
+        Command::Watchdog(a) => live::watchdog(&a),
         Command::Up(a) => up::run(&a),
         Command::Apply(a) => live::apply(&a, color),
         Command::Status(a) => live::status(&a),
@@ -314,6 +323,14 @@ fn main() -> ExitCode {
 }
 
 fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
+    let timing = match &a.timing {
+        Some(p) => {
+            halo_net::NodeConfig::load(p)
+                .map_err(InputError::usage)?
+                .timing
+        }
+        None => halo_net::Timing::default(),
+    };
     let mut worst = Exit::Ok;
     let mut json = Vec::new();
     for f in &a.files {
@@ -342,6 +359,9 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
                 let (e, w) = (loaded.errors(), loaded.warnings());
                 if e == 0 {
                     outln!("{}: ok ({w} warning{})", f.display(), plural(w));
+                    if let Some(t) = loaded.policy().and_then(|p| lease_timing(p, &timing)) {
+                        outln!("  {t}");
+                    }
                 } else {
                     outln!(
                         "{}: {e} error{}, {w} warning{}",
@@ -351,7 +371,13 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
                     );
                 }
             }
-            CheckFormat::Json => json.push(check_json(f, &loaded)),
+            CheckFormat::Json => {
+                let mut j = check_json(f, &loaded);
+                if let Some(wait) = loaded.policy().and_then(|p| lease_wait(p, &timing)) {
+                    j["lost_node_wait_ms"] = serde_json::json!(wait.0.as_millis() as u64);
+                }
+                json.push(j);
+            }
         }
     }
     if let CheckFormat::Json = a.format {
@@ -361,6 +387,40 @@ fn check(a: &CheckArgs, color: bool) -> Result<Exit, InputError> {
         );
     }
     Ok(worst)
+}
+
+/// Fencing off: how long after a node is declared lost its resources start
+/// elsewhere, and the longest stop in it (SBD's timeout arithmetic, which
+/// users get wrong, done once by the program that waits).
+fn lease_wait(
+    p: &halo_model::Policy,
+    t: &halo_net::Timing,
+) -> Option<(std::time::Duration, String)> {
+    if p.cluster.fencing {
+        return None;
+    }
+    let (stop, whose) = halo_controller::longest_stop(p).unwrap_or_default();
+    Some((t.lease_wait(stop), format!("{} s (`{whose}`)", secs(stop))))
+}
+
+fn secs(d: std::time::Duration) -> String {
+    let s = format!("{:.2}", d.as_secs_f64());
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The line `check` prints about it.
+fn lease_timing(p: &halo_model::Policy, t: &halo_net::Timing) -> Option<String> {
+    let (wait, stop) = lease_wait(p, t)?;
+    let ms = std::time::Duration::from_millis;
+    Some(format!(
+        "fencing off: a node silent for {} s is lost; its resources start elsewhere {} s later \
+         (timeout {} s + lease {} s and a tenth + twice the watchdog {} s + the longest stop {stop})",
+        secs(ms(t.timeout_ms)),
+        secs(wait),
+        secs(ms(t.timeout_ms)),
+        secs(ms(t.lease_ms)),
+        secs(ms(t.watchdog_ms)),
+    ))
 }
 
 fn check_json(f: &std::path::Path, l: &Loaded) -> serde_json::Value {

@@ -714,3 +714,22 @@ fn a_closed_or_full_standard_output_is_no_panic() {
         assert!(err.contains("cannot write output"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn check_shows_how_long_a_lost_node_holds_its_resources_with_fencing_off() {
+    // The Redis seed runs with fencing off: its longest stop is 20 s.
+    let out = halo(&["check", "examples/redis.ha"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("resources start elsewhere 25.35 s later")
+            && shown.contains("twice the watchdog 2 s"),
+        "{shown}"
+    );
+    let out = halo(&["check", "--format", "json", "examples/redis.ha"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["lost_node_wait_ms"], 25350, "{v}");
+    // With fencing on, the fence decides: no such wait.
+    let out = halo(&["check", "examples/quickstart.ha"]);
+    assert!(!text(&out.stdout).contains("fencing off"));
+}

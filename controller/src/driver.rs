@@ -258,7 +258,6 @@ impl Leader {
                     .ctl
                     .sm
                     .read(|m| m.policy.as_ref().is_some_and(|p| p.cluster.fencing));
-                let lease = Duration::from_millis(self.ctl.cfg.timing.lease_ms);
                 let Some(v) = self.nodes.get_mut(&node) else {
                     return;
                 };
@@ -283,17 +282,14 @@ impl Leader {
                     .await;
                 } else {
                     // It stops its resources itself when its lease runs out,
-                    // and may take their stop timeouts to do so: until then
-                    // they may still run there.
-                    // Renewals stopped when the heartbeats declared it lost
-                    // (a little before now); the last one sent before may
-                    // still have been on its way for up to the timeout.
-                    let timeout = Duration::from_millis(self.ctl.cfg.timing.timeout_ms);
+                    // and may take their stop timeouts to do so (or its
+                    // watchdog does, if it hangs): until then they may still
+                    // run there.
                     let stops = self
                         .ctl
                         .sm
                         .read(|m| stop_budget(m.policy.as_deref(), &m.doc.state, &node));
-                    let end = Instant::now() + timeout + lease + lease / 10 + stops;
+                    let end = Instant::now() + self.ctl.cfg.timing.lease_wait(stops);
                     info!(%node, "node lost: its resources move when its lease has run out");
                     v.lease_end = Some(end);
                 }
@@ -708,6 +704,20 @@ fn stop_budget(policy: Option<&Policy>, state: &halo_model::ClusterState, node: 
         .map(|r| Duration::from_millis(r.timeout_ms))
         .max()
         .unwrap_or(Duration::ZERO)
+}
+
+/// The longest stop timeout of any resource of `policy`, and whose it is:
+/// the most a lost node may take to stop what it runs (fencing off).
+pub fn longest_stop(policy: &Policy) -> Option<(Duration, String)> {
+    policy
+        .resources
+        .iter()
+        .filter(|r| r.primitive().is_some_and(|p| p.fence.is_none()))
+        .filter_map(|r| {
+            let req = request(policy, &r.name, OpAction::Stop, None, None)?;
+            Some((Duration::from_millis(req.timeout_ms), r.name.clone()))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
 }
 
 /// The exit code to record for a result (a timeout or an agent that could not

@@ -14,4 +14,5 @@ pub mod runtime;
 pub mod sim;
 pub mod store;
 
+pub use driver::longest_stop;
 pub use node::{Controller, StartError};

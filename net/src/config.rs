@@ -76,6 +76,11 @@ pub struct Timing {
     /// this long stops its resources itself, and the leader starts them
     /// elsewhere only after this long (plus the stops' timeouts) has passed.
     pub lease_ms: u64,
+    /// With fencing off: a node's watchdog process fires this long after
+    /// its runner last fed it (it feeds only while its lease is valid),
+    /// kills the node process and stops what the node ran; the leader
+    /// waits twice this long on top of the lease and the stop timeouts.
+    pub watchdog_ms: u64,
     /// Controllers elect a new leader after hearing nothing from the old one
     /// for this long (up to a third more); the leader heartbeats them every
     /// third of it.
@@ -88,12 +93,30 @@ impl Default for Timing {
             heartbeat_ms: 50,
             timeout_ms: 250,
             lease_ms: 1000,
+            watchdog_ms: 2000,
             election_ms: 150,
         }
     }
 }
 
 impl Timing {
+    /// Fencing off: how long after the leader declares a node lost it
+    /// starts the node's resources elsewhere, when stopping them there may
+    /// take `stops`. The last renewal of the node's lease may still have
+    /// been on its way for up to the timeout; the lease then runs (a tenth
+    /// more for clock drift); a runner that hangs instead of stopping is
+    /// stopped by its watchdog within twice the watchdog's timeout (as
+    /// Pacemaker's `stonith-watchdog-timeout` is twice SBD's); then the
+    /// stops themselves.
+    pub fn lease_wait(&self, stops: std::time::Duration) -> std::time::Duration {
+        let ms = std::time::Duration::from_millis;
+        ms(self.timeout_ms)
+            + ms(self.lease_ms)
+            + ms(self.lease_ms / 10)
+            + 2 * ms(self.watchdog_ms)
+            + stops
+    }
+
     /// Refuses settings that cannot work, saying which and why.
     pub fn check(&self) -> Result<(), String> {
         if self.heartbeat_ms == 0 || self.heartbeat_ms * 2 > self.timeout_ms {
@@ -106,6 +129,13 @@ impl Timing {
             return Err(format!(
                 "[timing] lease_ms ({}) must be at least timeout_ms ({})",
                 self.lease_ms, self.timeout_ms
+            ));
+        }
+        if self.watchdog_ms < 100 {
+            return Err(format!(
+                "[timing] watchdog_ms ({}) must be at least 100: the runner feeds its \
+                 watchdog every 20 ms, and a busy machine must not make it fire",
+                self.watchdog_ms
             ));
         }
         if self.election_ms < 50 {

@@ -7,6 +7,7 @@
 //! This crate is data and its encoding only: it does no I/O.
 
 mod agent;
+pub mod watchdog;
 pub mod wire;
 
 pub use agent::{

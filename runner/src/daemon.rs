@@ -102,6 +102,9 @@ pub struct Daemon {
     lease: std::sync::Mutex<Option<(Instant, Duration)>>,
     /// This run of the daemon, told in heartbeats (see `boot_id`).
     boot: u64,
+    /// The node's watchdog process, fed while the lease is valid (a real
+    /// node's daemon; none in simulations).
+    watchdog: Mutex<Option<crate::watchdog::Feeder>>,
 }
 
 /// An identifier for a run of the daemon: the time it started, made unique
@@ -148,7 +151,11 @@ fn write_epoch(path: &std::path::Path, epoch: u64) -> Result<(), String> {
 const LEASE_CHECK: Duration = Duration::from_millis(20);
 
 /// Serves until the process is stopped. An error only when it cannot start.
-pub async fn serve(cfg: NodeConfig, shim: Option<std::path::PathBuf>) -> Result<(), String> {
+pub async fn serve(
+    cfg: NodeConfig,
+    shim: Option<std::path::PathBuf>,
+    watchdog: Option<crate::watchdog::Feeder>,
+) -> Result<(), String> {
     for d in std::iter::once(&cfg.state_dir).chain(&cfg.agents.run_dir) {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
@@ -157,6 +164,7 @@ pub async fn serve(cfg: NodeConfig, shim: Option<std::path::PathBuf>) -> Result<
     crate::shim::forget_scores(&cfg.state_dir);
     let endpoint = server::endpoint(&cfg.ca, &cfg.cert, &cfg.key, cfg.listen)?;
     let d = Daemon::new(&cfg.node, Runner::new(runner_config(&cfg, shim)))?;
+    *d.watchdog.lock().await = watchdog;
     info!(node = %cfg.node, cluster = %cfg.cluster, listen = %cfg.listen, "runner listening");
     while let Some(incoming) = endpoint.accept().await {
         let d = d.clone();
@@ -185,6 +193,7 @@ impl Daemon {
             active: Arc::new(Mutex::new(BTreeMap::new())),
             lease: std::sync::Mutex::new(None),
             boot: boot_id(),
+            watchdog: Mutex::new(None),
         });
         tokio::spawn(d.clone().watch_lease());
         Ok(d)
@@ -492,17 +501,30 @@ impl Daemon {
         let mut tick = tokio::time::interval(LEASE_CHECK);
         loop {
             tick.tick().await;
-            let expired = {
+            let (valid, expired) = {
                 let mut lease = self.lease_guard();
                 match *lease {
                     Some((at, len)) if at.elapsed() >= len => {
                         *lease = None;
-                        true
+                        (false, true)
                     }
-                    _ => false,
+                    Some(_) => (true, false),
+                    None => (false, false),
                 }
             };
             if !expired {
+                // Fed only while the lease is valid: a runner that hangs or
+                // ends now is stopped by its watchdog before the majority's
+                // wait is over.
+                let mut w = self.watchdog.lock().await;
+                if let Some(w) = w.as_mut() {
+                    if valid {
+                        let stops = self.active.lock().await.values().cloned().collect();
+                        w.feed(stops).await;
+                    } else {
+                        w.disarm().await;
+                    }
+                }
                 continue;
             }
             let stops: Vec<ActionRequest> = self.active.lock().await.values().cloned().collect();
@@ -526,6 +548,11 @@ impl Daemon {
                 });
             }
             while jobs.join_next().await.is_some() {}
+            // What ran here is stopped: nothing left to guard (unless the
+            // stops took longer than the watchdog's timeout, and it fired).
+            if let Some(w) = self.watchdog.lock().await.as_mut() {
+                w.disarm().await;
+            }
         }
     }
 
@@ -620,7 +647,7 @@ async fn track(
     }
     let mut active = active.lock().await;
     let runs = match (req.action.as_str(), r.outcome) {
-        ("start" | "promote" | "demote", o) if o.ok("start") => true,
+        ("start" | "promote" | "demote" | "reload-agent", o) if o.ok("start") => true,
         ("stop", o) if o.ok("stop") => false,
         (
             "monitor",

@@ -18,6 +18,7 @@ pub mod process;
 pub mod secrets;
 pub mod shim;
 mod systemd;
+pub mod watchdog;
 
 use halo_proto::{ActionRequest, ActionResult, AgentRef, Outcome};
 use std::collections::BTreeMap;

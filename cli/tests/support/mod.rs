@@ -373,6 +373,10 @@ impl Cluster {
     /// Starts a killed node's process again, as after a reboot: its agents'
     /// runtime directory (a tmpfs on a real node) starts empty.
     pub fn restart(&mut self, node: &str) {
+        if let Some(mut c) = self.procs.remove(node) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let i = self.nodes.iter().position(|n| n == node).unwrap() + 1;
         let _ = std::fs::remove_dir_all(self.dir.join("run").join(node));
         let log = self.dir.join(format!("{node}.log"));
@@ -382,6 +386,26 @@ impl Cluster {
             .unwrap();
         let _ = std::fs::rename(&log, keep);
         self.spawn(node, i, "runner");
+    }
+
+    /// Freezes a node's process (SIGSTOP): it hangs, holding whatever it
+    /// held; `thaw` lets it go on.
+    pub fn freeze(&self, node: &str) {
+        let pid = self.pid(node).unwrap();
+        assert!(sh(&format!("kill -STOP {pid}")).status.success());
+    }
+
+    pub fn thaw(&self, node: &str) {
+        if let Some(pid) = self.pid(node) {
+            let _ = sh(&format!("kill -CONT {pid}"));
+        }
+    }
+
+    /// Whether a node's process still runs (its watchdog may have killed it).
+    pub fn alive(&mut self, node: &str) -> bool {
+        self.procs
+            .get_mut(node)
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     pub fn pid(&self, node: &str) -> Option<u32> {
