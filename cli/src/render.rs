@@ -150,12 +150,32 @@ pub fn simulate_text(
     let _ = writeln!(out, "Executing Cluster Transition:");
     for (i, a) in plan.ordered().iter().enumerate() {
         let because: Vec<String> = a.because.iter().map(ToString::to_string).collect();
-        let _ = writeln!(out, "  * {:>3}. {a}  ({})", i + 1, because.join("; "));
+        let by = match (
+            &a.rsc,
+            policy
+                .cluster
+                .fence_orders
+                .iter()
+                .find(|o| o.node == a.node),
+        ) {
+            (None, Some(o)) => format!(" by {}", fence_order_text(o)),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  * {:>3}. {a}{by}  ({})", i + 1, because.join("; "));
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "Revised Cluster Status:");
     out.push_str(&status(policy, revised, None));
     out
+}
+
+/// A fence order as `simulate` shows it: `ipmi-n1, else pdu-a + pdu-b`.
+fn fence_order_text(o: &halo_model::FenceOrder) -> String {
+    o.levels
+        .iter()
+        .map(|l| l.devices.join(" + "))
+        .collect::<Vec<_>>()
+        .join(", else ")
 }
 
 /// The machine-readable form: transitions, actions with their order, placements

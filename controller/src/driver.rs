@@ -1010,82 +1010,21 @@ async fn start_monitor(ctl: &Arc<Controller>, policy: &Policy, a: &Action, term:
 /// Fences `target` with a device that may fence it, run by another node's
 /// runner; records the outcome.
 async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, id: u64) -> bool {
-    // Any node whose runner answers may run the device — even one the
-    // document still holds unclean (when every node was lost at once, one of
-    // them must fence the others) — those online first.
-    let answering = ctl.answering();
-    let (online, devices_on): (Vec<String>, BTreeMap<String, Vec<String>>) = ctl.sm.read(|m| {
-        let s = &m.doc.state;
-        let mut online: Vec<String> = policy
-            .cluster
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .filter(|n| n != target && answering.contains(n))
-            .collect();
-        online.sort_by_key(|n| s.node(n).status != NodeStatus::Online);
-        let on = s
-            .resources
-            .iter()
-            .map(|(r, per)| {
-                (
-                    r.clone(),
-                    per.iter()
-                        .filter(|(_, x)| x.role.is_active())
-                        .map(|(n, _)| n.clone())
-                        .collect(),
-                )
-            })
-            .collect();
-        (online, on)
-    });
     let mut error = format!("no fence device can fence {target}");
-    for r in &policy.resources {
-        let Some(p) = r.primitive() else { continue };
-        let Some(spec) = &p.fence else { continue };
-        if !spec.targets.is_empty() && !spec.targets.iter().any(|t| t == target) {
-            continue;
-        }
-        // Prefer a node where the device runs; else any node online.
-        let mut executors: Vec<&String> = devices_on
-            .get(&r.name)
-            .map(|v| v.iter().filter(|n| online.contains(n)).collect())
-            .unwrap_or_default();
-        if executors.is_empty() {
-            executors = online.iter().collect();
-        }
-        let Some(exec) = executors.first() else {
-            error = format!("no node is online to run fence device {}", r.name);
-            continue;
+    for level in fence_levels(policy, target) {
+        let done = if let [device] = level.as_slice() {
+            fence_with(ctl, policy, device, target, "reboot", term, id).await
+        } else {
+            reboot_level(ctl, policy, &level, target, term, id).await
         };
-        let Some(client) = ctl.runners.get(exec.as_str()) else {
-            continue;
-        };
-        let Some(mut req) = request(policy, &r.name, OpAction::Start, None, None) else {
-            continue;
-        };
-        req.action = "reboot".to_string();
-        req.target = Some(
-            spec.host_map
-                .get(target)
-                .cloned()
-                .unwrap_or_else(|| target.to_string()),
-        );
-        if let Some(t) = spec.timeout {
-            req.timeout_ms = t.as_ms();
-        }
-        info!(%target, device = %r.name, via = %exec, "fencing");
-        match client.fence(id, Some(term), &req).await {
-            Ok(res) if res.outcome.ok("reboot") => {
-                info!(%target, device = %r.name, "fenced");
+        match done {
+            Ok(exec) => {
+                info!(%target, devices = %level.join(", "), "fenced");
                 ctl.alert(&crate::alerts::Event::Fencing {
                     target: target.to_string(),
-                    task: req.action.clone(),
+                    task: "reboot".into(),
                     rc: 0,
-                    desc: format!(
-                        "Operation {} of {target} by {exec} for halo: OK",
-                        req.action
-                    ),
+                    desc: format!("Operation reboot of {target} by {exec} for halo: OK"),
                 });
                 return ctl
                     .commit(Command::NodeFenced {
@@ -1095,15 +1034,10 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
                     .await
                     .is_ok();
             }
-            Ok(res) => {
-                error = format!(
-                    "{} via {exec}: {} {}",
-                    r.name,
-                    res.outcome,
-                    res.exit_reason.unwrap_or_default()
-                );
+            Err(e) => {
+                warn!(%target, devices = %level.join(", "), "this fencing level failed: {e}");
+                error = e;
             }
-            Err(e) => error = format!("{} via {exec}: {e}", r.name),
         }
     }
     warn!(%target, "fencing failed: {error}");
@@ -1121,6 +1055,128 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
         })
         .await;
     false
+}
+
+/// The ways to fence `target`, tried in order: its fence order's levels
+/// (every device of a level must succeed), or else each device that can
+/// fence it, alone, in declaration order (Pacemaker's fencer without a
+/// topology).
+fn fence_levels(policy: &Policy, target: &str) -> Vec<Vec<String>> {
+    if let Some(o) = policy
+        .cluster
+        .fence_orders
+        .iter()
+        .find(|o| o.node == target)
+    {
+        return o.levels.iter().map(|l| l.devices.clone()).collect();
+    }
+    policy
+        .resources
+        .iter()
+        .filter(|r| {
+            r.primitive()
+                .and_then(|p| p.fence.as_ref())
+                .is_some_and(|f| f.targets.is_empty() || f.targets.iter().any(|t| t == target))
+        })
+        .map(|r| vec![r.name.clone()])
+        .collect()
+}
+
+/// A level of several devices reboots the node as Pacemaker's fencer does
+/// (`fenced_remote.c`, `advance_topology_level`): every device powers it
+/// off, then every device powers it on again — think of the two power
+/// supplies of one machine. The level fails at the first device that cannot
+/// power it off; failures to power it on are only logged.
+async fn reboot_level(
+    ctl: &Arc<Controller>,
+    policy: &Policy,
+    level: &[String],
+    target: &str,
+    term: u64,
+    id: u64,
+) -> Result<String, String> {
+    let mut exec = String::new();
+    for d in level {
+        exec = fence_with(ctl, policy, d, target, "off", term, id).await?;
+    }
+    for d in level {
+        if let Err(e) = fence_with(ctl, policy, d, target, "on", term, id).await {
+            info!(%target, device = %d, "not powered on again: {e}");
+        }
+    }
+    Ok(exec)
+}
+
+/// Runs fence device `device` with `action` against `target`, from a node
+/// whose runner answers (one where the device runs first): the node it ran
+/// from, or what failed where.
+async fn fence_with(
+    ctl: &Arc<Controller>,
+    policy: &Policy,
+    device: &str,
+    target: &str,
+    action: &str,
+    term: u64,
+    id: u64,
+) -> Result<String, String> {
+    let spec = policy
+        .find(device)
+        .and_then(|r| policy.resource(r)?.primitive()?.fence.as_ref())
+        .ok_or_else(|| format!("{device} is not a fence device"))?;
+    let exec = fence_executor(ctl, policy, device, target)
+        .ok_or_else(|| format!("no node is online to run fence device {device}"))?;
+    let client = ctl
+        .runners
+        .get(exec.as_str())
+        .ok_or_else(|| format!("no runner address for {exec}"))?;
+    let mut req = request(policy, device, OpAction::Start, None, None)
+        .ok_or_else(|| format!("cannot build the request for {device}"))?;
+    req.action = action.to_string();
+    req.target = Some(
+        spec.host_map
+            .get(target)
+            .cloned()
+            .unwrap_or_else(|| target.to_string()),
+    );
+    if let Some(t) = spec.timeout {
+        req.timeout_ms = t.as_ms();
+    }
+    info!(%target, %device, via = %exec, %action, "fencing");
+    match client.fence(id, Some(term), &req).await {
+        Ok(res) if res.outcome.ok(action) => Ok(exec),
+        Ok(res) => Err(format!(
+            "{device} via {exec}: {} {}",
+            res.outcome,
+            res.exit_reason.unwrap_or_default()
+        )),
+        Err(e) => Err(format!("{device} via {exec}: {e}")),
+    }
+}
+
+/// The node to run fence device `device` from: any node whose runner answers
+/// — even one the document still holds unclean (when every node was lost at
+/// once, one of them must fence the others) — one where the device runs
+/// first, then those online.
+fn fence_executor(ctl: &Controller, policy: &Policy, device: &str, target: &str) -> Option<String> {
+    let answering = ctl.answering();
+    ctl.sm.read(|m| {
+        let s = &m.doc.state;
+        let mut online: Vec<String> = policy
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .filter(|n| n != target && answering.contains(n))
+            .collect();
+        online.sort_by_key(|n| s.node(n).status != NodeStatus::Online);
+        let running = s.resources.get(device).and_then(|per| {
+            online
+                .iter()
+                .find(|n| per.get(*n).is_some_and(|x| x.role.is_active()))
+                .cloned()
+        });
+        running.or_else(|| online.first().cloned())
+    })
 }
 
 /// Heartbeats to one runner, for the term: reports it up and down. Each

@@ -187,6 +187,7 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    fence_orders(c, out);
     let safe_quorum = matches!(cl.quorum, QuorumMode::TwoNode | QuorumMode::Witness(_));
     if cl.nodes.len() == 2 && !cl.fencing && !safe_quorum {
         out.push(
@@ -197,6 +198,95 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
             )
             .label("a split brain can run resources on both nodes")
             .help("turn fencing on, or use `quorum two-node` or `quorum witness \"HOST\"`"),
+        );
+    }
+}
+
+/// Fence orders name declared nodes and fence devices that can fence them.
+fn fence_orders(c: &Compiled, out: &mut Vec<Diagnostic>) {
+    let p = &c.policy;
+    let cl = &p.cluster;
+    for o in &cl.fence_orders {
+        if !cl.nodes.iter().any(|n| n.name == o.node) {
+            out.push(
+                Diagnostic::error(
+                    Code::UnknownNode,
+                    span(c, o.origin),
+                    format!("no node `{}` in the cluster", o.node),
+                )
+                .label("not a node")
+                .help(format!("the cluster's nodes: {}", cl.node_list())),
+            );
+            continue;
+        }
+        if !cl.fencing {
+            out.push(
+                Diagnostic::warning(
+                    Code::FenceOrderUseless,
+                    span(c, o.origin),
+                    format!(
+                        "the fence order of `{}` is never used: fencing is off",
+                        o.node
+                    ),
+                )
+                .label("fencing is off")
+                .help("say `fencing on` in the cluster block, or remove the fence order"),
+            );
+        }
+        for level in &o.levels {
+            for d in &level.devices {
+                fence_order_device(c, &o.node, d, level.origin, out);
+            }
+        }
+    }
+}
+
+fn fence_order_device(
+    c: &Compiled,
+    node: &str,
+    device: &str,
+    at: halo_model::Origin,
+    out: &mut Vec<Diagnostic>,
+) {
+    let p = &c.policy;
+    let Some(r) = p.find(device).and_then(|id| p.resource(id)) else {
+        out.push(
+            Diagnostic::error(
+                Code::UnknownResource,
+                span(c, at),
+                format!("no fence device `{device}` in the policy"),
+            )
+            .label("not declared")
+            .help("declare it (`fence NAME: fence_AGENT { ... }`) or correct the name"),
+        );
+        return;
+    };
+    let Some(spec) = r.primitive().and_then(|x| x.fence.as_ref()) else {
+        out.push(
+            Diagnostic::error(
+                Code::NotFenceDevice,
+                span(c, at),
+                format!("`{device}` is not a fence device"),
+            )
+            .label("a fence order lists fence devices")
+            .help("name resources declared with `fence NAME: fence_AGENT { ... }`"),
+        );
+        return;
+    };
+    let reaches = (spec.targets.is_empty() && spec.host_map.is_empty())
+        || spec.targets.iter().any(|t| t == node)
+        || spec.host_map.contains_key(node);
+    if !reaches {
+        out.push(
+            Diagnostic::warning(
+                Code::FenceOrderUseless,
+                span(c, at),
+                format!("fence device `{device}` cannot fence `{node}`"),
+            )
+            .label("not in its targets or host-map")
+            .help(format!(
+                "add `{node}` to `{device}`'s `targets` or `host-map`, or use another device"
+            )),
         );
     }
 }

@@ -112,6 +112,14 @@ pub fn print_policy(p: &Policy) -> String {
     if let Some(s) = strategy {
         let _ = writeln!(out, "placement-strategy {s}");
     }
+    for o in &c.fence_orders {
+        let _ = write!(out, "fence-order {} {{", name(&o.node));
+        for l in &o.levels {
+            let devices: Vec<String> = l.devices.iter().map(|d| name(d)).collect();
+            let _ = write!(out, "\nlevel {}", devices.join(" "));
+        }
+        out.push_str("\n}\n");
+    }
     for a in &c.alerts {
         let _ = write!(out, "alert {} {} {{", name(&a.name), quote(&a.path));
         for r in &a.recipients {
@@ -412,6 +420,39 @@ mod tests {
         let (_, compiled, diags) = crate::compile_text("p.ha", text, &[]);
         assert!(diags.iter().all(|d| !d.is_error()), "{text}\n{diags:?}");
         compiled.expect("compiles").policy
+    }
+
+    #[test]
+    fn fence_orders_survive_printing() {
+        let p = compile(
+            "cluster c {\n node n1\n node n2\n\
+             fence-order n1 { level ipmi; level pdu-a pdu-b }\n}\n\
+             fence ipmi: fence_ipmilan { ip = 10.0.0.1; targets n1 }\n\
+             fence pdu-a: fence_apc { ip = 10.0.0.2 }\n\
+             fence pdu-b: fence_apc { ip = 10.0.0.3 }\n",
+        );
+        let again = compile(&print_policy(&p));
+        let levels = |p: &halo_model::Policy| {
+            p.cluster
+                .fence_orders
+                .iter()
+                .map(|o| {
+                    let l: Vec<Vec<String>> = o.levels.iter().map(|l| l.devices.clone()).collect();
+                    (o.node.clone(), l)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            levels(&p),
+            [(
+                "n1".to_string(),
+                vec![
+                    vec!["ipmi".to_string()],
+                    vec!["pdu-a".into(), "pdu-b".into()]
+                ]
+            )]
+        );
+        assert_eq!(levels(&p), levels(&again));
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub struct Cluster {
     /// Programs told about every cluster event (a resource started, a node
     /// fenced...), in declaration order.
     pub alerts: Vec<Alert>,
+    /// Fencing topology: for a node, the fence devices to try, level by level.
+    pub fence_orders: Vec<FenceOrder>,
     pub origin: Origin,
 }
 
@@ -175,6 +177,27 @@ impl Cluster {
         names.join(", ")
     }
 }
+
+/// How one node is fenced (Pacemaker's `fencing-level`s for a target): the
+/// levels are tried in order; a level succeeds when every one of its devices
+/// does, and the first level that succeeds fences the node. Without one, any
+/// device that can fence the node will do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FenceOrder {
+    pub node: String,
+    pub levels: Vec<FenceLevel>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FenceLevel {
+    /// Fence devices, by name, each of which must succeed.
+    pub devices: Vec<String>,
+    pub origin: Origin,
+}
+
+/// Most levels a node's fence order may have (Pacemaker allows indices 1 to 9).
+pub const MAX_FENCE_LEVELS: usize = 9;
 
 /// An alert: a program the controller runs on each cluster event, once per
 /// recipient, with the event in its environment (Pacemaker's alert agents, such

@@ -557,12 +557,86 @@ impl Builder<'_> {
             }
         }
         for el in &cfg.children {
-            if matches!(el.name, "fencing-topology" | "acls") && !el.children.is_empty() {
+            if el.name == "acls" && !el.children.is_empty() {
                 self.unsupported.push(format!("{} section", el.name));
             }
         }
+        if let Some(t) = cfg.first("fencing-topology") {
+            self.fencing_topology(t);
+        }
         for a in cfg.first("alerts").into_iter().flat_map(|a| a.all("alert")) {
             self.alert(a);
+        }
+    }
+
+    /// Fencing levels, as each node's fence order: levels by index, each
+    /// with its comma-separated devices (Pacemaker's `fencing-level`). Levels
+    /// that choose their nodes by pattern or attribute are not supported.
+    fn fencing_topology(&mut self, t: &Element) {
+        let mut by_node: BTreeMap<String, Vec<(u32, Vec<String>)>> = BTreeMap::new();
+        for l in t.all("fencing-level") {
+            let id = l.id();
+            if l.attr("target-pattern").is_some() {
+                self.unsupported.push(format!(
+                    "fencing-level '{id}' chooses its nodes by a pattern: Halo's fence orders name their node"
+                ));
+                continue;
+            }
+            // By attribute: the nodes that have it, each named.
+            let targets: Vec<String> = match (l.attr("target-attribute"), l.attr("target")) {
+                (Some(name), _) => {
+                    let value = l.attr("target-value").unwrap_or("");
+                    self.policy
+                        .cluster
+                        .nodes
+                        .iter()
+                        .filter(|n| n.attrs.get(name).map(String::as_str) == Some(value))
+                        .map(|n| n.name.clone())
+                        .collect()
+                }
+                (None, Some(t)) => vec![t.to_string()],
+                (None, None) => Vec::new(),
+            };
+            let (false, Some(index)) = (
+                targets.is_empty() && l.attr("target-attribute").is_none(),
+                l.attr("index").and_then(|i| i.trim().parse::<u32>().ok()),
+            ) else {
+                self.unsupported.push(format!(
+                    "fencing-level '{id}' without a target and a numeric index"
+                ));
+                continue;
+            };
+            let devices: Vec<String> = l
+                .attr("devices")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect();
+            for target in targets {
+                by_node
+                    .entry(target)
+                    .or_default()
+                    .push((index, devices.clone()));
+            }
+        }
+        for (node, mut levels) in by_node {
+            levels.sort_by_key(|(i, _)| *i);
+            self.policy
+                .cluster
+                .fence_orders
+                .push(halo_model::FenceOrder {
+                    node,
+                    levels: levels
+                        .into_iter()
+                        .map(|(_, devices)| halo_model::FenceLevel {
+                            devices,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                });
         }
     }
 

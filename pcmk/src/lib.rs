@@ -720,6 +720,52 @@ mod tests {
     }
 
     #[test]
+    fn fencing_levels_become_fence_orders() {
+        let i = import(
+            r#"<cib have-quorum="1"><configuration><crm_config/>
+  <nodes><node id="1" uname="n1"/><node id="2" uname="n2"><instance_attributes id="a">
+    <nvpair id="a1" name="rack" value="r2"/></instance_attributes></node></nodes>
+  <resources><primitive id="ipmi" class="stonith" type="fence_ipmilan"/>
+    <primitive id="pdu-a" class="stonith" type="fence_apc"/><primitive id="pdu-b" class="stonith" type="fence_apc"/></resources>
+  <constraints/><fencing-topology>
+    <fencing-level id="l2" target="n1" index="2" devices="pdu-a,pdu-b"/>
+    <fencing-level id="l1" target="n1" index="1" devices="ipmi"/>
+    <fencing-level id="l3" target-attribute="rack" target-value="r2" index="1" devices="pdu-a"/>
+    <fencing-level id="l4" target-pattern="n.*" index="3" devices="ipmi"/>
+  </fencing-topology></configuration><status/></cib>"#,
+        )
+        .unwrap();
+        let orders: Vec<(String, Vec<Vec<String>>)> = i
+            .policy
+            .cluster
+            .fence_orders
+            .iter()
+            .map(|o| {
+                (
+                    o.node.clone(),
+                    o.levels.iter().map(|l| l.devices.clone()).collect(),
+                )
+            })
+            .collect();
+        let v = |d: &[&str]| d.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            orders,
+            [
+                ("n1".to_string(), vec![v(&["ipmi"]), v(&["pdu-a", "pdu-b"])]),
+                ("n2".to_string(), vec![v(&["pdu-a"])]),
+            ]
+        );
+        assert!(
+            has(
+                &i.unsupported,
+                "fencing-level 'l4' chooses its nodes by a pattern"
+            ),
+            "{:?}",
+            i.unsupported
+        );
+    }
+
+    #[test]
     fn what_is_left_out_without_changing_a_decision_is_noted() {
         let clone = r#"<clone id="c"><meta_attributes id="cm"><nvpair id="n" name="notify" value="true"/></meta_attributes>
             <primitive id="p" class="ocf" provider="heartbeat" type="Dummy"><operations>

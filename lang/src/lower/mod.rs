@@ -341,7 +341,7 @@ impl Lower {
     }
 
     fn cluster_stmt(&mut self, s: &Stmt) -> Res<()> {
-        let allowed: Vec<&str> = ["node", "alert"]
+        let allowed: Vec<&str> = ["node", "alert", "fence-order"]
             .into_iter()
             .chain(CLUSTER_SETTINGS.iter().copied())
             .collect();
@@ -352,6 +352,7 @@ impl Lower {
         match kw.text.as_str() {
             "node" => return self.node(s),
             "alert" => return self.alert(s),
+            "fence-order" => return self.fence_order(s),
             "quorum" => {
                 let t = c.name("a quorum mode: majority, two-node, witness or ignore")?;
                 self.policy.cluster.quorum = match t.text.as_str() {
@@ -562,6 +563,91 @@ impl Lower {
             self.report(r);
         }
         self.policy.cluster.alerts.push(alert);
+        Ok(())
+    }
+
+    /// `fence-order NODE { level DEVICE... }`: the node's fencing topology.
+    /// Names are checked once every device is declared (check.rs).
+    fn fence_order(&mut self, s: &Stmt) -> Res<()> {
+        let mut c = Cursor::new(s);
+        c.word("fence-order")?;
+        let node = c.name("the node it fences")?;
+        c.end()?;
+        if let Some(prev) = self
+            .policy
+            .cluster
+            .fence_orders
+            .iter()
+            .find(|o| o.node == node.text)
+        {
+            let prev = self
+                .origins
+                .get(prev.origin.0 as usize)
+                .cloned()
+                .unwrap_or_else(|| node.span.clone());
+            return Err(self.duplicate("fence-order", &node.text, &node.span, &prev));
+        }
+        let mut order = halo_model::FenceOrder {
+            node: node.text.clone(),
+            levels: Vec::new(),
+            origin: self.origin(&node.span),
+        };
+        for st in s.block.iter().flat_map(|b| &b.stmts) {
+            let mut c = Cursor::new(st);
+            let r = (|| -> Res<halo_model::FenceLevel> {
+                let at = c.here();
+                c.word("level")?;
+                let mut devices = Vec::new();
+                while !c.at_end() {
+                    devices.push(c.name("a fence device's name")?.text.clone());
+                }
+                if devices.is_empty() {
+                    return Err(Diagnostic::error(
+                        Code::Syntax,
+                        at.clone(),
+                        "a fencing level names no device",
+                    )
+                    .label("no device")
+                    .help("write `level DEVICE...`: the fence devices that must all succeed"));
+                }
+                c.end()?;
+                c.no_block()?;
+                Ok(halo_model::FenceLevel {
+                    devices,
+                    origin: self.origin(&at),
+                })
+            })();
+            match r {
+                Ok(level) => order.levels.push(level),
+                Err(d) => self.diags.push(d),
+            }
+        }
+        if order.levels.is_empty() {
+            return Err(Diagnostic::error(
+                Code::Syntax,
+                node.span.clone(),
+                format!("the fence order of `{}` has no level", node.text),
+            )
+            .label("no `level` lines")
+            .help("add `level DEVICE...` lines, tried in order: `fence-order n1 { level ipmi-n1  level pdu-a pdu-b }`"));
+        }
+        if order.levels.len() > halo_model::MAX_FENCE_LEVELS {
+            return Err(Diagnostic::error(
+                Code::TooMany,
+                node.span.clone(),
+                format!(
+                    "the fence order of `{}` has {} levels, more than the {} Pacemaker allows",
+                    node.text,
+                    order.levels.len(),
+                    halo_model::MAX_FENCE_LEVELS
+                ),
+            )
+            .label("too many levels")
+            .help(
+                "merge levels: each level's devices must all succeed, and levels are alternatives",
+            ));
+        }
+        self.policy.cluster.fence_orders.push(order);
         Ok(())
     }
 

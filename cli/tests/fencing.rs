@@ -1,0 +1,91 @@
+//! Fencing topology on a live cluster, with real fence agents: every node's
+//! fence order tries a device that fails (`fence_dummy type=fail`), then a
+//! level of two devices — a `fence_dummy` that keeps the node's "power" in a
+//! file, and `fence_halo`, which kills the node's process. The first level
+//! fails, the second fences the node: both devices power it off, then both
+//! are asked to power it on again (`fence_halo` cannot, which is only logged).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+use support::{Cluster, Net, Options};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn policy(status: &str) -> String {
+    let mut p = String::from("cluster topology {\n  node n1\n  node n2\n  node n3\n");
+    for n in ["n1", "n2", "n3"] {
+        p.push_str(&format!(
+            "  fence-order {n} {{\n    level broken\n    level pdu power\n  }}\n"
+        ));
+    }
+    p.push_str("}\n\n");
+    p.push_str("fence broken: fence_dummy {\n  type = fail\n  power_timeout = 1\n}\n");
+    p.push_str(&format!(
+        "fence pdu: fence_dummy {{\n  type = file\n  status_file = \"{status}\"\n}}\n"
+    ));
+    p.push_str("fence power: fence_halo {\n  targets n1 n2 n3\n}\n");
+    p.push_str("resource web: ocf:heartbeat:Dummy {\n  monitor every 1s\n}\n");
+    p
+}
+
+/// Every node's log, for what the leader said about fencing.
+fn logs(c: &Cluster) -> String {
+    c.nodes
+        .iter()
+        .map(|n| std::fs::read_to_string(c.dir.join(format!("{n}.log"))).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_fence_order_falls_through_a_failing_level_to_one_that_powers_off_with_both_devices() {
+    let mut c = Cluster::start(Options {
+        name: "topology".into(),
+        nodes: 3,
+        witness: false,
+        net: Net::Loopback(73),
+        timing: None,
+    });
+    let status = c.dir.join("pdu.status");
+    c.apply(&policy(&status.display().to_string()));
+    let s = c.wait("web running", WAIT, |s| {
+        Cluster::placement(s, "web").len() == 1
+            && s["running"].as_array().is_some_and(Vec::is_empty)
+    });
+    let victim = Cluster::placement(&s, "web").into_keys().next().unwrap();
+    c.kill(&victim);
+    c.wait("web recovered elsewhere after the fencing", WAIT, |s| {
+        Cluster::placement(s, "web").keys().any(|n| *n != victim)
+            && s["doc"]["state"]["nodes"][&victim]["status"] == "offline"
+    });
+    let log = logs(&c);
+    let fencing: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("fencing") && l.contains(&format!("target={victim}")))
+        .collect();
+    let tried = |device: &str, action: &str| {
+        fencing.iter().position(|l| {
+            l.contains(&format!("device={device}")) && l.contains(&format!("action={action}"))
+        })
+    };
+    let broken = tried("broken", "reboot").expect("level 1 was not tried");
+    let pdu_off = tried("pdu", "off").expect("pdu did not power the node off");
+    let power_off = tried("power", "off").expect("power did not power the node off");
+    let pdu_on = tried("pdu", "on").expect("pdu was not asked to power the node on");
+    assert!(
+        broken < pdu_off && pdu_off < power_off && power_off < pdu_on,
+        "not in Pacemaker's order (level 1; then off, off, on):\n{}",
+        fencing.join("\n")
+    );
+    assert!(
+        fencing
+            .iter()
+            .any(|l| l.contains("this fencing level failed") && l.contains("broken via")),
+        "level 1's failure is not logged:\n{}",
+        fencing.join("\n")
+    );
+    // The agent itself says what it did last: the node's power is on again.
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "on");
+}
