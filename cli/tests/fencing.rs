@@ -31,10 +31,13 @@ fn policy(status: &str) -> String {
     p
 }
 
-/// Every node's log, for what the leader said about fencing.
+/// Every node's log and the witness's, for what the leader said about
+/// fencing.
 fn logs(c: &Cluster) -> String {
     c.nodes
         .iter()
+        .map(String::as_str)
+        .chain(["w"])
         .map(|n| std::fs::read_to_string(c.dir.join(format!("{n}.log"))).unwrap_or_default())
         .collect()
 }
@@ -88,4 +91,70 @@ fn a_fence_order_falls_through_a_failing_level_to_one_that_powers_off_with_both_
     );
     // The agent itself says what it did last: the node's power is on again.
     assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "on");
+}
+
+/// Two nodes and a witness; the node that runs the important resource is
+/// lost. Fencing it waits `priority-fencing-delay` (the surviving side holds
+/// only half the nodes, and the lost node ran the most important resources)
+/// and the device's own `delay-base`, as Pacemaker's scheduler and fencer do.
+#[test]
+fn fencing_the_node_with_the_important_resources_waits_both_delays() {
+    let mut c = Cluster::start(Options {
+        name: "delays".into(),
+        nodes: 2,
+        witness: true,
+        net: Net::Loopback(74),
+        timing: None,
+    });
+    c.apply(
+        "cluster delays {\n  node n1\n  node n2\n  quorum witness \"127.0.74.1\"\n  \
+         priority-fencing-delay 3s\n}\n\n\
+         fence power: fence_halo {\n  targets n1 n2\n  delay-base 1s\n}\n\n\
+         resource db: ocf:heartbeat:Dummy {\n  priority 10\n  monitor every 1s\n}\n",
+    );
+    let s = c.wait("db running", WAIT, |s| {
+        Cluster::placement(s, "db").len() == 1 && s["running"].as_array().is_some_and(Vec::is_empty)
+    });
+    let victim = Cluster::placement(&s, "db").into_keys().next().unwrap();
+    c.kill(&victim);
+    c.wait("db recovered after the fencing", WAIT, |s| {
+        Cluster::placement(s, "db").keys().any(|n| *n != victim)
+    });
+    let log = logs(&c);
+    let delayed = log
+        .lines()
+        .find(|l| l.contains("fencing delayed by") && l.contains(&format!("target={victim}")))
+        .unwrap_or_else(|| panic!("fencing {victim} was not delayed:\n{log}"));
+    assert!(
+        delayed.contains("fencing delayed by 4000 ms")
+            && delayed.contains("priority-fencing-delay 3s")
+            && delayed.contains("power's delay (1000 ms"),
+        "{delayed}"
+    );
+    // The fence itself came that much after the node was declared lost.
+    let at = |needle: &str| -> chrono_free::Instant {
+        chrono_free::parse(log.lines().find(|l| l.contains(needle)).unwrap())
+    };
+    let lost = at("node lost: fencing it");
+    let fenced = at(&format!("fencing target={victim} device=power"));
+    assert!(
+        fenced - lost >= 4.0,
+        "fenced {} s after the loss",
+        fenced - lost
+    );
+}
+
+/// Log lines start with an RFC 3339 time: seconds of the day are enough here.
+mod chrono_free {
+    pub type Instant = f64;
+
+    pub fn parse(line: &str) -> Instant {
+        let t = line.split_whitespace().next().unwrap();
+        let time = t.split('T').nth(1).unwrap().trim_end_matches('Z');
+        let mut parts = time.split(':');
+        let h: f64 = parts.next().unwrap().parse().unwrap();
+        let m: f64 = parts.next().unwrap().parse().unwrap();
+        let s: f64 = parts.next().unwrap().parse().unwrap();
+        h * 3600.0 + m * 60.0 + s
+    }
 }

@@ -1011,7 +1011,16 @@ async fn start_monitor(ctl: &Arc<Controller>, policy: &Policy, a: &Action, term:
 /// runner; records the outcome.
 async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, id: u64) -> bool {
     let mut error = format!("no fence device can fence {target}");
-    for level in fence_levels(policy, target) {
+    let levels = fence_levels(policy, target);
+    // Pacemaker's fencer delays the first level only.
+    if let Some(first) = levels.first().and_then(|l| l.first()) {
+        let (delay, why) = fence_delay(ctl, policy, target, first);
+        if !delay.is_zero() {
+            info!(%target, "fencing delayed by {} ms: {why}", delay.as_millis());
+            tokio::time::sleep(delay).await;
+        }
+    }
+    for level in levels {
         let done = if let [device] = level.as_slice() {
             fence_with(ctl, policy, device, target, "reboot", term, id).await
         } else {
@@ -1055,6 +1064,91 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
         })
         .await;
     false
+}
+
+/// How long to wait before fencing `target` with `device` first, and why:
+/// `priority-fencing-delay` when `target` runs the most important resources
+/// and this side holds no more than half the nodes (Pacemaker's
+/// `node_priority_fencing_delay`), plus the device's own delay — its base,
+/// and a random part up to its maximum (`schedule_stonith_command`).
+fn fence_delay(
+    ctl: &Controller,
+    policy: &Policy,
+    target: &str,
+    device: &str,
+) -> (Duration, String) {
+    let mut why = Vec::new();
+    let mut delay = Duration::ZERO;
+    if let Some(d) = policy.cluster.priority_fencing_delay {
+        let answering = ctl.answering();
+        let online = policy
+            .cluster
+            .nodes
+            .iter()
+            .filter(|n| n.name != target && answering.contains(&n.name))
+            .count();
+        let priorities = ctl.sm.read(|m| node_priorities(policy, &m.doc.state));
+        let top = priorities.values().copied().max().unwrap_or(0);
+        let low = priorities.values().copied().min().unwrap_or(0);
+        let mine = priorities.get(target).copied().unwrap_or(0);
+        if online <= policy.cluster.nodes.len() / 2 && low != top && mine == top {
+            delay += Duration::from_millis(d.as_ms());
+            why.push(format!(
+                "priority-fencing-delay {d}: {target} runs the most important resources (priority {mine})"
+            ));
+        }
+    }
+    let spec = policy
+        .find(device)
+        .and_then(|r| policy.resource(r)?.primitive()?.fence.as_ref());
+    if let Some(spec) = spec {
+        let base = spec.delay_base.map_or(0, |d| d.as_ms());
+        let max = spec.delay_max.map_or(base, |d| d.as_ms());
+        // A base above the maximum is limited to it, as Pacemaker does.
+        let base = base.min(max);
+        if max > 0 {
+            let random = if max > base {
+                rand::Rng::gen_range(&mut rand::thread_rng(), 0..max - base)
+            } else {
+                0
+            };
+            delay += Duration::from_millis(base + random);
+            why.push(format!(
+                "{device}'s delay ({} ms of up to {max} ms)",
+                base + random
+            ));
+        }
+    }
+    (delay, why.join("; "))
+}
+
+/// Each node's priority: the sum of the priorities of what runs there and
+/// has not failed, a promoted instance counting one more (Pacemaker's
+/// `native_priority_to_node`).
+fn node_priorities(policy: &Policy, state: &halo_model::ClusterState) -> BTreeMap<String, i64> {
+    let mut out: BTreeMap<String, i64> = policy
+        .cluster
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), 0))
+        .collect();
+    for (rsc, per) in &state.resources {
+        let Some(id) = policy.find(rsc) else { continue };
+        let priority = policy.meta(id, |m| m.priority).unwrap_or(0);
+        if priority == 0 {
+            continue;
+        }
+        for (node, r) in per {
+            if r.failed.is_some() {
+                continue;
+            }
+            for role in r.roles() {
+                let p = priority + i64::from(role == Role::Promoted);
+                *out.entry(node.clone()).or_default() += p;
+            }
+        }
+    }
+    out
 }
 
 /// The ways to fence `target`, tried in order: its fence order's levels

@@ -103,12 +103,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                                 provider: String::new(),
                                 kind: "fence_dummy".into(),
                             },
-                            fence: Some(FenceSpec {
-                                host_map: BTreeMap::new(),
-                                targets: Vec::new(),
-                                timeout: None,
-                                retries: 0,
-                            }),
+                            fence: Some(Box::default()),
                             ..dummy()
                         }),
                         meta: Meta::default(),

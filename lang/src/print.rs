@@ -100,6 +100,9 @@ pub fn print_policy(p: &Policy) -> String {
         "placement {}",
         if c.symmetric { "symmetric" } else { "opt-in" }
     );
+    if let Some(d) = c.priority_fencing_delay {
+        let _ = writeln!(out, "priority-fencing-delay {d}");
+    }
     if c.spread_ties {
         out.push_str("ties spread\n");
     }
@@ -339,6 +342,12 @@ fn primitive_body(prim: &Primitive, body: &mut Vec<String>) {
         if let Some(t) = f.timeout {
             body.push(format!("timeout {t}"));
         }
+        if let Some(d) = f.delay_base {
+            body.push(format!("delay-base {d}"));
+        }
+        if let Some(d) = f.delay_max {
+            body.push(format!("delay-max {d}"));
+        }
         if f.retries > 0 {
             body.push(format!("retries {}", f.retries));
         }
@@ -453,6 +462,22 @@ mod tests {
             )]
         );
         assert_eq!(levels(&p), levels(&again));
+    }
+
+    #[test]
+    fn fencing_delays_survive_printing() {
+        let p = compile(
+            "cluster c {\n node n1\n node n2\n priority-fencing-delay 10s\n}\n\
+             fence ipmi: fence_ipmilan { ip = 10.0.0.1; delay-base 2s; delay-max 5s }\n",
+        );
+        let again = compile(&print_policy(&p));
+        let delays = |p: &halo_model::Policy| {
+            let f = p.resources[0].primitive().unwrap().fence.clone().unwrap();
+            (p.cluster.priority_fencing_delay, f.delay_base, f.delay_max)
+        };
+        let s = halo_model::Duration::from_secs;
+        assert_eq!(delays(&p), (Some(s(10)), Some(s(2)), Some(s(5))));
+        assert_eq!(delays(&p), delays(&again));
     }
 
     #[test]

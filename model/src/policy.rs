@@ -160,6 +160,10 @@ pub struct Cluster {
     /// a zero score is no reason to stay and the node with the fewest
     /// resources wins.
     pub spread_ties: bool,
+    /// Fencing a node that runs the cluster's most important resources
+    /// waits this long, when the fencing side holds no more than half the
+    /// nodes (Pacemaker's `priority-fencing-delay`).
+    pub priority_fencing_delay: Option<Duration>,
     /// How utilization shapes placement.
     pub strategy: PlacementStrategy,
     /// Programs told about every cluster event (a resource started, a node
@@ -523,7 +527,7 @@ pub struct Primitive {
     pub params: BTreeMap<String, ParamValue>,
     pub ops: Vec<Operation>,
     /// Present on fence devices.
-    pub fence: Option<FenceSpec>,
+    pub fence: Option<Box<FenceSpec>>,
     /// What the resource takes of a node's capacity.
     pub utilization: BTreeMap<String, i64>,
 }
@@ -647,7 +651,7 @@ pub enum ParamValue {
     Secret(String),
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct FenceSpec {
     /// Node name → the agent's name for it (plug, instance id).
     pub host_map: BTreeMap<String, String>,
@@ -655,6 +659,12 @@ pub struct FenceSpec {
     pub targets: Vec<String>,
     pub timeout: Option<Duration>,
     pub retries: u32,
+    /// Wait this long before fencing with it (Pacemaker's `pcmk_delay_base`).
+    pub delay_base: Option<Duration>,
+    /// Wait a random time up to this long (from `delay_base`) before
+    /// fencing with it (`pcmk_delay_max`): of two nodes shooting each other,
+    /// one is likely to be first.
+    pub delay_max: Option<Duration>,
 }
 
 #[derive(

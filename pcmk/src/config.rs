@@ -747,10 +747,15 @@ impl Builder<'_> {
                 "enable-startup-probes" | "stop-orphan-resources" | "stop-orphan-actions" => {
                     !truthy(v)
                 }
+                "priority-fencing-delay" => {
+                    self.policy.cluster.priority_fencing_delay =
+                        duration(v).filter(|d| d.as_ms() > 0);
+                    false
+                }
                 // Timing of fencing, which a plan does not show: noted.
-                "priority-fencing-delay" | "stonith-timeout" | "stonith-watchdog-timeout" => {
+                "stonith-timeout" | "stonith-watchdog-timeout" => {
                     self.notes.push(format!(
-                        "cluster option {k}={v} is not carried: Halo's fence devices have their own timeout and retries, and no fencing delays yet"
+                        "cluster option {k}={v} is not carried: Halo's fence devices have their own timeout and retries, and its watchdog its own timing ([timing] watchdog_ms)"
                     ));
                     false
                 }
@@ -1023,12 +1028,28 @@ impl Builder<'_> {
                 .or_else(|| text("pcmk_off_retries"))
                 .and_then(|r| r.trim().parse::<u32>().ok())
                 .unwrap_or(0);
-            FenceSpec {
+            // Fencing delays: a base for every target (a per-node mapping
+            // is not supported), and a random delay up to a maximum.
+            let delay_base = text("pcmk_delay_base").and_then(|t| {
+                if t.contains(':') {
+                    self.unsupported.push(format!(
+                        "pcmk_delay_base={t} of '{}' maps nodes to delays: Halo's delay-base is one duration",
+                        el.id()
+                    ));
+                    None
+                } else {
+                    duration(&t)
+                }
+            });
+            let delay_max = text("pcmk_delay_max").and_then(|t| duration(&t));
+            Box::new(FenceSpec {
                 host_map,
                 targets,
                 timeout,
                 retries,
-            }
+                delay_base,
+                delay_max,
+            })
         });
         // What Pacemaker digests to tell whether the parameters changed.
         let digest_params: BTreeMap<String, String> = params
@@ -1046,6 +1067,8 @@ impl Builder<'_> {
             "pcmk_off_timeout",
             "pcmk_reboot_retries",
             "pcmk_off_retries",
+            "pcmk_delay_base",
+            "pcmk_delay_max",
         ] {
             params.remove(k);
         }

@@ -790,12 +790,15 @@ mod tests {
         for what in [
             "operation 'p-n' (notify)",
             "operation 'p-r' (reload)",
-            "priority-fencing-delay=10s",
             "stonith-timeout=60s",
             "constraint 'ghost-l' names resource 'ghost', which does not exist",
         ] {
             assert!(has(&i.notes, what), "{what}: {:?}", i.notes);
         }
+        assert_eq!(
+            i.policy.cluster.priority_fencing_delay,
+            Some(halo_model::Duration::from_secs(10))
+        );
         // The device's reboot timeout and retries are its own.
         let f = i.policy.resources.iter().find(|r| r.name == "f").unwrap();
         let spec = f.primitive().unwrap().fence.as_ref().unwrap();

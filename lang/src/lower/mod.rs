@@ -399,6 +399,10 @@ impl Lower {
                 };
             }
             "fencing" => self.policy.cluster.fencing = c.boolean()?,
+            "priority-fencing-delay" => {
+                let (d, _) = c.duration()?;
+                self.policy.cluster.priority_fencing_delay = Some(d).filter(|d| d.as_ms() > 0);
+            }
             "start-failure-is-fatal" => self.policy.cluster.start_failure_is_fatal = c.boolean()?,
             "ties" => {
                 let t = c.name("stay or spread")?;
@@ -971,6 +975,7 @@ const CLUSTER_SETTINGS: &[&str] = &[
     "quorum",
     "no-quorum-policy",
     "fencing",
+    "priority-fencing-delay",
     "placement",
     "start-failure-is-fatal",
     "ties",

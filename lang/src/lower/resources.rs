@@ -40,7 +40,14 @@ const CLONE_OPTS: &[&str] = &[
     "globally-unique",
     "notify",
 ];
-const FENCE_OPTS: &[&str] = &["host-map", "targets", "timeout", "retries"];
+const FENCE_OPTS: &[&str] = &[
+    "host-map",
+    "targets",
+    "timeout",
+    "retries",
+    "delay-base",
+    "delay-max",
+];
 const OPS: &[&str] = &["start", "stop", "monitor", "promote", "demote"];
 
 impl Lower {
@@ -119,12 +126,7 @@ impl Lower {
                 agent: a.clone(),
                 params: BTreeMap::new(),
                 ops: Vec::new(),
-                fence: (a.class == AgentClass::Stonith).then(|| FenceSpec {
-                    host_map: BTreeMap::new(),
-                    targets: Vec::new(),
-                    timeout: None,
-                    retries: 0,
-                }),
+                fence: (a.class == AgentClass::Stonith).then(Box::<FenceSpec>::default),
                 utilization: BTreeMap::new(),
             }),
             None => ResourceKind::Group(Vec::new()),
@@ -461,16 +463,13 @@ impl Lower {
         let mut fence = self
             .primitive_mut(id)
             .and_then(|p| p.fence.take())
-            .unwrap_or(FenceSpec {
-                host_map: BTreeMap::new(),
-                targets: Vec::new(),
-                timeout: None,
-                retries: 0,
-            });
+            .unwrap_or_default();
         let r = (|| -> Res<()> {
             match kw {
                 "timeout" => fence.timeout = Some(c.timeout()?),
                 "retries" => fence.retries = c.count("the number of retries")?,
+                "delay-base" => fence.delay_base = Some(c.duration()?.0),
+                "delay-max" => fence.delay_max = Some(c.duration()?.0),
                 "targets" => {
                     while let Some(t) = c.next() {
                         fence.targets.push(self.node_ref(t)?);
