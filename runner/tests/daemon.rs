@@ -29,7 +29,7 @@ async fn cluster(name: &str, port: u16) -> Cluster {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     halo_net::identity::init(name, &[("n1".to_string(), addr)], &[], &dir).unwrap();
     let cfg = NodeConfig::load(&dir.join("n1.toml")).unwrap();
-    tokio::spawn(halo_runner::daemon::serve(cfg, None));
+    tokio::spawn(halo_runner::daemon::serve(cfg, None, None));
     Cluster { dir }
 }
 
