@@ -10,60 +10,10 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Cluster, Net, Options};
+use support::{Cluster, Net, Options, StatePoller};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-/// Polls the agent's state file on every node every 10 ms, noting each
-/// moment it exists on more than one.
-struct Poller {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<(u64, Vec<String>)>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Poller {
-    fn start(files: Vec<(String, PathBuf)>) -> Poller {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new((0u64, Vec::new())));
-        let (s, v) = (stop.clone(), seen.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let on: Vec<&str> = files
-                    .iter()
-                    .filter(|(_, f)| f.exists())
-                    .map(|(n, _)| n.as_str())
-                    .collect();
-                let mut v = v.lock().unwrap();
-                v.0 += 1;
-                if on.len() > 1 {
-                    v.1.push(format!("{} at {} ns", on.join(" and "), support::now_ns()));
-                }
-                drop(v);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        });
-        Poller {
-            stop,
-            seen,
-            thread: Some(thread),
-        }
-    }
-
-    /// (samples taken, moments it ran on two nodes).
-    fn finish(mut self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        let v = self.seen.lock().unwrap();
-        (v.0, v.1.clone())
-    }
-}
 
 fn web_on(s: &serde_json::Value) -> Vec<String> {
     Cluster::placement(s, "web").into_keys().collect()
@@ -89,9 +39,12 @@ fn a_frozen_node_never_runs_its_resource_beside_another_fencing_off() {
     let files = c
         .nodes
         .iter()
-        .map(|n| (n.clone(), c.dir.join("run").join(n).join("Dummy-web.state")))
+        .map(|n| {
+            let file = c.dir.join("run").join(n).join("Dummy-web.state");
+            (n.clone(), "web".to_string(), file)
+        })
         .collect();
-    let poller = Poller::start(files);
+    let poller = StatePoller::start(files);
     for seconds in [20, 60] {
         let s = c.wait("web running on one node", WAIT, |s| {
             web_on(s).len() == 1 && quiet(s)

@@ -188,6 +188,17 @@ fn fencing(c: &Compiled, out: &mut Vec<Diagnostic>) {
         }
     }
     fence_orders(c, out);
+    if let (false, Some(d)) = (cl.fencing, cl.priority_fencing_delay) {
+        out.push(
+            Diagnostic::warning(
+                Code::FencingUnused,
+                at.clone(),
+                format!("priority-fencing-delay {d} is never used: fencing is off"),
+            )
+            .label("fencing is off")
+            .help("say `fencing on`, or remove priority-fencing-delay"),
+        );
+    }
     let safe_quorum = matches!(cl.quorum, QuorumMode::TwoNode | QuorumMode::Witness(_));
     if cl.nodes.len() == 2 && !cl.fencing && !safe_quorum {
         out.push(
@@ -222,7 +233,7 @@ fn fence_orders(c: &Compiled, out: &mut Vec<Diagnostic>) {
         if !cl.fencing {
             out.push(
                 Diagnostic::warning(
-                    Code::FenceOrderUseless,
+                    Code::FencingUnused,
                     span(c, o.origin),
                     format!(
                         "the fence order of `{}` is never used: fencing is off",
@@ -279,7 +290,7 @@ fn fence_order_device(
     if !reaches {
         out.push(
             Diagnostic::warning(
-                Code::FenceOrderUseless,
+                Code::FencingUnused,
                 span(c, at),
                 format!("fence device `{device}` cannot fence `{node}`"),
             )

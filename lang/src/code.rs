@@ -96,7 +96,7 @@ codes! {
     FencingWithoutDevice "fencing-without-device" Error "Fencing is on but no fence device is declared.";
     NodeNotFenceable "node-not-fenceable" Warning "Fencing is on but no device can fence a node.";
     NotFenceDevice "not-fence-device" Error "A fence order names a resource that is not a fence device.";
-    FenceOrderUseless "fence-order-useless" Warning "A fence order cannot work as written: fencing is off, or one of its devices cannot fence its node.";
+    FencingUnused "fencing-unused" Warning "A fencing setting cannot take effect: fencing is off, or a fence order's device cannot fence its node.";
     TwoNodesUnfenced "two-nodes-unfenced" Warning "Two nodes, no fencing, and neither two-node quorum nor a witness: a split brain runs everything twice.";
     NoMonitor "no-monitor" Warning "A resource has no monitor, so its failures go unnoticed.";
 }

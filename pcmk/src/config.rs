@@ -747,6 +747,12 @@ impl Builder<'_> {
                 "enable-startup-probes" | "stop-orphan-resources" | "stop-orphan-actions" => {
                     !truthy(v)
                 }
+                "priority-fencing-delay" if !self.policy.cluster.fencing => {
+                    self.notes.push(format!(
+                        "cluster option {k}={v} is not carried: fencing is off (stonith-enabled=false), so it would never be used"
+                    ));
+                    false
+                }
                 "priority-fencing-delay" => {
                     self.policy.cluster.priority_fencing_delay =
                         duration(v).filter(|d| d.as_ms() > 0);

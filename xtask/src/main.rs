@@ -42,6 +42,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("lab") => match lab(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("import-roundtrip") => match import_roundtrip(&args[1..]) {
             Ok(code) => code,
             Err(e) => {
@@ -50,10 +57,50 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--iterations N] [--seed S]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
             ExitCode::from(2)
         }
     }
+}
+
+/// The fault lab (`cli/tests/lab.rs`) in release mode, with its iterations
+/// and seed: a live cluster through random faults, its audits always on.
+fn lab(args: &[String]) -> Result<ExitCode, String> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "test",
+        "--release",
+        "-p",
+        "halo",
+        "--test",
+        "lab",
+        "--",
+        "--nocapture",
+    ]);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (var, what) = match a.as_str() {
+            "--iterations" => ("LAB_ITERATIONS", "a number of iterations"),
+            "--seed" => ("LAB_SEED", "a seed"),
+            other => {
+                return Err(format!(
+                    "lab: unknown option {other} (--iterations N, --seed S)"
+                ))
+            }
+        };
+        let v = it.next().ok_or_else(|| format!("{a} needs {what}"))?;
+        v.parse::<u64>()
+            .map_err(|_| format!("{a} {v}: not a whole number"))?;
+        cmd.env(var, v);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Builds `halo` in release mode and returns its path.

@@ -567,3 +567,59 @@ pub fn halo_status_text(s: &Value) -> String {
     serde_json::to_string_pretty(&s["doc"]["state"]).unwrap_or_default()
         + &format!("\nleader: {}\nlog: {}", s["leader"], s["doc"]["log"])
 }
+
+/// Polls agents' state files every 10 ms, noting each moment a resource's
+/// file exists on more than one node: whether a resource that runs once ran
+/// twice, from the agents' own state rather than the cluster's beliefs.
+pub struct StatePoller {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<(u64, Vec<String>)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StatePoller {
+    /// `files`: (label, resource, state file), one per resource and node.
+    pub fn start(files: Vec<(String, String, PathBuf)>) -> StatePoller {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new((0u64, Vec::new())));
+        let (s, v) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let mut on: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for (label, rsc, f) in &files {
+                    if f.exists() {
+                        on.entry(rsc.as_str()).or_default().push(label.as_str());
+                    }
+                }
+                let mut v = v.lock().unwrap();
+                v.0 += 1;
+                for labels in on.values().filter(|l| l.len() > 1) {
+                    v.1.push(format!("{} at {} ns", labels.join(" and "), now_ns()));
+                }
+                drop(v);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        StatePoller {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    /// The moments seen so far when a resource ran on two nodes.
+    pub fn twice(&self) -> Vec<String> {
+        self.seen.lock().unwrap().1.clone()
+    }
+
+    /// Stops polling: (polls made, moments a resource ran on two nodes).
+    pub fn finish(mut self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let v = self.seen.lock().unwrap();
+        (v.0, v.1.clone())
+    }
+}
