@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 use support::{Cluster, Net, Options, StatePoller};
 
 const CONVERGE: Duration = Duration::from_secs(120);
+/// How long a converged cluster must stay so, nothing recorded meanwhile.
+const STABLE: Duration = Duration::from_secs(3);
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +60,28 @@ fn policy(iteration: usize) -> String {
          monitor every 1s\n  stop timeout 2s\n}}\n\n\
          resource db: ocf:heartbeat:Dummy {{\n  monitor every 1s\n  stop timeout 2s\n}}\n"
     )
+}
+
+/// Applies a policy as an operator would: shown, then applied, and shown
+/// again when the cluster changed in between (the apply is then refused).
+fn apply(c: &Cluster, text: &str) {
+    let f = c.dir.join("policy.ha");
+    std::fs::write(&f, text).unwrap();
+    let cfg = c.admin();
+    let file = f.display().to_string();
+    for _ in 0..20 {
+        let out = support::halo(&["apply", "--yes", &file, "--config", &cfg]);
+        if out.status.success() {
+            return;
+        }
+        let err = support::text(&out.stderr);
+        assert!(
+            err.contains("changed since the plan was shown"),
+            "halo apply: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("the policy could not be applied: the cluster kept changing");
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -102,7 +126,8 @@ fn inject(c: &mut Cluster, rng: &mut StdRng, fault: Fault) -> String {
     match fault {
         Fault::Kill | Fault::KillLeader => {
             c.kill(&node);
-            sleep_ms(rng, 500..3000);
+            // Shorter and longer than the survivors' wait (about 7 s).
+            sleep_ms(rng, 500..10000);
             c.restart(&node);
         }
         Fault::FreezeShort => {
@@ -117,7 +142,7 @@ fn inject(c: &mut Cluster, rng: &mut StdRng, fault: Fault) -> String {
         }
         Fault::Partition => {
             c.link(&node, false);
-            sleep_ms(rng, 2000..6000);
+            sleep_ms(rng, 2000..10000);
             c.link(&node, true);
         }
     }
@@ -161,7 +186,7 @@ fn the_fault_lab_keeps_every_audit() {
     let poller = StatePoller::start(files);
     let started = Instant::now();
     for i in 1..=iterations {
-        c.apply(&policy(i));
+        apply(&c, &policy(i));
         let fault = FAULTS[rng.gen_range(0..FAULTS.len())];
         let what = inject(&mut c, &mut rng, fault);
         let at = Instant::now();
@@ -172,10 +197,22 @@ fn the_fault_lab_keeps_every_audit() {
         };
         let deadline = at + CONVERGE;
         let mut last = None;
+        // Converged, and still so with nothing recorded meanwhile a while
+        // later: a node started again may not have been noticed yet.
+        let mut calm: Option<(Instant, serde_json::Value)> = None;
         loop {
             if let Some(s) = c.status() {
                 if converged(&s, i) {
-                    break;
+                    match &calm {
+                        Some((since, seq)) if *seq == s["doc"]["seq"] => {
+                            if since.elapsed() >= STABLE {
+                                break;
+                            }
+                        }
+                        _ => calm = Some((Instant::now(), s["doc"]["seq"].clone())),
+                    }
+                } else {
+                    calm = None;
                 }
                 last = Some(s);
             }
