@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The fault lab (`cli/tests/lab.rs`) in release mode, with its iterations
+/// The fault lab (`cli/tests/safety.rs`) in release mode, with its iterations
 /// and seed: a live cluster through random faults, its audits always on.
 fn lab(args: &[String]) -> Result<ExitCode, String> {
     let mut cmd = Command::new(env!("CARGO"));
@@ -73,7 +73,8 @@ fn lab(args: &[String]) -> Result<ExitCode, String> {
         "-p",
         "halo",
         "--test",
-        "lab",
+        "safety",
+        "the_fault_lab",
         "--",
         "--nocapture",
     ]);

@@ -1,4 +1,20 @@
-//! The fault lab: a cluster of three real `halo runner` processes in network
+//! Never active twice, even when a node hangs, through real processes.
+//! The two tests run at once (each on its own addresses), which keeps the
+//! test command short: they mostly wait.
+//!
+//! # A frozen node
+//!
+//! Fencing off, a node that hangs: its runner frozen (SIGSTOP) for 20 s,
+//! then for 60 s, while it runs the resource. Its watchdog process, no
+//! longer fed, kills it and stops the resource; the majority starts it
+//! elsewhere only after its wait (the lease, twice the watchdog's timeout,
+//! the stop timeout). Whether it ever ran on two nodes at once is read from
+//! the agent's own state files (Dummy keeps one per node while it runs),
+//! polled every 10 ms — not from what the cluster believes.
+//!
+//! # The fault lab
+//!
+//! A cluster of three real `halo runner` processes in network
 //! namespaces, fencing off, runs two resources with Pacemaker's Dummy agents
 //! through random faults drawn from a seed — a node killed (-9) and started
 //! again, the leader's node killed, a node frozen (SIGSTOP) for less than the
@@ -32,7 +48,7 @@ use support::{Cluster, Net, Options, StatePoller};
 
 const CONVERGE: Duration = Duration::from_secs(120);
 /// How long a converged cluster must stay so, nothing recorded meanwhile.
-const STABLE: Duration = Duration::from_secs(3);
+const STABLE: Duration = Duration::from_secs(2);
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
 #[derive(Clone, Copy, Debug)]
@@ -127,7 +143,7 @@ fn inject(c: &mut Cluster, rng: &mut StdRng, fault: Fault) -> String {
         Fault::Kill | Fault::KillLeader => {
             c.kill(&node);
             // Shorter and longer than the survivors' wait (about 7 s).
-            sleep_ms(rng, 500..10000);
+            sleep_ms(rng, 500..9000);
             c.restart(&node);
         }
         Fault::FreezeShort => {
@@ -137,12 +153,12 @@ fn inject(c: &mut Cluster, rng: &mut StdRng, fault: Fault) -> String {
         }
         Fault::FreezeLong => {
             c.freeze(&node);
-            sleep_ms(rng, 3000..8000);
+            sleep_ms(rng, 2500..6000);
             c.thaw(&node);
         }
         Fault::Partition => {
             c.link(&node, false);
-            sleep_ms(rng, 2000..10000);
+            sleep_ms(rng, 2000..9000);
             c.link(&node, true);
         }
     }
@@ -238,4 +254,72 @@ fn the_fault_lab_keeps_every_audit() {
         "fault lab: {iterations} iterations in {:.0} s, {samples} polls, no audit violated",
         started.elapsed().as_secs_f64()
     );
+}
+
+// A frozen node.
+
+/// How long the frozen-node test waits for each step.
+const WAIT: Duration = Duration::from_secs(90);
+
+fn web_on(s: &serde_json::Value) -> Vec<String> {
+    Cluster::placement(s, "web").into_keys().collect()
+}
+
+fn quiet(s: &serde_json::Value) -> bool {
+    s["running"].as_array().is_some_and(Vec::is_empty)
+}
+
+#[test]
+fn a_frozen_node_never_runs_its_resource_beside_another_fencing_off() {
+    let mut c = Cluster::start(Options {
+        name: "watchdog".into(),
+        nodes: 3,
+        witness: false,
+        net: Net::Loopback(72),
+        timing: None,
+    });
+    c.apply(
+        "cluster watchdog {\n  node n1\n  node n2\n  node n3\n  fencing off\n}\n\n\
+         resource web: ocf:heartbeat:Dummy {\n  monitor every 1s\n  stop timeout 5s\n}\n",
+    );
+    let files = c
+        .nodes
+        .iter()
+        .map(|n| {
+            let file = c.dir.join("run").join(n).join("Dummy-web.state");
+            (n.clone(), "web".to_string(), file)
+        })
+        .collect();
+    let poller = StatePoller::start(files);
+    for seconds in [20, 60] {
+        let s = c.wait("web running on one node", WAIT, |s| {
+            web_on(s).len() == 1 && quiet(s)
+        });
+        let victim = web_on(&s).remove(0);
+        let frozen = Instant::now();
+        c.freeze(&victim);
+        c.wait("web started elsewhere", WAIT, |s| {
+            web_on(s).iter().any(|n| *n != victim)
+        });
+        eprintln!(
+            "{victim} frozen: web started elsewhere after {:.1} s",
+            frozen.elapsed().as_secs_f64()
+        );
+        std::thread::sleep(Duration::from_secs(seconds).saturating_sub(frozen.elapsed()));
+        c.thaw(&victim);
+        assert!(
+            !c.alive(&victim),
+            "{victim}'s watchdog did not kill it while it was frozen for {seconds} s"
+        );
+        let log = std::fs::read_to_string(c.dir.join(format!("{victim}.log"))).unwrap();
+        assert!(log.contains("watchdog fires"), "{victim}'s log:\n{log}");
+        // As after a reset: the node comes back, and web stays where it is.
+        c.restart(&victim);
+        c.wait("the frozen node back", WAIT, |s| {
+            Cluster::online(s, &victim) && web_on(s).len() == 1 && quiet(s)
+        });
+    }
+    let (samples, twice) = poller.finish();
+    assert!(samples > 5000, "only {samples} polls of the state files");
+    assert!(twice.is_empty(), "web ran on two nodes: {twice:?}");
 }
