@@ -461,6 +461,10 @@ impl Daemon {
         let runner = self.runner.clone();
         let this = self.active_handle();
         info!(rsc = %action.rsc, agent = %action.agent, action = %action.action, "{who} asks");
+        // From the moment a start begins, the resource may run here: if this
+        // runner hangs before the start ends, its lease's end and its
+        // watchdog must still stop it.
+        may_run(&this, &action).await;
         tokio::spawn(async move {
             let result = match never_started(&this, &runner, &action).await {
                 Some(r) => r,
@@ -595,6 +599,21 @@ impl Daemon {
         info!(rsc = %key.0, interval_ms = key.1, "monitor started");
         Response::Ok
     }
+}
+
+/// Records that `req` (a start, a promotion, a demotion or a reload) may
+/// leave its resource running, with the stop that undoes it, before it runs.
+async fn may_run(active: &Mutex<BTreeMap<String, ActionRequest>>, req: &ActionRequest) {
+    let starts = matches!(
+        req.action.as_str(),
+        "start" | "promote" | "demote" | "reload-agent"
+    );
+    if !starts || req.agent.is_fence() || req.interval_ms > 0 {
+        return;
+    }
+    let mut stop = req.clone();
+    stop.action = "stop".into();
+    active.lock().await.entry(req.rsc.clone()).or_insert(stop);
 }
 
 /// For a stop or a probe of a resource whose secrets this node lacks and
