@@ -1018,6 +1018,12 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
         if !delay.is_zero() {
             info!(%target, "fencing delayed by {} ms: {why}", delay.as_millis());
             tokio::time::sleep(delay).await;
+            // Leadership may have moved meanwhile: a replaced leader must
+            // not fence.
+            if !ctl.confirm_leadership().await {
+                warn!(%target, "not fenced after the delay: no longer the confirmed leader");
+                return false;
+            }
         }
     }
     for level in levels {
