@@ -38,6 +38,11 @@ pub struct InitArgs {
     /// The directory to write (it must not hold a cluster already).
     #[arg(long)]
     out: PathBuf,
+    /// The port of each controller replica's metrics and status page,
+    /// served on the loopback only (see docs/operations.md to open it to
+    /// admin certificates); 0: none.
+    #[arg(long, default_value_t = halo_net::identity::HTTP_PORT)]
+    http_port: u16,
 }
 
 #[derive(Args)]
@@ -93,7 +98,8 @@ fn init(a: &InitArgs) -> Result<Exit, InputError> {
         );
     }
     let written =
-        halo_net::identity::init(&a.name, &nodes, &witnesses, &a.out).map_err(InputError::usage)?;
+        halo_net::identity::init(&a.name, &nodes, &witnesses, &a.out, (a.http_port != 0).then_some(a.http_port))
+            .map_err(InputError::usage)?;
     let mut out = format!("cluster {} in {}:\n", a.name, a.out.display());
     for p in written {
         out.push_str(&format!("  {}\n", p.display()));

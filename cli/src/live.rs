@@ -646,6 +646,12 @@ pub fn render_status(s: &Status) -> String {
 }
 
 /// A wall-clock time as HH:MM:SS (UTC).
+/// A time as `2026-12-06T21:29:07Z`.
+pub fn utc(t: halo_model::Timestamp) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.0).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 fn clock_label(secs: i64) -> String {
     let d = secs.rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", d / 3600, d % 3600 / 60, d % 60)

@@ -31,16 +31,19 @@ macro_rules! errp {
 
 mod agent;
 mod cluster;
+mod history;
 mod live;
 mod load;
 mod pacemaker;
 mod render;
+mod report;
 mod secret;
 mod testing;
 mod up;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use halo_engine::scenario::apply_event;
+use halo_controller::journal::Transition;
 use halo_model::{ClusterState, Event, OpAction, Timestamp};
 use load::{InputError, Loaded};
 use std::io::{IsTerminal, Write};
@@ -136,6 +139,13 @@ enum Command {
     Resource(live::ResourceCommand),
     /// Fence (power off) a node now.
     Fence(live::FenceArgs),
+    /// The live cluster's decision journal: each transition the leader
+    /// computed, its cause, inputs, plan and outcomes (replay one with
+    /// `simulate --at N`).
+    History(history::HistoryArgs),
+    /// Write one archive for a bug report: status, the decision journal,
+    /// policies, configs and logs, with secrets redacted.
+    Report(report::ReportArgs),
     /// Put the whole cluster in maintenance (nothing is started, stopped or
     /// recovered), or take it out: every node is probed again and what runs
     /// is kept, healthy services are not restarted.
@@ -217,15 +227,21 @@ struct Scenario {
 
 #[derive(Args)]
 struct SimulateArgs {
-    /// The policy (.ha). Or give a Pacemaker CIB with --cib, or --live.
-    #[arg(required_unless_present_any = ["cib", "live"])]
+    /// The policy (.ha). Or give a Pacemaker CIB with --cib, or --live, or
+    /// --at.
+    #[arg(required_unless_present_any = ["cib", "live", "at"])]
     file: Option<PathBuf>,
+    /// Replay transition N of the live cluster's journal (`halo history`):
+    /// plan again from the policy, state and time it recorded, and check the
+    /// plan is the one the cluster computed then (exit 1 if not).
+    #[arg(long, value_name = "N", conflicts_with_all = ["cib", "state", "live", "file"])]
+    at: Option<u64>,
     /// What-if against the live cluster: plan from its current state, with
     /// its policy (or FILE's, to see what applying FILE would do), after the
     /// events given. Nothing is changed.
     #[arg(long, conflicts_with_all = ["cib", "state"])]
     live: bool,
-    /// With --live: the admin config (or $HALO_CONFIG).
+    /// With --live or --at: the admin config (or $HALO_CONFIG).
     #[arg(long, env = "HALO_CONFIG", default_value = "admin.toml")]
     config: PathBuf,
     /// Plan from a Pacemaker CIB (the XML of `cibadmin -Q`): its configuration
@@ -236,7 +252,8 @@ struct SimulateArgs {
     #[command(flatten)]
     scenario: Scenario,
     /// text (crm_simulate-like with reasons), json, dot (the action graph), or
-    /// pacemaker (only the Transition Summary, in Pacemaker 2.1's line format).
+    /// pacemaker (only the Transition Summary, in Pacemaker 2.1's line
+    /// format), or plan (the actions as the cluster's journal records them).
     #[arg(long, value_enum, default_value_t = SimFormat::Text)]
     format: SimFormat,
 }
@@ -247,13 +264,23 @@ enum SimFormat {
     Json,
     Dot,
     Pacemaker,
+    Plan,
 }
 
 #[derive(Args)]
+#[command(override_usage = "halo why [OPTIONS] FILE RSC\n       halo why [OPTIONS] --at N RSC")]
 struct WhyArgs {
-    file: PathBuf,
-    /// The resource to explain.
-    rsc: String,
+    /// The policy (.ha) and the resource to explain; with --at, only the
+    /// resource.
+    #[arg(value_name = "FILE RSC", num_args = 1..=2, required = true)]
+    args: Vec<String>,
+    /// Explain the placement in transition N of the live cluster's journal
+    /// (`halo history`), from the inputs it recorded.
+    #[arg(long, value_name = "N", conflicts_with = "state")]
+    at: Option<u64>,
+    /// With --at: the admin config (or $HALO_CONFIG).
+    #[arg(long, env = "HALO_CONFIG", default_value = "admin.toml")]
+    config: PathBuf,
     #[command(flatten)]
     scenario: Scenario,
 }
@@ -291,6 +318,8 @@ fn main() -> ExitCode {
         Command::Fmt(a) => fmt(&a),
         Command::Simulate(a) => simulate(&a, color),
         Command::Why(a) => why(&a, color),
+        Command::History(a) => history::run(&a),
+        Command::Report(a) => report::run(&a),
         Command::Test(a) => test(&a, color),
         Command::Import(a) => import(&a, color),
         Command::Agent(a) => agent::run(&a),
@@ -698,8 +727,46 @@ fn parse_op_fail(spec: &str, policy: &halo_model::Policy) -> Result<Event, Input
     })
 }
 
+/// A recorded transition's inputs, after the events given, and the
+/// recorded transition when no event changes them (to compare with).
+type AtPrepared = (Loaded, ClusterState, Timestamp, Option<Transition>);
+
+fn prepare_at(
+    id: u64,
+    config: &std::path::Path,
+    sc: &Scenario,
+    color: bool,
+) -> Result<AtPrepared, Result<Exit, InputError>> {
+    let conn = live::Conn {
+        config: config.to_path_buf(),
+    };
+    let (loaded, recorded) = history::replay(&conn, id).map_err(Err)?;
+    errp!("{}", errors_only(&loaded, color));
+    let Some(policy) = loaded.policy() else {
+        return Err(Ok(Exit::Policy));
+    };
+    let what_if = !sc.node_fail.is_empty()
+        || !sc.node_down.is_empty()
+        || !sc.standby.is_empty()
+        || !sc.op_fail.is_empty()
+        || sc.now.is_some();
+    let sc = Scenario {
+        now: Some(sc.now.unwrap_or(recorded.at.0)),
+        ..sc.clone()
+    };
+    let mut state = recorded.state.clone();
+    let now = apply_events(policy, &mut state, &sc).map_err(Err)?;
+    Ok((loaded, state, now, (!what_if).then_some(recorded)))
+}
+
 fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
-    let prepared = if a.live {
+    let mut replay = None;
+    let prepared = if let Some(id) = a.at {
+        prepare_at(id, &a.config, &a.scenario, color).map(|(loaded, state, now, r)| {
+            replay = r;
+            (Box::new(loaded) as Box<dyn load::Input>, state, now)
+        })
+    } else if a.live {
         prepare_live(a, color)
     } else {
         prepare_input(a.file.as_deref(), a.cib.as_deref(), &a.scenario, color)
@@ -740,8 +807,24 @@ fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
                 policy, &state, &plan, &display,
             ))
         }
+        SimFormat::Plan => write_stdout(&plan.to_text()),
     };
     written?;
+    if let Some(r) = &replay {
+        let again = plan.to_text();
+        if again != r.plan {
+            errln!(
+                "halo: transition {}: the replayed plan differs from the recorded one:\n{}",
+                r.id,
+                testing::diff(&r.plan, &again)
+            );
+            return Ok(Exit::Policy);
+        }
+        errln!(
+            "halo: transition {}: replayed from its recorded policy, state and time; the same plan as recorded",
+            r.id
+        );
+    }
     // The process ends here: freeing a large cluster's policy, state and plan
     // piece by piece would only delay the exit.
     std::mem::forget((plan, state, input));
@@ -749,23 +832,41 @@ fn simulate(a: &SimulateArgs, color: bool) -> Result<Exit, InputError> {
 }
 
 fn why(a: &WhyArgs, color: bool) -> Result<Exit, InputError> {
-    let (loaded, state, now) = match prepare(&a.file, &a.scenario, color) {
+    let (prepared, rsc) = match (a.at, a.args.as_slice()) {
+        (Some(id), [rsc]) => (
+            prepare_at(id, &a.config, &a.scenario, color)
+                .map(|(loaded, state, now, _)| (loaded, state, now)),
+            rsc,
+        ),
+        (None, [file, rsc]) => (prepare(file.as_ref(), &a.scenario, color), rsc),
+        (Some(_), _) => {
+            return Err(InputError::usage(
+                "with --at, name only the resource: halo why --at N RSC (the policy is the one transition N planned with)",
+            ))
+        }
+        (None, _) => {
+            return Err(InputError::usage(
+                "name the policy and the resource: halo why FILE RSC (or halo why --at N RSC)",
+            ))
+        }
+    };
+    let (loaded, state, now) = match prepared {
         Ok(x) => x,
         Err(r) => return r,
     };
     let Some(policy) = loaded.policy() else {
         return Ok(Exit::Policy);
     };
-    if policy.find(&a.rsc).is_none() {
+    if policy.find(rsc).is_none() {
         let names: Vec<&str> = policy.resources.iter().map(|r| r.name.as_str()).collect();
         return Err(InputError::usage(format!(
             "unknown resource `{}`; the policy's resources are: {}",
-            a.rsc,
+            rsc,
             names.join(", ")
         )));
     }
     let plan = halo_engine::plan(policy, &state, now);
-    write_stdout(&render::why(&loaded, &plan, &a.rsc))?;
+    write_stdout(&render::why(&loaded, &plan, rsc))?;
     Ok(Exit::Ok)
 }
 

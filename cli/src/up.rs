@@ -125,7 +125,8 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
     } else {
         Vec::new()
     };
-    halo_net::identity::init(&policy.cluster.name, &nodes, &witnesses, &dir)
+    let http = halo_net::identity::HTTP_PORT;
+    halo_net::identity::init(&policy.cluster.name, &nodes, &witnesses, &dir, Some(http))
         .map_err(InputError::usage)?;
     for (n, _) in &nodes {
         give_own_run_dir(&dir, n)?;
@@ -169,6 +170,15 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
             .collect::<Vec<_>>()
             .join(" "),
         dir.display()
+    );
+    errln!(
+        "halo up: status pages and metrics on {}",
+        nodes
+            .iter()
+            .chain(&witnesses)
+            .map(|(_, a)| format!("http://{}:{http}/", a.ip()))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let req = CtlRequest::Apply {
         name: name.clone(),

@@ -212,6 +212,11 @@ fn the_controller_drives_runners_only_through_the_wire() {
             "tokio",
             "quinn",
             "tracing",
+            // The metrics endpoint and status page (http.rs, metrics.rs).
+            "prometheus",
+            "axum",
+            "hyper-util",
+            "tokio-rustls",
         ],
     );
 }

@@ -31,6 +31,15 @@ pub struct Doc {
     /// crm_config`, such as the redis agent's last primary).
     #[serde(default)]
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// The policy's version: the sequence number of the command that
+    /// applied it, and when that was.
+    #[serde(default)]
+    pub policy_version: u64,
+    #[serde(default)]
+    pub policy_applied_at: Option<Timestamp>,
+    /// The leader's decisions: the transitions it computed (bounded).
+    #[serde(default)]
+    pub journal: crate::journal::Journal,
 }
 
 /// How many log lines the document keeps.
@@ -107,6 +116,15 @@ pub enum Command {
     /// Time has passed: what was due by `at` (a move's or a ban's lifetime)
     /// lapses.
     Tick { at: Timestamp },
+    /// The leader computed a transition and executes it now. Journal
+    /// commands do not count as changes of the cluster (`seq`).
+    Transition(Box<crate::journal::Transition>),
+    /// The outcomes of transition `id`'s actions.
+    TransitionDone {
+        id: u64,
+        outcomes: Vec<crate::journal::Outcome>,
+        duration_ms: u64,
+    },
 }
 
 /// An action's result, by meaning.
@@ -204,6 +222,23 @@ pub fn compile(name: &str, text: &str) -> Result<Policy, String> {
 }
 
 impl Doc {
+    /// The document without its journal (for `status`: the journal is read
+    /// through `history`).
+    pub fn without_journal(&self) -> Doc {
+        Doc {
+            policy: self.policy.clone(),
+            state: self.state.clone(),
+            seq: self.seq,
+            fencing: self.fencing.clone(),
+            log: self.log.clone(),
+            expiring: self.expiring.clone(),
+            attributes: self.attributes.clone(),
+            policy_version: self.policy_version,
+            policy_applied_at: self.policy_applied_at,
+            journal: crate::journal::Journal::default(),
+        }
+    }
+
     /// What an agent may ask of the cluster (see `halo_proto::ClusterView`):
     /// the attributes agents set and every active instance with its role.
     pub fn view(&self) -> halo_proto::ClusterView {
@@ -229,6 +264,24 @@ impl Doc {
     /// Applies `cmd`. `policy` is the compiled current policy (the caller
     /// keeps it compiled); a `SetPolicy` returns the new one.
     pub fn apply(&mut self, cmd: &Command, policy: Option<&Arc<Policy>>) -> Option<Arc<Policy>> {
+        match cmd {
+            Command::Transition(t) => {
+                if let Some(src) = &self.policy {
+                    self.journal
+                        .record((**t).clone(), self.policy_version, src);
+                }
+                return None;
+            }
+            Command::TransitionDone {
+                id,
+                outcomes,
+                duration_ms,
+            } => {
+                self.journal.finish(*id, outcomes, *duration_ms);
+                return None;
+            }
+            _ => {}
+        }
         self.seq += 1;
         let mut compiled = None;
         match cmd {
@@ -250,6 +303,8 @@ impl Doc {
                     name: name.clone(),
                     text: text.clone(),
                 });
+                self.policy_version = self.seq;
+                self.policy_applied_at = Some(*at);
                 self.note(*at, format!("policy {name} applied"));
             }
             Command::NodeJoined { node, found, at } => {
@@ -400,6 +455,7 @@ impl Doc {
                 }
             }
             Command::Tick { .. } => {}
+            Command::Transition(_) | Command::TransitionDone { .. } => {}
         }
         // Moves and bans whose lifetime is over lapse.
         let now = cmd_time(cmd);
@@ -522,6 +578,7 @@ impl Doc {
     }
 
     fn note(&mut self, at: Timestamp, text: String) {
+        self.journal.cause(&text);
         self.log.push(LogLine { at, text });
         if self.log.len() > LOG_MAX {
             let extra = self.log.len() - LOG_MAX;
@@ -540,6 +597,9 @@ fn cmd_time(cmd: &Command) -> Timestamp {
         | Command::Admin { at, .. }
         | Command::Tick { at } => *at,
         Command::Done(d) => d.at,
+        // Handled before: they change nothing else.
+        Command::Transition(t) => t.at,
+        Command::TransitionDone { .. } => Timestamp::default(),
     }
 }
 

@@ -78,18 +78,21 @@ pub(crate) struct Leader {
     events: mpsc::UnboundedReceiver<Ev>,
     /// Heartbeats and monitor subscriptions: aborted with the leader.
     _tasks: JoinSet<()>,
+    /// The last transition journalled (its plan and state): the same again,
+    /// retried because nothing came of it, is not journalled twice.
+    journalled: Option<(String, halo_model::ClusterState)>,
+    /// Resources of lost nodes, and when the loss was noticed: their next
+    /// start elsewhere ends the failover's start phase.
+    failing_over: BTreeMap<String, Instant>,
 }
 
 /// One action under way: which node of the graph, and what became of it.
 struct Finished {
     index: NodeIndex,
     ok: bool,
-}
-
-impl Finished {
-    fn of(index: NodeIndex, ok: bool) -> Finished {
-        Finished { index, ok }
-    }
+    /// When it started and how long it took.
+    started: Instant,
+    took: Duration,
 }
 
 impl Leader {
@@ -118,6 +121,8 @@ impl Leader {
             nodes,
             events,
             _tasks: tasks,
+            journalled: None,
+            failing_over: BTreeMap::new(),
         }
     }
 
@@ -162,8 +167,14 @@ impl Leader {
             let settled = self.nodes.iter().all(|(n, v)| {
                 v.known && (!v.up || v.joined || state.node(n).status == NodeStatus::Unclean)
             });
+            let at = now();
             let plan = match (&policy, settled) {
-                (Some(p), true) => Some(halo_engine::plan(p, &state, now())),
+                (Some(p), true) => {
+                    let t = Instant::now();
+                    let plan = halo_engine::plan(p, &state, at);
+                    self.ctl.metrics.plan_seconds.observe(t.elapsed().as_secs_f64());
+                    Some(plan)
+                }
                 _ => None,
             };
             let work = plan.as_ref().is_some_and(|p| self.has_work(p));
@@ -175,7 +186,9 @@ impl Leader {
                 .unwrap_or(Duration::from_secs(5));
             if let (Some(policy), Some(plan), true) = (&policy, &plan, work) {
                 let before = self.ctl.sm.read(|m| m.doc.seq);
-                self.execute(policy, plan).await;
+                let id = self.journal(plan, state, at).await;
+                self.ctl.metrics.transitions.inc();
+                self.execute(policy, plan, id).await;
                 if self.ctl.sm.read(|m| m.doc.seq) != before {
                     continue;
                 }
@@ -196,6 +209,41 @@ impl Leader {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Records the transition about to be executed in the journal (unless
+    /// it repeats the last one); its number.
+    async fn journal(
+        &mut self,
+        plan: &Plan,
+        state: halo_model::ClusterState,
+        at: halo_model::Timestamp,
+    ) -> Option<u64> {
+        let text = plan.to_text();
+        if self
+            .journalled
+            .as_ref()
+            .is_some_and(|(p, s)| *p == text && *s == state)
+        {
+            return None;
+        }
+        let t = crate::journal::Transition {
+            id: 0,
+            term: self.term,
+            leader: self.ctl.cfg.name.clone(),
+            cause: Vec::new(),
+            policy: 0,
+            at,
+            state: state.clone(),
+            plan: text.clone(),
+            outcomes: Vec::new(),
+            duration_ms: None,
+        };
+        self.journalled = Some((text, state));
+        if !self.commit(Command::Transition(Box::new(t))).await {
+            return None;
+        }
+        self.ctl.sm.read(|m| m.doc.journal.next.checked_sub(1))
     }
 
     /// Whether the plan has anything to do now (fencing may have to wait).
@@ -272,6 +320,18 @@ impl Leader {
                     node: node.clone(),
                     desc: "lost".into(),
                 });
+                let lost: Vec<String> = self.ctl.sm.read(|m| {
+                    m.doc
+                        .state
+                        .resources
+                        .iter()
+                        .filter(|(_, on)| on.get(&node).is_some_and(|r| r.role.is_active()))
+                        .map(|(r, _)| r.clone())
+                        .collect()
+                });
+                let noticed = Instant::now();
+                self.failing_over
+                    .extend(lost.into_iter().map(|r| (r, noticed)));
                 if fencing {
                     info!(%node, "node lost: fencing it");
                     self.commit(Command::NodeLost {
@@ -546,7 +606,9 @@ impl Leader {
     }
 
     /// Carries out `plan` until it is done or something ends the round.
-    async fn execute(&mut self, policy: &Arc<Policy>, plan: &Plan) {
+    async fn execute(&mut self, policy: &Arc<Policy>, plan: &Plan, journal: Option<u64>) {
+        let began = Instant::now();
+        let mut outcomes = Vec::new();
         let g = &plan.graph;
         let mut waiting: BTreeMap<NodeIndex, usize> = g
             .node_indices()
@@ -577,7 +639,11 @@ impl Leader {
                 }
                 labels.insert(i, a.to_string());
                 let job = self.job(policy, a.clone());
-                running.spawn(async move { Finished::of(i, job.await) });
+                running.spawn(async move {
+                    let started = Instant::now();
+                    let ok = job.await;
+                    Finished { index: i, ok, started, took: started.elapsed() }
+                });
             }
             self.ctl.set_running(labels.values().cloned().collect());
             if running.is_empty() {
@@ -588,6 +654,9 @@ impl Leader {
                     let Some(done) = done else { break };
                     let Ok(f) = done else { stop = true; continue };
                     labels.remove(&f.index);
+                    if let Some(a) = g.node_weight(f.index) {
+                        outcomes.push(self.outcome(a, &f, began));
+                    }
                     if !f.ok {
                         stop = true;
                         // The peers are told even of a failed operation.
@@ -637,6 +706,48 @@ impl Leader {
             }
         }
         self.ctl.set_running(Vec::new());
+        if let Some(id) = journal {
+            let duration_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.commit(Command::TransitionDone {
+                id,
+                outcomes,
+                duration_ms,
+            })
+            .await;
+        }
+    }
+
+    /// What became of one action, for the journal and the metrics.
+    fn outcome(&mut self, a: &Action, f: &Finished, began: Instant) -> crate::journal::Outcome {
+        let m = &self.ctl.metrics;
+        if !a.kind.is_pseudo() {
+            let outcome = if f.ok { "ok" } else { "failed" };
+            m.actions.with_label_values(&[a.kind.as_str(), outcome]).inc();
+        }
+        match a.kind {
+            ActionKind::Fence => {
+                let outcome = if f.ok { "ok" } else { "failed" };
+                m.fencing.with_label_values(&[&a.node, outcome]).inc();
+                m.failover
+                    .with_label_values(&["fencing"])
+                    .observe(f.took.as_secs_f64());
+            }
+            ActionKind::Start | ActionKind::Promote if f.ok => {
+                if let Some(lost) = a.rsc.as_ref().and_then(|r| self.failing_over.remove(r)) {
+                    m.failover
+                        .with_label_values(&["start"])
+                        .observe(lost.elapsed().as_secs_f64());
+                }
+            }
+            _ => {}
+        }
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        crate::journal::Outcome {
+            action: a.to_string(),
+            ok: f.ok,
+            started_ms: ms(f.started.saturating_duration_since(began)),
+            took_ms: ms(f.took),
+        }
     }
 
     /// One action, carried out and recorded: whether it succeeded.
@@ -1349,10 +1460,12 @@ async fn heartbeats(
                         hold: up == Some(false),
                     };
                     let (client, answers_tx, node) = (client.clone(), answers_tx.clone(), node.clone());
+                    let rtt = ctl.metrics.runner_rtt.with_label_values(&[&node]);
                     pending.spawn(async move {
                         let sent = Instant::now();
                         match client.call_within(&req, beat_limit).await {
                             Ok(Response::Heartbeat { boot, .. }) => {
+                                rtt.observe(sent.elapsed().as_secs_f64());
                                 let _ = answers_tx.send((sent, boot));
                             }
                             Ok(Response::Refused { why }) => {
@@ -1382,6 +1495,13 @@ async fn heartbeats(
                 return;
             }
         } else if now_down && up != Some(false) {
+            if up == Some(true) {
+                // How long the node was silent before it was declared lost.
+                ctl.metrics
+                    .failover
+                    .with_label_values(&["detection"])
+                    .observe(silent.as_secs_f64());
+            }
             up = Some(false);
             ctl.set_runner(&node, false);
             if tx.send(Ev::Down { node: node.clone() }).is_err() {

@@ -7,6 +7,9 @@
 pub mod alerts;
 pub mod doc;
 mod driver;
+pub mod http;
+pub mod journal;
+pub mod metrics;
 pub mod link;
 pub mod node;
 pub mod rpc;

@@ -52,6 +52,8 @@ pub struct Controller {
     started: tokio::time::Instant,
     /// The alert programs this replica runs while it leads.
     pub(crate) alerts: crate::alerts::Alerts,
+    /// This replica's own metrics (`http.rs` serves them).
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// The leader's view, for `status`.
@@ -160,6 +162,8 @@ impl Controller {
                 .validate()
                 .map_err(|e| StartError::Setup(format!("bad Raft settings: {e}")))?,
         );
+        let metrics = crate::metrics::Metrics::new(&cfg.name)
+            .map_err(|e| StartError::Setup(format!("cannot set up the metrics: {e}")))?;
         let raft_dir = cfg.state_dir.join("raft");
         let (log, fresh) = LogStore::open(&raft_dir).map_err(StartError::Storage)?;
         let sm = StateMachine::open(&raft_dir).map_err(StartError::Storage)?;
@@ -206,6 +210,7 @@ impl Controller {
             live: Mutex::new(Live::default()),
             started: tokio::time::Instant::now(),
             alerts: crate::alerts::Alerts::default(),
+            metrics,
         }))
     }
 
@@ -214,6 +219,14 @@ impl Controller {
         let endpoint =
             server::endpoint(&self.cfg.ca, &self.cfg.cert, &self.cfg.key, self.cfg.listen)?;
         info!(replica = %self.cfg.name, listen = %self.cfg.listen, "controller listening");
+        if let Some(addr) = self.cfg.http {
+            let c = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(c, addr).await {
+                    warn!("{e}");
+                }
+            });
+        }
         self.lead_when_elected();
         while let Some(incoming) = endpoint.accept().await {
             let c = self.clone();
@@ -336,11 +349,18 @@ impl Controller {
     async fn supervise(self: Arc<Self>) {
         let mut metrics = self.raft.metrics();
         let mut leading: Option<(u64, tokio::task::JoinHandle<()>)> = None;
+        let mut seen_leader = None;
         loop {
             let (state, leader, term) = {
                 let m = metrics.borrow_and_update();
                 (m.state, m.current_leader, m.current_term)
             };
+            if leader.is_some() && leader != seen_leader {
+                if seen_leader.is_some() {
+                    self.metrics.leader_changes.inc();
+                }
+                seen_leader = leader;
+            }
             let lead = state == ServerState::Leader && leader == Some(self.me);
             match (&leading, lead) {
                 (Some((t, _)), true) if *t == term => {}
@@ -464,7 +484,97 @@ impl Controller {
         m.state == ServerState::Leader && m.current_leader == Some(self.me)
     }
 
-    fn status(&self) -> Status {
+    /// The metrics as Prometheus text: this replica's, and the cluster's
+    /// while it leads.
+    pub(crate) fn metrics_text(&self) -> String {
+        let (term, last, applied, leader) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let lead = m.state == ServerState::Leader && m.current_leader == Some(self.me);
+            (m.current_term, m.last_log_index, m.last_applied.map(|l| l.index), lead)
+        };
+        let gauge = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
+        self.metrics.term.set(gauge(Some(term)));
+        self.metrics.last_log_index.set(gauge(last));
+        self.metrics.applied_index.set(gauge(applied));
+        self.metrics.is_leader.set(i64::from(leader));
+        if !leader {
+            return self.metrics.render(None);
+        }
+        let runners = lock(&self.live).runners.clone();
+        self.sm.read(|m| {
+            self.metrics.render(Some(crate::metrics::ClusterView {
+                policy: m.policy.as_deref(),
+                doc: &m.doc,
+                runners: &runners,
+                quorate: true,
+            }))
+        })
+    }
+
+    /// The journal: one transition whole, or all without their states.
+    fn history(&self, id: Option<u64>) -> CtlResponse {
+        let history = self.sm.read(|m| {
+            let j = &m.doc.journal;
+            let transitions: Vec<_> = match id {
+                Some(id) => j.get(id).cloned().into_iter().collect(),
+                None => j
+                    .transitions
+                    .iter()
+                    .map(|t| crate::journal::Transition {
+                        state: Default::default(),
+                        ..t.clone()
+                    })
+                    .collect(),
+            };
+            let policies = j
+                .policies
+                .iter()
+                .filter(|(v, _)| id.is_some() && transitions.iter().any(|t| t.policy == **v))
+                .map(|(v, p)| (*v, p.clone()))
+                .collect();
+            crate::rpc::History {
+                cluster: self.cfg.cluster.clone(),
+                transitions,
+                policies,
+                first_kept: j.transitions.front().map(|t| t.id),
+            }
+        });
+        match (id, history.transitions.is_empty()) {
+            (Some(id), true) => CtlResponse::Refused {
+                why: match history.first_kept {
+                    Some(first) if id < first => format!(
+                        "transition {id} is no longer kept: the journal keeps the last {} \
+                         transitions (and {} MiB); the oldest kept is {first}",
+                        crate::journal::JOURNAL_MAX,
+                        crate::journal::JOURNAL_BYTES >> 20
+                    ),
+                    _ => format!("there is no transition {id} (see `halo history`)"),
+                },
+            },
+            _ => CtlResponse::History {
+                history: Box::new(history),
+            },
+        }
+    }
+
+    /// What the status page shows: the status, and the last transitions.
+    pub(crate) fn page_view(&self) -> crate::http::PageView {
+        let transitions = self.sm.read(|m| {
+            let j = &m.doc.journal.transitions;
+            j.iter()
+                .skip(j.len().saturating_sub(crate::http::PAGE_TRANSITIONS))
+                .rev()
+                .map(crate::http::TransitionView::of)
+                .collect()
+        });
+        crate::http::PageView {
+            status: self.status(),
+            transitions,
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
         let (term, replication, last) = {
             let m = self.raft.metrics();
             let m = m.borrow();
@@ -499,7 +609,7 @@ impl Controller {
             runners,
             running: live.running.clone(),
             alert_failures: self.alerts.failures(),
-            doc: self.sm.read(|m| m.doc.clone()),
+            doc: self.sm.read(|m| m.doc.without_journal()),
         }
     }
 
@@ -574,6 +684,7 @@ impl Controller {
             CtlRequest::Status => CtlResponse::Status {
                 status: Box::new(self.status()),
             },
+            CtlRequest::History { id } => self.history(id),
             CtlRequest::Apply {
                 name,
                 text,

@@ -50,6 +50,11 @@ pub enum CtlRequest {
         op: AdminOp,
         lifetime_s: Option<u64>,
     },
+    /// The decision journal: transition `id` whole, or (without) every kept
+    /// transition without its state.
+    History {
+        id: Option<u64>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,6 +86,21 @@ pub enum CtlResponse {
     Refused {
         why: String,
     },
+    History {
+        history: Box<History>,
+    },
+}
+
+/// What `halo history` and the replays get: transitions, with the policy
+/// sources they planned with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct History {
+    pub cluster: String,
+    pub transitions: Vec<crate::journal::Transition>,
+    pub policies: BTreeMap<u64, crate::doc::PolicySource>,
+    /// Transitions recorded before the oldest kept one were dropped (the
+    /// journal is bounded).
+    pub first_kept: Option<u64>,
 }
 
 /// What `halo status` shows: the leader's view.

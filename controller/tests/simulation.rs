@@ -345,6 +345,7 @@ async fn boot(net: &Arc<Net>, shared: &Arc<Shared>, node: &str) {
         controllers: controllers.clone(),
         nodes: controllers,
         timing: Timing::default(),
+        http: None,
     };
     let dynnet: Arc<dyn SimNet> = shared.clone();
     let link = |to: &str| {

@@ -65,6 +65,44 @@ impl Plan {
         out
     }
 
+    /// The plan as canonical text: its actions in execution order, numbered,
+    /// each with its reasons and the actions it waits for. Deterministic, so
+    /// the controllers' journal records it and a replay (`simulate --at`)
+    /// is compared with it byte for byte.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let order = self.execution_order();
+        let mut number = vec![0usize; self.graph.node_count()];
+        for (i, n) in order.iter().enumerate() {
+            number[n.index()] = i + 1;
+        }
+        let mut out = String::new();
+        for (i, n) in order.iter().enumerate() {
+            let a = &self.graph[*n];
+            let _ = write!(out, "{}. {a}", i + 1);
+            let reasons: Vec<String> = a.because.iter().map(ToString::to_string).collect();
+            if !reasons.is_empty() {
+                let _ = write!(out, " ({})", reasons.join("; "));
+            }
+            let mut after: Vec<usize> = self
+                .graph
+                .neighbors_directed(*n, petgraph::Incoming)
+                .map(|m| number[m.index()])
+                .collect();
+            after.sort_unstable();
+            after.dedup();
+            if !after.is_empty() {
+                let after: Vec<String> = after.iter().map(ToString::to_string).collect();
+                let _ = write!(out, " after {}", after.join(", "));
+            }
+            out.push('\n');
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        out
+    }
+
     /// Edges as pairs of indices into [`Plan::ordered`]'s source order (node ids).
     pub fn edges(&self) -> Vec<(usize, usize)> {
         let mut e: Vec<(usize, usize)> = self

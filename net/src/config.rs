@@ -39,6 +39,10 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields)]
 pub struct ControllerSection {
     pub listen: SocketAddr,
+    /// Where the replica serves its metrics and status page (HTTP on a
+    /// loopback address, otherwise HTTPS for admin certificates only).
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
@@ -62,6 +66,10 @@ pub struct ControllerConfig {
     pub nodes: BTreeMap<String, SocketAddr>,
     #[serde(default)]
     pub timing: Timing,
+    /// Where the replica serves its metrics and status page (HTTP on a
+    /// loopback address, otherwise HTTPS for admin certificates only).
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
 }
 
 /// How fast the cluster notices failures. Defaults suit a LAN.
@@ -236,6 +244,7 @@ impl NodeConfig {
             controllers: self.controllers.clone(),
             nodes: self.nodes.clone(),
             timing: self.timing,
+            http: ctl.http,
         })
     }
 }

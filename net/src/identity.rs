@@ -171,12 +171,17 @@ pub const DEFAULT_PORT: u16 = 7420;
 /// Writes a new cluster's files into `out`: `ca.pem` and `ca.key`, for each node
 /// `NODE.pem`, `NODE.key`, `NODE-controller.pem`, `NODE-controller.key` and
 /// `NODE.toml`, and `admin.pem`, `admin.key`, `admin.toml`. Keys are mode
-/// 0600. Refuses to overwrite an existing cluster. Returns the files written.
+/// 0600. With `http_port`, each controller replica serves its metrics and
+/// status page on the loopback (its own address when that is a loopback
+/// one, 127.0.0.1 otherwise) at that port, or the next free one when several
+/// replicas share an address. Refuses to overwrite an existing cluster.
+/// Returns the files written.
 pub fn init(
     cluster: &str,
     nodes: &[(String, SocketAddr)],
     witnesses: &[(String, SocketAddr)],
     out: &Path,
+    http_port: Option<u16>,
 ) -> Result<Vec<PathBuf>, String> {
     if nodes.is_empty() {
         return Err("give at least one node: --node NAME=ADDRESS".into());
@@ -229,6 +234,14 @@ pub fn init(
         .iter()
         .map(|(n, a)| format!("{} = \"{a}\"\n", toml_key(n)))
         .collect();
+    let http = http_addrs(&controllers, http_port);
+    let http_line = |name: &str| match http.get(name) {
+        Some(a) => format!(
+            "# Metrics (/metrics) and the status page (/): loopback only, see docs/operations.md.\n\
+             http = \"{a}\"\n"
+        ),
+        None => String::new(),
+    };
     for (name, addr) in nodes {
         let node = ca.issue(Role::Node, name, Some(addr.ip()))?;
         write(&format!("{name}.pem"), &node.cert_pem, false)?;
@@ -239,7 +252,8 @@ pub fn init(
         let replica = match controllers.iter().find(|(n, _)| n == name) {
             Some((_, listen)) => format!(
                 "\n# This node also runs a controller replica.\n[controller]\n\
-                 listen = \"{listen}\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n"
+                 listen = \"{listen}\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n{}",
+                http_line(name)
             ),
             None => String::new(),
         };
@@ -260,9 +274,10 @@ pub fn init(
             "# The witness {name} of cluster {cluster}: a controller replica without resources.\n\
              # halo witness --config {name}.toml\n\
              cluster = \"{cluster}\"\nname = \"{name}\"\nlisten = \"{addr}\"\n\
-             state_dir = \"state/{name}\"\nca = \"ca.pem\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n\n\
+             state_dir = \"state/{name}\"\nca = \"ca.pem\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n{}\n\
              # Every node's runner address.\n[nodes]\n{table}\n\
-             # Every controller replica's address.\n[controllers]\n{ctl_table}"
+             # Every controller replica's address.\n[controllers]\n{ctl_table}",
+            http_line(name)
         );
         write(&format!("{name}.toml"), &cfg, false)?;
     }
@@ -276,6 +291,35 @@ pub fn init(
     );
     write("admin.toml", &cfg, false)?;
     Ok(written)
+}
+
+/// The default port of the replicas' metrics and status page (the one
+/// ha_cluster_exporter uses).
+pub const HTTP_PORT: u16 = 9664;
+
+/// Each replica's metrics and status page address: on its own address when
+/// that is a loopback one (test clusters on one machine), else on
+/// 127.0.0.1; replicas sharing an address take the next ports.
+fn http_addrs(
+    controllers: &[(String, SocketAddr)],
+    port: Option<u16>,
+) -> std::collections::BTreeMap<String, SocketAddr> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(port) = port else { return out };
+    let mut taken = std::collections::BTreeSet::new();
+    for (name, a) in controllers {
+        let ip = if a.ip().is_loopback() {
+            a.ip()
+        } else {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        };
+        let mut addr = SocketAddr::new(ip, port);
+        while !taken.insert(addr) {
+            addr.set_port(addr.port().wrapping_add(1));
+        }
+        out.insert(name.clone(), addr);
+    }
+    out
 }
 
 /// At most this many controller replicas (Raft groups beyond five gain
