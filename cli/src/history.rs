@@ -24,8 +24,9 @@ pub struct HistoryArgs {
     pub cmd: Option<HistoryCommand>,
     #[arg(long, value_enum, default_value_t = HistoryFormat::Text, global = true)]
     pub format: HistoryFormat,
-    #[command(flatten)]
-    pub conn: Conn,
+    /// The admin config `halo cluster init` wrote (or $HALO_CONFIG).
+    #[arg(long, env = "HALO_CONFIG", default_value = "admin.toml", global = true)]
+    pub config: std::path::PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -62,7 +63,10 @@ pub fn fetch(conn: &Conn, id: Option<u64>) -> Result<History, InputError> {
 
 pub fn run(a: &HistoryArgs) -> Result<Exit, InputError> {
     let id = a.cmd.as_ref().map(|HistoryCommand::Show { id }| *id);
-    let h = fetch(&a.conn, id)?;
+    let conn = Conn {
+        config: a.config.clone(),
+    };
+    let h = fetch(&conn, id)?;
     let text = match (a.format, id) {
         (HistoryFormat::Json, _) => {
             serde_json::to_string_pretty(&h).map_err(|e| InputError::usage(e.to_string()))? + "\n"

@@ -244,7 +244,9 @@ fn nodes(r: &Registry, v: &ClusterView<'_>) {
     }
     gauge(
         r,
-        "ha_cluster_pacemaker_nodes_total",
+        // ha_cluster_exporter's `ha_cluster_pacemaker_nodes_total`, renamed:
+        // a gauge named `_total` fails Prometheus's naming rules (promtool).
+        "halo_cluster_nodes",
         "How many nodes the cluster has.",
         names.len() as f64,
     );
@@ -308,7 +310,9 @@ fn resources(r: &Registry, policy: Option<&Policy>, state: &ClusterState) {
     }
     gauge(
         r,
-        "ha_cluster_pacemaker_resources_total",
+        // ha_cluster_exporter's `ha_cluster_pacemaker_resources_total` (see
+        // `halo_cluster_nodes`).
+        "halo_cluster_resources",
         "How many resource instances are active or failed.",
         f64::from(total),
     );
