@@ -43,6 +43,10 @@ pub struct InitArgs {
     /// admin certificates); 0: none.
     #[arg(long, default_value_t = halo_net::identity::HTTP_PORT)]
     http_port: u16,
+    /// Where each node keeps its state: DIR/NODE, relative to its config
+    /// file or absolute (the packages' units expect /var/lib/halo).
+    #[arg(long, value_name = "DIR", default_value = "state")]
+    state_dir: String,
 }
 
 #[derive(Args)]
@@ -98,8 +102,17 @@ fn init(a: &InitArgs) -> Result<Exit, InputError> {
         );
     }
     let written =
-        halo_net::identity::init(&a.name, &nodes, &witnesses, &a.out, (a.http_port != 0).then_some(a.http_port))
-            .map_err(InputError::usage)?;
+        halo_net::identity::init(
+        &a.name,
+        &nodes,
+        &witnesses,
+        &a.out,
+        &halo_net::identity::InitOptions {
+            http_port: (a.http_port != 0).then_some(a.http_port),
+            state_dir: a.state_dir.clone(),
+        },
+    )
+    .map_err(InputError::usage)?;
     let mut out = format!("cluster {} in {}:\n", a.name, a.out.display());
     for p in written {
         out.push_str(&format!("  {}\n", p.display()));

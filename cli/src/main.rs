@@ -31,6 +31,7 @@ macro_rules! errp {
 
 mod agent;
 mod cluster;
+mod generate;
 mod history;
 mod live;
 mod load;
@@ -154,6 +155,9 @@ enum Command {
     /// in this node's store; run on the node, with its config.
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Write shell completions and man pages (for packages).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(Args)]
@@ -328,6 +332,7 @@ fn main() -> ExitCode {
         Command::Witness(a) => live::witness(&a),
         Command::Watchdog(a) => live::watchdog(&a),
         Command::Up(a) => up::run(&a),
+        Command::Generate(a) => generate::run(&a, <Cli as clap::CommandFactory>::command()),
         Command::Apply(a) => live::apply(&a, color),
         Command::Status(a) => live::status(&a),
         Command::Node(c) => live::node(&c),

@@ -125,8 +125,8 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
     } else {
         Vec::new()
     };
-    let http = halo_net::identity::HTTP_PORT;
-    halo_net::identity::init(&policy.cluster.name, &nodes, &witnesses, &dir, Some(http))
+    let options = halo_net::identity::InitOptions::default();
+    halo_net::identity::init(&policy.cluster.name, &nodes, &witnesses, &dir, &options)
         .map_err(InputError::usage)?;
     for (n, _) in &nodes {
         give_own_run_dir(&dir, n)?;
@@ -176,7 +176,7 @@ pub fn run(a: &UpArgs) -> Result<Exit, InputError> {
         nodes
             .iter()
             .chain(&witnesses)
-            .map(|(_, a)| format!("http://{}:{http}/", a.ip()))
+            .map(|(_, a)| format!("http://{}:{}/", a.ip(), halo_net::identity::HTTP_PORT))
             .collect::<Vec<_>>()
             .join(" ")
     );

@@ -171,7 +171,7 @@ pub const DEFAULT_PORT: u16 = 7420;
 /// Writes a new cluster's files into `out`: `ca.pem` and `ca.key`, for each node
 /// `NODE.pem`, `NODE.key`, `NODE-controller.pem`, `NODE-controller.key` and
 /// `NODE.toml`, and `admin.pem`, `admin.key`, `admin.toml`. Keys are mode
-/// 0600. With `http_port`, each controller replica serves its metrics and
+/// 0600. See [`InitOptions`] for the rest: with `http_port`, each controller replica serves its metrics and
 /// status page on the loopback (its own address when that is a loopback
 /// one, 127.0.0.1 otherwise) at that port, or the next free one when several
 /// replicas share an address. Refuses to overwrite an existing cluster.
@@ -181,8 +181,9 @@ pub fn init(
     nodes: &[(String, SocketAddr)],
     witnesses: &[(String, SocketAddr)],
     out: &Path,
-    http_port: Option<u16>,
+    options: &InitOptions,
 ) -> Result<Vec<PathBuf>, String> {
+    let (http_port, state) = (options.http_port, &options.state_dir);
     if nodes.is_empty() {
         return Err("give at least one node: --node NAME=ADDRESS".into());
     }
@@ -260,7 +261,7 @@ pub fn init(
         let cfg = format!(
             "# Node {name} of cluster {cluster}: halo runner --config {name}.toml\n\
              cluster = \"{cluster}\"\nnode = \"{name}\"\nlisten = \"{addr}\"\n\
-             state_dir = \"state/{name}\"\nca = \"ca.pem\"\ncert = \"{name}.pem\"\nkey = \"{name}.key\"\n\n\
+             state_dir = \"{state}/{name}\"\nca = \"ca.pem\"\ncert = \"{name}.pem\"\nkey = \"{name}.key\"\n\n\
              # Every node's runner address.\n[nodes]\n{table}{replica}\n\
              # Every controller replica's address.\n[controllers]\n{ctl_table}"
         );
@@ -274,7 +275,7 @@ pub fn init(
             "# The witness {name} of cluster {cluster}: a controller replica without resources.\n\
              # halo witness --config {name}.toml\n\
              cluster = \"{cluster}\"\nname = \"{name}\"\nlisten = \"{addr}\"\n\
-             state_dir = \"state/{name}\"\nca = \"ca.pem\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n{}\n\
+             state_dir = \"{state}/{name}\"\nca = \"ca.pem\"\ncert = \"{name}-controller.pem\"\nkey = \"{name}-controller.key\"\n{}\n\
              # Every node's runner address.\n[nodes]\n{table}\n\
              # Every controller replica's address.\n[controllers]\n{ctl_table}",
             http_line(name)
@@ -291,6 +292,25 @@ pub fn init(
     );
     write("admin.toml", &cfg, false)?;
     Ok(written)
+}
+
+/// What `init` writes besides names and addresses.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// The port of each replica's metrics and status page (None: none).
+    pub http_port: Option<u16>,
+    /// Where each node keeps its state (`DIR/NAME`), relative to the config
+    /// file or absolute (`/var/lib/halo` on real machines).
+    pub state_dir: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> InitOptions {
+        InitOptions {
+            http_port: Some(HTTP_PORT),
+            state_dir: "state".into(),
+        }
+    }
 }
 
 /// The default port of the replicas' metrics and status page (the one

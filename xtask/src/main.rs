@@ -9,6 +9,7 @@
 //! listed there that no longer passes fails the run (with the command that
 //! reproduces it); `--bless` rewrites the list after an improvement.
 
+mod deb;
 mod differential;
 mod notifications;
 
@@ -42,6 +43,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("deb") => match deb::deb(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("lab") => match lab(&args[1..]) {
             Ok(code) => code,
             Err(e) => {
@@ -57,7 +65,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--iterations N] [--seed S]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask deb [--out DIR]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--iterations N] [--seed S]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
             ExitCode::from(2)
         }
     }
