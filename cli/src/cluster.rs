@@ -101,8 +101,7 @@ fn init(a: &InitArgs) -> Result<Exit, InputError> {
              and the cluster stops. Add --witness NAME=ADDR on a third machine."
         );
     }
-    let written =
-        halo_net::identity::init(
+    let written = halo_net::identity::init(
         &a.name,
         &nodes,
         &witnesses,

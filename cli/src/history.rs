@@ -83,9 +83,16 @@ fn time(t: Timestamp) -> String {
 }
 
 fn list(h: &History) -> String {
-    let mut out = format!("cluster {}: {} transitions kept", h.cluster, h.transitions.len());
+    let mut out = format!(
+        "cluster {}: {} transitions kept",
+        h.cluster,
+        h.transitions.len()
+    );
     if let Some(first) = h.first_kept.filter(|f| *f > 0) {
-        let _ = write!(out, " (the {first} before were dropped: the journal is bounded)");
+        let _ = write!(
+            out,
+            " (the {first} before were dropped: the journal is bounded)"
+        );
     }
     out.push('\n');
     for t in &h.transitions {
@@ -125,7 +132,9 @@ pub fn show(t: &Transition) -> String {
     );
     out.push_str("cause:\n");
     if t.cause.is_empty() {
-        out.push_str("  (nothing new: the previous plan again, after a failed or interrupted round)\n");
+        out.push_str(
+            "  (nothing new: the previous plan again, after a failed or interrupted round)\n",
+        );
     }
     for c in &t.cause {
         let _ = writeln!(out, "  {c}");

@@ -43,8 +43,8 @@ mod testing;
 mod up;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use halo_engine::scenario::apply_event;
 use halo_controller::journal::Transition;
+use halo_engine::scenario::apply_event;
 use halo_model::{ClusterState, Event, OpAction, Timestamp};
 use load::{InputError, Loaded};
 use std::io::{IsTerminal, Write};

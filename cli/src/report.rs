@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Args)]
-#[command(after_help = "The archive holds: status.json, history.json (every kept transition \
+#[command(
+    after_help = "The archive holds: status.json, history.json (every kept transition \
 with its state), policy.ha and policies/ (the versions the journal planned with), config/ \
 (the *.toml files beside the admin config) and logs/ (the *.log files there and any --log). \
 Private keys are never included; values of parameters whose names suggest a secret \
 (password, passwd, secret, token, key, credential) are replaced by <redacted>, in the \
 policies, the state and the logs. Secrets a policy names with secret(\"NAME\") stay in the \
-nodes' stores and are never in the cluster's state.")]
+nodes' stores and are never in the cluster's state."
+)]
 pub struct ReportArgs {
     /// The archive to write (default: halo-report-CLUSTER-TIME.tar.gz here).
     #[arg(long, short)]
@@ -129,7 +131,10 @@ pub fn run(a: &ReportArgs) -> Result<Exit, InputError> {
         add("policy.ha", &redact(&p.text))?;
     }
     for (v, p) in &history.policies {
-        add(&format!("policies/{v}-{}", p.name.replace('/', "_")), &redact(&p.text))?;
+        add(
+            &format!("policies/{v}-{}", p.name.replace('/', "_")),
+            &redact(&p.text),
+        )?;
     }
     let dir = a.conn.config.parent().unwrap_or(Path::new("."));
     for (sub, ext) in [("config", "toml"), ("logs", "log")] {
@@ -166,7 +171,10 @@ async fn whole_history(admin: &Admin) -> Result<History, InputError> {
     };
     for t in &list.transitions {
         let r = admin
-            .ask(&CtlRequest::History { id: Some(t.id) }, Duration::from_secs(10))
+            .ask(
+                &CtlRequest::History { id: Some(t.id) },
+                Duration::from_secs(10),
+            )
             .await?;
         // A transition dropped meanwhile (the journal is bounded) is skipped.
         if let CtlResponse::History { history } = r {
@@ -196,8 +204,8 @@ fn file_name(p: &Path) -> String {
 }
 
 fn read(p: &Path) -> Result<String, InputError> {
-    let bytes =
-        std::fs::read(p).map_err(|e| InputError::usage(format!("cannot read {}: {e}", p.display())))?;
+    let bytes = std::fs::read(p)
+        .map_err(|e| InputError::usage(format!("cannot read {}: {e}", p.display())))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -215,7 +223,10 @@ mod tests {
             redact("  param password \"hunter2\"\n  ip 10.0.0.1\n"),
             "  param password <redacted>\n  ip 10.0.0.1\n"
         );
-        assert_eq!(redact("api_token=abc123 user=bob"), "api_token=<redacted> user=bob");
+        assert_eq!(
+            redact("api_token=abc123 user=bob"),
+            "api_token=<redacted> user=bob"
+        );
         assert_eq!(redact("\"passwd\": \"x y\","), "\"passwd\": <redacted>,");
         assert_eq!(
             redact("  passwd secret(\"db-pass\")\n"),

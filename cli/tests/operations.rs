@@ -43,7 +43,8 @@ fn get(addr: &str, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let (head, body) = out.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_string())
         .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
 }
 
@@ -93,7 +94,9 @@ fn an_operator_watches_scrapes_replays_and_reports_a_live_cluster() {
     c.apply(&policy());
     let s = c.wait("web and db running", WAIT, |s| {
         Cluster::placement(s, "web").len() == 1
-            && Cluster::placement(s, "db").values().any(|r| r == "promoted")
+            && Cluster::placement(s, "db")
+                .values()
+                .any(|r| r == "promoted")
             && s["running"].as_array().is_some_and(Vec::is_empty)
     });
     let leader = Cluster::leader(&s).unwrap();
@@ -112,7 +115,9 @@ fn an_operator_watches_scrapes_replays_and_reports_a_live_cluster() {
     c.wait("the killed node fenced and web running", WAIT, |s| {
         s["doc"]["state"]["nodes"][&victim]["status"] == "offline"
             && Cluster::placement(s, "web").len() == 1
-            && Cluster::placement(s, "db").values().any(|r| r == "promoted")
+            && Cluster::placement(s, "db")
+                .values()
+                .any(|r| r == "promoted")
     });
     rt.block_on(async {
         wait_for_cell(&browser, &victim, "offline").await;
@@ -120,7 +125,9 @@ fn an_operator_watches_scrapes_replays_and_reports_a_live_cluster() {
         std::fs::write(artifacts().join("status-page.png"), png).unwrap();
         // The journal's newest transition is listed with its cause.
         let first = browser
-            .find(fantoccini::Locator::Css("#transitions tbody tr td:nth-child(3)"))
+            .find(fantoccini::Locator::Css(
+                "#transitions tbody tr td:nth-child(3)",
+            ))
             .await
             .unwrap()
             .text()
@@ -140,7 +147,10 @@ fn metrics_are_valid_and_cluster_series_come_from_the_leader_only(c: &Cluster, l
         let m = get(&http_of(n), "/metrics").unwrap_or_else(|| panic!("no metrics from {n}"));
         let cluster_wide = m.contains("halo_cluster_nodes");
         assert_eq!(cluster_wide, n == leader, "{n}'s metrics:\n{m}");
-        assert_eq!(sample(&m, "halo_leader{"), Some(f64::from(u8::from(n == leader))));
+        assert_eq!(
+            sample(&m, "halo_leader{"),
+            Some(f64::from(u8::from(n == leader)))
+        );
         let path = c.dir.join(format!("{n}.metrics"));
         std::fs::write(&path, &m).unwrap();
         let out = Command::new("promtool")
@@ -156,14 +166,20 @@ fn metrics_are_valid_and_cluster_series_come_from_the_leader_only(c: &Cluster, l
         );
         if n == leader {
             assert_eq!(sample(&m, "halo_cluster_nodes"), Some(3.0));
-            assert_eq!(sample(&m, "ha_cluster_pacemaker_stonith_enabled"), Some(1.0));
+            assert_eq!(
+                sample(&m, "ha_cluster_pacemaker_stonith_enabled"),
+                Some(1.0)
+            );
             assert!(
                 m.contains("ha_cluster_pacemaker_resources{agent=\"ocf:heartbeat:Dummy\""),
                 "{m}"
             );
             let count = |prefix: &str| sample(&m, prefix).unwrap_or(0.0);
             assert!(count("halo_plan_duration_seconds_count") >= 1.0, "{m}");
-            assert!(count("halo_actions_total{kind=\"start\",outcome=\"ok\"") >= 1.0, "{m}");
+            assert!(
+                count("halo_actions_total{kind=\"start\",outcome=\"ok\"") >= 1.0,
+                "{m}"
+            );
         }
     }
 }
@@ -172,7 +188,11 @@ fn metrics_are_valid_and_cluster_series_come_from_the_leader_only(c: &Cluster, l
 fn start_prometheus(c: &Cluster, helpers: &mut Killed) -> String {
     let dir = c.dir.join("prometheus");
     std::fs::create_dir_all(&dir).unwrap();
-    let targets: Vec<String> = c.nodes.iter().map(|n| format!("'{}'", http_of(n))).collect();
+    let targets: Vec<String> = c
+        .nodes
+        .iter()
+        .map(|n| format!("'{}'", http_of(n)))
+        .collect();
     let cfg = dir.join("prometheus.yml");
     std::fs::write(
         &cfg,
@@ -309,20 +329,33 @@ fn every_transition_replays_byte_for_byte(c: &Cluster) {
         .collect();
     assert!(ids.len() >= 3, "too few transitions: {ids:?}");
     let text_list = c.ok(&["history"]);
-    assert!(text_list.contains("lost"), "the node's loss is no transition's cause:\n{text_list}");
+    assert!(
+        text_list.contains("lost"),
+        "the node's loss is no transition's cause:\n{text_list}"
+    );
     for id in ids {
-        let shown: Value = serde_json::from_str(&c.ok(&[
-            "history",
-            "show",
+        let shown: Value =
+            serde_json::from_str(&c.ok(&["history", "show", &id.to_string(), "--format", "json"]))
+                .unwrap();
+        let recorded = shown["transitions"][0]["plan"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let out = halo(&[
+            "simulate",
+            "--at",
             &id.to_string(),
             "--format",
-            "json",
-        ]))
-        .unwrap();
-        let recorded = shown["transitions"][0]["plan"].as_str().unwrap().to_string();
-        let out = halo(&["simulate", "--at", &id.to_string(), "--format", "plan", "--config", &cfg]);
+            "plan",
+            "--config",
+            &cfg,
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        assert_eq!(text(&out.stdout), recorded, "transition {id} replays differently");
+        assert_eq!(
+            text(&out.stdout),
+            recorded,
+            "transition {id} replays differently"
+        );
     }
 }
 
@@ -332,19 +365,100 @@ fn the_report_holds_everything_but_keys(c: &Cluster) {
     let x = c.dir.join("report");
     std::fs::create_dir_all(&x).unwrap();
     let untar = Command::new("tar")
-        .args(["xzf", &out.display().to_string(), "-C", &x.display().to_string()])
+        .args([
+            "xzf",
+            &out.display().to_string(),
+            "-C",
+            &x.display().to_string(),
+        ])
         .output()
         .unwrap();
     assert!(untar.status.success(), "{}", text(&untar.stderr));
-    for f in ["status.json", "history.json", "policy.ha", "config/admin.toml", "logs/n1.log"] {
+    for f in [
+        "status.json",
+        "history.json",
+        "policy.ha",
+        "config/admin.toml",
+        "logs/n1.log",
+    ] {
         assert!(x.join(f).exists(), "{f} is missing from the report");
     }
     let grep = Command::new("grep")
         .args(["-rl", "PRIVATE KEY", &x.display().to_string()])
         .output()
         .unwrap();
-    assert!(grep.stdout.is_empty(), "a key in the report: {}", text(&grep.stdout));
+    assert!(
+        grep.stdout.is_empty(),
+        "a key in the report: {}",
+        text(&grep.stdout)
+    );
     let history: Value =
         serde_json::from_str(&std::fs::read_to_string(x.join("history.json")).unwrap()).unwrap();
     assert!(history["transitions"][0]["state"]["nodes"].is_object());
+}
+
+/// Off the loopback, the endpoint is HTTPS and answers only the cluster's
+/// admin (or controller) certificates.
+#[test]
+fn off_the_loopback_only_admin_certificates_read_the_status() {
+    let mut c = Cluster::start(Options {
+        name: "opstls".into(),
+        nodes: 1,
+        witness: false,
+        net: Net::Loopback(82),
+        timing: None,
+    });
+    c.kill("n1");
+    let cfg = c.dir.join("n1.toml");
+    let t = std::fs::read_to_string(&cfg).unwrap();
+    let open = "0.0.0.0:9682";
+    let t = t
+        .lines()
+        .map(|l| {
+            if l.starts_with("http = ") {
+                format!("http = \"{open}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(t.contains(open), "cluster init wrote no http line:\n{t}");
+    std::fs::write(&cfg, t).unwrap();
+    c.restart("n1");
+    let d = c.dir.clone();
+    let curl = |cert: Option<&str>| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "5", "--cacert"])
+            .arg(d.join("ca.pem"));
+        if let Some(name) = cert {
+            cmd.arg("--cert")
+                .arg(d.join(format!("{name}.pem")))
+                .arg("--key")
+                .arg(d.join(format!("{name}.key")));
+        }
+        cmd.arg("https://127.0.82.1:9682/metrics");
+        cmd.output().expect("curl (scripts/test installs it)")
+    };
+    let start = Instant::now();
+    let admin = loop {
+        let out = curl(Some("admin"));
+        if out.status.success() || start.elapsed() > WAIT {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(admin.status.success(), "{}", text(&admin.stderr));
+    assert!(text(&admin.stdout).contains("halo_raft_term"));
+    // Plain HTTP is not served there, and neither is a client without a
+    // certificate or with a node's.
+    assert!(get("127.0.82.1:9682", "/metrics").is_none());
+    for cert in [None, Some("n1")] {
+        let out = curl(cert);
+        assert!(
+            !out.status.success(),
+            "{cert:?} read the metrics: {}",
+            text(&out.stdout)
+        );
+    }
 }

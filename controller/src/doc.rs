@@ -267,8 +267,7 @@ impl Doc {
         match cmd {
             Command::Transition(t) => {
                 if let Some(src) = &self.policy {
-                    self.journal
-                        .record((**t).clone(), self.policy_version, src);
+                    self.journal.record((**t).clone(), self.policy_version, src);
                 }
                 return None;
             }

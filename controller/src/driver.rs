@@ -172,7 +172,10 @@ impl Leader {
                 (Some(p), true) => {
                     let t = Instant::now();
                     let plan = halo_engine::plan(p, &state, at);
-                    self.ctl.metrics.plan_seconds.observe(t.elapsed().as_secs_f64());
+                    self.ctl
+                        .metrics
+                        .plan_seconds
+                        .observe(t.elapsed().as_secs_f64());
                     Some(plan)
                 }
                 _ => None,
@@ -642,7 +645,12 @@ impl Leader {
                 running.spawn(async move {
                     let started = Instant::now();
                     let ok = job.await;
-                    Finished { index: i, ok, started, took: started.elapsed() }
+                    Finished {
+                        index: i,
+                        ok,
+                        started,
+                        took: started.elapsed(),
+                    }
                 });
             }
             self.ctl.set_running(labels.values().cloned().collect());
@@ -722,7 +730,9 @@ impl Leader {
         let m = &self.ctl.metrics;
         if !a.kind.is_pseudo() {
             let outcome = if f.ok { "ok" } else { "failed" };
-            m.actions.with_label_values(&[a.kind.as_str(), outcome]).inc();
+            m.actions
+                .with_label_values(&[a.kind.as_str(), outcome])
+                .inc();
         }
         match a.kind {
             ActionKind::Fence => {

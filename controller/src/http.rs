@@ -39,7 +39,10 @@ async fn page() -> Html<&'static str> {
 
 async fn metrics(State(ctl): State<Arc<Controller>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         ctl.metrics_text(),
     )
         .into_response()

@@ -273,7 +273,9 @@ fn resources(r: &Registry, policy: Option<&Policy>, state: &ClusterState) {
         r,
         "ha_cluster_pacemaker_resources",
         "What runs where: one series per resource, node and role.",
-        &["node", "resource", "role", "managed", "status", "agent", "group", "clone"],
+        &[
+            "node", "resource", "role", "managed", "status", "agent", "group", "clone",
+        ],
     ) else {
         return;
     };
@@ -293,7 +295,11 @@ fn resources(r: &Registry, policy: Option<&Policy>, state: &ClusterState) {
                 continue;
             }
             total += 1;
-            let status = if s.failed.is_some() { "failed" } else { "active" };
+            let status = if s.failed.is_some() {
+                "failed"
+            } else {
+                "active"
+            };
             let managed = if managed { "true" } else { "false" };
             g.with_label_values(&[
                 node,

@@ -491,7 +491,12 @@ impl Controller {
             let m = self.raft.metrics();
             let m = m.borrow();
             let lead = m.state == ServerState::Leader && m.current_leader == Some(self.me);
-            (m.current_term, m.last_log_index, m.last_applied.map(|l| l.index), lead)
+            (
+                m.current_term,
+                m.last_log_index,
+                m.last_applied.map(|l| l.index),
+                lead,
+            )
         };
         let gauge = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
         self.metrics.term.set(gauge(Some(term)));

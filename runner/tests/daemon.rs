@@ -27,7 +27,14 @@ async fn cluster(name: &str, port: u16) -> Cluster {
     let dir = std::env::temp_dir().join(format!("halo-daemon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    halo_net::identity::init(name, &[("n1".to_string(), addr)], &[], &dir, &Default::default()).unwrap();
+    halo_net::identity::init(
+        name,
+        &[("n1".to_string(), addr)],
+        &[],
+        &dir,
+        &Default::default(),
+    )
+    .unwrap();
     let cfg = NodeConfig::load(&dir.join("n1.toml")).unwrap();
     tokio::spawn(halo_runner::daemon::serve(cfg, None, None));
     Cluster { dir }

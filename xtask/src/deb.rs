@@ -63,7 +63,10 @@ pub fn deb(args: &[String]) -> Result<std::process::ExitCode, String> {
     ]))?;
     let deb = PathBuf::from(built.lines().last().unwrap_or_default().trim());
     check(&deb)?;
-    println!("{}: checked (files, binary, completion, systemd-analyze verify)", deb.display());
+    println!(
+        "{}: checked (files, binary, completion, systemd-analyze verify)",
+        deb.display()
+    );
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -95,7 +98,9 @@ fn verify_units(root: &Path) -> Result<(), String> {
     let units = root.join("usr/lib/systemd/system");
     std::fs::create_dir_all(&units).map_err(|e| e.to_string())?;
     for dir in ["/lib/systemd/system", "/usr/lib/systemd/system"] {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let to = units.join(e.file_name());
             if e.path().is_file() && !to.exists() {
