@@ -51,6 +51,7 @@ pub struct Transition {
     /// The time the engine was given.
     pub at: Timestamp,
     /// The state the engine was given, exactly.
+    #[serde(with = "state_codec")]
     pub state: ClusterState,
     /// `Plan::to_text` of the plan.
     pub plan: String,
@@ -69,6 +70,28 @@ pub struct Outcome {
     /// and how long it took.
     pub started_ms: u64,
     pub took_ms: u64,
+}
+
+/// The state in a transition. The Raft log stores commands by position
+/// (MessagePack arrays), and the state's own encoding skips empty fields
+/// (it is the `--state` file's): positions would shift and the entry could
+/// not be read back. So the state travels as a JSON value — maps with named
+/// fields, in any encoding (MessagePack maps in the log, objects in JSON).
+mod state_codec {
+    use halo_model::ClusterState;
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(state: &ClusterState, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::to_value(state)
+            .map_err(S::Error::custom)?
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ClusterState, D::Error> {
+        serde_json::from_value(serde_json::Value::deserialize(d)?).map_err(D::Error::custom)
+    }
 }
 
 fn encoded_len(t: &Transition) -> usize {
@@ -128,6 +151,7 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn t(plan: &str) -> Transition {
@@ -174,6 +198,38 @@ mod tests {
         assert_eq!(j.get(1).and_then(|t| t.duration_ms), Some(9));
         let total: usize = j.transitions.iter().map(encoded_len).sum();
         assert_eq!(j.bytes, total);
+    }
+
+    /// The regression behind `state_codec`: a transition whose state has
+    /// skipped fields is read back from the log's positional encoding.
+    #[test]
+    fn a_transition_reads_back_from_the_raft_log_encoding() {
+        let mut state = ClusterState::default();
+        state.quorate = Some(true);
+        let on = state.resources.entry("db".into()).or_default();
+        on.insert(
+            "n1".into(),
+            halo_model::ResourceState {
+                role: halo_model::Role::Promoted,
+                promotion: Some(10),
+                ..Default::default()
+            },
+        );
+        on.insert("n2".into(), halo_model::ResourceState::default());
+        let cmd = crate::doc::Command::Transition(Box::new(Transition {
+            state,
+            ..t("1. x\n")
+        }));
+        let bytes = rmp_serde::to_vec(&cmd).unwrap();
+        let back: crate::doc::Command = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, cmd);
+        let json: Transition = match &cmd {
+            crate::doc::Command::Transition(t) => {
+                serde_json::from_str(&serde_json::to_string(t).unwrap()).unwrap()
+            }
+            _ => unreachable!(),
+        };
+        assert_eq!(json.state.resources["db"]["n1"].promotion, Some(10));
     }
 
     #[test]
