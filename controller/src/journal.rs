@@ -204,8 +204,10 @@ mod tests {
     /// skipped fields is read back from the log's positional encoding.
     #[test]
     fn a_transition_reads_back_from_the_raft_log_encoding() {
-        let mut state = ClusterState::default();
-        state.quorate = Some(true);
+        let mut state = ClusterState {
+            quorate: Some(true),
+            ..Default::default()
+        };
         let on = state.resources.entry("db".into()).or_default();
         on.insert(
             "n1".into(),
