@@ -110,6 +110,12 @@ fn a_promotable_clone_with_notify_tells_its_instances_as_pacemaker_does() {
         let got = told(&notices, what);
         let mut nodes: Vec<&str> = got.iter().map(|n| n.0.as_str()).collect();
         nodes.sort_unstable();
+        // A leader elected while the first was telling them (a loaded test
+        // machine) tells them again, as a new DC does in Pacemaker: only
+        // then may a node be told twice.
+        if s["term"].as_u64().is_some_and(|t| t > 1) {
+            nodes.dedup();
+        }
         assert_eq!(nodes, ["n1", "n2", "n3"], "{what}: {got:?}");
         for n in got {
             assert_eq!(

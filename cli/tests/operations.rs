@@ -351,6 +351,9 @@ fn every_transition_replays_byte_for_byte(c: &Cluster) -> Vec<u64> {
         .map(|t| t["id"].as_u64().unwrap())
         .collect();
     assert!(ids.len() >= 3, "too few transitions: {ids:?}");
+    let last = ids.last().unwrap().to_string();
+    let why = c.ok(&["why", "--at", &last, "web"]);
+    assert!(why.starts_with("web: "), "halo why --at {last} web:\n{why}");
     let text_list = c.ok(&["history"]);
     assert!(
         text_list.contains("lost"),

@@ -155,6 +155,10 @@ impl Controller {
             // 0.9 has none, and a replica that restarted or was cut off
             // would otherwise raise the term and depose a healthy leader.
             enable_elect: false,
+            // Entries per append: a journalled transition carries a whole
+            // state, and a message must fit in a frame (4 MiB) for a
+            // replica that lags far behind to catch up.
+            max_payload_entries: 64,
             ..Default::default()
         };
         let config = Arc::new(
