@@ -17,6 +17,7 @@ use halo_model::{
 use std::collections::BTreeMap;
 
 mod dependents;
+mod instances;
 
 /// Per-node scores with their parts, indexed like `Ctx::nodes`.
 #[derive(Clone, Default)]
@@ -870,20 +871,73 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let frozen = self.frozen(u);
         let mut out: Vec<(usize, Role)> = frozen.clone();
         if node_max == 1 {
-            for &n in &order {
-                if out.len() >= max {
-                    break;
-                }
-                if !frozen.iter().any(|(f, _)| *f == n) {
-                    out.push((n, role));
-                }
-            }
+            let taken: Vec<usize> = frozen.iter().map(|(n, _)| *n).collect();
+            let room = max.saturating_sub(out.len());
+            let nodes = self.one_per_node(u, s, &current, &taken, room);
+            out.extend(nodes.into_iter().map(|n| (n, role)));
         } else {
             let nodes = self.several_per_node(&out, &order, s, max, node_max, &current);
             out.extend(nodes.into_iter().map(|n| (n, role)));
         }
         out.sort();
         out
+    }
+
+    /// The nodes of a clone's instances, one per node, as Pacemaker
+    /// distributes them (see `instances.rs`): each running instance weighs
+    /// its own node with the clone's stickiness.
+    fn one_per_node(
+        &self,
+        u: RscId,
+        s: &Scores,
+        current: &[(usize, Role)],
+        taken: &[usize],
+        room: usize,
+    ) -> Vec<usize> {
+        let cx = self.cx;
+        let leaves: Vec<RscId> = cx.leaves(u).into_iter().filter(|m| *m != u).collect();
+        let members = if leaves.is_empty() { vec![u] } else { leaves };
+        let first = members.first().copied().unwrap_or(u);
+        // With one running instance the clone's scores already hold its
+        // stickiness (`failure_scores`); with several, each instance adds its
+        // own on its node.
+        let stickiness = if current.len() > 1 {
+            members
+                .iter()
+                .map(|&m| cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO))
+                .filter(|x| *x > Score::ZERO)
+                .fold(Score::ZERO, |a, b| a + b)
+        } else {
+            Score::ZERO
+        };
+        let failed: Vec<usize> = cx
+            .rsc
+            .get(first.index())
+            .map(|i| i.recover.iter().map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        let name = cx.name(first).to_string();
+        let running: Vec<instances::Running> = current
+            .iter()
+            .map(|&(node, _)| instances::Running {
+                node,
+                number: cx
+                    .nodes
+                    .get(node)
+                    .and_then(|x| cx.s.on(&name, &x.name))
+                    .and_then(|r| r.instance),
+                failed: failed.contains(&node),
+            })
+            .collect();
+        let score = |n: usize| s.total(n);
+        let runnable = |n: usize| s.runnable(n);
+        let load = |n: usize| self.load.get(n).copied().unwrap_or(0);
+        let field = instances::Field {
+            score: &score,
+            runnable: &runnable,
+            load: &load,
+            nodes: cx.nodes.len(),
+        };
+        instances::distribute(&field, &running, taken, room, stickiness)
     }
 
     /// Places clone instances one at a time when a node may hold several

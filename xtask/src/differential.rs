@@ -384,7 +384,8 @@ pub fn generate(seed: u64, digests: &Digests) -> String {
         })
         .collect();
     let online: Vec<usize> = (0..n_nodes).filter(|i| node_state[*i] != 2).collect();
-    let stickiness = [0, 0, 1, 100][r.random_range(0..4usize)];
+    // None: no rsc_defaults stickiness (clones then default to 1).
+    let stickiness = [None, Some(0), Some(1), Some(100)][r.random_range(0..4usize)];
     let threshold = [None, Some(1), Some(3)][r.random_range(0..3usize)];
     let nqp = if r.random_bool(0.8) { "ignore" } else { "stop" };
     let quorate = online.len() * 2 > n_nodes || r.random_bool(0.5);
@@ -416,10 +417,12 @@ pub fn generate(seed: u64, digests: &Digests) -> String {
     );
     x.push_str("      </cluster_property_set>\n    </crm_config>\n");
     x.push_str("    <rsc_defaults>\n      <meta_attributes id=\"defaults\">\n");
-    let _ = writeln!(
-        x,
-        "        <nvpair id=\"d-stick\" name=\"resource-stickiness\" value=\"{stickiness}\"/>"
-    );
+    if let Some(stickiness) = stickiness {
+        let _ = writeln!(
+            x,
+            "        <nvpair id=\"d-stick\" name=\"resource-stickiness\" value=\"{stickiness}\"/>"
+        );
+    }
     if let Some(t) = threshold {
         let _ = writeln!(
             x,

@@ -1,0 +1,159 @@
+//! Which nodes the instances of a clone go to when each node holds at most
+//! one instance: Pacemaker's `distribute_children` (pcmk_sched_clone.c)
+//! over instances ordered as `pcmk__cmp_instance` orders them
+//! (pcmk_sched_resource.c), each instance assigned as `assign_best_node`
+//! (pcmk_sched_primitive.c) assigns a primitive.
+//!
+//! Each instance weighs the nodes by the clone's scores plus its own
+//! stickiness on the node it runs on. First every running instance that
+//! has not failed is kept where it runs when no free node weighs more for
+//! it; then every other instance — those that were not kept first, then the
+//! stopped ones — takes the free node it weighs most (ties: fewer resources
+//! placed there, then its own node, then the node's order). So an instance
+//! that another node draws away moves there, and its old node may take
+//! another instance: the set of nodes differs from the best nodes by score
+//! alone when stickiness and order interact.
+
+use halo_model::Score;
+
+/// A running instance: its node, its instance number where the state gives
+/// one (Pacemaker's `rsc:N`), and whether it failed there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Running {
+    pub node: usize,
+    pub number: Option<u32>,
+    pub failed: bool,
+}
+
+/// What the distribution needs to know of the nodes.
+pub(crate) struct Field<'a> {
+    /// The clone's score on each node.
+    pub score: &'a dyn Fn(usize) -> Score,
+    /// Whether the clone may run on the node at all.
+    pub runnable: &'a dyn Fn(usize) -> bool,
+    /// Resources placed on the node so far.
+    pub load: &'a dyn Fn(usize) -> u32,
+    pub nodes: usize,
+}
+
+/// Assigns up to `max` instances, one per node, besides those on `taken`
+/// nodes; `stickiness` is each instance's on its own node (0 when the
+/// clone's scores already hold it). Returns the chosen nodes, in the order
+/// they were chosen.
+pub(crate) fn distribute(
+    field: &Field<'_>,
+    running: &[Running],
+    taken: &[usize],
+    max: usize,
+    stickiness: Score,
+) -> Vec<usize> {
+    let mut free: Vec<bool> = (0..field.nodes)
+        .map(|n| (field.runnable)(n) && !taken.contains(&n))
+        .collect();
+    let mut order: Vec<Running> = running.to_vec();
+    // Instances that have not failed first, then by number, then by node
+    // (pcmk__cmp_instance's last criteria; the ones before it concern
+    // instances active on several nodes or on disallowed ones, which the
+    // free-node checks below settle).
+    order.sort_by_key(|r| (r.failed, r.number.unwrap_or(u32::MAX), r.node));
+    let weight = |r: Option<&Running>, n: usize| {
+        let own = r.is_some_and(|r| r.node == n);
+        (field.score)(n) + if own { stickiness } else { Score::ZERO }
+    };
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut kept = vec![false; order.len()];
+    for (i, r) in order.iter().enumerate() {
+        if chosen.len() >= max || r.failed || !free.get(r.node).copied().unwrap_or(false) {
+            continue;
+        }
+        let best = (0..field.nodes)
+            .filter(|&n| free[n])
+            .map(|n| weight(Some(r), n))
+            .max();
+        if best.is_some_and(|b| weight(Some(r), r.node) >= b) {
+            free[r.node] = false;
+            chosen.push(r.node);
+            kept[i] = true;
+        }
+    }
+    let rest = order
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| !**k)
+        .map(|(r, _)| Some(r))
+        .chain(std::iter::repeat(None));
+    for r in rest {
+        if chosen.len() >= max {
+            break;
+        }
+        let Some(n) = best_node(field, &free, |n| weight(r, n), r.map(|r| r.node)) else {
+            break;
+        };
+        free[n] = false;
+        chosen.push(n);
+    }
+    chosen
+}
+
+/// The free node an instance weighs most: ties go to the node with fewer
+/// resources, then the lower index; then, when the best weight is positive,
+/// to the instance's own node if it is among the best (`assign_best_node`).
+fn best_node(
+    field: &Field<'_>,
+    free: &[bool],
+    weight: impl Fn(usize) -> Score,
+    own: Option<usize>,
+) -> Option<usize> {
+    let best = (0..field.nodes)
+        .filter(|&n| free[n])
+        .min_by_key(|&n| (std::cmp::Reverse(weight(n)), (field.load)(n), n))?;
+    let top = weight(best);
+    match own {
+        Some(o) if top > Score::ZERO && free.get(o) == Some(&true) && weight(o) == top => Some(o),
+        _ => Some(best),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(scores: &[i64], running: &[(usize, u32)], max: usize, stick: i64) -> Vec<usize> {
+        let score = |n: usize| Score::new(scores[n]);
+        let runnable = |n: usize| scores[n] > -1_000_000;
+        let load = |_: usize| 0;
+        let field = Field {
+            score: &score,
+            runnable: &runnable,
+            load: &load,
+            nodes: scores.len(),
+        };
+        let running: Vec<Running> = running
+            .iter()
+            .map(|&(node, number)| Running {
+                node,
+                number: Some(number),
+                failed: false,
+            })
+            .collect();
+        let mut out = distribute(&field, &running, &[], max, Score::new(stick));
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn stickiness_keeps_an_instance_against_an_equal_pull() {
+        // Node 1 scores 1 more than node 0, where the instance runs with
+        // stickiness 1: it stays.
+        assert_eq!(run(&[0, 1, 0], &[(0, 0)], 1, 1), vec![0]);
+        assert_eq!(run(&[0, 2, 0], &[(0, 0)], 1, 1), vec![1]);
+    }
+
+    #[test]
+    fn the_first_instance_drawn_away_frees_its_node_for_the_next() {
+        // Instances on nodes 0 and 1; node 2 draws both. Instance 0 goes
+        // there, instance 1 keeps its node: nodes 1 and 2, not 0 and 2.
+        assert_eq!(run(&[0, 0, 2], &[(0, 0), (1, 1)], 2, 1), vec![1, 2]);
+        assert_eq!(run(&[0, 0, 2], &[(0, 1), (1, 0)], 2, 1), vec![0, 2]);
+    }
+}
