@@ -848,20 +848,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .map_or(self.cx.nodes.len(), |m| m as usize)
             .min(self.cx.nodes.len().saturating_mul(node_max));
         let current = self.current_instances(u);
-        let mut order: Vec<usize> = (0..self.cx.nodes.len())
-            .filter(|&n| s.runnable(n))
-            .collect();
-        order.sort_by(|&a, &b| {
-            let key = |n: usize| {
-                (
-                    std::cmp::Reverse(s.total(n)),
-                    !current.iter().any(|(c, _)| *c == n),
-                    self.load.get(n).copied().unwrap_or(0),
-                    n,
-                )
-            };
-            key(a).cmp(&key(b))
-        });
         let role = if spec.promotable {
             Role::Unpromoted
         } else {
@@ -876,7 +862,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let nodes = self.one_per_node(u, s, &current, &taken, room);
             out.extend(nodes.into_iter().map(|n| (n, role)));
         } else {
-            let nodes = self.several_per_node(&out, &order, s, max, node_max, &current);
+            // `several_per_node` picks its best node by its own key each time:
+            // the candidates need no order.
+            let runnable: Vec<usize> = (0..self.cx.nodes.len())
+                .filter(|&n| s.runnable(n))
+                .collect();
+            let nodes = self.several_per_node(&out, &runnable, s, max, node_max, &current);
             out.extend(nodes.into_iter().map(|n| (n, role)));
         }
         out.sort();
