@@ -78,18 +78,24 @@ fn action(rsc: &str, agent: &str, what: &str, params: &[(&str, &str)]) -> Action
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_is_collected_after_the_connection_drops() {
     let c = cluster("drop", 27431).await;
-    let slow = action("db", "halo:dummy", "start", &[("delay", "1")]);
-    // The first client goes away while the action runs.
+    let slow = action("db", "halo:dummy", "start", &[("delay", "3")]);
+    // The first client goes away while the action runs. It is connected
+    // first, and waits long enough for the request to arrive even on a
+    // loaded machine, but not for the action to end.
     let first = c.client(None);
+    assert!(matches!(
+        first.call(&Request::Hello).await.unwrap(),
+        Response::Hello { .. }
+    ));
     let gave_up =
-        tokio::time::timeout(Duration::from_millis(300), first.execute(41, None, &slow)).await;
+        tokio::time::timeout(Duration::from_millis(1500), first.execute(41, None, &slow)).await;
     assert!(gave_up.is_err(), "the action should still be running");
     drop(first);
     // The same admin, reconnected, gets the result once it is there.
     let again = c.client(None);
     let result = again.collect(41).await.unwrap();
     assert_eq!(result.outcome, Outcome::Success, "{result:?}");
-    assert!(result.duration_ms >= 1000, "{result:?}");
+    assert!(result.duration_ms >= 3000, "{result:?}");
     // Delivered once: it is not kept after that.
     let e = again.collect(41).await.unwrap_err();
     assert!(e.contains("no action 41"), "{e}");
@@ -167,8 +173,9 @@ async fn a_recurring_monitor_reports_a_failure_as_it_happens() {
         (Outcome::NotRunning, true),
         "{next:?}"
     );
+    // Within a few intervals, not at the next digest (100 s away).
     assert!(
-        died.elapsed() < Duration::from_millis(1000),
+        died.elapsed() < Duration::from_secs(3),
         "{:?}",
         died.elapsed()
     );
