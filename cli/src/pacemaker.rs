@@ -55,10 +55,12 @@ pub fn transition_summary(
             || r.parent
                 .and_then(|g| policy.resource(g))
                 .is_some_and(|g| g.clone.is_some());
-        // A clone instance on a node being fenced is stopped by the fencing:
-        // Pacemaker lists it (a stop, or a move when an instance starts
-        // elsewhere), as it keeps a pseudo stop for it.
-        let fenced_here: Vec<&str> = if cloned {
+        // A resource on a node being fenced is stopped by the fencing:
+        // Pacemaker lists it (a stop, or a move when it starts elsewhere),
+        // as it keeps a pseudo stop for it. A single resource that starts
+        // elsewhere is a move, told below from its start.
+        let starts_somewhere = mine.iter().any(|a| a.kind == ActionKind::Start);
+        let fenced_here: Vec<&str> = if cloned || !starts_somewhere {
             fenced
                 .iter()
                 .copied()
@@ -250,6 +252,26 @@ pub fn transition_summary(
             stops = stops_kept;
             lone_stops = lone;
         }
+        // A clone instance the distribution moved pairs its stop with its
+        // start: those pairs come first, in the same order on both sides.
+        if let Some(p) = plan.placement(&r.name).filter(|_| cloned) {
+            let mut paired_stops = Vec::new();
+            let mut paired_starts = Vec::new();
+            for (from, to) in &p.moves {
+                let (Some(i), Some(j)) = (
+                    stops.iter().position(|x| x == from),
+                    starts.iter().position(|x| x == to),
+                ) else {
+                    continue;
+                };
+                paired_stops.push(stops.remove(i));
+                paired_starts.push(starts.remove(j));
+            }
+            paired_stops.append(&mut stops);
+            paired_starts.append(&mut starts);
+            stops = paired_stops;
+            starts = paired_starts;
+        }
         // Stops paired with starts are moves (recoveries when the stop is for a
         // failure), instance by instance.
         while let (Some(&from), Some(&to)) = (stops.first(), starts.first()) {
@@ -316,10 +338,16 @@ pub fn transition_summary(
             .unwrap_or_else(|| p.rsc.clone());
         // Only for resources that run nowhere now; a running one is reported
         // by its stop.
+        // Without fencing, what ran on a lost node counts as stopped.
+        let up = |n: &str| match state.node(n).status {
+            halo_model::NodeStatus::Online => true,
+            halo_model::NodeStatus::Unclean => policy.cluster.fencing,
+            _ => false,
+        };
         let running = state
             .resources
             .get(&p.rsc)
-            .is_some_and(|m| m.values().any(|x| x.role.is_active()));
+            .is_some_and(|m| m.iter().any(|(n, x)| x.role.is_active() && up(n)));
         for n in p.held.iter().filter(|_| !running) {
             lines.push(format!("  * Start {shown} ( {n} ) blocked"));
         }

@@ -543,13 +543,18 @@ impl<'c, 'a> Builder<'c, 'a> {
                 // starting or stopping elsewhere do not.
                 let then_whole = cx.clone_of(f).is_some() && cx.clone_of(t).is_none();
                 let same_node = same_node || then_whole;
+                // A single resource's start is always a change `then` must
+                // follow (a move, also away from a lost node whose stop
+                // the fencing implies): `pcmk__update_action_for_orderings`
+                // makes `then`'s start required with `first`'s.
+                let single = cx.clone_of(f).is_none();
                 let fresh = |k: ActionKind, n: usize| {
                     if then_whole {
                         return matches!(k, ActionKind::Start | ActionKind::Promote);
                     }
                     let was = |x: &&(usize, Role)| !same_node || x.0 == n;
                     match k {
-                        ActionKind::Start => !before.iter().any(|x| was(&x)),
+                        ActionKind::Start => single || !before.iter().any(|x| was(&x)),
                         ActionKind::Promote => {
                             !before.iter().any(|x| was(&x) && x.1 == Role::Promoted)
                         }

@@ -11,8 +11,8 @@
 use crate::ctx::Ctx;
 use crate::plan::{Contribution, NodeScore, Source};
 use halo_model::{
-    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, PlacementStrategy, Role, RscId,
-    Score, TargetRole,
+    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, PlacementStrategy, ResourceKind,
+    Role, RscId, Score, TargetRole,
 };
 use std::collections::BTreeMap;
 
@@ -85,6 +85,9 @@ pub(crate) struct Target {
     /// Where it would stop if a mandatory order did not keep it running: its
     /// stop must follow the stop of a blocked resource, which cannot happen.
     pub stop_held: Vec<usize>,
+    /// Clone instances that leave one node for another: (from, to), as the
+    /// distribution paired them (Pacemaker keeps each instance's identity).
+    pub moves: Vec<(usize, usize)>,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -183,6 +186,72 @@ impl<'c, 'a> Assigner<'c, 'a> {
         )
     }
 
+    /// The colocations `u` follows, each with its primary, in the order
+    /// Pacemaker applies them: its "this with" list, kept sorted by
+    /// `cmp_primary_priority` as each is inserted before its equals
+    /// (`pcmk__add_this_with`). A group's own list is moved into its first
+    /// member's when the group is assigned (`expand_group_colocations`),
+    /// inserted again one by one after the member's own, so colocations
+    /// of a group with one primary apply in declaration order. The later
+    /// members' colocations come after the first member's.
+    fn primaries_in_order(&self, u: RscId) -> Vec<(&'c halo_model::Constraint, RscId)> {
+        let of = |d: RscId| -> Vec<(&'c halo_model::Constraint, RscId)> {
+            self.cx
+                .colocations_of_dependent(u)
+                .filter_map(|c| match &c.kind {
+                    ConstraintKind::Colocation {
+                        dependent, primary, ..
+                    } if *dependent == d && self.unit(*primary) != u => Some((c, *primary)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let insert = |list: &mut Vec<(&'c halo_model::Constraint, RscId)>,
+                      item: (&'c halo_model::Constraint, RscId)| {
+            let key = self.primary_rank(item.1);
+            let at = list
+                .iter()
+                .position(|(_, p)| key <= self.primary_rank(*p))
+                .unwrap_or(list.len());
+            list.insert(at, item);
+        };
+        let sorted = |items: Vec<(&'c halo_model::Constraint, RscId)>| {
+            let mut list = Vec::new();
+            for item in items {
+                insert(&mut list, item);
+            }
+            list
+        };
+        let is_group = self
+            .cx
+            .p
+            .resource(u)
+            .is_some_and(|r| r.clone.is_none() && matches!(r.kind, ResourceKind::Group(_)));
+        let leaves = self.cx.leaves(u);
+        if !is_group || leaves.is_empty() {
+            // A primitive or a clone: every colocation of the unit at once.
+            let all = self
+                .cx
+                .colocations_of_dependent(u)
+                .filter_map(|c| match &c.kind {
+                    ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => {
+                        Some((c, *primary))
+                    }
+                    _ => None,
+                })
+                .collect();
+            return sorted(all);
+        }
+        let mut list = sorted(of(leaves[0]));
+        for item in sorted(of(u)) {
+            insert(&mut list, item);
+        }
+        for m in &leaves[1..] {
+            list.extend(sorted(of(*m)));
+        }
+        list
+    }
+
     fn unit(&self, id: RscId) -> RscId {
         self.cx.unit.get(id.index()).copied().unwrap_or(id)
     }
@@ -203,18 +272,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // is assigned and its colocation applied before the next one
         // (`apply_this_with`), so a dependent merged meanwhile shows the
         // scores applied so far. The dependents' preferences come last.
-        let mut primaries: Vec<(&halo_model::Constraint, RscId)> = self
-            .cx
-            .colocations_of_dependent(u)
-            .filter_map(|c| match &c.kind {
-                ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => {
-                    Some((c, *primary))
-                }
-                _ => None,
-            })
-            .collect();
-        primaries.reverse();
-        primaries.sort_by(|(_, a), (_, b)| self.primary_rank(*a).cmp(&self.primary_rank(*b)));
+        let primaries = self.primaries_in_order(u);
         let mut scores = self.base_scores(u);
         for (c, primary) in primaries {
             // Lent to the merges that reach `u` while its primary is assigned.
@@ -257,7 +315,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         } else if let Some(why) = why_not {
             target.unplaced = Some(why);
         } else if self.cx.clone_of(u).is_some() {
-            target.instances = self.choose_clone_nodes(u, &scores);
+            (target.instances, target.moves) = self.choose_clone_nodes(u, &scores);
         } else if let Some(n) = prefer
             .filter(|&p| {
                 scores.runnable(p)
@@ -363,6 +421,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 None => {
                     mt.instances = t.instances.clone();
                     mt.unplaced = t.unplaced.clone();
+                    mt.moves = t.moves.clone();
                 }
             }
             for (n, _) in &mt.instances {
@@ -742,18 +801,27 @@ impl<'c, 'a> Assigner<'c, 'a> {
                         .is_some_and(|i| i.blocked_on.contains(&ni))
                 })
         };
-        let on: Vec<bool> = (0..self.cx.nodes.len())
+        // How many of the primary's instances (in the wanted role) each
+        // node gets: a finite score counts once per instance, as Pacemaker
+        // applies it instance by instance (`pcmk__clone_apply_coloc_score`).
+        let count_on: Vec<usize> = (0..self.cx.nodes.len())
             .map(|ni| {
-                !failed_here(ni)
-                    && pt.instances.iter().any(|(n, r)| {
+                if failed_here(ni) {
+                    return 0;
+                }
+                pt.instances
+                    .iter()
+                    .filter(|(n, r)| {
                         *n == ni
                             && match primary_role {
                                 None | Some(Role::Started) => true,
                                 Some(want) => r == want,
                             }
                     })
+                    .count()
             })
             .collect();
+        let on: Vec<bool> = count_on.iter().map(|c| *c > 0).collect();
         let with = match primary_role {
             Some(r @ (Role::Promoted | Role::Unpromoted)) => {
                 format!("{}.{r}", self.cx.name(*primary))
@@ -768,7 +836,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     Score::NEG_INF
                 }
             } else if *here {
-                *score
+                (0..count_on[ni]).fold(Score::ZERO, |t, _| t + *score)
             } else {
                 Score::ZERO
             };
@@ -786,6 +854,62 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some(archive) = archive {
             if !(0..self.cx.nodes.len()).any(|n| s.runnable(n)) {
                 s.rollback(&archive);
+            }
+        }
+        if *score > Score::ZERO
+            && !score.is_inf()
+            && matches!(primary_role, None | Some(Role::Started))
+        {
+            self.apply_inactive_primary(*primary, pt, s, c.origin, &with, *score);
+        }
+    }
+
+    /// A finite positive colocation with a primary (or clone instance) that
+    /// was assigned no node lowers every node by its score, one instance at
+    /// a time, each undone if it would leave no node at all
+    /// (`pcmk__apply_coloc_to_weights`, "primary inactive"). A clone has
+    /// clone-max instances, one per configured node by default.
+    fn apply_inactive_primary(
+        &self,
+        primary: RscId,
+        pt: &Target,
+        s: &mut Scores,
+        origin: halo_model::Origin,
+        with: &str,
+        score: Score,
+    ) {
+        let inactive = match self
+            .cx
+            .p
+            .resource(self.cx.clone_of(primary).unwrap_or(primary))
+        {
+            Some(r) if r.clone.is_some() => {
+                let max = r
+                    .clone
+                    .as_ref()
+                    .and_then(|c| c.max)
+                    .map_or(self.cx.nodes.len(), |m| m as usize);
+                max.saturating_sub(pt.instances.len())
+            }
+            Some(_) => usize::from(pt.instances.is_empty()),
+            None => 0,
+        };
+        for _ in 0..inactive {
+            let archive = s.mark();
+            for ni in 0..self.cx.nodes.len() {
+                s.add(
+                    ni,
+                    Score::new(-score.value()),
+                    Source::Colocation {
+                        origin,
+                        with: format!("{with} (not running)"),
+                    },
+                );
+            }
+            if !(0..self.cx.nodes.len()).any(|n| s.runnable(n)) {
+                s.rollback(&archive);
+                // Each further one would be undone the same way.
+                break;
             }
         }
     }
@@ -836,10 +960,18 @@ impl<'c, 'a> Assigner<'c, 'a> {
 
     /// Nodes for a clone's instances: up to clone-max, at most clone-node-max per
     /// node, best nodes first (ties: nodes that already run one, less load, name).
-    fn choose_clone_nodes(&self, u: RscId, s: &Scores) -> Vec<(usize, Role)> {
+    /// Also the instances that move, (from, to), where the distribution
+    /// tells them.
+    #[allow(clippy::type_complexity)]
+    fn choose_clone_nodes(
+        &self,
+        u: RscId,
+        s: &Scores,
+    ) -> (Vec<(usize, Role)>, Vec<(usize, usize)>) {
         let Some(spec) = self.cx.p.resource(u).and_then(|r| r.clone.clone()) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
+        let mut moves = Vec::new();
         let node_max = spec.node_max.max(1) as usize;
         // No more can run than every node's share: a larger clone-max means
         // the same, and bounds the work below.
@@ -860,7 +992,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let taken: Vec<usize> = frozen.iter().map(|(n, _)| *n).collect();
             let room = max.saturating_sub(out.len());
             let nodes = self.one_per_node(u, s, &current, &taken, room);
-            out.extend(nodes.into_iter().map(|n| (n, role)));
+            moves.extend(
+                nodes
+                    .iter()
+                    .filter_map(|&(to, from)| from.filter(|f| *f != to).map(|f| (f, to))),
+            );
+            out.extend(nodes.into_iter().map(|(n, _)| (n, role)));
         } else {
             // `several_per_node` picks its best node by its own key each time:
             // the candidates need no order.
@@ -871,12 +1008,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
             out.extend(nodes.into_iter().map(|n| (n, role)));
         }
         out.sort();
-        out
+        (out, moves)
     }
 
     /// The nodes of a clone's instances, one per node, as Pacemaker
     /// distributes them (see `instances.rs`): each running instance weighs
-    /// its own node with the clone's stickiness.
+    /// its own node with the clone's stickiness. Each node comes with the
+    /// node of the running instance that took it.
     fn one_per_node(
         &self,
         u: RscId,
@@ -884,7 +1022,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         current: &[(usize, Role)],
         taken: &[usize],
         room: usize,
-    ) -> Vec<usize> {
+    ) -> Vec<(usize, Option<usize>)> {
         let cx = self.cx;
         let leaves: Vec<RscId> = cx.leaves(u).into_iter().filter(|m| *m != u).collect();
         let members = if leaves.is_empty() { vec![u] } else { leaves };

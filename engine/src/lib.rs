@@ -86,6 +86,16 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 .iter()
                 .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
                 .collect(),
+            moves: t
+                .moves
+                .iter()
+                .filter_map(|(f, to)| {
+                    Some((
+                        cx.nodes.get(*f)?.name.clone(),
+                        cx.nodes.get(*to)?.name.clone(),
+                    ))
+                })
+                .collect(),
         })
         .collect::<Vec<Placement>>();
     let by_name = placements

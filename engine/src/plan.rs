@@ -145,6 +145,10 @@ pub struct Placement {
     /// Nodes it keeps running on only because its stop is ordered after the
     /// stop of a blocked resource (Pacemaker lists these stops as blocked).
     pub stop_held: Vec<String>,
+    /// Clone instances that leave one node for another, (from, to): which
+    /// stop and which start are one instance's move.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, Serialize)]

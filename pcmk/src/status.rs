@@ -430,6 +430,11 @@ impl Builder<'_> {
                 unexpired,
             }
         });
+        if self.failure_outdated(rid, ops, expiry.as_ref()) {
+            if let Some(fc) = state.failures.get_mut(name).and_then(|m| m.get_mut(node)) {
+                fc.count = 0;
+            }
+        }
         let Some(Folded {
             mut role,
             failed,
@@ -550,6 +555,30 @@ impl Builder<'_> {
             }
         }
         worst
+    }
+
+    /// Whether the fail count is cleared because the last failure, a start
+    /// or a monitor, ran with other parameters than the configuration now
+    /// gives (Pacemaker's `check_operation_expiry` with
+    /// `should_clear_for_param_change`): the resource was changed to mend
+    /// the failure, so the failure no longer bans it. An expired failure is
+    /// left to expiry; one without a digest cannot be compared.
+    fn failure_outdated(&self, rid: RscId, ops: &[Op], expiry: Option<&Expiry>) -> bool {
+        let Some(params) = self.digest_params.get(&rid) else {
+            return false;
+        };
+        let Some(o) = ops.iter().find(|o| o.el.id().ends_with("_last_failure_0")) else {
+            return false;
+        };
+        if !matches!(o.task, "start" | "monitor") || o.attr("op-digest").is_none() {
+            return false;
+        }
+        let expired = expiry.is_some_and(|e| {
+            o.last_rc_change
+                .and_then(|t| t.parse::<i64>().ok())
+                .is_some_and(|t| e.now >= t.saturating_add(e.timeout))
+        });
+        !expired && self.op_redefinition(rid, params, o) != Redefinition::Same
     }
 
     /// What one recorded one-off operation says of the current parameters.

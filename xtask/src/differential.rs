@@ -233,8 +233,8 @@ fn fresh_seed() -> u64 {
 fn gen_cib(seed: u64, out: &Path) -> Result<String, String> {
     let mut rng = XorShiftRng::seed_from_u64(seed);
     let r = &mut rng;
-    let nodes = r.random_range(2..=5u32);
-    let resources = r.random_range(2..=9u32);
+    let nodes = r.random_range(2..=6u32);
+    let resources = r.random_range(2..=12u32);
     let pick = |r: &mut XorShiftRng, v: &[&str]| v[r.random_range(0..v.len())].to_string();
     let mut args: Vec<String> = vec![
         "--nodes".into(),
@@ -242,11 +242,11 @@ fn gen_cib(seed: u64, out: &Path) -> Result<String, String> {
         "--resources".into(),
         resources.to_string(),
         "--colocations".into(),
-        r.random_range(0..=4u32).to_string(),
-        "--orders".into(),
-        r.random_range(0..=4u32).to_string(),
-        "--locations".into(),
         r.random_range(0..=6u32).to_string(),
+        "--orders".into(),
+        r.random_range(0..=6u32).to_string(),
+        "--locations".into(),
+        r.random_range(0..=8u32).to_string(),
         "--stickiness".into(),
         pick(r, &["0", "0", "1", "100", "1000"]),
         "--running".into(),
@@ -254,7 +254,7 @@ fn gen_cib(seed: u64, out: &Path) -> Result<String, String> {
         "--failed".into(),
         r.random_range(0..=2u32).to_string(),
         "--offline".into(),
-        r.random_range(0..=1u32).to_string(),
+        r.random_range(0..=1u32.min(nodes - 1)).to_string(),
         "--probes".into(),
         pick(r, &["all", "all", "none"]),
         "--seed".into(),
@@ -275,13 +275,49 @@ fn gen_cib(seed: u64, out: &Path) -> Result<String, String> {
             r.random_range(0..=2u32).to_string(),
         ]);
     }
-    let script = crate::root().join("../shared/tools/gen_cib.py");
+    let event = pick(r, &["none", "node-down", "rsc-fail"]);
     let file = out.join("gen-cib.xml");
+    if r.random_bool(0.5) {
+        // The state the cluster converges to (crm_simulate's own plan
+        // applied), then an event on it: what a running cluster sees.
+        run_gen_cib(&args, &file)?;
+        let graph = out.join("gen-cib-graph.xml");
+        let sim = Command::new("crm_simulate")
+            .arg("-x")
+            .arg(&file)
+            .arg("-S")
+            .arg("-G")
+            .arg(&graph)
+            .output()
+            .map_err(|e| format!("cannot run crm_simulate: {e}"))?;
+        if !sim.status.success() {
+            return Err(format!(
+                "crm_simulate -G failed on gen_cib.py {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&sim.stderr)
+            ));
+        }
+        args.extend(["--apply-graph".into(), graph.display().to_string()]);
+    }
+    args.extend(["--event".into(), event]);
+    run_gen_cib(&args, &file)?;
+    let cib = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    // The arguments as a comment inside the root element, so that the file
+    // stays well-formed XML (a comment may not precede a declaration).
+    let line = format!("<!-- gen_cib.py {} -->", args.join(" "));
+    Ok(match cib.split_once('\n') {
+        Some((root, rest)) => format!("{root}\n  {line}\n{rest}"),
+        None => cib,
+    })
+}
+
+fn run_gen_cib(args: &[String], file: &Path) -> Result<(), String> {
+    let script = crate::root().join("../shared/tools/gen_cib.py");
     let run = Command::new("python3")
         .arg(&script)
-        .args(&args)
+        .args(args)
         .arg("-o")
-        .arg(&file)
+        .arg(file)
         .output()
         .map_err(|e| format!("cannot run python3 {}: {e}", script.display()))?;
     if !run.status.success() {
@@ -292,8 +328,7 @@ fn gen_cib(seed: u64, out: &Path) -> Result<String, String> {
             String::from_utf8_lossy(&run.stderr)
         ));
     }
-    let cib = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok(format!("<!-- gen_cib.py {} -->\n{cib}", args.join(" ")))
+    Ok(())
 }
 
 fn summary_of(cmd: &mut Command) -> Result<String, String> {

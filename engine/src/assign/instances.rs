@@ -39,14 +39,15 @@ pub(crate) struct Field<'a> {
 /// Assigns up to `max` instances, one per node, besides those on `taken`
 /// nodes; `stickiness` is each instance's on its own node (0 when the
 /// clone's scores already hold it). Returns the chosen nodes, in the order
-/// they were chosen.
+/// they were chosen, each with the node of the running instance that took
+/// it (`None` for an instance that was not running).
 pub(crate) fn distribute(
     field: &Field<'_>,
     running: &[Running],
     taken: &[usize],
     max: usize,
     stickiness: Score,
-) -> Vec<usize> {
+) -> Vec<(usize, Option<usize>)> {
     let mut free: Vec<bool> = (0..field.nodes)
         .map(|n| (field.runnable)(n) && !taken.contains(&n))
         .collect();
@@ -60,7 +61,7 @@ pub(crate) fn distribute(
         let own = r.is_some_and(|r| r.node == n);
         (field.score)(n) + if own { stickiness } else { Score::ZERO }
     };
-    let mut chosen: Vec<usize> = Vec::new();
+    let mut chosen: Vec<(usize, Option<usize>)> = Vec::new();
     let mut kept = vec![false; order.len()];
     for (i, r) in order.iter().enumerate() {
         if chosen.len() >= max || r.failed || !free.get(r.node).copied().unwrap_or(false) {
@@ -72,7 +73,7 @@ pub(crate) fn distribute(
             .max();
         if best.is_some_and(|b| weight(Some(r), r.node) >= b) {
             free[r.node] = false;
-            chosen.push(r.node);
+            chosen.push((r.node, Some(r.node)));
             kept[i] = true;
         }
     }
@@ -90,7 +91,7 @@ pub(crate) fn distribute(
             break;
         };
         free[n] = false;
-        chosen.push(n);
+        chosen.push((n, r.map(|r| r.node)));
     }
     chosen
 }
@@ -136,7 +137,10 @@ mod tests {
                 failed: false,
             })
             .collect();
-        let mut out = distribute(&field, &running, &[], max, Score::new(stick));
+        let mut out: Vec<usize> = distribute(&field, &running, &[], max, Score::new(stick))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         out.sort_unstable();
         out
     }
