@@ -92,10 +92,50 @@ pub fn transition_summary(
         let mut nodes: Vec<&str> = mine.iter().map(|a| a.node.as_str()).collect();
         nodes.sort_unstable();
         nodes.dedup();
+        let mut fenced_here = fenced_here;
+        // Clone instances the distribution moved: each one's stop (or the
+        // fencing of its node) and start are one move, told first; what is
+        // left on each node is counted below.
+        let mut used: BTreeMap<(ActionKind, &str), usize> = BTreeMap::new();
+        let (mut moved_from, mut moved_to): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+        for (from, to) in plan
+            .placement(&r.name)
+            .filter(|_| cloned)
+            .map(|p| p.moves.as_slice())
+            .unwrap_or_default()
+        {
+            let left = |k: ActionKind, n: &str, used: &BTreeMap<(ActionKind, &str), usize>| {
+                mine.iter().filter(|a| a.kind == k && a.node == n).count()
+                    > used.get(&(k, n)).copied().unwrap_or(0)
+            };
+            let Some(to) = nodes.iter().copied().find(|n| *n == to.as_str()) else {
+                continue;
+            };
+            if !left(ActionKind::Start, to, &used) {
+                continue;
+            }
+            let from = if let Some(i) = fenced_here.iter().position(|n| *n == from.as_str()) {
+                fenced_here.remove(i)
+            } else if let Some(f) = nodes
+                .iter()
+                .copied()
+                .find(|n| *n == from.as_str() && left(ActionKind::Stop, n, &used))
+            {
+                *used.entry((ActionKind::Stop, f)).or_default() += 1;
+                f
+            } else {
+                continue;
+            };
+            *used.entry((ActionKind::Start, to)).or_default() += 1;
+            moved_from.push(from);
+            moved_to.push(to);
+        }
         let mut stops: Vec<&str> = fenced_here;
         let mut starts: Vec<&str> = Vec::new();
-        let count =
-            |k: ActionKind, n: &str| mine.iter().filter(|a| a.kind == k && a.node == n).count();
+        let count = |k: ActionKind, n: &str| {
+            mine.iter().filter(|a| a.kind == k && a.node == n).count()
+                - used.get(&(k, n)).copied().unwrap_or(0)
+        };
         // Promotions that go with a start, node by node (a node may start
         // several instances of a clone).
         let mut promote_with_start: BTreeMap<&str, usize> = BTreeMap::new();
@@ -140,6 +180,13 @@ pub fn transition_summary(
             for _ in restarts..stops_n {
                 stops.push(n);
                 demotes = demotes.saturating_sub(1);
+            }
+            // A start told as a move may come with a promotion.
+            for _ in 0..used.get(&(ActionKind::Start, n)).copied().unwrap_or(0) {
+                if promotes > 0 {
+                    promotes -= 1;
+                    *promote_with_start.entry(n).or_default() += 1;
+                }
             }
             for _ in restarts..starts_n {
                 starts.push(n);
@@ -252,26 +299,10 @@ pub fn transition_summary(
             stops = stops_kept;
             lone_stops = lone;
         }
-        // A clone instance the distribution moved pairs its stop with its
-        // start: those pairs come first, in the same order on both sides.
-        if let Some(p) = plan.placement(&r.name).filter(|_| cloned) {
-            let mut paired_stops = Vec::new();
-            let mut paired_starts = Vec::new();
-            for (from, to) in &p.moves {
-                let (Some(i), Some(j)) = (
-                    stops.iter().position(|x| x == from),
-                    starts.iter().position(|x| x == to),
-                ) else {
-                    continue;
-                };
-                paired_stops.push(stops.remove(i));
-                paired_starts.push(starts.remove(j));
-            }
-            paired_stops.append(&mut stops);
-            paired_starts.append(&mut starts);
-            stops = paired_stops;
-            starts = paired_starts;
-        }
+        moved_from.append(&mut stops);
+        moved_to.append(&mut starts);
+        stops = moved_from;
+        starts = moved_to;
         // Stops paired with starts are moves (recoveries when the stop is for a
         // failure), instance by instance.
         while let (Some(&from), Some(&to)) = (stops.first(), starts.first()) {

@@ -290,8 +290,27 @@ impl<'c, 'a> Builder<'c, 'a> {
             let mut changed = false;
             let mut last = None;
             let redefined = info.changed.contains(&n);
+            // A clone instance drawn to another node leaves this one, and
+            // another instance takes its place here (Pacemaker keeps each
+            // instance's identity: a stop here, a start there, a start here).
+            let replaced_by = target
+                .moves
+                .iter()
+                .find(|(f, t)| *f == n && *t != n && copy == 0)
+                .map(|(_, t)| *t)
+                .filter(|_| cur.is_active() && tgt.is_active())
+                // Not when the node sheds a surplus instance: that one's
+                // stop is the move's.
+                .filter(|_| {
+                    let on = |v: &[(usize, Role)]| v.iter().filter(|(x, _)| *x == n).count();
+                    on(&info.current) <= on(&target.instances)
+                });
             if cur.is_active()
-                && (tgt == Role::Stopped || failed.is_some() || multiple || redefined)
+                && (tgt == Role::Stopped
+                    || failed.is_some()
+                    || multiple
+                    || redefined
+                    || replaced_by.is_some())
             {
                 let why = if let Some(f) = &failed {
                     Reason::Failed {
@@ -302,6 +321,13 @@ impl<'c, 'a> Builder<'c, 'a> {
                     Reason::MultipleActive
                 } else if redefined && tgt.is_active() {
                     Reason::DefinitionChanged
+                } else if let Some(to) = replaced_by {
+                    Reason::Moving {
+                        from: node.name.clone(),
+                        to: cx.nodes.get(to).map(|x| x.name.clone()).unwrap_or_default(),
+                        from_score: target.scores.total(n),
+                        to_score: target.scores.total(to),
+                    }
                 } else if let Some(u) = node.unavailable() {
                     Reason::NodeUnavailable {
                         node: node.name.clone(),

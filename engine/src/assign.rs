@@ -62,6 +62,20 @@ impl Scores {
     }
 }
 
+/// Whether a clone's instance may run on node `n`: the clone's own score
+/// there, without the stickiness of the instance running there, is not
+/// negative (`can_run_instance` weighs the node by the clone's allowed
+/// nodes, while stickiness goes to the instance, `apply_stickiness`).
+fn clone_allows(s: &Scores, n: usize) -> bool {
+    let sticky = s.parts.get(n).map_or(Score::ZERO, |p| {
+        p.iter()
+            .filter(|c| matches!(c.source, Source::Stickiness { .. }))
+            .fold(Score::ZERO, |a, c| a + c.score)
+    });
+    let t = s.total(n);
+    !t.is_neg_inf() && Score::new(t.value() - sticky.value()) >= Score::ZERO
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Progress {
     NotYet,
@@ -736,9 +750,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
             );
         }
         // Stickiness holds a resource active on exactly one node there, failed
-        // or not (a failure below the threshold is recovered in place).
+        // or not (a failure below the threshold is recovered in place). A
+        // clone's goes to each instance, not to the clone's own scores
+        // (`apply_stickiness`): the distribution weighs it.
         let stickiness = cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO);
-        if stickiness > Score::ZERO {
+        if stickiness > Score::ZERO && cx.clone_of(m).is_none() {
             if let [(ni, _)] = info.current[..] {
                 s.add(
                     ni,
@@ -1002,7 +1018,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             // `several_per_node` picks its best node by its own key each time:
             // the candidates need no order.
             let runnable: Vec<usize> = (0..self.cx.nodes.len())
-                .filter(|&n| s.runnable(n))
+                .filter(|&n| clone_allows(s, n))
                 .collect();
             let nodes = self.several_per_node(&out, &runnable, s, max, node_max, &current);
             out.extend(nodes.into_iter().map(|n| (n, role)));
@@ -1027,18 +1043,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let leaves: Vec<RscId> = cx.leaves(u).into_iter().filter(|m| *m != u).collect();
         let members = if leaves.is_empty() { vec![u] } else { leaves };
         let first = members.first().copied().unwrap_or(u);
-        // With one running instance the clone's scores already hold its
-        // stickiness (`failure_scores`); with several, each instance adds its
-        // own on its node.
-        let stickiness = if current.len() > 1 {
-            members
-                .iter()
-                .map(|&m| cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO))
-                .filter(|x| *x > Score::ZERO)
-                .fold(Score::ZERO, |a, b| a + b)
-        } else {
-            Score::ZERO
-        };
+        // Each running instance adds its own stickiness on its node (the
+        // members' for a cloned group).
+        let stickiness = members
+            .iter()
+            .map(|&m| cx.p.meta(m, |x| x.stickiness).unwrap_or(Score::ZERO))
+            .filter(|x| *x > Score::ZERO)
+            .fold(Score::ZERO, |a, b| a + b);
         let failed: Vec<usize> = cx
             .rsc
             .get(first.index())
@@ -1057,12 +1068,33 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 failed: failed.contains(&node),
             })
             .collect();
-        let score = |n: usize| s.total(n);
-        let runnable = |n: usize| s.runnable(n);
+        // An instance weighs nodes by its own scores: the clone's, but for
+        // what the clone's dependents add, which only the clone's own node
+        // order and the check that a node allows an instance see
+        // (`pcmk__clone_allocate` merges them into the clone alone).
+        let score = |n: usize| {
+            s.parts.get(n).map_or(Score::NEG_INF, |p| {
+                p.iter()
+                    .filter(|c| !matches!(c.source, Source::Dependent { .. }))
+                    .fold(Score::ZERO, |a, c| a + c.score)
+            })
+        };
+        let runnable = |n: usize| clone_allows(s, n);
+        let allowed = |n: usize| {
+            let t = s.parts.get(n).map_or(Score::NEG_INF, |p| {
+                p.iter()
+                    .filter(|c| {
+                        !matches!(c.source, Source::NodeUnavailable { .. } | Source::NoQuorum)
+                    })
+                    .fold(Score::ZERO, |a, c| a + c.score)
+            });
+            !t.is_neg_inf() && t >= Score::ZERO
+        };
         let load = |n: usize| self.load.get(n).copied().unwrap_or(0);
         let field = instances::Field {
             score: &score,
             runnable: &runnable,
+            allowed: &allowed,
             load: &load,
             nodes: cx.nodes.len(),
         };

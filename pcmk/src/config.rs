@@ -1344,6 +1344,12 @@ impl Builder<'_> {
             own.multiple_active = meta.multiple_active.or(own.multiple_active);
             own.allow_migrate = meta.allow_migrate.or(own.allow_migrate);
             own.requires = meta.requires.or(own.requires);
+            // A clone without a stickiness of its own or from the defaults
+            // gets 1, so that its instances are not shuffled for nothing
+            // (`clone_unpack`); its instances inherit it.
+            if own.stickiness.is_none() && self.policy.defaults.stickiness.is_none() {
+                own.stickiness = Some(halo_model::Score::new(1));
+            }
         }
         if let Some(c) = child {
             self.names.insert(c.id().to_string(), id);

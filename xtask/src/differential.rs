@@ -27,6 +27,7 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_xorshift::XorShiftRng;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -43,6 +44,8 @@ struct Options {
     generator: Generator,
     out: PathBuf,
     min_agreement: f64,
+    /// How many disagreements of the run are shrunk.
+    shrink: u32,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
@@ -52,6 +55,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         generator: Generator::Own,
         out: crate::root().join("target/differential"),
         min_agreement: 0.0,
+        shrink: 3,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -75,6 +79,11 @@ fn options(args: &[String]) -> Result<Options, String> {
                 }
             }
             "--out" => o.out = PathBuf::from(value("a directory")?),
+            "--shrink" => {
+                o.shrink = value("a number")?
+                    .parse()
+                    .map_err(|_| "--shrink needs a number")?
+            }
             "--min-agreement" => {
                 o.min_agreement = value("a percentage")?
                     .parse()
@@ -105,9 +114,15 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     let halo = crate::build_halo()?;
     std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    // Every case of the run, for the per-feature report.
+    let all = o.out.join("cases");
+    let _ = std::fs::remove_dir_all(&all);
+    std::fs::create_dir_all(&all).map_err(|e| format!("{}: {e}", all.display()))?;
     let work = o.out.join("work.xml");
     let digests = digests(&o.out)?;
     let (mut agree, mut disagree, mut unsupported) = (0u32, 0u32, 0u32);
+    let mut shrunk = 0u32;
+    let mut outcome: BTreeMap<String, bool> = BTreeMap::new();
     println!(
         "differential: {} cases, seed {} (replay with --seed {})",
         o.cases, o.seed, o.seed
@@ -118,37 +133,26 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             Generator::Own => generate(seed, &digests),
             Generator::GenCib => gen_cib(seed, &o.out)?,
         };
-        std::fs::write(&work, &cib).map_err(|e| format!("{}: {e}", work.display()))?;
-        let pcmk = summary_of(Command::new("crm_simulate").arg("-x").arg(&work).arg("-S"))?;
-        let ours = Command::new(&halo)
-            .args(["simulate", "--format", "pacemaker", "--cib"])
-            .arg(&work)
-            .output()
-            .map_err(|e| format!("cannot run halo: {e}"))?;
-        if ours.status.code() == Some(3) {
-            unsupported += 1;
-            save(
-                &o.out,
-                seed,
-                &cib,
-                &pcmk,
-                &String::from_utf8_lossy(&ours.stderr),
-            )?;
-            continue;
-        }
-        let text = String::from_utf8_lossy(&ours.stdout).into_owned();
-        if !ours.status.success() || !text.contains("Transition Summary:") {
-            return Err(format!(
-                "halo failed on seed {seed} (exit {:?}): {}",
-                ours.status.code(),
-                String::from_utf8_lossy(&ours.stderr)
-            ));
-        }
-        if entries(&pcmk) == entries(&text) {
-            agree += 1;
-        } else {
-            disagree += 1;
-            save(&o.out, seed, &cib, &pcmk, &text)?;
+        let case = format!("seed-{seed}");
+        let _ = std::fs::write(all.join(format!("{case}.xml")), &cib);
+        match judge(&halo, &work, &cib)? {
+            Verdict::Unsupported { pcmk, why } => {
+                unsupported += 1;
+                save(&o.out, &case, &cib, &pcmk, &why)?;
+            }
+            Verdict::Agree => {
+                agree += 1;
+                outcome.insert(case, true);
+            }
+            Verdict::Disagree { pcmk, ours } => {
+                disagree += 1;
+                outcome.insert(case.clone(), false);
+                save(&o.out, &case, &cib, &pcmk, &ours)?;
+                if shrunk < o.shrink {
+                    shrunk += 1;
+                    minimize(&halo, &o.out, &case, &cib)?;
+                }
+            }
         }
         if (i + 1) % 50 == 0 {
             eprintln!("  {} of {} cases", i + 1, o.cases);
@@ -160,6 +164,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     } else {
         f64::from(agree) * 100.0 / f64::from(total)
     };
+    report_features(&all, &outcome);
     println!(
         "differential: {agree}/{total} agree ({rate:.1}%), {disagree} disagree, {unsupported} unsupported; reproducers in {}",
         o.out.display()
@@ -173,6 +178,120 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the two schedulers make of one CIB.
+enum Verdict {
+    Agree,
+    Disagree {
+        pcmk: String,
+        ours: String,
+    },
+    /// Halo refuses the CIB as using what it does not support (exit 3).
+    Unsupported {
+        pcmk: String,
+        why: String,
+    },
+}
+
+/// Runs crm_simulate and Halo on `cib` (written to `work`) and compares
+/// their Transition Summaries.
+fn judge(halo: &Path, work: &Path, cib: &str) -> Result<Verdict, String> {
+    std::fs::write(work, cib).map_err(|e| format!("{}: {e}", work.display()))?;
+    let pcmk = summary_of(Command::new("crm_simulate").arg("-x").arg(work).arg("-S"))?;
+    let ours = Command::new(halo)
+        .args(["simulate", "--format", "pacemaker", "--cib"])
+        .arg(work)
+        .output()
+        .map_err(|e| format!("cannot run halo: {e}"))?;
+    if ours.status.code() == Some(3) {
+        let why = String::from_utf8_lossy(&ours.stderr).into_owned();
+        return Ok(Verdict::Unsupported { pcmk, why });
+    }
+    let text = String::from_utf8_lossy(&ours.stdout).into_owned();
+    if !ours.status.success() || !text.contains("Transition Summary:") {
+        return Err(format!(
+            "halo failed on {} (exit {:?}): {}",
+            work.display(),
+            ours.status.code(),
+            String::from_utf8_lossy(&ours.stderr)
+        ));
+    }
+    Ok(if entries(&pcmk) == entries(&text) {
+        Verdict::Agree
+    } else {
+        Verdict::Disagree { pcmk, ours: text }
+    })
+}
+
+/// Shrinks a disagreement (see `shrink.rs`) and saves the result beside
+/// it as `CASE.min.xml` with both summaries: a regression case once copied
+/// to tests/differential.
+fn minimize(halo: &Path, out: &Path, case: &str, cib: &str) -> Result<(), String> {
+    let work = out.join("shrink.xml");
+    let mut failure = None;
+    let small = crate::shrink::shrink(
+        cib,
+        600,
+        &mut |candidate| match judge(halo, &work, candidate) {
+            Ok(Verdict::Disagree { pcmk, .. }) => section(&pcmk).contains('*'),
+            Ok(_) => false,
+            Err(e) => {
+                failure.get_or_insert(e);
+                false
+            }
+        },
+    );
+    if let Some(e) = failure {
+        eprintln!("  (while shrinking {case}, halo failed on a candidate: {e})");
+    }
+    if let Verdict::Disagree { pcmk, ours } = judge(halo, &work, &small)? {
+        let name = format!("{case}.min");
+        save(out, &name, &small, &pcmk, &ours)?;
+        eprintln!(
+            "  {case}: shrunk from {} to {} lines: {}",
+            cib.lines().count(),
+            small.lines().count(),
+            out.join(format!("{name}.xml")).display()
+        );
+    }
+    Ok(())
+}
+
+/// Agreement per feature: the corpus's `classify.py` tags every case, and
+/// each tag seen in at least 10 cases is reported, least agreement first.
+fn report_features(dir: &Path, outcome: &BTreeMap<String, bool>) {
+    let script = crate::root().join("../shared/pcmk-corpus/classify.py");
+    if !script.exists() || outcome.is_empty() {
+        return;
+    }
+    let Ok(run) = Command::new("python3").arg(&script).arg(dir).output() else {
+        return;
+    };
+    let Ok(tags) = serde_json::from_slice::<serde_json::Value>(&run.stdout) else {
+        eprintln!("classify.py gave no JSON: no per-feature report");
+        return;
+    };
+    let mut per: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for (case, ok) in outcome {
+        for t in tags[case]["features"].as_array().into_iter().flatten() {
+            let e = per
+                .entry(t.as_str().unwrap_or_default().to_string())
+                .or_default();
+            e.1 += 1;
+            e.0 += u32::from(*ok);
+        }
+    }
+    let mut rows: Vec<(f64, String, u32, u32)> = per
+        .into_iter()
+        .filter(|(_, (_, n))| *n >= 10)
+        .map(|(t, (a, n))| (f64::from(a) * 100.0 / f64::from(n), t, a, n))
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    println!("agreement per feature (classify.py tags in 10 cases or more):");
+    for (pct, tag, a, n) in rows {
+        println!("  {pct:5.1}%  {a:>5}/{n:<5}  {tag}");
+    }
 }
 
 /// Runs every kept regression case in `dir` and compares with the summary
@@ -302,9 +421,21 @@ fn gen_cib(seed: u64, out: &Path) -> Result<String, String> {
     args.extend(["--event".into(), event]);
     run_gen_cib(&args, &file)?;
     let cib = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    // The arguments as a comment inside the root element, so that the file
-    // stays well-formed XML (a comment may not precede a declaration).
-    let line = format!("<!-- gen_cib.py {} -->", args.join(" "));
+    // The arguments as a comment inside the root element (nothing may
+    // precede a declaration), `--name value` written `name=value` as a
+    // comment may not hold `--`.
+    let mut shown = String::new();
+    for a in &args {
+        match a.strip_prefix("--") {
+            Some(name) => {
+                let _ = write!(shown, " {name}");
+            }
+            None => {
+                let _ = write!(shown, "={a}");
+            }
+        }
+    }
+    let line = format!("<!-- gen_cib.py{shown} -->");
     Ok(match cib.split_once('\n') {
         Some((root, rest)) => format!("{root}\n  {line}\n{rest}"),
         None => cib,
@@ -338,10 +469,10 @@ fn summary_of(cmd: &mut Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn save(dir: &Path, seed: u64, cib: &str, pcmk: &str, ours: &str) -> Result<(), String> {
-    let base = dir.join(format!("seed-{seed}"));
+fn save(dir: &Path, case: &str, cib: &str, pcmk: &str, ours: &str) -> Result<(), String> {
+    let base = dir.join(case);
     let write = |ext: &str, text: &str| {
-        let p = base.with_extension(ext);
+        let p = PathBuf::from(format!("{}.{ext}", base.display()));
         std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
     };
     write("xml", cib)?;

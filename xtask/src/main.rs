@@ -12,6 +12,7 @@
 mod deb;
 mod differential;
 mod notifications;
+mod shrink;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -31,6 +31,9 @@ pub(crate) struct Field<'a> {
     pub score: &'a dyn Fn(usize) -> Score,
     /// Whether the clone may run on the node at all.
     pub runnable: &'a dyn Fn(usize) -> bool,
+    /// Whether the clone's scores allow the node, be it available or not
+    /// (an instance active on a node they no longer allow is placed last).
+    pub allowed: &'a dyn Fn(usize) -> bool,
     /// Resources placed on the node so far.
     pub load: &'a dyn Fn(usize) -> u32,
     pub nodes: usize,
@@ -77,12 +80,24 @@ pub(crate) fn distribute(
             kept[i] = true;
         }
     }
-    let rest = order
+    // The rest in `pcmk__cmp_instance`'s order: instances active on a node
+    // the clone still allows, then the inactive ones (as many as the clone
+    // has beyond its running ones), then those active on a node it no
+    // longer allows.
+    let left: Vec<&Running> = order
         .iter()
         .zip(&kept)
         .filter(|(_, k)| !**k)
-        .map(|(r, _)| Some(r))
-        .chain(std::iter::repeat(None));
+        .map(|(r, _)| r)
+        .collect();
+    let (welcome, unwelcome): (Vec<&Running>, Vec<&Running>) =
+        left.into_iter().partition(|r| (field.allowed)(r.node));
+    let inactive = max.saturating_sub(running.len());
+    let rest = welcome
+        .into_iter()
+        .map(Some)
+        .chain(std::iter::repeat_n(None, inactive))
+        .chain(unwelcome.into_iter().map(Some));
     for r in rest {
         if chosen.len() >= max {
             break;
@@ -126,6 +141,7 @@ mod tests {
         let field = Field {
             score: &score,
             runnable: &runnable,
+            allowed: &runnable,
             load: &load,
             nodes: scores.len(),
         };
