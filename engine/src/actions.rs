@@ -569,11 +569,14 @@ impl<'c, 'a> Builder<'c, 'a> {
                 // starting or stopping elsewhere do not.
                 let then_whole = cx.clone_of(f).is_some() && cx.clone_of(t).is_none();
                 let same_node = same_node || then_whole;
-                // A single resource's start is always a change `then` must
-                // follow (a move, also away from a lost node whose stop
-                // the fencing implies): `pcmk__update_action_for_orderings`
-                // makes `then`'s start required with `first`'s.
-                let single = cx.clone_of(f).is_none();
+                // A single resource moving off a node being fenced has no
+                // stop of its own (the fencing implies it), yet its start
+                // is a change `then` must follow:
+                // `pcmk__update_action_for_orderings` makes `then`'s start
+                // required with `first`'s.
+                let single = cx.clone_of(f).is_none()
+                    && !before.is_empty()
+                    && before.iter().all(|(b, _)| self.fence_of(*b).is_some());
                 let fresh = |k: ActionKind, n: usize| {
                     if then_whole {
                         return matches!(k, ActionKind::Start | ActionKind::Promote);
