@@ -56,24 +56,19 @@ impl Scores {
         }
     }
 
+    /// The node's total without the parts `skip` picks out.
+    pub fn total_except(&self, node: usize, skip: impl Fn(&Source) -> bool) -> Score {
+        self.parts.get(node).map_or(Score::NEG_INF, |p| {
+            p.iter()
+                .filter(|c| !skip(&c.source))
+                .fold(Score::ZERO, |acc, c| acc + c.score)
+        })
+    }
+
     pub fn runnable(&self, node: usize) -> bool {
         let t = self.total(node);
         !t.is_neg_inf() && t >= Score::ZERO
     }
-}
-
-/// Whether a clone's instance may run on node `n`: the clone's own score
-/// there, without the stickiness of the instance running there, is not
-/// negative (`can_run_instance` weighs the node by the clone's allowed
-/// nodes, while stickiness goes to the instance, `apply_stickiness`).
-fn clone_allows(s: &Scores, n: usize) -> bool {
-    let sticky = s.parts.get(n).map_or(Score::ZERO, |p| {
-        p.iter()
-            .filter(|c| matches!(c.source, Source::Stickiness { .. }))
-            .fold(Score::ZERO, |a, c| a + c.score)
-    });
-    let t = s.total(n);
-    !t.is_neg_inf() && Score::new(t.value() - sticky.value()) >= Score::ZERO
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -209,13 +204,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// of a group with one primary apply in declaration order. The later
     /// members' colocations come after the first member's.
     fn primaries_in_order(&self, u: RscId) -> Vec<(&'c halo_model::Constraint, RscId)> {
-        let of = |d: RscId| -> Vec<(&'c halo_model::Constraint, RscId)> {
+        // The unit's colocations, or only those whose dependent is `d`.
+        let of = |d: Option<RscId>| -> Vec<(&'c halo_model::Constraint, RscId)> {
             self.cx
                 .colocations_of_dependent(u)
                 .filter_map(|c| match &c.kind {
                     ConstraintKind::Colocation {
                         dependent, primary, ..
-                    } if *dependent == d && self.unit(*primary) != u => Some((c, *primary)),
+                    } if d.is_none_or(|d| *dependent == d) && self.unit(*primary) != u => {
+                        Some((c, *primary))
+                    }
                     _ => None,
                 })
                 .collect()
@@ -244,24 +242,14 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let leaves = self.cx.leaves(u);
         if !is_group || leaves.is_empty() {
             // A primitive or a clone: every colocation of the unit at once.
-            let all = self
-                .cx
-                .colocations_of_dependent(u)
-                .filter_map(|c| match &c.kind {
-                    ConstraintKind::Colocation { primary, .. } if self.unit(*primary) != u => {
-                        Some((c, *primary))
-                    }
-                    _ => None,
-                })
-                .collect();
-            return sorted(all);
+            return sorted(of(None));
         }
-        let mut list = sorted(of(leaves[0]));
-        for item in sorted(of(u)) {
+        let mut list = sorted(of(Some(leaves[0])));
+        for item in sorted(of(Some(u))) {
             insert(&mut list, item);
         }
         for m in &leaves[1..] {
-            list.extend(sorted(of(*m)));
+            list.extend(sorted(of(Some(*m))));
         }
         list
     }
@@ -1018,7 +1006,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             // `several_per_node` picks its best node by its own key each time:
             // the candidates need no order.
             let runnable: Vec<usize> = (0..self.cx.nodes.len())
-                .filter(|&n| clone_allows(s, n))
+                .filter(|&n| s.runnable(n))
                 .collect();
             let nodes = self.several_per_node(&out, &runnable, s, max, node_max, &current);
             out.extend(nodes.into_iter().map(|n| (n, role)));
@@ -1072,21 +1060,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // what the clone's dependents add, which only the clone's own node
         // order and the check that a node allows an instance see
         // (`pcmk__clone_allocate` merges them into the clone alone).
-        let score = |n: usize| {
-            s.parts.get(n).map_or(Score::NEG_INF, |p| {
-                p.iter()
-                    .filter(|c| !matches!(c.source, Source::Dependent { .. }))
-                    .fold(Score::ZERO, |a, c| a + c.score)
-            })
-        };
-        let runnable = |n: usize| clone_allows(s, n);
+        let score = |n: usize| s.total_except(n, |c| matches!(c, Source::Dependent { .. }));
+        // An instance may run only where the clone's own score is not
+        // negative (`can_run_instance`); its stickiness is not in it.
+        let runnable = |n: usize| s.runnable(n);
         let allowed = |n: usize| {
-            let t = s.parts.get(n).map_or(Score::NEG_INF, |p| {
-                p.iter()
-                    .filter(|c| {
-                        !matches!(c.source, Source::NodeUnavailable { .. } | Source::NoQuorum)
-                    })
-                    .fold(Score::ZERO, |a, c| a + c.score)
+            let t = s.total_except(n, |c| {
+                matches!(c, Source::NodeUnavailable { .. } | Source::NoQuorum)
             });
             !t.is_neg_inf() && t >= Score::ZERO
         };
