@@ -152,6 +152,7 @@ fn cluster(nodes: usize, resources: usize) -> (Policy, ClusterState) {
                     kind: OrderKind::Mandatory,
                     symmetrical: true,
                     first_min: None,
+                    any_of: Vec::new(),
                 },
                 origin: Origin(0),
             });

@@ -502,6 +502,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 kind: halo_model::OrderKind::Mandatory,
                 first_min,
                 symmetrical: true,
+                ..
             } = &c.kind
             else {
                 // An asymmetrical order only holds `then` back when `first`

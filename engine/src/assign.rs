@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 mod dependents;
 mod instances;
+mod orders;
 
 /// Per-node scores with their parts, indexed like `Ctx::nodes`.
 #[derive(Clone, Default)]
@@ -1560,113 +1561,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
         }
         prefer.filter(|&n| s.runnable(n))
-    }
-
-    /// A mandatory `order A then B` keeps B stopped while A cannot run (or, for
-    /// `A.promote`, while nothing of A is promoted); `order A then B.promote`
-    /// holds back only B's promotion.
-    fn enforce_mandatory_orders(&mut self) {
-        let cx = self.cx;
-        for _ in 0..=cx.p.constraints.len() {
-            let mut changed = false;
-            for c in cx.orders() {
-                let ConstraintKind::Order {
-                    first,
-                    first_action,
-                    then,
-                    then_action,
-                    kind,
-                    symmetrical,
-                    first_min,
-                } = &c.kind
-                else {
-                    continue;
-                };
-                // A threshold holds `then` back whatever the order's kind.
-                let gate = first_min.filter(|k| *k > 0);
-                if *kind != halo_model::OrderKind::Mandatory && gate.is_none() {
-                    continue;
-                }
-                let Some(ft) = self.targets.get(first.index()) else {
-                    continue;
-                };
-                // A blocked resource starts nowhere: it is left as it is.
-                let first_blocked = ft.blocked;
-                let need = usize::try_from(gate.unwrap_or(1)).unwrap_or(usize::MAX);
-                let ok = match first_action {
-                    halo_model::OpAction::Promote => {
-                        !first_blocked
-                            && ft
-                                .instances
-                                .iter()
-                                .filter(|(_, r)| *r == Role::Promoted)
-                                .count()
-                                >= need
-                    }
-                    halo_model::OpAction::Start => !first_blocked && ft.instances.len() >= need,
-                    _ => true,
-                };
-                if ok {
-                    continue;
-                }
-                let why = match gate {
-                    Some(k) => format!(
-                        "it needs {k} instance(s) of {} to {first_action}, and fewer can",
-                        cx.name(*first)
-                    ),
-                    None => format!(
-                        "it is ordered after {}.{first_action}, which will not happen",
-                        cx.name(*first)
-                    ),
-                };
-                let mut ids = vec![*then];
-                ids.extend(cx.leaves(*then).into_iter().filter(|m| m != then));
-                // An order before a promotion holds back only the promotion.
-                if *then_action == OpAction::Promote {
-                    for id in ids {
-                        if let Some(t) = self.targets.get_mut(id.index()) {
-                            for inst in t.instances.iter_mut().filter(|(_, r)| *r == Role::Promoted)
-                            {
-                                inst.1 = Role::Unpromoted;
-                                changed = true;
-                            }
-                        }
-                    }
-                    continue;
-                }
-                for id in ids {
-                    // An asymmetrical order only gates a start that has to
-                    // happen: what already runs where it should stays.
-                    let stays = !*symmetrical
-                        && self.targets.get(id.index()).is_some_and(|t| {
-                            let now = self.current_instances(id);
-                            let recover = cx.rsc.get(id.index()).map(|i| &i.recover);
-                            !t.instances.is_empty()
-                                && t.instances.iter().all(|(n, _)| {
-                                    now.iter().any(|(c, _)| c == n)
-                                        && !recover.is_some_and(|r| r.iter().any(|(x, _)| x == n))
-                                })
-                        });
-                    // Behind a blocked resource, only what would start waits;
-                    // what runs is left to the stop rules.
-                    let running = !self.current_instances(id).is_empty();
-                    if stays || (first_blocked && running) {
-                        continue;
-                    }
-                    if let Some(t) = self.targets.get_mut(id.index()) {
-                        if !t.instances.is_empty() && !t.blocked {
-                            t.held = t.instances.iter().map(|(n, _)| *n).collect();
-                            t.instances.clear();
-                            t.unplaced = Some(why.clone());
-                            changed = true;
-                        }
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
     }
 }
 

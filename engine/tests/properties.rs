@@ -213,6 +213,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                             },
                             symmetrical: true,
                             first_min: None,
+                            any_of: Vec::new(),
                         },
                         origin: Origin(0),
                     });

@@ -400,13 +400,29 @@ fn constraint(out: &mut String, p: &Policy, k: &Constraint) {
             kind,
             symmetrical,
             first_min,
+            any_of,
         } => {
+            // An `or` is one pair per member: written once, with its first.
+            if any_of.first().is_some_and(|a| a != first) {
+                return;
+            }
+            let firsts = if any_of.is_empty() {
+                std::slice::from_ref(first)
+            } else {
+                &any_of[..]
+            };
+            let firsts: Vec<String> = firsts
+                .iter()
+                .map(|f| format!("{}.{first_action}", n(*f)))
+                .collect();
             let mut l = format!(
-                "order {}.{first_action} then {}.{then_action}",
-                n(*first),
+                "order {} then {}.{then_action}",
+                firsts.join(" or "),
                 n(*then)
             );
-            if let Some(k) = first_min {
+            // One of an `or` is the default threshold.
+            let implied = (!any_of.is_empty()).then_some(1);
+            if let Some(k) = first_min.filter(|k| Some(*k) != implied) {
                 let _ = write!(l, " needs {k}");
             }
             if *kind == OrderKind::Optional {

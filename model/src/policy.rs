@@ -851,6 +851,13 @@ pub enum ConstraintKind {
         /// restart of one instance of `first` does not restart `then`.
         /// (Pacemaker's `require-all=false` is 1, `clone-min=N` is N.)
         first_min: Option<u32>,
+        /// `order a or b then c`: every resource of the `or`, `first` among
+        /// them, when there are several; empty otherwise. Any of them
+        /// satisfies the order: `then` needs `first_min` instances of them
+        /// together, and the order is one pair per member. (Pacemaker's
+        /// `require-all=false` on a set of several resources, whose
+        /// "one-or-more" pseudo-action is runnable when any member's is.)
+        any_of: Vec<RscId>,
     },
 }
 

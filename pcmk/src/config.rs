@@ -1332,18 +1332,35 @@ impl Builder<'_> {
                 None
             }
         }?;
-        // The clone's own meta attributes apply to it; the child's stay beneath.
+        // An instance's meta attributes are its own first, then what the
+        // clone sets, then the defaults (`get_meta_attributes`): what the
+        // child sets itself wins over the clone, the clone over the
+        // defaults the child took. Only the clone's priority orders clones.
+        let mut ignored = Vec::new();
+        let set_by_child = child
+            .map(|c| nvpairs(c, "meta_attributes", &self.refs, &mut ignored))
+            .unwrap_or_default();
+        let child_sets = |k: &str| {
+            set_by_child.contains_key(k) || set_by_child.contains_key(&k.replace('-', "_"))
+        };
         if let Some(r) = self.policy.resources.get_mut(id.index()) {
             let own = &mut r.meta;
-            own.stickiness = meta.stickiness.or(own.stickiness);
-            own.migration_threshold = meta.migration_threshold.or(own.migration_threshold);
-            own.failure_timeout = meta.failure_timeout.or(own.failure_timeout);
+            macro_rules! merge {
+                ($field:ident, $key:literal) => {
+                    if !child_sets($key) {
+                        own.$field = meta.$field.or(own.$field);
+                    }
+                };
+            }
+            merge!(stickiness, "resource-stickiness");
+            merge!(migration_threshold, "migration-threshold");
+            merge!(failure_timeout, "failure-timeout");
             own.priority = meta.priority.or(own.priority);
-            own.managed = meta.managed.or(own.managed);
-            own.target_role = meta.target_role.or(own.target_role);
-            own.multiple_active = meta.multiple_active.or(own.multiple_active);
-            own.allow_migrate = meta.allow_migrate.or(own.allow_migrate);
-            own.requires = meta.requires.or(own.requires);
+            merge!(managed, "is-managed");
+            merge!(target_role, "target-role");
+            merge!(multiple_active, "multiple-active");
+            merge!(allow_migrate, "allow-migrate");
+            merge!(requires, "requires");
             // A clone without a stickiness of its own or from the defaults
             // gets 1, so that its instances are not shuffled for nothing
             // (`clone_unpack`); its instances inherit it.
@@ -1609,7 +1626,8 @@ impl Builder<'_> {
     fn order(&mut self, el: &Element) {
         let id = el.id().to_string();
         let (kind, symmetrical) = Self::order_kind(el, None);
-        // (first, first action, then, then action, kind, symmetrical, first_min)
+        // (first, first action, then, then action, kind, symmetrical,
+        // first_min, any_of)
         type Pair = (
             RscId,
             OpAction,
@@ -1618,6 +1636,7 @@ impl Builder<'_> {
             OrderKind,
             bool,
             Option<u32>,
+            Vec<RscId>,
         );
         let mut pairs: Vec<Pair> = Vec::new();
         if el.first("resource_set").is_some() {
@@ -1630,12 +1649,21 @@ impl Builder<'_> {
                 if serialize {
                     for (j, later) in m.iter().enumerate() {
                         for earlier in &m[..j] {
-                            pairs.push((*earlier, a, *later, a, OrderKind::Optional, false, None));
+                            pairs.push((
+                                *earlier,
+                                a,
+                                *later,
+                                a,
+                                OrderKind::Optional,
+                                false,
+                                None,
+                                vec![],
+                            ));
                         }
                     }
                 } else if set.sequential() != Some(false) {
                     for w in m.windows(2) {
-                        pairs.push((w[0], a, w[1], a, sk, ssym, None));
+                        pairs.push((w[0], a, w[1], a, sk, ssym, None, vec![]));
                     }
                 }
             }
@@ -1644,7 +1672,7 @@ impl Builder<'_> {
                 let (a1, a2) = (a.action(), b.action());
                 let require_all = a.attr("require-all").is_none_or(truthy)
                     || matches!(a1, OpAction::Stop | OpAction::Demote);
-                let from: Vec<RscId> = if a.sequential() == Some(true) {
+                let mut from: Vec<RscId> = if a.sequential() == Some(true) {
                     a.members.last().copied().into_iter().collect()
                 } else {
                     a.members.clone()
@@ -1655,22 +1683,22 @@ impl Builder<'_> {
                     b.members.clone()
                 };
                 let mut first_min = None;
+                let mut any_of = Vec::new();
                 if !require_all {
-                    // "Any one of" over several resources is not expressible
-                    // yet; over one clone it is `needs 1`.
-                    let one_clone = matches!(&a.members[..], [r] if self.policy.resource(*r).is_some_and(|x| x.clone.is_some()));
-                    if !one_clone {
-                        self.unsupported.push(format!(
-                            "require-all=false over several resources in '{id}'"
-                        ));
-                        return;
-                    }
+                    // Any one member of the first set (any one instance of a
+                    // clone) lets every member of the next start: Pacemaker's
+                    // "one-or-more" pseudo-action (order_rsc_sets), whatever
+                    // either set's `sequential`.
                     first_min = Some(1);
+                    from = a.members.clone();
                     to = b.members.clone();
+                    if from.len() > 1 {
+                        any_of = from.clone();
+                    }
                 }
                 for x in &from {
                     for y in &to {
-                        pairs.push((*x, a1, *y, a2, kind, symmetrical, first_min));
+                        pairs.push((*x, a1, *y, a2, kind, symmetrical, first_min, any_of.clone()));
                     }
                 }
             }
@@ -1705,12 +1733,14 @@ impl Builder<'_> {
                         kind,
                         symmetrical,
                         first_min,
+                        vec![],
                     ));
                 }
             }
         }
         let origin = self.origin(&id);
-        for (first, first_action, then, then_action, kind, symmetrical, first_min) in pairs {
+        for (first, first_action, then, then_action, kind, symmetrical, first_min, any_of) in pairs
+        {
             if first == then {
                 continue;
             }
@@ -1723,6 +1753,7 @@ impl Builder<'_> {
                     kind,
                     symmetrical,
                     first_min,
+                    any_of,
                 },
                 origin,
             });

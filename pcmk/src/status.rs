@@ -619,6 +619,16 @@ impl Builder<'_> {
         if let Some(op) = own {
             all.extend(op.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        // A recurring operation's digest keeps its timeout, in milliseconds
+        // (`pcmk__filter_op_for_digest`): the operation's own, else the
+        // operations' default, else 20 s.
+        if interval > 0 {
+            let timeout = own
+                .and_then(|op| op.timeout)
+                .or(self.policy.op_timeout)
+                .map_or(20_000, |d| d.as_ms());
+            all.insert("CRM_meta_timeout".to_string(), timeout.to_string());
+        }
         let fence = self
             .policy
             .resource(rid)
@@ -768,6 +778,25 @@ impl<'e> Op<'e> {
                 .map(Op::of),
         );
         ops.sort_by_key(call_id);
+        // Operations with one call-id (an operation and the record of its
+        // last failure) go oldest first by when their result last changed,
+        // where both say (`pe__is_newer_op`); otherwise they keep their
+        // order. That comparison is not a total order, so it is an
+        // insertion sort within each run of equal call-ids.
+        let changed = |o: &Op| o.last_rc_change.and_then(|t| t.parse::<i64>().ok());
+        for i in 1..ops.len() {
+            let mut j = i;
+            while j > 0
+                && call_id(&ops[j - 1]) == call_id(&ops[j])
+                && call_id(&ops[j]) != i64::MAX
+                && changed(&ops[j])
+                    .zip(changed(&ops[j - 1]))
+                    .is_some_and(|(this, prev)| prev > this)
+            {
+                ops.swap(j - 1, j);
+                j -= 1;
+            }
+        }
     }
 
     /// Any other attribute.

@@ -844,12 +844,14 @@ impl Lower {
         Ok(())
     }
 
+    /// `order a then b then c [needs N] [optional] [asymmetric]`; a link of
+    /// the chain may be `x or y`: any one of them satisfies what follows.
     fn order(&mut self, s: &Stmt) -> Res<()> {
         let mut c = Cursor::new(s);
         c.word("order")?;
-        let mut chain = vec![self.rsc_ref(&mut c, "the first resource")?];
+        let mut chain = vec![self.order_link(&mut c, "the first resource")?];
         while c.eat_word("then") {
-            chain.push(self.rsc_ref(&mut c, "the resource that follows")?);
+            chain.push(self.order_link(&mut c, "the resource that follows")?);
         }
         if chain.len() < 2 {
             return Err(c.expected("`then RESOURCE`"));
@@ -868,36 +870,83 @@ impl Lower {
             } else if c.eat_word("symmetric") {
                 symmetrical = true;
             } else {
-                return Err(c.expected("`then`, `optional`, `asymmetric` or `needs N`"));
+                return Err(c.expected("`then`, `or`, `optional`, `asymmetric` or `needs N`"));
             }
         }
         c.no_block()?;
         for pair in chain.windows(2) {
-            let [a, b] = pair else { continue };
-            if a.id == b.id {
-                return Err(Diagnostic::error(
-                    Code::SelfOrder,
-                    b.span.clone(),
-                    format!("`{}` is ordered after itself", a.name),
-                )
-                .label("same resource")
-                .help("an order relates two different resources"));
+            let [firsts, thens] = pair else { continue };
+            // Any one of several firsts will do: a threshold of one by default.
+            let any_of: Vec<RscId> = if firsts.len() > 1 {
+                firsts.iter().map(|r| r.id).collect()
+            } else {
+                Vec::new()
+            };
+            let min = if any_of.is_empty() {
+                first_min
+            } else {
+                first_min.or(Some(1))
+            };
+            for a in firsts {
+                for b in thens {
+                    if a.id == b.id {
+                        return Err(Diagnostic::error(
+                            Code::SelfOrder,
+                            b.span.clone(),
+                            format!("`{}` is ordered after itself", a.name),
+                        )
+                        .label("same resource")
+                        .help("an order relates two different resources"));
+                    }
+                    let (first_action, then_action) = (a.action()?, b.action()?);
+                    self.push_constraint(
+                        ConstraintKind::Order {
+                            first: a.id,
+                            first_action,
+                            then: b.id,
+                            then_action,
+                            kind,
+                            symmetrical,
+                            first_min: min,
+                            any_of: any_of.clone(),
+                        },
+                        &s.span,
+                    );
+                }
             }
-            let (first_action, then_action) = (a.action()?, b.action()?);
-            self.push_constraint(
-                ConstraintKind::Order {
-                    first: a.id,
-                    first_action,
-                    then: b.id,
-                    then_action,
-                    kind,
-                    symmetrical,
-                    first_min,
-                },
-                &s.span,
-            );
         }
         Ok(())
+    }
+
+    /// One link of an order chain: `RESOURCE[.action]`, or several joined by
+    /// `or`, all with the same action.
+    fn order_link(&self, c: &mut Cursor<'_>, what: &str) -> Res<Vec<Ref>> {
+        let mut link = vec![self.rsc_ref(c, what)?];
+        while c.eat_word("or") {
+            let r = self.rsc_ref(c, "another resource that can satisfy the order")?;
+            if r.action()? != link[0].action()? {
+                return Err(Diagnostic::error(
+                    Code::BadValue,
+                    r.span.clone(),
+                    format!("`{}` takes another action than `{}`", r.name, link[0].name),
+                )
+                .label("another action")
+                .help(
+                    "the resources joined by `or` share one action: write the same suffix on each",
+                ));
+            }
+            if link.iter().any(|x| x.id == r.id) {
+                return Err(Diagnostic::error(
+                    Code::BadValue,
+                    r.span.clone(),
+                    format!("`{}` is named twice in one `or`", r.name),
+                )
+                .label("named again")
+                .help("name each resource once"));
+            }
+            link.push(r);
+        }
+        Ok(link)
     }
 }
 

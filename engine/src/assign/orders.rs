@@ -1,0 +1,222 @@
+//! After assignment: what may not start because what it must follow, or run
+//! with, cannot.
+//!
+//! Follows Pacemaker's `pcmk__update_action_for_orderings`
+//! (pcmk_sched_actions.c) for orders that make `then` runnable only when
+//! `first` is (`pe_order_runnable_left`: mandatory orders and thresholds),
+//! with:
+//!
+//! - a group's start: its "running" pseudo-action is runnable only where
+//!   every member starts (`pcmk__group_action_flags`, pcmk_sched_group.c), so
+//!   what follows a group waits for its last member;
+//! - `order a or b then c` (`require-all=false` on a set): the "one-or-more"
+//!   pseudo-action is runnable when any member's action is (`order_rsc_sets`,
+//!   pcmk_sched_ordering.c), so `c` needs one of them, not both;
+//! - a threshold (`needs N`, `clone-min`) counts the instances that will run
+//!   (`clone_min_ordering`);
+//! - a start made unrunnable takes the starts of its mandatory dependents with
+//!   it: a resource colocated with score INFINITY with a primary that would
+//!   start but may not (for a clone, no instance may) cannot start either, and
+//!   one colocated in the promoted role is not promoted
+//!   (`pcmk__block_colocation_dependents`, pcmk_sched_colocation.c).
+//!
+//! Everything repeats until nothing more is held back: what one hold stops
+//! may hold back what follows it.
+
+use super::Assigner;
+use halo_model::{ConstraintKind, OpAction, OrderKind, ResourceKind, Role, RscId, Score};
+
+impl Assigner<'_, '_> {
+    /// Holds back what mandatory orders and colocations keep from starting,
+    /// until nothing more changes.
+    pub(super) fn enforce_mandatory_orders(&mut self) {
+        let cx = self.cx;
+        for _ in 0..=cx.p.constraints.len() {
+            let mut changed = false;
+            for c in cx.orders() {
+                changed |= self.enforce_order(&c.kind);
+            }
+            changed |= self.block_colocated_dependents();
+            if !changed {
+                return;
+            }
+        }
+        debug_assert!(false, "holding back starts did not settle");
+    }
+
+    /// One order: holds `then` back (its start, or only its promotion) when
+    /// too little of `first` will start or be promoted. Returns whether it
+    /// held anything back.
+    fn enforce_order(&mut self, kind: &ConstraintKind) -> bool {
+        let cx = self.cx;
+        let ConstraintKind::Order {
+            first,
+            first_action,
+            then,
+            then_action,
+            kind,
+            symmetrical,
+            first_min,
+            any_of,
+        } = kind
+        else {
+            return false;
+        };
+        // A threshold holds `then` back whatever the order's kind.
+        let gate = first_min.filter(|k| *k > 0);
+        if *kind != OrderKind::Mandatory && gate.is_none() {
+            return false;
+        }
+        if !matches!(first_action, OpAction::Start | OpAction::Promote) {
+            return false;
+        }
+        let firsts = if any_of.is_empty() {
+            std::slice::from_ref(first)
+        } else {
+            &any_of[..]
+        };
+        // A blocked resource starts nowhere: it is left as it is.
+        let first_blocked = firsts.iter().all(|f| self.targets[f.index()].blocked);
+        let need = usize::try_from(gate.unwrap_or(1)).unwrap_or(usize::MAX);
+        let able: usize = firsts
+            .iter()
+            .filter(|f| !self.targets[f.index()].blocked)
+            .map(|f| self.able(*f, *first_action))
+            .sum();
+        if able >= need {
+            return false;
+        }
+        let why = match gate {
+            Some(_) if !any_of.is_empty() => format!(
+                "it is ordered after any of {}, and none can {first_action}",
+                any_of
+                    .iter()
+                    .map(|f| cx.name(*f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(k) => format!(
+                "it needs {k} instance(s) of {} to {first_action}, and fewer can",
+                cx.name(*first)
+            ),
+            None => format!(
+                "it is ordered after {}.{first_action}, which will not happen",
+                cx.name(*first)
+            ),
+        };
+        let ids = self.with_members(*then);
+        // An order before a promotion holds back only the promotion.
+        if *then_action == OpAction::Promote {
+            return self.hold_promotion(&ids);
+        }
+        let mut changed = false;
+        for id in ids {
+            changed |= self.hold_start(id, &why, *symmetrical, first_blocked);
+        }
+        changed
+    }
+
+    /// How many instances of `f` will start (or, for `promote`, be promoted).
+    /// A group's count only where every member will: its "running"
+    /// pseudo-action needs every member's start (`pcmk__group_action_flags`).
+    fn able(&self, f: RscId, action: OpAction) -> usize {
+        let members = match self.cx.p.resource(f).map(|r| &r.kind) {
+            Some(ResourceKind::Group(m)) => &m[..],
+            _ => &[],
+        };
+        self.targets[f.index()]
+            .instances
+            .iter()
+            .filter(|(_, r)| action != OpAction::Promote || *r == Role::Promoted)
+            .filter(|(n, _)| {
+                members.iter().all(|m| {
+                    self.targets[m.index()]
+                        .instances
+                        .iter()
+                        .any(|(x, _)| x == n)
+                })
+            })
+            .count()
+    }
+
+    /// A resource and, for a group, its members.
+    fn with_members(&self, id: RscId) -> Vec<RscId> {
+        let mut ids = vec![id];
+        ids.extend(self.cx.leaves(id).into_iter().filter(|m| *m != id));
+        ids
+    }
+
+    /// Promoted instances of `ids` stay unpromoted.
+    fn hold_promotion(&mut self, ids: &[RscId]) -> bool {
+        let mut changed = false;
+        for id in ids {
+            let t = &mut self.targets[id.index()];
+            for inst in t.instances.iter_mut().filter(|(_, r)| *r == Role::Promoted) {
+                inst.1 = Role::Unpromoted;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// `id` does not start (and what runs of it stops), unless an
+    /// asymmetrical order only gates starts and `id` already runs where it
+    /// should, or what it follows is blocked and `id` runs (left to the stop
+    /// rules). Returns whether it held anything back.
+    fn hold_start(&mut self, id: RscId, why: &str, symmetrical: bool, first_blocked: bool) -> bool {
+        let cx = self.cx;
+        let now = self.current_instances(id);
+        let t = &self.targets[id.index()];
+        let stays = !symmetrical && !t.instances.is_empty() && {
+            let recover = &cx.rsc[id.index()].recover;
+            t.instances.iter().all(|(n, _)| {
+                now.iter().any(|(c, _)| c == n) && !recover.iter().any(|(x, _)| x == n)
+            })
+        };
+        if stays || (first_blocked && !now.is_empty()) {
+            return false;
+        }
+        let t = &mut self.targets[id.index()];
+        if t.instances.is_empty() || t.blocked {
+            return false;
+        }
+        t.held = t.instances.iter().map(|(n, _)| *n).collect();
+        t.instances.clear();
+        t.unplaced = Some(why.to_string());
+        true
+    }
+
+    /// A primary held back from starting holds back its mandatory
+    /// dependents (`pcmk__block_colocation_dependents`): a dependent in the
+    /// promoted role is only not promoted. Returns whether anything changed.
+    fn block_colocated_dependents(&mut self) -> bool {
+        let cx = self.cx;
+        let mut changed = false;
+        for c in &cx.p.constraints {
+            let ConstraintKind::Colocation {
+                dependent,
+                dependent_role,
+                primary,
+                score,
+                ..
+            } = &c.kind
+            else {
+                continue;
+            };
+            let p = &self.targets[primary.index()];
+            if *score < Score::INF || p.held.is_empty() || !p.instances.is_empty() {
+                continue;
+            }
+            let ids = self.with_members(*dependent);
+            if *dependent_role == Some(Role::Promoted) {
+                changed |= self.hold_promotion(&ids);
+                continue;
+            }
+            let why = format!("it must run with {}, which cannot start", cx.name(*primary));
+            for id in ids {
+                changed |= self.hold_start(id, &why, true, false);
+            }
+        }
+        changed
+    }
+}
