@@ -449,9 +449,14 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
     }
 
-    /// Resources the state shows running that the policy no longer has.
+    /// Resources the state shows running that the policy no longer has: they
+    /// stop, unless the cluster leaves them alone (`stop-orphans off`, which
+    /// makes them unmanaged: `process_orphan_resource`).
     fn orphans(&mut self) {
         let cx = self.cx;
+        if !cx.p.cluster.stop_orphans {
+            return;
+        }
         let mut extra = Vec::new();
         let known = cx.p.name_index();
         for (name, per_node) in &cx.s.resources {

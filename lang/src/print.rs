@@ -140,14 +140,14 @@ pub fn print_policy(p: &Policy) -> String {
         }
         out.push_str("\n}\n");
     }
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    if !c.stop_orphans {
+        out.push_str("stop-orphans off\n");
+    }
     let _ = writeln!(
         out,
         "start-failure-is-fatal {}\n}}\n",
-        if c.start_failure_is_fatal {
-            "on"
-        } else {
-            "off"
-        }
+        on_off(c.start_failure_is_fatal)
     );
     let mut defaults = meta_lines(&p.defaults);
     if let Some(t) = p.op_timeout {

@@ -155,6 +155,10 @@ pub struct Cluster {
     /// A failed start bans the resource from the node at once (fail count
     /// `inf`); when false it counts as one failure, like any other.
     pub start_failure_is_fatal: bool,
+    /// Whether a resource the state shows running but the policy no longer
+    /// has is stopped (`true`, the default) or left alone, unmanaged
+    /// (Pacemaker's `stop-orphan-resources`).
+    pub stop_orphans: bool,
     /// How a resource chooses among nodes with equal best scores: `false`
     /// (Halo's default) keeps it where it runs; `true` follows Pacemaker, where
     /// a zero score is no reason to stay and the node with the fewest

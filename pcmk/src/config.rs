@@ -54,6 +54,10 @@ pub(crate) struct Builder<'a> {
     pub instances_found: BTreeMap<RscId, u32>,
     /// Node name → CIB node id.
     pub node_ids: BTreeMap<String, String>,
+    /// The instance attributes of the group and clone being read, nearest
+    /// first: a primitive inherits what it does not set itself
+    /// (`get_rsc_attributes`).
+    pub inherited: Vec<BTreeMap<String, String>>,
     /// Built-in node attributes rules use (`#is_dc`, `#id`, `#kind`), as the
     /// plain node attributes they become.
     pub builtin_attrs: std::collections::BTreeSet<&'static str>,
@@ -714,6 +718,7 @@ impl Builder<'_> {
             .get("start-failure-is-fatal")
             .is_none_or(|v| truthy(v));
         self.startup_fencing = props.get("startup-fencing").is_none_or(|v| truthy(v));
+        c.stop_orphans = props.get("stop-orphan-resources").is_none_or(|v| truthy(v));
         c.no_quorum_policy = match props.get("no-quorum-policy").map(String::as_str) {
             Some("freeze") => NoQuorumPolicy::Freeze,
             Some("ignore") => NoQuorumPolicy::Ignore,
@@ -744,9 +749,14 @@ impl Builder<'_> {
                     false
                 }
                 "node-health-strategy" => v != "none",
-                "enable-startup-probes" | "stop-orphan-resources" | "stop-orphan-actions" => {
-                    !truthy(v)
+                "stop-orphan-resources" => false,
+                "stop-orphan-actions" if !truthy(v) => {
+                    self.notes.push(format!(
+                        "cluster option {k}={v} is not carried: a monitor removed from the policy stops running on every node, since Halo's runners run only the policy's monitors"
+                    ));
+                    false
                 }
+                "enable-startup-probes" | "stop-orphan-actions" => !truthy(v),
                 "priority-fencing-delay" if !self.policy.cluster.fencing => {
                     self.notes.push(format!(
                         "cluster option {k}={v} is not carried: fencing is off (stonith-enabled=false), so it would never be used"
@@ -1004,6 +1014,13 @@ impl Builder<'_> {
                 params.insert(k, ParamValue::Text(v));
             }
         }
+        for set in self.inherited.iter().rev() {
+            for (k, v) in set {
+                params
+                    .entry(k.clone())
+                    .or_insert_with(|| ParamValue::Text(v.clone()));
+            }
+        }
         let fence = (agent_class == AgentClass::Stonith).then(|| {
             let text = |k: &str| match params.get(k) {
                 Some(ParamValue::Text(t)) => Some(t.clone()),
@@ -1256,11 +1273,14 @@ impl Builder<'_> {
         self.names.insert(name.clone(), id);
         self.display.insert(name, el.id().to_string());
         let mut members = Vec::new();
+        let own = nvpairs(el, "instance_attributes", &self.refs, &mut self.unsupported);
+        self.inherited.push(own);
         for p in el.all("primitive") {
             if let Some(m) = self.primitive(p, Some(id), None, p.id().to_string()) {
                 members.push(m);
             }
         }
+        self.inherited.pop();
         if let Some(ResourceKind::Group(v)) = self
             .policy
             .resources
@@ -1321,6 +1341,8 @@ impl Builder<'_> {
             .children
             .iter()
             .find(|c| matches!(c.name, "primitive" | "group"));
+        let own = nvpairs(el, "instance_attributes", &self.refs, &mut self.unsupported);
+        self.inherited.push(own);
         let id = match child {
             Some(c) if c.name == "primitive" => {
                 self.primitive(c, None, Some(spec), el.id().to_string())
@@ -1331,7 +1353,9 @@ impl Builder<'_> {
                     .push(format!("clone '{}' without a primitive or group", el.id()));
                 None
             }
-        }?;
+        };
+        self.inherited.pop();
+        let id = id?;
         // An instance's meta attributes are its own first, then what the
         // clone sets, then the defaults (`get_meta_attributes`): what the
         // child sets itself wins over the clone, the clone over the

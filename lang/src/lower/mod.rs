@@ -312,6 +312,7 @@ impl Lower {
         self.policy.cluster.origin = self.origin(&name.span);
         self.policy.cluster.fencing = true;
         self.policy.cluster.start_failure_is_fatal = true;
+        self.policy.cluster.stop_orphans = true;
         let Some(block) = &s.block else {
             return Err(Diagnostic::error(
                 Code::Syntax,
@@ -404,6 +405,7 @@ impl Lower {
                 self.policy.cluster.priority_fencing_delay = Some(d).filter(|d| d.as_ms() > 0);
             }
             "start-failure-is-fatal" => self.policy.cluster.start_failure_is_fatal = c.boolean()?,
+            "stop-orphans" => self.policy.cluster.stop_orphans = c.boolean()?,
             "ties" => {
                 let t = c.name("stay or spread")?;
                 self.policy.cluster.spread_ties = match t.text.as_str() {
@@ -1027,6 +1029,7 @@ const CLUSTER_SETTINGS: &[&str] = &[
     "priority-fencing-delay",
     "placement",
     "start-failure-is-fatal",
+    "stop-orphans",
     "ties",
     "placement-strategy",
 ];
