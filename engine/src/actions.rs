@@ -527,7 +527,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             if first_min.is_some_and(|k| k > 0) {
                 continue;
             }
-            let interleave = cx.interleaved(*first, *then);
+            let interleave = cx.interleaved(*first, *then, OpAction::Start);
             for f in cx.leaves(*first) {
                 for t in cx.leaves(*then) {
                     pairs.push((f, trigger, t, interleave, true));
@@ -739,9 +739,9 @@ impl<'c, 'a> Builder<'c, 'a> {
             }
         }
         // Order constraints, and the inverse of each symmetrical one.
-        for (first, first_action, then, then_action) in cx.order_sides() {
-            let interleave = cx.interleaved(first, then);
-            let (fk, tk) = (kind_of(first_action), kind_of(then_action));
+        for side in cx.order_sides() {
+            let (first, then, interleave) = (side.first, side.then, side.interleave);
+            let (fk, tk) = (kind_of(side.first_action), kind_of(side.then_action));
             // An order on a group binds every member: the group as a whole starts
             // after its predecessor and stops before it.
             let (fl, tl) = (cx.leaves(first), cx.leaves(then));

@@ -1078,6 +1078,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             allowed: &allowed,
             load: &load,
             nodes: cx.nodes.len(),
+            keep_ties: !cx.p.cluster.spread_ties,
         };
         instances::distribute(&field, &running, taken, room, stickiness)
     }

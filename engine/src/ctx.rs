@@ -592,13 +592,25 @@ impl<'a> Ctx<'a> {
 
     /// Whether both resources are clones with `interleave`: orders between them
     /// bind instances on the same node only.
-    pub fn interleaved(&self, a: RscId, b: RscId) -> bool {
-        [a, b].iter().all(|r| {
-            self.clone_of(*r)
+    /// Whether an order between two clones binds instance to instance on
+    /// each node (`can_interleave_actions`): both sides must be clones, and
+    /// the one whose flag counts is `then`, unless `then`'s action is a stop
+    /// or demotion, when it is `first` (so a symmetrical order's inverse
+    /// follows the same clone as the order itself).
+    pub fn interleaved(&self, first: RscId, then: RscId, then_action: OpAction) -> bool {
+        let spec = |r: RscId| {
+            self.clone_of(r)
                 .and_then(|c| self.p.resource(c))
                 .and_then(|x| x.clone.as_ref())
-                .is_some_and(|s| s.interleave)
-        })
+        };
+        let (Some(f), Some(t)) = (spec(first), spec(then)) else {
+            return false;
+        };
+        if matches!(then_action, OpAction::Stop | OpAction::Demote) {
+            f.interleave
+        } else {
+            t.interleave
+        }
     }
 
     pub fn unit_of(&self, id: RscId) -> RscId {
@@ -643,7 +655,11 @@ impl<'a> Ctx<'a> {
     /// then, its action), followed by its inverse when it is symmetrical
     /// (Pacemaker's `invert_action`: then's inverse action before first's).
     /// Orders within one unit are a group's own and left out.
-    pub fn order_sides(&self) -> Vec<(RscId, OpAction, RscId, OpAction)> {
+    ///
+    /// A threshold (`needs N`, an `or`) goes through a pseudo-action and
+    /// binds no instance to another (`clone_min_ordering`,
+    /// `order_rsc_sets`): it is never interleaved.
+    pub fn order_sides(&self) -> Vec<OrderSide> {
         let mut sides = Vec::new();
         for c in self.orders() {
             let ConstraintKind::Order {
@@ -652,6 +668,8 @@ impl<'a> Ctx<'a> {
                 then,
                 then_action,
                 symmetrical,
+                first_min,
+                any_of,
                 ..
             } = &c.kind
             else {
@@ -660,9 +678,22 @@ impl<'a> Ctx<'a> {
             if self.unit_of(*first) == self.unit_of(*then) {
                 continue;
             }
-            sides.push((*first, *first_action, *then, *then_action));
+            let threshold = first_min.is_some_and(|k| k > 0) || !any_of.is_empty();
+            let side = |f: RscId, fa: OpAction, t: RscId, ta: OpAction| OrderSide {
+                first: f,
+                first_action: fa,
+                then: t,
+                then_action: ta,
+                interleave: !threshold && self.interleaved(f, t, ta),
+            };
+            sides.push(side(*first, *first_action, *then, *then_action));
             if *symmetrical {
-                sides.push((*then, then_action.inverse(), *first, first_action.inverse()));
+                sides.push(side(
+                    *then,
+                    then_action.inverse(),
+                    *first,
+                    first_action.inverse(),
+                ));
             }
         }
         sides
@@ -686,6 +717,17 @@ impl<'a> Ctx<'a> {
             .flatten()
             .filter_map(|&i| self.p.constraints.get(i))
     }
+}
+
+/// One side of an order as it binds actions (see [`Ctx::order_sides`]).
+#[derive(Clone, Copy, Debug)]
+pub struct OrderSide {
+    pub first: RscId,
+    pub first_action: OpAction,
+    pub then: RscId,
+    pub then_action: OpAction,
+    /// Instance to instance on each node (see [`Ctx::interleaved`]).
+    pub interleave: bool,
 }
 
 /// Pacemaker's default on-fail for an operation that has no declaration.

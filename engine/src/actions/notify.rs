@@ -120,8 +120,9 @@ impl Builder<'_, '_> {
     fn order_after_notifications(&mut self, clone: RscId, phases: &BTreeMap<ActionKind, Phases>) {
         let cx = self.cx;
         let mut pairs: Vec<(NodeIndex, RscId, ActionKind)> = Vec::new();
-        for (f, fa, t, ta) in cx.order_sides() {
-            if cx.interleaved(f, t) || cx.unit_of(f) != clone {
+        for side in cx.order_sides() {
+            let (f, fa, t, ta) = (side.first, side.first_action, side.then, side.then_action);
+            if side.interleave || cx.unit_of(f) != clone {
                 continue;
             }
             if let Some(ph) = phases.get(&super::kind_of(fa)) {

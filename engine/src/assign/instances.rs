@@ -37,6 +37,9 @@ pub(crate) struct Field<'a> {
     /// Resources placed on the node so far.
     pub load: &'a dyn Fn(usize) -> u32,
     pub nodes: usize,
+    /// Whether an instance keeps its node on any tie for the best weight
+    /// (Halo's `ties stay`), not only on a positive one (Pacemaker's rule).
+    pub keep_ties: bool,
 }
 
 /// Assigns up to `max` instances, one per node, besides those on `taken`
@@ -112,8 +115,9 @@ pub(crate) fn distribute(
 }
 
 /// The free node an instance weighs most: ties go to the node with fewer
-/// resources, then the lower index; then, when the best weight is positive,
-/// to the instance's own node if it is among the best (`assign_best_node`).
+/// resources, then the lower index; then, when the best weight is positive
+/// (or the cluster keeps ties), to the instance's own node if it is among
+/// the best (`assign_best_node`).
 fn best_node(
     field: &Field<'_>,
     free: &[bool],
@@ -125,7 +129,13 @@ fn best_node(
         .min_by_key(|&n| (std::cmp::Reverse(weight(n)), (field.load)(n), n))?;
     let top = weight(best);
     match own {
-        Some(o) if top > Score::ZERO && free.get(o) == Some(&true) && weight(o) == top => Some(o),
+        Some(o)
+            if (field.keep_ties || top > Score::ZERO)
+                && free.get(o) == Some(&true)
+                && weight(o) == top =>
+        {
+            Some(o)
+        }
         _ => Some(best),
     }
 }
@@ -144,6 +154,7 @@ mod tests {
             allowed: &runnable,
             load: &load,
             nodes: scores.len(),
+            keep_ties: false,
         };
         let running: Vec<Running> = running
             .iter()
@@ -159,6 +170,40 @@ mod tests {
             .collect();
         out.sort_unstable();
         out
+    }
+
+    /// Found by the settle property (seed 4180789128580081524): two
+    /// instances on nodes tied at zero swapped nodes, plan after plan, when
+    /// the busier node came first; with ties kept, each keeps its own.
+    #[test]
+    fn instances_tied_at_zero_keep_their_nodes_when_ties_stay() {
+        let score = |n: usize| Score::new([0, 0, 22][n]);
+        let yes = |_: usize| true;
+        let load = |n: usize| u32::from(n == 0);
+        let running: Vec<Running> = (0..3)
+            .map(|n| Running {
+                node: n,
+                number: Some(u32::try_from(n).unwrap_or_default()),
+                failed: false,
+            })
+            .collect();
+        for (keep_ties, want) in [(true, [0, 1]), (false, [1, 0])] {
+            let field = Field {
+                score: &score,
+                runnable: &yes,
+                allowed: &yes,
+                load: &load,
+                nodes: 3,
+                keep_ties,
+            };
+            let got = distribute(&field, &running, &[], 3, Score::ZERO);
+            for (from, to) in [(0, want[0]), (1, want[1])] {
+                assert!(
+                    got.contains(&(to, Some(from))),
+                    "keep_ties {keep_ties}: {got:?}"
+                );
+            }
+        }
     }
 
     #[test]
