@@ -58,6 +58,8 @@ pub(crate) struct Builder<'a> {
     /// first: a primitive inherits what it does not set itself
     /// (`get_rsc_attributes`).
     pub inherited: Vec<BTreeMap<String, String>>,
+    /// op_defaults sets with a rule, in the order they apply.
+    pub op_default_rules: Vec<OpDefaults>,
     /// Built-in node attributes rules use (`#is_dc`, `#id`, `#kind`), as the
     /// plain node attributes they become.
     pub builtin_attrs: std::collections::BTreeSet<&'static str>,
@@ -152,6 +154,107 @@ impl AgentMatch {
             && self.provider.as_deref().is_none_or(|p| p == provider)
             && self.kind.as_deref().is_none_or(|t| t == kind)
     }
+}
+
+/// An op_defaults set with a rule that picks operations by their resource's
+/// agent (`rsc_expression`) and by name and interval (`op_expression`).
+pub(crate) struct OpDefaults {
+    id: String,
+    agents: Vec<AgentMatch>,
+    /// (name, interval in ms if the expression gives one)
+    ops: Vec<(String, Option<u64>)>,
+    /// `boolean-op="or"`: any expression is enough.
+    any: bool,
+    score: i64,
+    timeout: Duration,
+}
+
+impl OpDefaults {
+    fn of(set: &Element, rule: &Element) -> Result<OpDefaults, String> {
+        let id = set.id();
+        let mut agents = Vec::new();
+        let mut ops = Vec::new();
+        for e in &rule.children {
+            let a = |k: &str| e.attr(k).map(str::to_string);
+            match e.name {
+                "rsc_expression" => agents.push(AgentMatch {
+                    class: a("class"),
+                    provider: a("provider"),
+                    kind: a("type"),
+                }),
+                "op_expression" => {
+                    let interval = match e.attr("interval") {
+                        None => None,
+                        Some(v) => Some(duration(v).ok_or_else(|| {
+                            format!("op_defaults rule in '{id}': interval '{v}' is not a duration")
+                        })?),
+                    };
+                    ops.push((a("name").unwrap_or_default(), interval.map(|d| d.as_ms())));
+                }
+                other => {
+                    return Err(format!(
+                        "rule in op_defaults set '{id}': a {other} (only agents and operations are expressed)"
+                    ))
+                }
+            }
+        }
+        let mut timeout = None;
+        for p in set.all("nvpair") {
+            match (p.attr("name"), p.attr("value")) {
+                (Some("timeout"), Some(v)) => {
+                    timeout = Some(duration(v).ok_or_else(|| {
+                        format!("op_defaults set '{id}': timeout '{v}' is not a duration")
+                    })?);
+                }
+                (Some("record-pending" | "interval"), _) => {}
+                (Some(k), _) => return Err(format!("op_defaults set '{id}': {k} under a rule")),
+                (None, _) => {}
+            }
+        }
+        let timeout =
+            timeout.ok_or_else(|| format!("op_defaults set '{id}': a rule without a timeout"))?;
+        Ok(OpDefaults {
+            id: id.to_string(),
+            agents,
+            ops,
+            any: rule.attr("boolean-op") == Some("or"),
+            score: set_score(set),
+            timeout,
+        })
+    }
+
+    fn applies(
+        &self,
+        (class, provider, kind): (&str, &str, &str),
+        task: &str,
+        interval_ms: u64,
+    ) -> bool {
+        let agents = self.agents.iter().map(|m| m.matches(class, provider, kind));
+        let ops = self
+            .ops
+            .iter()
+            .map(|(n, i)| n == task && i.is_none_or(|i| i == interval_ms));
+        let mut all = agents.chain(ops);
+        if self.any {
+            all.any(|x| x)
+        } else {
+            all.all(|x| x)
+        }
+    }
+}
+
+/// The score a set of name-value pairs is ordered by (its `score`, 0 without).
+fn set_score(set: &Element) -> i64 {
+    set.attr("score").map_or(0, |s| {
+        let s = s.trim_start_matches('+');
+        if s.eq_ignore_ascii_case("INFINITY") {
+            Score::INF_VALUE
+        } else if s.eq_ignore_ascii_case("-INFINITY") {
+            -Score::INF_VALUE
+        } else {
+            s.parse().unwrap_or(0)
+        }
+    })
 }
 
 /// Elements that `id-ref` attributes point at, by id (only those referenced).
@@ -460,6 +563,121 @@ impl Builder<'_> {
         RscId(u32::try_from(self.policy.resources.len()).unwrap_or(u32::MAX))
     }
 
+    /// `op_defaults`: sets without a rule are the default operation timeout;
+    /// sets whose rule picks operations by agent and by name (and interval)
+    /// give the operations they pick their timeout, written into each.
+    fn op_defaults(&mut self, d: &Element) {
+        let mut plain = d.clone();
+        let mut ruled = Vec::new();
+        // Where the first plain set with a timeout stands: (score, position).
+        let mut plain_first: Option<(i64, usize)> = None;
+        for (pos, s) in d.children.iter().enumerate() {
+            match s.first("rule") {
+                Some(rule) => ruled.push((pos, OpDefaults::of(s, rule))),
+                None if plain_first.is_none()
+                    && s.all("nvpair").any(|p| p.attr("name") == Some("timeout")) =>
+                {
+                    plain_first = Some((set_score(s), pos));
+                }
+                None => {}
+            }
+        }
+        plain.children.retain(|s| s.first("rule").is_none());
+        // Sets go by their score, highest first, equals in document order;
+        // the first to set a value wins (`pe__unpack_dataset_nvpairs`). A
+        // rule set after the plain default never gives its timeout.
+        let mut rules = Vec::new();
+        for (pos, r) in ruled {
+            match r {
+                Ok(r) => {
+                    let ahead = plain_first.is_none_or(|(score, at)| {
+                        r.score > score || (r.score == score && pos < at)
+                    });
+                    if ahead {
+                        rules.push(r);
+                    }
+                }
+                Err(e) => self.unsupported.push(e),
+            }
+        }
+        rules.sort_by_key(|r| std::cmp::Reverse(r.score));
+        self.op_default_rules = rules;
+        let m = nvpairs(&plain, "meta_attributes", &self.refs, &mut self.unsupported);
+        self.policy.op_timeout = m.get("timeout").and_then(|t| duration(t));
+        for k in m
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "timeout" | "record-pending" | "interval"))
+        {
+            self.unsupported.push(format!("op_defaults {k}"));
+        }
+    }
+
+    /// Gives operations without a timeout of their own the one op_defaults
+    /// rules pick for them, and writes the start and stop (promote and
+    /// demote) Pacemaker always schedules when a rule picks them.
+    fn apply_op_defaults(
+        &mut self,
+        ops: &mut Vec<Operation>,
+        agent: (&str, &str, &str),
+        promotable: bool,
+    ) {
+        if self.op_default_rules.is_empty() {
+            return;
+        }
+        for op in ops.iter_mut().filter(|o| o.timeout.is_none()) {
+            op.timeout = self.ruled_timeout(agent, op.action.as_str(), op.interval.as_ms());
+        }
+        let implied: &[OpAction] = if promotable {
+            &[
+                OpAction::Start,
+                OpAction::Stop,
+                OpAction::Promote,
+                OpAction::Demote,
+            ]
+        } else {
+            &[OpAction::Start, OpAction::Stop]
+        };
+        for &action in implied {
+            if ops.iter().any(|o| o.action == action) {
+                continue;
+            }
+            let Some(i) = self
+                .op_default_rules
+                .iter()
+                .position(|r| r.applies(agent, action.as_str(), 0))
+            else {
+                continue;
+            };
+            let (timeout, id) = (
+                self.op_default_rules[i].timeout,
+                self.op_default_rules[i].id.clone(),
+            );
+            let origin = self.origin(&id);
+            ops.push(Operation {
+                action,
+                interval: Duration::ZERO,
+                timeout: Some(timeout),
+                role: None,
+                on_fail: None,
+                params: BTreeMap::new(),
+                origin,
+            });
+        }
+    }
+
+    /// The timeout op_defaults rules give an operation without its own.
+    fn ruled_timeout(
+        &self,
+        agent: (&str, &str, &str),
+        task: &str,
+        interval_ms: u64,
+    ) -> Option<Duration> {
+        self.op_default_rules
+            .iter()
+            .find(|r| r.applies(agent, task, interval_ms))
+            .map(|r| r.timeout)
+    }
+
     pub fn configuration(&mut self, cfg: &Element) {
         let props = cfg
             .first("crm_config")
@@ -509,14 +727,7 @@ impl Builder<'_> {
             self.policy.defaults = self.meta(&m, "rsc_defaults");
         }
         if let Some(d) = cfg.first("op_defaults") {
-            let m = nvpairs(d, "meta_attributes", &self.refs, &mut self.unsupported);
-            self.policy.op_timeout = m.get("timeout").and_then(|t| duration(t));
-            for k in m
-                .keys()
-                .filter(|k| !matches!(k.as_str(), "timeout" | "record-pending" | "interval"))
-            {
-                self.unsupported.push(format!("op_defaults {k}"));
-            }
+            self.op_defaults(d);
         }
         if let Some(nodes) = cfg.first("nodes") {
             self.nodes(nodes);
@@ -1189,6 +1400,12 @@ impl Builder<'_> {
                 origin,
             });
         }
+        let promotable = clone.as_ref().is_some_and(|c| c.promotable);
+        self.apply_op_defaults(
+            &mut ops,
+            (class, from("provider").unwrap_or(""), &kind),
+            promotable,
+        );
         let mut m = BTreeMap::new();
         let mut utilization = BTreeMap::new();
         for src in template.into_iter().chain(std::iter::once(el)) {

@@ -514,6 +514,66 @@ mod tests {
         );
     }
 
+    /// op_defaults sets go by score, then document order, and the first to
+    /// give a timeout wins; an operation's own timeout wins over them all;
+    /// a rule that picks starts writes the start (`unpack_operation`).
+    #[test]
+    fn op_defaults_rules_give_timeouts_in_pacemakers_order() {
+        let xml = r#"<cib><configuration><crm_config/><nodes><node id="1" uname="n1"/></nodes>
+<resources>
+ <primitive id="ip" class="ocf" provider="heartbeat" type="IPaddr2"><operations>
+  <op id="ip-m10" name="monitor" interval="10s"/><op id="ip-m20" name="monitor" interval="20s"/>
+  <op id="ip-m30" name="monitor" interval="30s" timeout="3s"/></operations></primitive>
+ <primitive id="d" class="ocf" provider="pacemaker" type="Dummy"><operations>
+  <op id="d-m10" name="monitor" interval="10s"/></operations></primitive>
+</resources><constraints/>
+<op_defaults>
+ <meta_attributes id="mon10"><rule id="r1" score="INFINITY">
+  <op_expression id="e1" name="monitor" interval="10s"/></rule>
+  <nvpair id="t1" name="timeout" value="8s"/></meta_attributes>
+ <meta_attributes id="plain"><nvpair id="t0" name="timeout" value="5s"/></meta_attributes>
+ <meta_attributes id="late"><rule id="r2" score="INFINITY">
+  <op_expression id="e2" name="monitor"/></rule>
+  <nvpair id="t2" name="timeout" value="7s"/></meta_attributes>
+ <meta_attributes id="ip-starts" score="10"><rule id="r3" score="INFINITY">
+  <rsc_expression id="e3" class="ocf" provider="heartbeat" type="IPaddr2"/>
+  <op_expression id="e4" name="start"/></rule>
+  <nvpair id="t3" name="timeout" value="9s"/></meta_attributes>
+</op_defaults></configuration><status/></cib>"#;
+        let i = import(xml).unwrap();
+        assert!(i.unsupported.is_empty(), "{:?}", i.unsupported);
+        assert_eq!(i.policy.op_timeout.map(|d| d.as_ms()), Some(5_000));
+        let timeouts = |name: &str| -> Vec<(halo_model::OpAction, u64, Option<u64>)> {
+            let r = i
+                .policy
+                .find(name)
+                .and_then(|id| i.policy.resource(id))
+                .unwrap();
+            r.primitive()
+                .unwrap()
+                .ops
+                .iter()
+                .map(|o| (o.action, o.interval.as_ms(), o.timeout.map(|t| t.as_ms())))
+                .collect()
+        };
+        // 10 s monitors: the first set (8 s). 20 s: the plain set comes before
+        // `late`, so the default (5 s) stands. 30 s: its own. The IPaddr2
+        // start: the highest-scored set, written as an operation.
+        assert_eq!(
+            timeouts("ip"),
+            vec![
+                (halo_model::OpAction::Monitor, 10_000, Some(8_000)),
+                (halo_model::OpAction::Monitor, 20_000, None),
+                (halo_model::OpAction::Monitor, 30_000, Some(3_000)),
+                (halo_model::OpAction::Start, 0, Some(9_000)),
+            ]
+        );
+        assert_eq!(
+            timeouts("d"),
+            vec![(halo_model::OpAction::Monitor, 10_000, Some(8_000))]
+        );
+    }
+
     #[test]
     fn streaming_and_whole_imports_agree() {
         let ops = r#"<lrm_rsc_op id="a" operation="start" call-id="1" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x"/>"#;
