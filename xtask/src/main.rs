@@ -92,15 +92,18 @@ fn lab(args: &[String]) -> Result<ExitCode, String> {
         let (var, what) = match a.as_str() {
             "--iterations" => ("LAB_ITERATIONS", "a number of iterations"),
             "--seed" => ("LAB_SEED", "a seed"),
+            "--fault" => ("LAB_FAULT", "a kind of fault"),
             other => {
                 return Err(format!(
-                    "lab: unknown option {other} (--iterations N, --seed S)"
+                    "lab: unknown option {other} (--iterations N, --seed S, --fault Kill|KillLeader|FreezeShort|FreezeLong|Partition|ServiceDies)"
                 ))
             }
         };
         let v = it.next().ok_or_else(|| format!("{a} needs {what}"))?;
-        v.parse::<u64>()
-            .map_err(|_| format!("{a} {v}: not a whole number"))?;
+        if var != "LAB_FAULT" {
+            v.parse::<u64>()
+                .map_err(|_| format!("{a} {v}: not a whole number"))?;
+        }
         cmd.env(var, v);
     }
     let status = cmd
