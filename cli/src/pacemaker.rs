@@ -345,9 +345,17 @@ pub fn transition_summary(
         for n in stops.into_iter().chain(lone_stops) {
             lines.push(format!("  * Stop {shown} ( {} )", with_role(n, current(n))));
         }
+        let promote_held = plan
+            .placement(&r.name)
+            .map_or(&[][..], |p| &p.promote_held[..]);
         for n in starts {
             let promoted = promote_with_start.get_mut(n).filter(|k| **k > 0);
-            if let Some(k) = promoted {
+            if promote_held.iter().any(|h| h == n) {
+                // Started, and would be promoted but for what holds it back.
+                lines.push(format!(
+                    "  * Promote {shown} ( Stopped -> Promoted {n} ) blocked"
+                ));
+            } else if let Some(k) = promoted {
                 *k -= 1;
                 lines.push(format!("  * Promote {shown} ( Stopped -> Promoted {n} )"));
             } else {

@@ -276,11 +276,19 @@ fn the_fault_lab_keeps_every_audit() {
                 let placed: Vec<String> = Cluster::placement(s, r).into_keys().collect();
                 let running: Vec<String> = NODES
                     .iter()
-                    .filter(|n| c.dir.join("run").join(n).join(format!("Dummy-{r}.state")).exists())
+                    .filter(|n| {
+                        c.dir
+                            .join("run")
+                            .join(n)
+                            .join(format!("Dummy-{r}.state"))
+                            .exists()
+                    })
                     .map(|n| n.to_string())
                     .collect();
                 if placed != running {
-                    fail(&format!("{r}: the cluster says {placed:?}, the agents {running:?}"));
+                    fail(&format!(
+                        "{r}: the cluster says {placed:?}, the agents {running:?}"
+                    ));
                 }
             }
         }

@@ -98,6 +98,9 @@ pub(crate) struct Target {
     /// Clone instances that leave one node for another: (from, to), as the
     /// distribution paired them (Pacemaker keeps each instance's identity).
     pub moves: Vec<(usize, usize)>,
+    /// Nodes whose instance stays unpromoted only because what its
+    /// promotion needs will not happen.
+    pub promote_held: Vec<usize>,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -833,12 +836,22 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
             _ => self.cx.name(*primary).to_string(),
         };
+        // A promotion colocated for good with a primitive, group or
+        // promotable clone where it runs gets its score there, infinity
+        // included (`pcmk__apply_coloc_to_priority`); a plain clone's
+        // instances add nothing to it.
+        let adds_inf = promotion
+            && self
+                .cx
+                .clone_of(*primary)
+                .and_then(|c| self.cx.p.resource(c))
+                .is_none_or(|r| r.is_promotable());
         for (ni, here) in on.iter().enumerate() {
             let v = if score.is_inf() {
-                if *here {
-                    Score::ZERO
-                } else {
-                    Score::NEG_INF
+                match (*here, adds_inf) {
+                    (true, true) => *score,
+                    (true, false) => Score::ZERO,
+                    (false, _) => Score::NEG_INF,
                 }
             } else if *here {
                 (0..count_on[ni]).fold(Score::ZERO, |t, _| t + *score)

@@ -86,6 +86,11 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
                 .iter()
                 .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
                 .collect(),
+            promote_held: t
+                .promote_held
+                .iter()
+                .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
+                .collect(),
             moves: t
                 .moves
                 .iter()

@@ -149,6 +149,11 @@ pub struct Placement {
     /// stop and which start are one instance's move.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub moves: Vec<(String, String)>,
+    /// Nodes where an instance would be promoted if what its promotion
+    /// needs (an order, a mandatory colocation) did not hold it back
+    /// (Pacemaker lists these promotions as blocked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub promote_held: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

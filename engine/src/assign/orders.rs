@@ -153,6 +153,7 @@ impl Assigner<'_, '_> {
             let t = &mut self.targets[id.index()];
             for inst in t.instances.iter_mut().filter(|(_, r)| *r == Role::Promoted) {
                 inst.1 = Role::Unpromoted;
+                t.promote_held.push(inst.0);
                 changed = true;
             }
         }
