@@ -504,17 +504,27 @@ impl<'c, 'a> Builder<'c, 'a> {
                 first_action,
                 then,
                 then_action: OpAction::Start,
-                kind: halo_model::OrderKind::Mandatory,
+                kind,
                 first_min,
-                symmetrical: true,
+                symmetrical,
                 ..
             } = &c.kind
             else {
-                // An asymmetrical order only holds `then` back when `first`
-                // cannot run; it never restarts it (Pacemaker gives it no
-                // pe_order_implies_then, `handle_asymmetric_ordering`).
                 continue;
             };
+            // An asymmetrical order only holds `then` back when `first`
+            // cannot run; it never restarts it (Pacemaker gives it no
+            // pe_order_implies_then, `handle_asymmetric_ordering`); an
+            // optional one restarts it only when `then` asks to
+            // (`handle_restart_type`).
+            let restarts = match kind {
+                halo_model::OrderKind::Mandatory => *symmetrical,
+                halo_model::OrderKind::Restart => true,
+                halo_model::OrderKind::Optional => false,
+            };
+            if !restarts {
+                continue;
+            }
             let trigger = match first_action {
                 OpAction::Start => ON_START,
                 OpAction::Promote => ON_PROMOTE,

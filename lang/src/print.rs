@@ -425,8 +425,10 @@ fn constraint(out: &mut String, p: &Policy, k: &Constraint) {
             if let Some(k) = first_min.filter(|k| Some(*k) != implied) {
                 let _ = write!(l, " needs {k}");
             }
-            if *kind == OrderKind::Optional {
-                l.push_str(" optional");
+            match kind {
+                OrderKind::Optional => l.push_str(" optional"),
+                OrderKind::Restart => l.push_str(" optional restart"),
+                OrderKind::Mandatory => {}
             }
             if !symmetrical {
                 l.push_str(" asymmetric");

@@ -879,6 +879,10 @@ pub enum OrderKind {
     Mandatory,
     /// Only orders actions that happen in the same transition.
     Optional,
+    /// As optional, and `then` restarts whenever `first` starts or restarts
+    /// (never held back when `first` cannot run): Pacemaker's deprecated
+    /// `restart-type=restart` on `then`.
+    Restart,
 }
 
 /// A boolean expression over node attributes. The attribute `name` is the node's name.

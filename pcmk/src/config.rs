@@ -58,6 +58,8 @@ pub(crate) struct Builder<'a> {
     /// first: a primitive inherits what it does not set itself
     /// (`get_rsc_attributes`).
     pub inherited: Vec<BTreeMap<String, String>>,
+    /// CIB ids of resources with `restart-type=restart`.
+    pub restart_type: std::collections::BTreeSet<String>,
     /// op_defaults sets with a rule, in the order they apply.
     pub op_default_rules: Vec<OpDefaults>,
     /// Built-in node attributes rules use (`#is_dc`, `#id`, `#kind`), as the
@@ -1060,6 +1062,11 @@ impl Builder<'_> {
 
     fn meta(&mut self, m: &BTreeMap<String, String>, owner: &str) -> Meta {
         let mut meta = Meta::default();
+        if m.get("restart-type")
+            .is_some_and(|v| v.eq_ignore_ascii_case("restart"))
+        {
+            self.restart_type.insert(owner.to_string());
+        }
         for (k, v) in m {
             match k.as_str() {
                 // `common_unpack` (lib/pengine/complex.c): "default" leaves
@@ -1945,6 +1952,14 @@ impl Builder<'_> {
             }
         } else {
             let action = |a: Option<&str>| a.and_then(OpAction::parse);
+            // An optional order restarts a `then` with restart-type=restart
+            // (`handle_restart_type`; simple orders only).
+            let kind = match el.attr("then") {
+                Some(t) if kind == OrderKind::Optional && self.restart_type.contains(t) => {
+                    OrderKind::Restart
+                }
+                _ => kind,
+            };
             let first_action = action(el.attr("first-action")).unwrap_or(OpAction::Start);
             let then_action = action(el.attr("then-action")).unwrap_or(first_action);
             for first in self.rscs(el, "first") {

@@ -865,6 +865,9 @@ impl Lower {
                 first_min = Some(c.count("how many instances of the first clone")?);
             } else if c.eat_word("optional") {
                 kind = OrderKind::Optional;
+                if c.eat_word("restart") {
+                    kind = OrderKind::Restart;
+                }
             } else if c.eat_word("mandatory") {
                 kind = OrderKind::Mandatory;
             } else if c.eat_word("asymmetric") {
@@ -872,7 +875,9 @@ impl Lower {
             } else if c.eat_word("symmetric") {
                 symmetrical = true;
             } else {
-                return Err(c.expected("`then`, `or`, `optional`, `asymmetric` or `needs N`"));
+                return Err(c.expected(
+                    "`then`, `or`, `optional` (`optional restart`), `asymmetric` or `needs N`",
+                ));
             }
         }
         c.no_block()?;
