@@ -233,7 +233,18 @@ pub fn transition_summary(
                         .and_then(|g| policy.resource(g))
                         .is_none_or(|g| g.clone.is_none())
                 {
-                    lines.push(format!("  * Move {shown} ( {from} -> {n} )"));
+                    // Fenced because this resource failed there: it failed,
+                    // and a failed resource that moves is recovered
+                    // (`rsc_action_default`).
+                    let failed_there = actions.iter().any(|a| {
+                        a.kind == ActionKind::Fence
+                            && a.node == from
+                            && a.because
+                                .iter()
+                                .any(|b| matches!(b, Reason::OnFailFence { rsc } if *rsc == r.name))
+                    });
+                    let verb = if failed_there { "Recover" } else { "Move" };
+                    lines.push(format!("  * {verb} {shown} ( {from} -> {n} )"));
                     starts.retain(|x| *x != n);
                 }
             }

@@ -1022,7 +1022,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let runnable: Vec<usize> = (0..self.cx.nodes.len())
                 .filter(|&n| s.runnable(n))
                 .collect();
-            let nodes = self.several_per_node(&out, &runnable, s, max, node_max, &current);
+            let members = self.cx.leaves(u).len().max(1);
+            let nodes =
+                self.several_per_node(&out, &runnable, s, (max, node_max), members, &current);
             out.extend(nodes.into_iter().map(|n| (n, role)));
         }
         out.sort();
@@ -1101,13 +1103,17 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// even share per node, then every other instance on the best node with
     /// room left, ties going to the node with fewer resources so far. Returns
     /// the nodes of the instances placed besides those `placed` already.
+    ///
+    /// Each instance adds its primitives to its node's load, as each
+    /// assigned primitive counts among the node's resources when nodes
+    /// tie (`pcmk__finalize_assignment`, `compare_nodes`).
     fn several_per_node(
         &self,
         placed: &[(usize, Role)],
         order: &[usize],
         s: &Scores,
-        max: usize,
-        node_max: usize,
+        (max, node_max): (usize, usize),
+        members: usize,
         current: &[(usize, Role)],
     ) -> Vec<usize> {
         let mut count = vec![0usize; self.cx.nodes.len()];
@@ -1129,7 +1135,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
         }
         while out.len() < room {
-            let load = |n: usize| self.load.get(n).copied().unwrap_or(0) as usize + count[n];
+            let load =
+                |n: usize| self.load.get(n).copied().unwrap_or(0) as usize + count[n] * members;
             let Some(&best) = order
                 .iter()
                 .filter(|&&n| count[n] < node_max)

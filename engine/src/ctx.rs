@@ -276,10 +276,14 @@ impl<'a> Ctx<'a> {
 
     /// Without quorum: `stop` stops everything, `demote` everything but
     /// promotable clones (demoted when promoting); `freeze` acts in scoring.
-    /// A resource that requires nothing starts anyway.
+    /// A resource that requires nothing starts anyway; a group's members
+    /// each by their own `requires` (`update_resource_action_runnable`
+    /// reads the primitive's), a member inheriting the group's.
     pub fn quorum_blocks_starts(&self, u: RscId) -> bool {
         let nqp = self.p.cluster.no_quorum_policy;
-        self.requires(u) != Requires::Nothing
+        self.leaves(u)
+            .iter()
+            .any(|m| self.requires(*m) != Requires::Nothing)
             && !self.may_start()
             && nqp != NoQuorumPolicy::Freeze
             && (nqp == NoQuorumPolicy::Stop
@@ -400,6 +404,14 @@ impl<'a> Ctx<'a> {
                     }
                     _ => {}
                 }
+            }
+            // On a node about to be fenced, the failure needs nothing more:
+            // the fencing stops it, and it may start again elsewhere
+            // (`process_rsc_state` ignores on-fail on an unclean node). On
+            // an unclean node that cannot be fenced now, the rules below
+            // already give Pacemaker's outcome (its stop there is listed).
+            if node.status == NodeStatus::Unclean && node.fenceable {
+                on_fail = OnFail::Ignore;
             }
             match on_fail {
                 OnFail::Ignore => {}
