@@ -536,7 +536,15 @@ impl Builder<'_> {
             return Redefinition::Same;
         };
         let last = |tasks: &[&str]| ops.iter().rposition(|o| tasks.contains(&o.task) && o.ok());
-        let start = last(&["start", "migrate_from"]);
+        // Without a start, the last promotion or demotion stands for it, or
+        // else the first monitor since the last stop that found it running
+        // (`calculate_active_ops`): its parameters are checked from there.
+        let start = last(&["start", "migrate_from"])
+            .or_else(|| {
+                ops.iter()
+                    .rposition(|o| matches!(o.task, "promote" | "demote"))
+            })
+            .or_else(|| implied_monitor_start(ops));
         let stop = last(&["stop"]);
         let Some(start) = start.filter(|s| stop.is_none_or(|t| t < *s)) else {
             return Redefinition::Same;
@@ -668,6 +676,24 @@ impl Builder<'_> {
         digests.push((task.to_string(), interval, d));
         result
     }
+}
+
+/// The first monitor since the last stop that found the resource running
+/// (0, or 8 promoted): where a history without a start has it start.
+fn implied_monitor_start(ops: &[Op]) -> Option<usize> {
+    let mut stop = None;
+    let mut implied: Option<usize> = None;
+    for (i, o) in ops.iter().enumerate() {
+        if o.task == "stop" && o.op_status.is_none_or(|s| s == "0") {
+            stop = Some(i);
+        } else if o.task == "monitor"
+            && implied.is_none_or(|m| stop.is_some_and(|s| m <= s))
+            && matches!(o.rc_code, Some("0" | "8"))
+        {
+            implied = Some(i);
+        }
+    }
+    implied
 }
 
 /// Parameters Pacemaker itself gives fence devices, which their agents'
