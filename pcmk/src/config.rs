@@ -245,17 +245,11 @@ impl OpDefaults {
     }
 }
 
-/// The score a set of name-value pairs is ordered by (its `score`, 0 without).
+/// The score a set of name-value pairs is ordered by (its `score`, 0 without;
+/// read as Pacemaker's `char2score` reads it).
 fn set_score(set: &Element) -> i64 {
-    set.attr("score").map_or(0, |s| {
-        let s = s.trim_start_matches('+');
-        if s.eq_ignore_ascii_case("INFINITY") {
-            Score::INF_VALUE
-        } else if s.eq_ignore_ascii_case("-INFINITY") {
-            -Score::INF_VALUE
-        } else {
-            s.parse().unwrap_or(0)
-        }
+    set.attr("score").map_or(0, |v| {
+        score(v).map_or_else(|| leading_integer(v), |s| s.value())
     })
 }
 
