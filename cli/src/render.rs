@@ -114,7 +114,7 @@ fn where_(state: &ClusterState, rsc: &str, many: bool) -> String {
         .filter_map(|(n, r)| {
             r.failed
                 .as_ref()
-                .map(|f| format!("FAILED {} on {n} (rc={})", f.op, f.rc))
+                .map(|f| format!("FAILED {} on {n} (rc={})", f.action_name(), f.rc))
         })
         .collect();
     parts.extend(failed);

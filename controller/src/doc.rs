@@ -677,9 +677,8 @@ fn record(s: &mut ClusterState, d: &Done, promotable: bool, start_fatal: bool) -
         op => op,
     };
     entry.failed = Some(FailedOp {
-        op,
-        rc: d.rc,
         agent_missing: d.rc == 5,
+        ..FailedOp::of(op, d.rc)
     });
     if d.op == OpAction::Start && !was_active {
         // A failed start may have left something running: stop it.

@@ -179,11 +179,7 @@ fn cluster(nodes: usize, resources: usize) -> (Policy, ClusterState) {
             {
                 s.add_failure(name, &node, OpAction::Monitor, Timestamp(0), true);
                 if let Some(e) = s.resources.get_mut(name).and_then(|m| m.get_mut(&node)) {
-                    e.failed = Some(FailedOp {
-                        op: OpAction::Monitor,
-                        rc: 7,
-                        agent_missing: false,
-                    });
+                    e.failed = Some(FailedOp::of(OpAction::Monitor, 7));
                 }
             }
         }

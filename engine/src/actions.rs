@@ -314,7 +314,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             {
                 let why = if let Some(f) = &failed {
                     Reason::Failed {
-                        op: f.op.to_string(),
+                        op: f.action_name().to_string(),
                         rc: f.rc,
                     }
                 } else if multiple {

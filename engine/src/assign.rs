@@ -1267,8 +1267,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .map(|(n, _)| *n)
             .filter(|&n| s.parts.get(n).is_some_and(|p| !p.is_empty()) && s.runnable(n))
             .collect();
-        // Ties: the instance already promoted, then (for an imported cluster)
-        // the lower instance number, then the node name.
+        // Ties (`cmp_promotable_instance`, then `pcmk__cmp_instance`): the
+        // instance already promoted, then one that did not fail, then (for
+        // an imported cluster) the lower instance number, then the node name.
         let instance = |n: usize| {
             cx.nodes
                 .get(n)
@@ -1276,11 +1277,21 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 .and_then(|r| r.instance)
                 .unwrap_or(u32::MAX)
         };
+        let leaves = cx.leaves(u);
+        let failed = |n: usize| {
+            cx.nodes.get(n).is_some_and(|x| {
+                std::iter::once(u).chain(leaves.iter().copied()).any(|m| {
+                    cx.s.on(cx.name(m), &x.name)
+                        .is_some_and(|r| r.failed.is_some())
+                })
+            })
+        };
         cands.sort_by(|&a, &b| {
             let key = |n: usize| {
                 (
                     std::cmp::Reverse(s.total(n)),
                     !current.contains(&n),
+                    failed(n),
                     instance(n),
                     n,
                 )

@@ -128,11 +128,7 @@ pub fn apply_event(
             if fatal && !active {
                 entry.role = Role::Started;
             }
-            entry.failed = Some(FailedOp {
-                op: *op,
-                rc: *rc,
-                agent_missing: false,
-            });
+            entry.failed = Some(FailedOp::of(*op, *rc));
         }
         Event::TimePasses(d) => *now = now.plus(*d),
         Event::Cleanup(rsc) => {

@@ -286,11 +286,7 @@ fn state_for(p: &Policy) -> impl Strategy<Value = ClusterState> {
                         e.promotion = Some(5 + pi as i64);
                     }
                     if *v == 2 {
-                        e.failed = Some(FailedOp {
-                            op: OpAction::Monitor,
-                            rc: 7,
-                            agent_missing: false,
-                        });
+                        e.failed = Some(FailedOp::of(OpAction::Monitor, 7));
                     }
                 }
             }

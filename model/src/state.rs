@@ -364,6 +364,30 @@ pub struct FailedOp {
     /// apply, and the resource may not run on this node.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub agent_missing: bool,
+    /// The agent action as a history names it when it is none Halo plans
+    /// (an imported `asyncmon` or `fail`). `op` is then `Reload`, the one
+    /// action never declared, so the failure is recovered with the default
+    /// on-fail, as Pacemaker does for an action with no configuration
+    /// (`unpack_rsc_op_failure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+}
+
+impl FailedOp {
+    /// A failure of one of Halo's actions.
+    pub fn of(op: OpAction, rc: i32) -> FailedOp {
+        FailedOp {
+            op,
+            rc,
+            agent_missing: false,
+            task: None,
+        }
+    }
+
+    /// The failed action's name, as the agent was asked to run it.
+    pub fn action_name(&self) -> &str {
+        self.task.as_deref().unwrap_or(self.op.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

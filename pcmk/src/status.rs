@@ -929,9 +929,15 @@ fn succeeded(
                 .as_ref()
                 .is_some_and(|(_, _, r)| *r == OnFail::Demote)
         }
-        // A reload in the history is read as nothing (`OpAction::parse`
-        // does not name it): the digests of the start say what it runs with.
-        OpAction::Reload => false,
+        // A reload, or an action Halo does not plan: the resource is active
+        // (`update_resource_state`); the digests of the start say what a
+        // reload runs with.
+        OpAction::Reload => {
+            if !role.is_active() {
+                *role = Role::Started;
+            }
+            false
+        }
     };
     // A completed operation clears a past failure, unless its on-fail
     // acts beyond the resource (stop, fence, standby).
@@ -996,8 +1002,15 @@ fn fold(
         } else {
             task
         };
-        let Some(action) = OpAction::parse(task) else {
+        // Notifications and metadata say nothing about the resource; any
+        // other action Halo does not plan (`asyncmon`, `reload`, `fail`)
+        // counts as one with no configuration (`unpack_rsc_op`).
+        if matches!(task, "notify" | "meta-data") {
             continue;
+        }
+        let (action, other) = match OpAction::parse(task) {
+            Some(a) => (a, None),
+            None => (OpAction::Reload, Some(task)),
         };
         let probe = action == OpAction::Monitor && interval == 0;
         let expected = if action == OpAction::Monitor && stopped_monitors.contains(&interval) {
@@ -1022,11 +1035,7 @@ fn fold(
             role = Role::Stopped;
             let rc = if status == 7 { 5 } else { rc };
             failed = Some((
-                FailedOp {
-                    op: action,
-                    rc,
-                    agent_missing: false,
-                },
+                FailedOp::of(action, rc),
                 interval,
                 OnFail::Restart,
             ));
@@ -1111,9 +1120,9 @@ fn fold(
         };
         failed = Some((
             FailedOp {
-                op: action,
-                rc,
                 agent_missing,
+                task: other.map(str::to_string),
+                ..FailedOp::of(action, rc)
             },
             interval,
             if agent_missing && reaction == OnFail::Ignore {
