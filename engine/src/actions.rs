@@ -113,11 +113,15 @@ impl<'c, 'a> Builder<'c, 'a> {
         because: Reason,
         copy: usize,
     ) -> NodeIndex {
+        let key = (rsc.map(RscId::index), kind, node);
+        // The action at `key` is another instance's when this is a further
+        // one, or when only further instances have acted here so far (a
+        // surplus instance stopped before the first one restarts).
+        let other = rsc.is_some_and(|r| copy > 0 || self.only_other_copies(r, node, kind));
         if let Some(r) = rsc {
             self.done.insert((r.index(), node, copy, kind));
         }
-        let key = (rsc.map(RscId::index), kind, node);
-        let Some(&first) = self.index.get(&key).filter(|_| copy > 0) else {
+        let Some(&first) = self.index.get(&key).filter(|_| other) else {
             return self.add(rsc, kind, node, because);
         };
         let Some(mut twin) = self.graph.node_weight(first).cloned() else {
@@ -127,6 +131,18 @@ impl<'c, 'a> Builder<'c, 'a> {
         let ix = self.graph.add_node(twin);
         self.twins.push((first, ix));
         ix
+    }
+
+    /// Whether instances of `rsc` on `node` beyond the first have an action
+    /// of this kind, and the first has none.
+    fn only_other_copies(&self, rsc: RscId, node: usize, kind: ActionKind) -> bool {
+        let r = rsc.index();
+        !self.done.contains(&(r, node, 0, kind))
+            && self
+                .done
+                .range((r, node, 1, ActionKind::Fence)..)
+                .take_while(|(r2, n2, ..)| (*r2, *n2) == (r, node))
+                .any(|(.., k)| *k == kind)
     }
 
     /// Gives each twin the orders of the action it copies.
@@ -643,8 +659,11 @@ impl<'c, 'a> Builder<'c, 'a> {
                     continue;
                 }
                 for &(n, role) in &info.current {
-                    let untouched =
-                        self.get(t, ActionKind::Stop, n).is_none() && self.fence_of(n).is_none();
+                    // (A surplus instance stopping there leaves the first
+                    // one untouched.)
+                    let untouched = (self.get(t, ActionKind::Stop, n).is_none()
+                        || self.only_other_copies(t, n, ActionKind::Stop))
+                        && self.fence_of(n).is_none();
                     let frozen = info.frozen.iter().any(|(x, _)| *x == n);
                     if !untouched || frozen || (same_node && !triggered.contains(&n)) {
                         continue;

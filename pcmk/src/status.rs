@@ -1018,8 +1018,12 @@ fn fold(
         } else {
             expected_rc(op)
         };
-        // An unexpected result older than failure-timeout is forgotten.
-        let expired = expiry.is_some_and(|e| {
+        // An unexpected result older than failure-timeout is forgotten,
+        // except a probe that found the resource running or not
+        // (`check_operation_expiry`).
+        let telling_probe = probe && matches!(rc, 0 | 7 | 8);
+        let expired = !telling_probe
+            && expiry.is_some_and(|e| {
             !e.unexpired
                 && op
                     .last_rc_change
