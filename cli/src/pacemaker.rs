@@ -98,12 +98,17 @@ pub fn transition_summary(
         // left on each node is counted below.
         let mut used: BTreeMap<(ActionKind, &str), usize> = BTreeMap::new();
         let (mut moved_from, mut moved_to): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
-        for (from, to) in plan
+        // (A clone's moves are its own placement's, or its clone's when the
+        // primitive is placed with it.)
+        let parent_name = r.parent.and_then(|g| policy.resource(g)).map(|g| g.name.as_str());
+        let moves = plan
             .placement(&r.name)
+            .filter(|p| !p.moves.is_empty())
+            .or_else(|| parent_name.and_then(|g| plan.placement(g)))
             .filter(|_| cloned)
             .map(|p| p.moves.as_slice())
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        for (from, to) in moves {
             let left = |k: ActionKind, n: &str, used: &BTreeMap<(ActionKind, &str), usize>| {
                 mine.iter().filter(|a| a.kind == k && a.node == n).count()
                     > used.get(&(k, n)).copied().unwrap_or(0)
@@ -310,13 +315,30 @@ pub fn transition_summary(
             stops = stops_kept;
             lone_stops = lone;
         }
+        let engine_moves = moved_from.len();
         moved_from.append(&mut stops);
         moved_to.append(&mut starts);
         stops = moved_from;
         starts = moved_to;
         // Stops paired with starts are moves (recoveries when the stop is for a
-        // failure), instance by instance.
+        // failure), instance by instance. For a promotable clone placed one
+        // instance per node, the engine's distribution already told which
+        // instance moved where (above), promotion priorities included: any
+        // other stop is an instance left without a node, and any other start
+        // a new instance.
+        let spec = r
+            .clone
+            .as_ref()
+            .or_else(|| r.parent.and_then(|g| policy.resource(g)?.clone.as_ref()));
+        let told = promotable && spec.is_some_and(|c| c.node_max <= 1 && !c.unique);
+        // How many pairs are still to be told, when the engine told them all.
+        let mut left_to_pair: Option<usize> = told.then_some(engine_moves);
         while let (Some(&from), Some(&to)) = (stops.first(), starts.first()) {
+            match left_to_pair.as_mut() {
+                Some(0) => break,
+                Some(k) => *k -= 1,
+                None => {}
+            }
             let failed = mine.iter().any(|a| {
                 a.node == from
                     && a.kind == ActionKind::Stop

@@ -1087,6 +1087,23 @@ impl<'c, 'a> Assigner<'c, 'a> {
             !t.is_neg_inf() && t >= Score::ZERO
         };
         let load = |n: usize| self.load.get(n).copied().unwrap_or(0);
+        let promoted = |n: usize| {
+            cx.nodes
+                .get(n)
+                .and_then(|x| self.reported_promotion(u, x))
+                .map(Score::new)
+        };
+        let known = |n: usize| {
+            cx.nodes
+                .get(n)
+                .is_some_and(|x| cx.s.on(&name, &x.name).is_some_and(|r| r.known()))
+        };
+        let available = |n: usize| cx.nodes.get(n).is_some_and(|x| x.unavailable().is_none());
+        let promotion = instances::Promotion {
+            score: &promoted,
+            known: &known,
+            available: &available,
+        };
         let field = instances::Field {
             score: &score,
             runnable: &runnable,
@@ -1094,6 +1111,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
             load: &load,
             nodes: cx.nodes.len(),
             keep_ties: !cx.p.cluster.spread_ties,
+            promotion: cx
+                .p
+                .resource(u)
+                .is_some_and(|r| r.is_promotable())
+                .then_some(&promotion),
         };
         instances::distribute(&field, &running, taken, room, stickiness)
     }
@@ -1160,6 +1182,28 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .unwrap_or_default()
     }
 
+    /// The promotion score the agent reported for the clone's instance on
+    /// `node` (for a cloned group, the sum over its members that reported
+    /// one; `promotion_score`).
+    fn reported_promotion(&self, u: RscId, node: &crate::ctx::NodeInfo) -> Option<i64> {
+        let cx = self.cx;
+        let reported_by = |n: &str| {
+            cx.s.on(n, &node.name)
+                .and_then(|r| r.promotion)
+                .or_else(|| {
+                    node.attrs
+                        .get(&format!("master-{n}"))
+                        .and_then(|v| v.parse::<i64>().ok())
+                })
+        };
+        std::iter::once(u)
+            .chain(cx.leaves(u).into_iter().filter(|m| *m != u))
+            .filter_map(|m| reported_by(cx.name(m)))
+            .fold(None, |acc: Option<i64>, v| {
+                Some(acc.unwrap_or(0).saturating_add(v))
+            })
+    }
+
     /// Picks promoted instances: highest promotion score first (ties: already
     /// promoted, then name). An instance is eligible only with a promotion score
     /// from its agent or a constraint, and a total of at least zero.
@@ -1181,31 +1225,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let Some(node) = cx.nodes.get(ni) else {
                 continue;
             };
-            // The score the agent reported for the instance (for a cloned
-            // group, the sum over its members that reported one).
-            let reported_by = |n: &str| {
-                cx.s.on(n, &node.name)
-                    .and_then(|r| r.promotion)
-                    .or_else(|| {
-                        node.attrs
-                            .get(&format!("master-{n}"))
-                            .and_then(|v| v.parse::<i64>().ok())
-                    })
-            };
-            let mut names = vec![name.clone()];
-            names.extend(
-                cx.leaves(u)
-                    .into_iter()
-                    .filter(|m| *m != u)
-                    .map(|m| cx.name(m).to_string()),
-            );
-            let reported = names
-                .iter()
-                .filter_map(|n| reported_by(n))
-                .fold(None, |acc: Option<i64>, v| {
-                    Some(acc.unwrap_or(0).saturating_add(v))
-                });
-            if let Some(v) = reported {
+            if let Some(v) = self.reported_promotion(u, node) {
                 s.add(ni, Score::new(v), Source::Promotion { rsc: name.clone() });
                 for c in placed.parts.get(ni).into_iter().flatten() {
                     if !c.score.is_neg_inf() {

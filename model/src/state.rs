@@ -269,6 +269,20 @@ pub struct ResourceState {
     /// `pending` describe the first instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more: Vec<Role>,
+    /// Its status here is known though it is stopped: an operation history
+    /// says so (a probe found it not running; Pacemaker's `known_on`). Only
+    /// promotable clones are recorded so, as a promotion score counts for
+    /// an instance where the status is known.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probed: bool,
+}
+
+impl ResourceState {
+    /// Whether its status on the node is known: active, failed, in flight
+    /// or probed.
+    pub fn known(&self) -> bool {
+        self.role.is_active() || self.failed.is_some() || self.pending.is_some() || self.probed
+    }
 }
 
 impl ResourceState {

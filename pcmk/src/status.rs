@@ -473,6 +473,18 @@ impl Builder<'_> {
             other => other,
         };
         if role == Role::Stopped && failed.is_none() && pending.is_none() {
+            // Known here, but not running: a promotion score counts where
+            // the status is known (another instance's history here says as
+            // much).
+            if promotable {
+                state
+                    .resources
+                    .entry(name.to_string())
+                    .or_default()
+                    .entry(node.to_string())
+                    .or_default()
+                    .probed = true;
+            }
             return;
         }
         // One search of the large map (a key made each time costs less than

@@ -40,6 +40,85 @@ pub(crate) struct Field<'a> {
     /// Whether an instance keeps its node on any tie for the best weight
     /// (Halo's `ties stay`), not only on a positive one (Pacemaker's rule).
     pub keep_ties: bool,
+    /// A promotable clone's promotion scores, which weigh in each
+    /// instance's nodes; `None` for other clones.
+    pub promotion: Option<&'a Promotion<'a>>,
+}
+
+/// A promotable clone's promotion scores as its instances weigh them
+/// (`pcmk__add_promotion_scores`): each instance adds a positive score to
+/// its weight for an available node where the score counts for it, and the
+/// highest such score is its priority, which orders the instances before
+/// whether they run (`pcmk__cmp_instance`).
+pub(crate) struct Promotion<'a> {
+    /// The promotion score reported on the node, if any.
+    pub score: &'a dyn Fn(usize) -> Option<Score>,
+    /// Whether the status knows the resource on the node (a history there).
+    pub known: &'a dyn Fn(usize) -> bool,
+    /// Whether the node can run resources now (not standby, down or in
+    /// maintenance): a score there could only shuffle instances.
+    pub available: &'a dyn Fn(usize) -> bool,
+}
+
+/// An instance being placed: a running one, or the `k`-th of those not
+/// running (in instance-number order).
+#[derive(Clone, Copy)]
+enum Inst<'r> {
+    Running(&'r Running),
+    Inactive(usize),
+}
+
+impl Inst<'_> {
+    fn node(self) -> Option<usize> {
+        match self {
+            Inst::Running(r) => Some(r.node),
+            Inst::Inactive(_) => None,
+        }
+    }
+}
+
+impl Promotion<'_> {
+    /// Whether the score on `n` counts for `inst` (`promotion_score_applies`):
+    /// on its own node; on a node where no instance runs and the resource's
+    /// status is known; everywhere for an instance that has no history at
+    /// all. Histories of stopped anonymous instances all belong to the
+    /// first instance not running (`find_anonymous_clone`), so the others
+    /// have none. Only where the clone allows the node.
+    fn applies(&self, field: &Field<'_>, inst: Inst<'_>, n: usize, running: &[Running]) -> bool {
+        let active_on = |m: usize| running.iter().any(|r| r.node == m);
+        let unknown_everywhere = match inst {
+            Inst::Running(_) => false,
+            Inst::Inactive(k) => {
+                k > 0 || !(0..field.nodes).any(|m| (self.known)(m) && !active_on(m))
+            }
+        };
+        (field.allowed)(n)
+            && (inst.node() == Some(n)
+                || (!active_on(n) && (self.known)(n))
+                || unknown_everywhere)
+    }
+
+    /// What `inst` adds to its weight for `n`.
+    fn bonus(&self, field: &Field<'_>, inst: Inst<'_>, n: usize, running: &[Running]) -> Score {
+        match (self.score)(n) {
+            Some(p)
+                if p > Score::ZERO
+                    && (self.available)(n)
+                    && self.applies(field, inst, n, running) =>
+            {
+                p
+            }
+            _ => Score::ZERO,
+        }
+    }
+
+    /// The instance's priority: its highest positive score that counts.
+    fn priority(&self, field: &Field<'_>, inst: Inst<'_>, running: &[Running]) -> Score {
+        (0..field.nodes)
+            .map(|n| self.bonus(field, inst, n, running))
+            .max()
+            .unwrap_or(Score::ZERO)
+    }
 }
 
 /// Assigns up to `max` instances, one per node, besides those on `taken`
@@ -57,59 +136,68 @@ pub(crate) fn distribute(
     let mut free: Vec<bool> = (0..field.nodes)
         .map(|n| (field.runnable)(n) && !taken.contains(&n))
         .collect();
-    let mut order: Vec<Running> = running.to_vec();
-    // Instances that have not failed first, then by number, then by node
-    // (pcmk__cmp_instance's last criteria; the ones before it concern
-    // instances active on several nodes or on disallowed ones, which the
-    // free-node checks below settle).
-    order.sort_by_key(|r| (r.failed, r.number.unwrap_or(u32::MAX), r.node));
-    let weight = |r: Option<&Running>, n: usize| {
-        let own = r.is_some_and(|r| r.node == n);
-        (field.score)(n) + if own { stickiness } else { Score::ZERO }
+    let weight = |i: Inst<'_>, n: usize| {
+        let own = i.node() == Some(n);
+        let promotion = field
+            .promotion
+            .map_or(Score::ZERO, |p| p.bonus(field, i, n, running));
+        (field.score)(n) + if own { stickiness } else { Score::ZERO } + promotion
     };
+    let priority = |i: Inst<'_>| {
+        field
+            .promotion
+            .map_or(Score::ZERO, |p| p.priority(field, i, running))
+    };
+    // `pcmk__cmp_instance`'s order: instances active on a node the clone
+    // no longer allows last; higher priority first; running before not
+    // running; among running ones, those that have not failed, then by
+    // number, then by node (its other criteria concern instances active on
+    // several nodes, which the free-node checks below settle).
+    let inactive = max.saturating_sub(running.len());
+    let mut order: Vec<Inst<'_>> = running
+        .iter()
+        .map(Inst::Running)
+        .chain((0..inactive).map(Inst::Inactive))
+        .collect();
+    order.sort_by_cached_key(|&i| {
+        let (unwelcome, rest) = match i {
+            Inst::Running(r) => (
+                !(field.allowed)(r.node),
+                (false, r.failed, r.number.unwrap_or(u32::MAX), r.node),
+            ),
+            Inst::Inactive(k) => (false, (true, false, 0, k)),
+        };
+        (unwelcome, std::cmp::Reverse(priority(i)), rest)
+    });
     let mut chosen: Vec<(usize, Option<usize>)> = Vec::new();
     let mut kept = vec![false; order.len()];
-    for (i, r) in order.iter().enumerate() {
+    // First every running instance that has not failed stays where it runs
+    // when no free node weighs more for it.
+    for (i, inst) in order.iter().enumerate() {
+        let Inst::Running(r) = *inst else { continue };
         if chosen.len() >= max || r.failed || !free.get(r.node).copied().unwrap_or(false) {
             continue;
         }
         let best = (0..field.nodes)
             .filter(|&n| free[n])
-            .map(|n| weight(Some(r), n))
+            .map(|n| weight(*inst, n))
             .max();
-        if best.is_some_and(|b| weight(Some(r), r.node) >= b) {
+        if best.is_some_and(|b| weight(*inst, r.node) >= b) {
             free[r.node] = false;
             chosen.push((r.node, Some(r.node)));
             kept[i] = true;
         }
     }
-    // The rest in `pcmk__cmp_instance`'s order: instances active on a node
-    // the clone still allows, then the inactive ones (as many as the clone
-    // has beyond its running ones), then those active on a node it no
-    // longer allows.
-    let left: Vec<&Running> = order
-        .iter()
-        .zip(&kept)
-        .filter(|(_, k)| !**k)
-        .map(|(r, _)| r)
-        .collect();
-    let (welcome, unwelcome): (Vec<&Running>, Vec<&Running>) =
-        left.into_iter().partition(|r| (field.allowed)(r.node));
-    let inactive = max.saturating_sub(running.len());
-    let rest = welcome
-        .into_iter()
-        .map(Some)
-        .chain(std::iter::repeat_n(None, inactive))
-        .chain(unwelcome.into_iter().map(Some));
-    for r in rest {
+    // Then the rest, in the same order.
+    for (inst, _) in order.iter().zip(&kept).filter(|(_, k)| !**k) {
         if chosen.len() >= max {
             break;
         }
-        let Some(n) = best_node(field, &free, |n| weight(r, n), r.map(|r| r.node)) else {
+        let Some(n) = best_node(field, &free, |n| weight(*inst, n), inst.node()) else {
             break;
         };
         free[n] = false;
-        chosen.push((n, r.map(|r| r.node)));
+        chosen.push((n, inst.node()));
     }
     chosen
 }
@@ -155,6 +243,7 @@ mod tests {
             load: &load,
             nodes: scores.len(),
             keep_ties: false,
+            promotion: None,
         };
         let running: Vec<Running> = running
             .iter()
@@ -195,6 +284,7 @@ mod tests {
                 load: &load,
                 nodes: 3,
                 keep_ties,
+                promotion: None,
             };
             let got = distribute(&field, &running, &[], 3, Score::ZERO);
             for (from, to) in [(0, want[0]), (1, want[1])] {
@@ -204,6 +294,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An instance with no history weighs a node's promotion score where no
+    /// running instance sees it (the node was never probed): it outranks the
+    /// running instance, takes that node, and the running one stays where it
+    /// is. Without promotion scores the running instance would go there and
+    /// a new one would start in its place.
+    #[test]
+    fn a_promotion_score_draws_a_new_instance_not_the_running_one() {
+        let score = |n: usize| Score::new([0, 50][n]);
+        let yes = |_: usize| true;
+        let load = |_: usize| 0;
+        let promoted = |n: usize| (n == 1).then_some(Score::new(10));
+        let known = |n: usize| n == 0;
+        let promotion = Promotion {
+            score: &promoted,
+            known: &known,
+            available: &yes,
+        };
+        let running = [Running {
+            node: 0,
+            number: Some(0),
+            failed: false,
+        }];
+        let mut field = Field {
+            score: &score,
+            runnable: &yes,
+            allowed: &yes,
+            load: &load,
+            nodes: 2,
+            keep_ties: false,
+            promotion: Some(&promotion),
+        };
+        let got = distribute(&field, &running, &[], 2, Score::new(1));
+        assert_eq!(got, vec![(1, None), (0, Some(0))]);
+        field.promotion = None;
+        let got = distribute(&field, &running, &[], 2, Score::new(1));
+        assert_eq!(got, vec![(1, Some(0)), (0, None)]);
     }
 
     #[test]
