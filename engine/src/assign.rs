@@ -336,7 +336,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             target.unplaced = Some("no node can run it".to_string());
         }
         if self.cx.p.resource(u).is_some_and(|r| r.is_promotable()) && target.unplaced.is_none() {
-            let (promo, inst) = self.promote(u, &target.instances);
+            let (promo, inst) = self.promote(u, &target.instances, &scores);
             target.promotion = Some(promo);
             target.instances = inst;
         }
@@ -1207,7 +1207,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// Picks promoted instances: highest promotion score first (ties: already
     /// promoted, then name). An instance is eligible only with a promotion score
     /// from its agent or a constraint, and a total of at least zero.
-    fn promote(&self, u: RscId, inst: &[(usize, Role)]) -> (Scores, Vec<(usize, Role)>) {
+    fn promote(
+        &self,
+        u: RscId,
+        inst: &[(usize, Role)],
+        placed_by: &Scores,
+    ) -> (Scores, Vec<(usize, Role)>) {
         let cx = self.cx;
         let mut s = Scores::new(cx.nodes.len());
         let name = cx.name(u).to_string();
@@ -1288,8 +1293,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .filter(|&n| s.parts.get(n).is_some_and(|p| !p.is_empty()) && s.runnable(n))
             .collect();
         // Ties (`cmp_promotable_instance`, then `pcmk__cmp_instance`): the
-        // instance already promoted, then one that did not fail, then (for
-        // an imported cluster) the lower instance number, then the node name.
+        // instance already promoted, then one that did not fail, then the
+        // one its colocations favour, then (for an imported cluster) the
+        // lower instance number, then the node name.
         let instance = |n: usize| {
             cx.nodes
                 .get(n)
@@ -1306,12 +1312,29 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 })
             })
         };
+        // The clone's colocations on the instance's node: with its primaries,
+        // and its dependents' that are not negative
+        // (`cmp_instance_by_colocation`).
+        let colocated = |n: usize| {
+            placed_by
+                .parts
+                .get(n)
+                .into_iter()
+                .flatten()
+                .filter(|c| match c.source {
+                    Source::Colocation { .. } => true,
+                    Source::Dependent { .. } => c.score >= Score::ZERO,
+                    _ => false,
+                })
+                .fold(Score::ZERO, |a, c| a + c.score)
+        };
         cands.sort_by(|&a, &b| {
             let key = |n: usize| {
                 (
                     std::cmp::Reverse(s.total(n)),
                     !current.contains(&n),
                     failed(n),
+                    std::cmp::Reverse(colocated(n)),
                     instance(n),
                     n,
                 )
