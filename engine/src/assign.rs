@@ -58,10 +58,10 @@ impl Scores {
     }
 
     /// The node's total without the parts `skip` picks out.
-    pub fn total_except(&self, node: usize, skip: impl Fn(&Source) -> bool) -> Score {
+    pub fn total_except(&self, node: usize, skip: impl Fn(&Contribution) -> bool) -> Score {
         self.parts.get(node).map_or(Score::NEG_INF, |p| {
             p.iter()
-                .filter(|c| !skip(&c.source))
+                .filter(|c| !skip(c))
                 .fold(Score::ZERO, |acc, c| acc + c.score)
         })
     }
@@ -1076,13 +1076,33 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // what the clone's dependents add, which only the clone's own node
         // order and the check that a node allows an instance see
         // (`pcmk__clone_allocate` merges them into the clone alone).
-        let score = |n: usize| s.total_except(n, |c| matches!(c, Source::Dependent { .. }));
+        // When every available node gets an instance, an instance sees only
+        // the clone's colocations that ban or require (negative or
+        // INFINITY): a finite preference would only shuffle instances
+        // (`append_parent_colocation` when not `all_coloc`).
+        let available = |n: usize| cx.nodes.get(n).is_some_and(|x| x.unavailable().is_none());
+        let max = cx
+            .p
+            .resource(u)
+            .and_then(|r| r.clone.as_ref())
+            .and_then(|c| c.max)
+            .map_or(cx.nodes.len(), |m| m as usize);
+        let all_coloc = max < (0..cx.nodes.len()).filter(|&n| available(n)).count();
+        let score = |n: usize| {
+            s.total_except(n, |c| match c.source {
+                Source::Dependent { .. } => true,
+                Source::Colocation { .. } => {
+                    !all_coloc && c.score > Score::ZERO && !c.score.is_inf()
+                }
+                _ => false,
+            })
+        };
         // An instance may run only where the clone's own score is not
         // negative (`can_run_instance`); its stickiness is not in it.
         let runnable = |n: usize| s.runnable(n);
         let allowed = |n: usize| {
             let t = s.total_except(n, |c| {
-                matches!(c, Source::NodeUnavailable { .. } | Source::NoQuorum)
+                matches!(c.source, Source::NodeUnavailable { .. } | Source::NoQuorum)
             });
             !t.is_neg_inf() && t >= Score::ZERO
         };
@@ -1098,7 +1118,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 .get(n)
                 .is_some_and(|x| cx.s.on(&name, &x.name).is_some_and(|r| r.known()))
         };
-        let available = |n: usize| cx.nodes.get(n).is_some_and(|x| x.unavailable().is_none());
         let promotion = instances::Promotion {
             score: &promoted,
             known: &known,
