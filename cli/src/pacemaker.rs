@@ -100,7 +100,10 @@ pub fn transition_summary(
         let (mut moved_from, mut moved_to): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
         // (A clone's moves are its own placement's, or its clone's when the
         // primitive is placed with it.)
-        let parent_name = r.parent.and_then(|g| policy.resource(g)).map(|g| g.name.as_str());
+        let parent_name = r
+            .parent
+            .and_then(|g| policy.resource(g))
+            .map(|g| g.name.as_str());
         let moves = plan
             .placement(&r.name)
             .filter(|p| !p.moves.is_empty())

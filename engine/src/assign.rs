@@ -101,6 +101,9 @@ pub(crate) struct Target {
     /// Nodes whose instance stays unpromoted only because what its
     /// promotion needs will not happen.
     pub promote_held: Vec<usize>,
+    /// Nodes a new instance with no history anywhere goes to: every node's
+    /// promotion score counts for it (`promotion_score_applies`).
+    pub no_history: Vec<usize>,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -321,7 +324,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
         } else if let Some(why) = why_not {
             target.unplaced = Some(why);
         } else if self.cx.clone_of(u).is_some() {
-            (target.instances, target.moves) = self.choose_clone_nodes(u, &scores);
+            (target.instances, target.moves, target.no_history) =
+                self.choose_clone_nodes(u, &scores);
         } else if let Some(n) = prefer
             .filter(|&p| {
                 scores.runnable(p)
@@ -336,7 +340,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             target.unplaced = Some("no node can run it".to_string());
         }
         if self.cx.p.resource(u).is_some_and(|r| r.is_promotable()) && target.unplaced.is_none() {
-            let (promo, inst) = self.promote(u, &target.instances, &scores);
+            let (promo, inst) = self.promote(u, &target, &scores);
             target.promotion = Some(promo);
             target.instances = inst;
         }
@@ -985,11 +989,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
         &self,
         u: RscId,
         s: &Scores,
-    ) -> (Vec<(usize, Role)>, Vec<(usize, usize)>) {
+    ) -> (Vec<(usize, Role)>, Vec<(usize, usize)>, Vec<usize>) {
         let Some(spec) = self.cx.p.resource(u).and_then(|r| r.clone.clone()) else {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), Vec::new(), Vec::new());
         };
         let mut moves = Vec::new();
+        let mut no_history = Vec::new();
         let node_max = spec.node_max.max(1) as usize;
         // No more can run than every node's share: a larger clone-max means
         // the same, and bounds the work below.
@@ -1013,9 +1018,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
             moves.extend(
                 nodes
                     .iter()
-                    .filter_map(|&(to, from)| from.filter(|f| *f != to).map(|f| (f, to))),
+                    .filter_map(|p| p.from.filter(|f| *f != p.node).map(|f| (f, p.node))),
             );
-            out.extend(nodes.into_iter().map(|(n, _)| (n, role)));
+            no_history.extend(nodes.iter().filter(|p| p.no_history).map(|p| p.node));
+            out.extend(nodes.into_iter().map(|p| (p.node, role)));
         } else {
             // `several_per_node` picks its best node by its own key each time:
             // the candidates need no order.
@@ -1028,7 +1034,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             out.extend(nodes.into_iter().map(|n| (n, role)));
         }
         out.sort();
-        (out, moves)
+        (out, moves, no_history)
     }
 
     /// The nodes of a clone's instances, one per node, as Pacemaker
@@ -1042,7 +1048,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         current: &[(usize, Role)],
         taken: &[usize],
         room: usize,
-    ) -> Vec<(usize, Option<usize>)> {
+    ) -> Vec<instances::Placed> {
         let cx = self.cx;
         let leaves: Vec<RscId> = cx.leaves(u).into_iter().filter(|m| *m != u).collect();
         let members = if leaves.is_empty() { vec![u] } else { leaves };
@@ -1081,12 +1087,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // INFINITY): a finite preference would only shuffle instances
         // (`append_parent_colocation` when not `all_coloc`).
         let available = |n: usize| cx.nodes.get(n).is_some_and(|x| x.unavailable().is_none());
-        let max = cx
-            .p
-            .resource(u)
-            .and_then(|r| r.clone.as_ref())
-            .and_then(|c| c.max)
-            .map_or(cx.nodes.len(), |m| m as usize);
+        let max =
+            cx.p.resource(u)
+                .and_then(|r| r.clone.as_ref())
+                .and_then(|c| c.max)
+                .map_or(cx.nodes.len(), |m| m as usize);
         let all_coloc = max < (0..cx.nodes.len()).filter(|&n| available(n)).count();
         let score = |n: usize| {
             s.total_except(n, |c| match c.source {
@@ -1223,16 +1228,52 @@ impl<'c, 'a> Assigner<'c, 'a> {
             })
     }
 
+    /// Whether the promotion score reported on a node counts for the
+    /// instance placed there (`promotion_score_applies`): for one that ran
+    /// there and stays; on a node where no instance ran and the status is
+    /// known; for a new instance with no history anywhere. An instance
+    /// drawn to another node does not see the score there until it has a
+    /// history there.
+    fn promotion_counts<'t>(&self, u: RscId, target: &'t Target) -> impl Fn(usize) -> bool + 't {
+        let cx = self.cx;
+        let current: Vec<usize> = self.current_instances(u).iter().map(|(n, _)| *n).collect();
+        let first = cx.leaves(u).first().copied().unwrap_or(u);
+        let name = cx.name(first);
+        let known: Vec<bool> = cx
+            .nodes
+            .iter()
+            .map(|x| cx.s.on(name, &x.name).is_some_and(|r| r.known()))
+            .collect();
+        // Instances are told apart only when placed one per node.
+        let told =
+            cx.p.resource(u)
+                .and_then(|r| r.clone.as_ref())
+                .is_some_and(|c| c.node_max <= 1);
+        move |n: usize| {
+            if !told {
+                return true;
+            }
+            let ran_here = current.contains(&n);
+            let left = target.moves.iter().any(|(f, _)| *f == n);
+            let arrived = target.moves.iter().any(|(_, t)| *t == n);
+            (ran_here && !left && !arrived)
+                || (!ran_here && known.get(n).copied().unwrap_or(false))
+                || target.no_history.contains(&n)
+        }
+    }
+
     /// Picks promoted instances: highest promotion score first (ties: already
     /// promoted, then name). An instance is eligible only with a promotion score
     /// from its agent or a constraint, and a total of at least zero.
     fn promote(
         &self,
         u: RscId,
-        inst: &[(usize, Role)],
+        target: &Target,
         placed_by: &Scores,
     ) -> (Scores, Vec<(usize, Role)>) {
         let cx = self.cx;
+        let inst = target.instances.as_slice();
+        let counts = self.promotion_counts(u, target);
         let mut s = Scores::new(cx.nodes.len());
         let name = cx.name(u).to_string();
         let spec =
@@ -1249,7 +1290,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let Some(node) = cx.nodes.get(ni) else {
                 continue;
             };
-            if let Some(v) = self.reported_promotion(u, node) {
+            if let Some(v) = self.reported_promotion(u, node).filter(|_| counts(ni)) {
                 s.add(ni, Score::new(v), Source::Promotion { rsc: name.clone() });
                 for c in placed.parts.get(ni).into_iter().flatten() {
                     if !c.score.is_neg_inf() {

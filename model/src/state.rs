@@ -199,6 +199,7 @@ impl ClusterState {
                     || r.failed.is_some()
                     || r.pending.is_some()
                     || r.promotion.is_some()
+                    || r.probed
             });
         }
         self.resources.retain(|_, m| !m.is_empty());

@@ -1036,12 +1036,12 @@ fn fold(
         let telling_probe = probe && matches!(rc, 0 | 7 | 8);
         let expired = !telling_probe
             && expiry.is_some_and(|e| {
-            !e.unexpired
-                && op
-                    .last_rc_change
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .is_some_and(|at| e.now >= at.saturating_add(e.timeout))
-        });
+                !e.unexpired
+                    && op
+                        .last_rc_change
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .is_some_and(|at| e.now >= at.saturating_add(e.timeout))
+            });
         if expired && expected.is_some_and(|x| x != rc) {
             continue;
         }
@@ -1050,11 +1050,7 @@ fn fold(
         if probe && (rc == 5 || rc == 2 || status == 7) {
             role = Role::Stopped;
             let rc = if status == 7 { 5 } else { rc };
-            failed = Some((
-                FailedOp::of(action, rc),
-                interval,
-                OnFail::Restart,
-            ));
+            failed = Some((FailedOp::of(action, rc), interval, OnFail::Restart));
             continue;
         }
         let outcome = match status {

@@ -60,6 +60,16 @@ pub(crate) struct Promotion<'a> {
     pub available: &'a dyn Fn(usize) -> bool,
 }
 
+/// Where one instance goes: its node, the node it ran on (`None` for one
+/// that was not running), and whether it has no history anywhere, so that
+/// every node's promotion score counts for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub node: usize,
+    pub from: Option<usize>,
+    pub no_history: bool,
+}
+
 /// An instance being placed: a running one, or the `k`-th of those not
 /// running (in instance-number order).
 #[derive(Clone, Copy)]
@@ -86,16 +96,22 @@ impl Promotion<'_> {
     /// have none. Only where the clone allows the node.
     fn applies(&self, field: &Field<'_>, inst: Inst<'_>, n: usize, running: &[Running]) -> bool {
         let active_on = |m: usize| running.iter().any(|r| r.node == m);
-        let unknown_everywhere = match inst {
-            Inst::Running(_) => false,
-            Inst::Inactive(k) => {
-                k > 0 || !(0..field.nodes).any(|m| (self.known)(m) && !active_on(m))
-            }
-        };
         (field.allowed)(n)
             && (inst.node() == Some(n)
                 || (!active_on(n) && (self.known)(n))
-                || unknown_everywhere)
+                || self.unknown_everywhere(field.nodes, inst, running))
+    }
+
+    /// Whether the instance has no history at all: one not running, but
+    /// for the first of those when the resource is known stopped somewhere.
+    fn unknown_everywhere(&self, nodes: usize, inst: Inst<'_>, running: &[Running]) -> bool {
+        match inst {
+            Inst::Running(_) => false,
+            Inst::Inactive(k) => {
+                k > 0
+                    || !(0..nodes).any(|m| (self.known)(m) && !running.iter().any(|r| r.node == m))
+            }
+        }
     }
 
     /// What `inst` adds to its weight for `n`.
@@ -124,15 +140,14 @@ impl Promotion<'_> {
 /// Assigns up to `max` instances, one per node, besides those on `taken`
 /// nodes; `stickiness` is each instance's on its own node (0 when the
 /// clone's scores already hold it). Returns the chosen nodes, in the order
-/// they were chosen, each with the node of the running instance that took
-/// it (`None` for an instance that was not running).
+/// they were chosen, each with the instance that took it.
 pub(crate) fn distribute(
     field: &Field<'_>,
     running: &[Running],
     taken: &[usize],
     max: usize,
     stickiness: Score,
-) -> Vec<(usize, Option<usize>)> {
+) -> Vec<Placed> {
     let mut free: Vec<bool> = (0..field.nodes)
         .map(|n| (field.runnable)(n) && !taken.contains(&n))
         .collect();
@@ -169,7 +184,14 @@ pub(crate) fn distribute(
         };
         (unwelcome, std::cmp::Reverse(priority(i)), rest)
     });
-    let mut chosen: Vec<(usize, Option<usize>)> = Vec::new();
+    let placed = |node: usize, inst: Inst<'_>| Placed {
+        node,
+        from: inst.node(),
+        no_history: field
+            .promotion
+            .is_some_and(|p| p.unknown_everywhere(field.nodes, inst, running)),
+    };
+    let mut chosen: Vec<Placed> = Vec::new();
     let mut kept = vec![false; order.len()];
     // First every running instance that has not failed stays where it runs
     // when no free node weighs more for it.
@@ -184,7 +206,7 @@ pub(crate) fn distribute(
             .max();
         if best.is_some_and(|b| weight(*inst, r.node) >= b) {
             free[r.node] = false;
-            chosen.push((r.node, Some(r.node)));
+            chosen.push(placed(r.node, *inst));
             kept[i] = true;
         }
     }
@@ -197,7 +219,7 @@ pub(crate) fn distribute(
             break;
         };
         free[n] = false;
-        chosen.push((n, inst.node()));
+        chosen.push(placed(n, *inst));
     }
     chosen
 }
@@ -255,7 +277,7 @@ mod tests {
             .collect();
         let mut out: Vec<usize> = distribute(&field, &running, &[], max, Score::new(stick))
             .into_iter()
-            .map(|(n, _)| n)
+            .map(|p| p.node)
             .collect();
         out.sort_unstable();
         out
@@ -286,7 +308,11 @@ mod tests {
                 keep_ties,
                 promotion: None,
             };
-            let got = distribute(&field, &running, &[], 3, Score::ZERO);
+            let got: Vec<(usize, Option<usize>)> =
+                distribute(&field, &running, &[], 3, Score::ZERO)
+                    .into_iter()
+                    .map(|p| (p.node, p.from))
+                    .collect();
             for (from, to) in [(0, want[0]), (1, want[1])] {
                 assert!(
                     got.contains(&(to, Some(from))),
@@ -327,11 +353,15 @@ mod tests {
             keep_ties: false,
             promotion: Some(&promotion),
         };
-        let got = distribute(&field, &running, &[], 2, Score::new(1));
-        assert_eq!(got, vec![(1, None), (0, Some(0))]);
+        let pairs = |field: &Field<'_>| -> Vec<(usize, Option<usize>)> {
+            distribute(field, &running, &[], 2, Score::new(1))
+                .into_iter()
+                .map(|p| (p.node, p.from))
+                .collect()
+        };
+        assert_eq!(pairs(&field), vec![(1, None), (0, Some(0))]);
         field.promotion = None;
-        let got = distribute(&field, &running, &[], 2, Score::new(1));
-        assert_eq!(got, vec![(1, Some(0)), (0, None)]);
+        assert_eq!(pairs(&field), vec![(1, Some(0)), (0, None)]);
     }
 
     #[test]
