@@ -1105,9 +1105,19 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // An instance may run only where the clone's own score is not
         // negative (`can_run_instance`); its stickiness is not in it.
         let runnable = |n: usize| s.runnable(n);
+        // Whether an instance's own node table allows a node when instances
+        // are ordered: the clone's location constraints, operator moves and
+        // failures, not yet its colocations, which each instance meets only
+        // when it is assigned (`node_is_allowed` in `pcmk__cmp_instance`).
         let allowed = |n: usize| {
             let t = s.total_except(n, |c| {
-                matches!(c.source, Source::NodeUnavailable { .. } | Source::NoQuorum)
+                matches!(
+                    c.source,
+                    Source::NodeUnavailable { .. }
+                        | Source::NoQuorum
+                        | Source::Colocation { .. }
+                        | Source::Dependent { .. }
+                )
             });
             !t.is_neg_inf() && t >= Score::ZERO
         };
