@@ -185,6 +185,10 @@ pub fn transition_summary(
                 };
                 lines.push(format!("  * {verb} {shown} ( {detail} )"));
             }
+            // A demotion before a stop is part of that stop's line, a move's
+            // too.
+            let moved_away = used.get(&(ActionKind::Stop, n)).copied().unwrap_or(0);
+            demotes = demotes.saturating_sub(moved_away);
             for _ in restarts..stops_n {
                 stops.push(n);
                 demotes = demotes.saturating_sub(1);
@@ -367,6 +371,16 @@ pub fn transition_summary(
                     }
                     // Pacemaker names an unchanged role after the nodes.
                     lines.push(format!("  * Move {shown} ( {from} -> {to} {} )", role(was)));
+                } else if left_to_pair.is_some() {
+                    // An instance the engine moved, changing role on the way.
+                    if let Some(k) = promote_with_start.get_mut(to).filter(|_| with_promotion) {
+                        *k -= 1;
+                    }
+                    lines.push(format!(
+                        "  * Move {shown} ( {} {from} -> {} {to} )",
+                        role(was),
+                        role(next)
+                    ));
                 } else {
                     break;
                 }
