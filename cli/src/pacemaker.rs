@@ -447,10 +447,14 @@ pub fn transition_summary(
     // Resources the policy no longer has.
     for a in actions.iter().filter(|a| a.kind == ActionKind::Stop) {
         if let Some(rsc) = a.rsc.as_deref().filter(|r| plan.placement(r).is_none()) {
-            lines.push(format!(
-                "  * Stop {rsc} ( {} )  due to node availability",
-                a.node
-            ));
+            // Its role is told when its history shows it promoted.
+            let was = state.on(rsc, &a.node).map_or(Role::Stopped, |x| x.role);
+            let at = if was == Role::Promoted {
+                format!("{} {}", role(was), a.node)
+            } else {
+                a.node.clone()
+            };
+            lines.push(format!("  * Stop {rsc} ( {at} )  due to node availability"));
         }
     }
     let mut out = String::from("Transition Summary:\n");
