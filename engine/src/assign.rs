@@ -104,6 +104,18 @@ pub(crate) struct Target {
     /// Nodes a new instance with no history anywhere goes to: every node's
     /// promotion score counts for it (`promotion_score_applies`).
     pub no_history: Vec<usize>,
+    /// New instances by node, with their rank among the instances not
+    /// running: their numbers follow the running ones' in that order.
+    pub new_rank: Vec<(usize, usize)>,
+}
+
+/// Where a clone's instances go (see `Target`).
+#[derive(Default)]
+struct CloneNodes {
+    instances: Vec<(usize, Role)>,
+    moves: Vec<(usize, usize)>,
+    no_history: Vec<usize>,
+    new_rank: Vec<(usize, usize)>,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -324,8 +336,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
         } else if let Some(why) = why_not {
             target.unplaced = Some(why);
         } else if self.cx.clone_of(u).is_some() {
-            (target.instances, target.moves, target.no_history) =
-                self.choose_clone_nodes(u, &scores);
+            let nodes = self.choose_clone_nodes(u, &scores);
+            target.instances = nodes.instances;
+            target.moves = nodes.moves;
+            target.no_history = nodes.no_history;
+            target.new_rank = nodes.new_rank;
         } else if let Some(n) = prefer
             .filter(|&p| {
                 scores.runnable(p)
@@ -984,17 +999,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// node, best nodes first (ties: nodes that already run one, less load, name).
     /// Also the instances that move, (from, to), where the distribution
     /// tells them.
-    #[allow(clippy::type_complexity)]
-    fn choose_clone_nodes(
-        &self,
-        u: RscId,
-        s: &Scores,
-    ) -> (Vec<(usize, Role)>, Vec<(usize, usize)>, Vec<usize>) {
+    fn choose_clone_nodes(&self, u: RscId, s: &Scores) -> CloneNodes {
         let Some(spec) = self.cx.p.resource(u).and_then(|r| r.clone.clone()) else {
-            return (Vec::new(), Vec::new(), Vec::new());
+            return CloneNodes::default();
         };
         let mut moves = Vec::new();
         let mut no_history = Vec::new();
+        let mut new_rank = Vec::new();
         let node_max = spec.node_max.max(1) as usize;
         // No more can run than every node's share: a larger clone-max means
         // the same, and bounds the work below.
@@ -1021,6 +1032,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     .filter_map(|p| p.from.filter(|f| *f != p.node).map(|f| (f, p.node))),
             );
             no_history.extend(nodes.iter().filter(|p| p.no_history).map(|p| p.node));
+            new_rank.extend(nodes.iter().filter_map(|p| p.new_rank.map(|k| (p.node, k))));
             out.extend(nodes.into_iter().map(|p| (p.node, role)));
         } else {
             // `several_per_node` picks its best node by its own key each time:
@@ -1034,7 +1046,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
             out.extend(nodes.into_iter().map(|n| (n, role)));
         }
         out.sort();
-        (out, moves, no_history)
+        CloneNodes {
+            instances: out,
+            moves,
+            no_history,
+            new_rank,
+        }
     }
 
     /// The nodes of a clone's instances, one per node, as Pacemaker
@@ -1366,9 +1383,21 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // instance already promoted, then one that did not fail, then the
         // one its colocations favour, then (for an imported cluster) the
         // lower instance number, then the node name.
+        // A new instance's number follows the running ones', by its rank
+        // among the new (`u32::MAX` only where the state gives no number).
+        let running = u32::try_from(self.current_instances(u).len()).unwrap_or(u32::MAX);
         let instance = |n: usize| {
+            if let Some(&(_, k)) = target.new_rank.iter().find(|(x, _)| *x == n) {
+                return running.saturating_add(u32::try_from(k).unwrap_or(u32::MAX));
+            }
+            // An instance the distribution moved keeps its number.
+            let from = target
+                .moves
+                .iter()
+                .find(|(_, t)| *t == n)
+                .map_or(n, |(f, _)| *f);
             cx.nodes
-                .get(n)
+                .get(from)
                 .and_then(|x| cx.s.on(&name, &x.name))
                 .and_then(|r| r.instance)
                 .unwrap_or(u32::MAX)

@@ -51,7 +51,7 @@ fuzz_target!(|input: Input| {
         e.role = [Role::Started, Role::Promoted, Role::Unpromoted, Role::Stopped][*role as usize % 4];
         e.promotion = promo.map(i64::from);
         if *failed {
-            e.failed = Some(FailedOp { op: [OpAction::Monitor, OpAction::Stop, OpAction::Start][*role as usize % 3], rc: 1, agent_missing: false });
+            e.failed = Some(FailedOp::of([OpAction::Monitor, OpAction::Stop, OpAction::Start][*role as usize % 3], 1));
         }
     }
     for (r, n, count, at) in input.failures.iter().take(8) {

@@ -61,13 +61,16 @@ pub(crate) struct Promotion<'a> {
 }
 
 /// Where one instance goes: its node, the node it ran on (`None` for one
-/// that was not running), and whether it has no history anywhere, so that
-/// every node's promotion score counts for it.
+/// that was not running), whether it has no history anywhere, so that
+/// every node's promotion score counts for it, and for a new instance its
+/// rank among those not running (their instance numbers follow the running
+/// ones', in this order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Placed {
     pub node: usize,
     pub from: Option<usize>,
     pub no_history: bool,
+    pub new_rank: Option<usize>,
 }
 
 /// An instance being placed: a running one, or the `k`-th of those not
@@ -190,6 +193,10 @@ pub(crate) fn distribute(
         no_history: field
             .promotion
             .is_some_and(|p| p.unknown_everywhere(field.nodes, inst, running)),
+        new_rank: match inst {
+            Inst::Running(_) => None,
+            Inst::Inactive(k) => Some(k),
+        },
     };
     let mut chosen: Vec<Placed> = Vec::new();
     let mut kept = vec![false; order.len()];
