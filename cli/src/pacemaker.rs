@@ -286,17 +286,7 @@ pub fn transition_summary(
                     .map(|x| {
                         x.parts
                             .iter()
-                            .filter(|c| {
-                                use halo_engine::Source as S;
-                                matches!(
-                                    c.source,
-                                    S::Location { .. }
-                                        | S::OptIn
-                                        | S::FailCount { .. }
-                                        | S::HardError { .. }
-                                        | S::Operator { .. }
-                                )
-                            })
+                            .filter(|c| c.source.in_instance_table())
                             .fold(halo_model::Score::ZERO, |a, c| a + c.score)
                     })
             };

@@ -101,9 +101,6 @@ pub(crate) struct Target {
     /// Nodes whose instance stays unpromoted only because what its
     /// promotion needs will not happen.
     pub promote_held: Vec<usize>,
-    /// Nodes a new instance with no history anywhere goes to: every node's
-    /// promotion score counts for it (`promotion_score_applies`).
-    pub no_history: Vec<usize>,
     /// New instances by node, with their rank among the instances not
     /// running: their numbers follow the running ones' in that order.
     pub new_rank: Vec<(usize, usize)>,
@@ -114,7 +111,6 @@ pub(crate) struct Target {
 struct CloneNodes {
     instances: Vec<(usize, Role)>,
     moves: Vec<(usize, usize)>,
-    no_history: Vec<usize>,
     new_rank: Vec<(usize, usize)>,
 }
 
@@ -339,7 +335,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let nodes = self.choose_clone_nodes(u, &scores);
             target.instances = nodes.instances;
             target.moves = nodes.moves;
-            target.no_history = nodes.no_history;
             target.new_rank = nodes.new_rank;
         } else if let Some(n) = prefer
             .filter(|&p| {
@@ -1004,7 +999,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
             return CloneNodes::default();
         };
         let mut moves = Vec::new();
-        let mut no_history = Vec::new();
         let mut new_rank = Vec::new();
         let node_max = spec.node_max.max(1) as usize;
         // No more can run than every node's share: a larger clone-max means
@@ -1031,7 +1025,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     .iter()
                     .filter_map(|p| p.from.filter(|f| *f != p.node).map(|f| (f, p.node))),
             );
-            no_history.extend(nodes.iter().filter(|p| p.no_history).map(|p| p.node));
             new_rank.extend(nodes.iter().filter_map(|p| p.new_rank.map(|k| (p.node, k))));
             out.extend(nodes.into_iter().map(|p| (p.node, role)));
         } else {
@@ -1049,7 +1042,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
         CloneNodes {
             instances: out,
             moves,
-            no_history,
             new_rank,
         }
     }
@@ -1123,19 +1115,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // negative (`can_run_instance`); its stickiness is not in it.
         let runnable = |n: usize| s.runnable(n);
         // Whether an instance's own node table allows a node when instances
-        // are ordered: the clone's location constraints, operator moves and
-        // failures, not yet its colocations, which each instance meets only
-        // when it is assigned (`node_is_allowed` in `pcmk__cmp_instance`).
+        // are ordered (`Source::in_instance_table`).
         let allowed = |n: usize| {
-            let t = s.total_except(n, |c| {
-                matches!(
-                    c.source,
-                    Source::NodeUnavailable { .. }
-                        | Source::NoQuorum
-                        | Source::Colocation { .. }
-                        | Source::Dependent { .. }
-                )
-            });
+            let t = s.total_except(n, |c| !c.source.in_instance_table());
             !t.is_neg_inf() && t >= Score::ZERO
         };
         let load = |n: usize| self.load.get(n).copied().unwrap_or(0);
@@ -1271,6 +1253,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .iter()
             .map(|x| cx.s.on(name, &x.name).is_some_and(|r| r.known()))
             .collect();
+        let known_stopped = known
+            .iter()
+            .enumerate()
+            .any(|(m, k)| *k && !current.contains(&m));
         // Instances are told apart only when placed one per node.
         let told =
             cx.p.resource(u)
@@ -1285,12 +1271,15 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let arrived = target.moves.iter().any(|(_, t)| *t == n);
             (ran_here && !left && !arrived)
                 || (!ran_here && known.get(n).copied().unwrap_or(false))
-                || target.no_history.contains(&n)
+                || target
+                    .new_rank
+                    .iter()
+                    .any(|&(x, k)| x == n && instances::without_history(k, known_stopped))
         }
     }
 
-    /// Picks promoted instances: highest promotion score first (ties: already
-    /// promoted, then name). An instance is eligible only with a promotion score
+    /// Picks promoted instances: highest promotion score first (ties as
+    /// `cmp_promotable_instance` breaks them, below). An instance is eligible only with a promotion score
     /// from its agent or a constraint, and a total of at least zero.
     fn promote(
         &self,

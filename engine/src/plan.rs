@@ -239,6 +239,23 @@ impl fmt::Display for Source {
 }
 
 impl Source {
+    /// Whether the part is in each clone instance's own node table when
+    /// the instances are ordered: the clone's location constraints (opt-in
+    /// included), failures and operator moves, which Pacemaker copies into
+    /// its instances; not availability, stickiness or colocations, which an
+    /// instance meets only when it is assigned (`node_is_allowed` in
+    /// `pcmk__cmp_instance`).
+    pub fn in_instance_table(&self) -> bool {
+        matches!(
+            self,
+            Source::Location { .. }
+                | Source::OptIn
+                | Source::FailCount { .. }
+                | Source::HardError { .. }
+                | Source::Operator { .. }
+        )
+    }
+
     /// The policy item this part came from, if any.
     pub fn origin(&self) -> Option<Origin> {
         match self {

@@ -61,16 +61,23 @@ pub(crate) struct Promotion<'a> {
 }
 
 /// Where one instance goes: its node, the node it ran on (`None` for one
-/// that was not running), whether it has no history anywhere, so that
-/// every node's promotion score counts for it, and for a new instance its
-/// rank among those not running (their instance numbers follow the running
-/// ones', in this order).
+/// that was not running), and for a new instance its rank among those not
+/// running (their instance numbers follow the running ones', in this
+/// order; see [`without_history`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Placed {
     pub node: usize,
     pub from: Option<usize>,
-    pub no_history: bool,
     pub new_rank: Option<usize>,
+}
+
+/// Whether the new instance of this rank has no history anywhere, so that
+/// every node's promotion score counts for it: histories of stopped
+/// anonymous instances all belong to the first instance not running
+/// (`find_anonymous_clone`), so only that one has any, and only when the
+/// resource is known stopped somewhere.
+pub(crate) fn without_history(rank: usize, known_stopped_somewhere: bool) -> bool {
+    rank > 0 || !known_stopped_somewhere
 }
 
 /// An instance being placed: a running one, or the `k`-th of those not
@@ -94,9 +101,7 @@ impl Promotion<'_> {
     /// Whether the score on `n` counts for `inst` (`promotion_score_applies`):
     /// on its own node; on a node where no instance runs and the resource's
     /// status is known; everywhere for an instance that has no history at
-    /// all. Histories of stopped anonymous instances all belong to the
-    /// first instance not running (`find_anonymous_clone`), so the others
-    /// have none. Only where the clone allows the node.
+    /// all. Only where the clone allows the node.
     fn applies(&self, field: &Field<'_>, inst: Inst<'_>, n: usize, running: &[Running]) -> bool {
         let active_on = |m: usize| running.iter().any(|r| r.node == m);
         (field.allowed)(n)
@@ -105,15 +110,14 @@ impl Promotion<'_> {
                 || self.unknown_everywhere(field.nodes, inst, running))
     }
 
-    /// Whether the instance has no history at all: one not running, but
-    /// for the first of those when the resource is known stopped somewhere.
+    /// Whether the instance has no history at all ([`without_history`]).
     fn unknown_everywhere(&self, nodes: usize, inst: Inst<'_>, running: &[Running]) -> bool {
         match inst {
             Inst::Running(_) => false,
-            Inst::Inactive(k) => {
-                k > 0
-                    || !(0..nodes).any(|m| (self.known)(m) && !running.iter().any(|r| r.node == m))
-            }
+            Inst::Inactive(k) => without_history(
+                k,
+                (0..nodes).any(|m| (self.known)(m) && !running.iter().any(|r| r.node == m)),
+            ),
         }
     }
 
@@ -190,9 +194,6 @@ pub(crate) fn distribute(
     let placed = |node: usize, inst: Inst<'_>| Placed {
         node,
         from: inst.node(),
-        no_history: field
-            .promotion
-            .is_some_and(|p| p.unknown_everywhere(field.nodes, inst, running)),
         new_rank: match inst {
             Inst::Running(_) => None,
             Inst::Inactive(k) => Some(k),
