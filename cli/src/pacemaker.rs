@@ -16,6 +16,56 @@ fn role(r: Role) -> &'static str {
     }
 }
 
+/// A primitive found active on several nodes that runs on one afterwards:
+/// its role does not change, so Pacemaker tells one line, from the node it
+/// counts as current — the first it was found on, online nodes first
+/// (`pe__current_node`) — to where it runs next; the stops elsewhere go
+/// untold (`rsc_action_default`).
+fn multiply_active(
+    policy: &Policy,
+    state: &ClusterState,
+    rsc: &str,
+    mine: &[&&halo_engine::Action],
+    shown: &str,
+) -> Option<String> {
+    let active: Vec<&str> = policy
+        .cluster
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .filter(|n| state.on(rsc, n).is_some_and(|x| x.role.is_active()))
+        .collect();
+    let mut starts = mine.iter().filter(|a| a.kind == ActionKind::Start);
+    let (Some(next), None) = (starts.next(), starts.next()) else {
+        return None;
+    };
+    if active.len() < 2 {
+        return None;
+    }
+    let online = |n: &&str| {
+        state
+            .nodes
+            .get(*n)
+            .is_none_or(|s| s.status == halo_model::NodeStatus::Online)
+    };
+    let current = active.iter().copied().find(online).unwrap_or(active[0]);
+    // Pacemaker's failed flag is the resource's, whichever node it failed on.
+    let failed = state
+        .resources
+        .get(rsc)
+        .is_some_and(|per| per.values().any(|x| x.failed.is_some()))
+        || mine
+            .iter()
+            .any(|a| a.because.iter().any(|b| matches!(b, Reason::Failed { .. })));
+    let next = next.node.as_str();
+    Some(match (current == next, failed) {
+        (true, true) => format!("  * Recover {shown} ( {current} )"),
+        (true, false) => format!("  * Restart {shown} ( {current} )"),
+        (false, true) => format!("  * Recover {shown} ( {current} -> {next} )"),
+        (false, false) => format!("  * Move {shown} ( {current} -> {next} )"),
+    })
+}
+
 /// The Transition Summary of a plan. `display` maps resource names to the ids
 /// Pacemaker prints (a clone's primitive).
 pub fn transition_summary(
@@ -80,6 +130,12 @@ pub fn transition_summary(
             || r.parent
                 .and_then(|g| policy.resource(g))
                 .is_some_and(|g| g.is_promotable());
+        if !cloned {
+            if let Some(line) = multiply_active(policy, state, &r.name, &mine, &shown) {
+                lines.push(line);
+                continue;
+            }
+        }
         let has = |k: ActionKind, n: &str| mine.iter().any(|a| a.kind == k && a.node == n);
         let current = |n: &str| state.on(&r.name, n).map_or(Role::Stopped, |x| x.role);
         let with_role = |n: &str, r: Role| {

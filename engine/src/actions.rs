@@ -506,6 +506,9 @@ impl<'c, 'a> Builder<'c, 'a> {
 
     /// Mandatory orders (and group membership): when `first` stops on a node
     /// where it will run again or elsewhere, a running `then` restarts too.
+    /// An order whose `then` action is a stop restarts `then` the same way:
+    /// `first`'s action made required makes `then`'s stop required
+    /// (`pe_order_implies_then`), and `then`, still placed, starts again.
     fn restart_dependents(&mut self) {
         let cx = self.cx;
         // (first, what of first triggers, then, same node only, from an order)
@@ -519,7 +522,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 first,
                 first_action,
                 then,
-                then_action: OpAction::Start,
+                then_action: OpAction::Start | OpAction::Stop,
                 kind,
                 first_min,
                 symmetrical,

@@ -383,11 +383,7 @@ impl<'a> Ctx<'a> {
             let role = (failed.op == OpAction::Monitor)
                 .then_some(rs.role)
                 .filter(|r| *r != Role::Started);
-            let mut on_fail = prim
-                .op(failed.op, role)
-                .or_else(|| prim.op(failed.op, None))
-                .map(|o| o.effective_on_fail(self.p.cluster.fencing))
-                .unwrap_or_else(|| default_on_fail(failed.op, self.p.cluster.fencing));
+            let mut on_fail = failure_on_fail(prim, failed, role, self.p.cluster.fencing);
             // A missing agent cannot be ignored.
             if failed.agent_missing && on_fail == OnFail::Ignore {
                 on_fail = OnFail::Restart;
@@ -518,10 +514,7 @@ impl<'a> Ctx<'a> {
             let mut fence = Vec::new();
             let mut standby = Vec::new();
             for (ni, failed) in &info.recover {
-                let on_fail = prim
-                    .op(failed.op, None)
-                    .map(|o| o.effective_on_fail(fencing))
-                    .unwrap_or_else(|| default_on_fail(failed.op, fencing));
+                let on_fail = failure_on_fail(prim, failed, None, fencing);
                 match on_fail {
                     OnFail::Fence if self.nodes.get(*ni).is_some_and(|n| n.fenceable) => {
                         fence.push(*ni)
@@ -740,6 +733,27 @@ pub struct OrderSide {
     pub then_action: OpAction,
     /// Instance to instance on each node (see [`Ctx::interleaved`]).
     pub interleave: bool,
+}
+
+/// The reaction a failure calls for: its action's declared on-fail (the
+/// declaration for the role it failed in first), or the default. A probe is
+/// never declared — Pacemaker finds an action's configuration by name and
+/// interval (`find_rsc_op_entry`) — so a failed probe takes the default.
+fn failure_on_fail(
+    prim: &halo_model::Primitive,
+    failed: &halo_model::FailedOp,
+    role: Option<Role>,
+    fencing: bool,
+) -> OnFail {
+    let declared = if failed.probe {
+        None
+    } else {
+        prim.op(failed.op, role)
+            .or_else(|| prim.op(failed.op, None))
+    };
+    declared
+        .map(|o| o.effective_on_fail(fencing))
+        .unwrap_or_else(|| default_on_fail(failed.op, fencing))
 }
 
 /// Pacemaker's default on-fail for an operation that has no declaration.

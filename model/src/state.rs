@@ -386,6 +386,12 @@ pub struct FailedOp {
     /// (`unpack_rsc_op_failure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The failure was a probe's (a one-off monitor asking whether the
+    /// resource runs on the node). Probes are never configured, so the
+    /// configured monitors' on-fail does not apply: Pacemaker looks an
+    /// action's configuration up by name and interval (`find_rsc_op_entry`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
 }
 
 impl FailedOp {
@@ -396,6 +402,7 @@ impl FailedOp {
             rc,
             agent_missing: false,
             task: None,
+            probe: false,
         }
     }
 

@@ -30,6 +30,9 @@ pub(crate) struct Builder<'a> {
     pub startup_fencing: bool,
     /// The time the status is read at (failure-timeout expiry), if known.
     pub now: Option<i64>,
+    /// Fail counts are named per resource (`fail-count-RSC`), not per
+    /// operation (`fail-count-RSC#OP_INTERVAL`): see `Top` in lib.rs.
+    pub legacy_fail_counts: bool,
     /// What `id-ref`s point at.
     pub refs: Refs<'a>,
     /// Clones' clone-min, for the orders that start after them.

@@ -325,6 +325,10 @@ fn fold_histories(
 /// What the `<cib>` element itself says.
 struct Top {
     execution_date: Option<i64>,
+    /// Fail counts are per resource, not per operation: the CIB was
+    /// written by a controller older than feature set 3.0.13 (Pacemaker
+    /// 1.1.17), or says no feature set at all (`generate_fail_regexes`).
+    legacy_fail_counts: bool,
     quorate: Option<bool>,
     dc: Option<String>,
 }
@@ -336,11 +340,30 @@ impl Top {
         }
         Ok(Top {
             execution_date: root.attr("execution-date").and_then(|v| v.parse().ok()),
+            legacy_fail_counts: root
+                .attr("crm_feature_set")
+                .is_none_or(|v| version_below(v, &[3, 0, 13])),
             // Membership decides quorum in Pacemaker; the CIB records the verdict.
             quorate: root.attr("have-quorum").map(|v| v == "1" || v == "true"),
             dc: root.attr("dc-uuid").map(str::to_string),
         })
     }
+}
+
+/// Whether a dotted version is below `than`, compared number by number
+/// (Pacemaker's `compare_version`; a missing number counts as 0).
+fn version_below(v: &str, than: &[u64]) -> bool {
+    let parts: Vec<u64> = v
+        .split('.')
+        .map(|p| p.trim().parse().unwrap_or(0))
+        .collect();
+    for (i, t) in than.iter().enumerate() {
+        let p = parts.get(i).copied().unwrap_or(0);
+        if p != *t {
+            return p < *t;
+        }
+    }
+    false
 }
 
 /// The configuration read, and the state it implies before the status.
@@ -353,6 +376,7 @@ fn begin<'a>(
 ) -> (config::Builder<'a>, ClusterState) {
     let mut b = config::Builder {
         now: now.or(top.execution_date).or(clock),
+        legacy_fail_counts: top.legacy_fail_counts,
         refs,
         templates: cfg
             .first("resources")
@@ -434,9 +458,9 @@ fn finish(mut b: config::Builder<'_>, mut state: ClusterState, top: &Top) -> Imp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halo_model::{NodeStatus, Role, Score};
+    use halo_model::{FailCount, NodeStatus, Role, Score};
 
-    const CIB: &str = r#"<cib have-quorum="1" execution-date="1700000000">
+    const CIB: &str = r#"<cib have-quorum="1" crm_feature_set="3.16.2" execution-date="1700000000">
   <configuration>
     <crm_config><cluster_property_set id="o">
       <nvpair id="o1" name="stonith-enabled" value="false"/>
@@ -517,6 +541,40 @@ mod tests {
     /// op_defaults sets go by score, then document order, and the first to
     /// give a timeout wins; an operation's own timeout wins over them all;
     /// a rule that picks starts writes the start (`unpack_operation`).
+    /// A CIB's feature set says how fail counts are named: per resource
+    /// before 3.0.13 (and when it says none), per operation since; a name
+    /// of the other form counts for nothing, as in Pacemaker.
+    #[test]
+    fn fail_counts_are_named_as_the_feature_set_says() {
+        let cib = |set: &str| {
+            format!(
+                r#"<cib have-quorum="1" {set} execution-date="1000"><configuration><crm_config/>
+  <nodes><node id="1" uname="n1"/></nodes>
+  <resources><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="b" class="ocf" provider="pacemaker" type="Dummy"/></resources>
+  </configuration><status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">
+  <transient_attributes id="1"><instance_attributes id="s1">
+    <nvpair id="s1" name="fail-count-a" value="3"/>
+    <nvpair id="s2" name="fail-count-b#start_0" value="INFINITY"/>
+    <nvpair id="s3" name="fail-count-b#bogus" value="7"/>
+  </instance_attributes></transient_attributes></node_state></status></cib>"#
+            )
+        };
+        let counts = |set: &str| {
+            let i = import(&cib(set)).unwrap();
+            ["a", "b"].map(|r| i.state.failcount(r, "n1").map_or(0, |f| f.count))
+        };
+        assert_eq!(counts(""), [3, 0]);
+        assert_eq!(counts(r#"crm_feature_set="3.0.12""#), [3, 0]);
+        assert_eq!(
+            counts(r#"crm_feature_set="3.0.13""#),
+            [0, FailCount::INFINITE]
+        );
+        assert_eq!(
+            counts(r#"crm_feature_set="3.16.2""#),
+            [0, FailCount::INFINITE]
+        );
+    }
+
     #[test]
     fn op_defaults_rules_give_timeouts_in_pacemakers_order() {
         let xml = r#"<cib><configuration><crm_config/><nodes><node id="1" uname="n1"/></nodes>
@@ -608,7 +666,7 @@ mod tests {
             (lrm.as_str(), attributes)
         };
         format!(
-            r#"<cib have-quorum="1" execution-date="1000"><configuration>
+            r#"<cib have-quorum="1" crm_feature_set="3.16.2" execution-date="1000"><configuration>
     <crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
     <nodes><node id="1" uname="n1"/></nodes><resources>{primitives}</resources></configuration>
   <status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">{a}{b}</node_state></status></cib>"#

@@ -267,6 +267,14 @@ impl Builder<'_> {
     /// A transient node attribute: fail counts, last failures, promotion scores,
     /// standby, or an attribute rules can test.
     fn transient(&mut self, state: &mut ClusterState, node: &str, k: &str, v: &str) {
+        let legacy = self.legacy_fail_counts;
+        let failure_of = |s: &str| -> Option<String> {
+            let id = failure_attr(s, legacy)?;
+            self.names
+                .get(strip_instance(id))
+                .and_then(|r| self.policy.resource(*r))
+                .map(|r| r.name.clone())
+        };
         let rsc_of = |s: &str| -> Option<String> {
             let id = s.split('#').next().unwrap_or(s);
             let id = strip_instance(id);
@@ -276,7 +284,7 @@ impl Builder<'_> {
                 .map(|r| r.name.clone())
         };
         if let Some(rest) = k.strip_prefix("fail-count-") {
-            if let Some(rsc) = rsc_of(rest) {
+            if let Some(rsc) = failure_of(rest) {
                 let fc = state.failure_mut(&rsc, node);
                 let n = crate::config::score(v)
                     .map_or(0, |s| s.value().clamp(0, i64::from(FailCount::INFINITE)));
@@ -284,16 +292,15 @@ impl Builder<'_> {
                     .count
                     .saturating_add(u32::try_from(n).unwrap_or(0))
                     .min(FailCount::INFINITE);
-                if fc.op.is_none() {
-                    fc.op = rest
-                        .split('#')
-                        .nth(1)
-                        .and_then(|o| o.split('_').next())
-                        .and_then(OpAction::parse);
+                // A probe's failure (`#monitor_0`) has no on-fail that
+                // keeps acting: probes are never configured.
+                let failed_op = rest.split('#').nth(1).unwrap_or_default();
+                if fc.op.is_none() && failed_op != "monitor_0" {
+                    fc.op = failed_op.split('_').next().and_then(OpAction::parse);
                 }
             }
         } else if let Some(rest) = k.strip_prefix("last-failure-") {
-            if let Some(rsc) = rsc_of(rest) {
+            if let Some(rsc) = failure_of(rest) {
                 let fc = state.failure_mut(&rsc, node);
                 fc.last_failure = fc.last_failure.max(Timestamp(v.parse().unwrap_or(0)));
             }
@@ -401,12 +408,15 @@ impl Builder<'_> {
         };
         let fencing = self.policy.cluster.fencing;
         let prim = rsc.primitive();
+        // An action's configuration is found by name and interval
+        // (`find_rsc_op_entry`): a monitor of another interval, and a probe,
+        // have none of their own.
         let on_fail = |action: OpAction, interval: u64| {
             prim.and_then(|p| {
                 p.ops
                     .iter()
                     .find(|o| o.action == action && o.interval.as_ms() == interval)
-                    .or_else(|| p.op(action, None))
+                    .or_else(|| p.op(action, None).filter(|_| action != OpAction::Monitor))
             })
             .map(|o| o.effective_on_fail(fencing))
             .unwrap_or(match action {
@@ -966,6 +976,22 @@ fn succeeded(
     }
 }
 
+/// The resource a fail count or last-failure attribute (its name after
+/// the prefix) is for, if it is named as the CIB's feature set says
+/// (`generate_fail_regex`): `RSC` alone when fail counts are per resource
+/// (`legacy`), `RSC#OP_INTERVAL` otherwise. A name of the other form does
+/// not count.
+fn failure_attr(name: &str, legacy: bool) -> Option<&str> {
+    match name.split_once('#') {
+        None => legacy.then_some(name),
+        Some((rsc, op)) => {
+            let (task, interval) = op.rsplit_once('_')?;
+            let numeric = !interval.is_empty() && interval.bytes().all(|b| b.is_ascii_digit());
+            (!legacy && !task.is_empty() && numeric).then_some(rsc)
+        }
+    }
+}
+
 /// Folds an operation history, as Pacemaker reads it. `on_fail` gives the configured reaction to a failure
 /// of an operation (action, interval in ms); `ignore` makes Pacemaker pretend
 /// the operation succeeded.
@@ -1050,7 +1076,11 @@ fn fold(
         if probe && (rc == 5 || rc == 2 || status == 7) {
             role = Role::Stopped;
             let rc = if status == 7 { 5 } else { rc };
-            failed = Some((FailedOp::of(action, rc), interval, OnFail::Restart));
+            let f = FailedOp {
+                probe: true,
+                ..FailedOp::of(action, rc)
+            };
+            failed = Some((f, interval, OnFail::Restart));
             continue;
         }
         let outcome = match status {
@@ -1134,6 +1164,7 @@ fn fold(
             FailedOp {
                 agent_missing,
                 task: other.map(str::to_string),
+                probe,
                 ..FailedOp::of(action, rc)
             },
             interval,

@@ -1,13 +1,12 @@
-//! `cargo xtask differential [--cases N] [--seed S] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]`
+//! `cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]`
 //!
-//! Differential testing against Pacemaker: generates random small CIBs in the
-//! style of the corpus's tiers 1 and 2 (primitives, a group, clones and
-//! promotable clones, location/colocation/order constraints, stickiness,
-//! migration-threshold, running resources, failed monitors, standby and
-//! offline nodes), runs `crm_simulate -x CIB -S` and
+//! Differential testing against Pacemaker: generates random CIBs
+//! (`generate.rs`: three kinds that follow the corpus's tiers, drawn in turn
+//! unless `--kind` picks one), runs `crm_simulate -x CIB -S` and
 //! `halo simulate --cib CIB --format pacemaker` on each, and compares their
 //! Transition Summaries the way the corpus's `compare.py` does (reason text
-//! ignored, clone instance numbers stripped, `blocked` kept).
+//! ignored, clone instance numbers stripped, `blocked` kept). Agreement is
+//! reported per kind and per feature (the corpus's `classify.py` tags).
 //!
 //! With `--generator gen-cib`, the CIBs come from `../shared/tools/gen_cib.py`
 //! instead (Dummy primitives, groups, anonymous interleaved clones, location
@@ -21,10 +20,14 @@
 //! needs no crm_simulate.
 //!
 //! Without `--seed`, each run draws a fresh seed and prints it; pass it back
-//! with `--seed` to replay a run. Every disagreement is written to DIR (default `target/differential`) as a
-//! reproducer: the CIB and both summaries. The run fails when the agreement
-//! rate falls below `--min-agreement` (default 0: report only).
+//! with `--seed` (and the same `--kind` and `--cases`) to replay a run. Every
+//! disagreement is written to DIR (default `target/differential`) as a
+//! reproducer: the CIB and both summaries; the first few are shrunk to a
+//! minimal CIB that still disagrees (`CASE.min.xml`). The run fails when the
+//! agreement rate falls below `--min-agreement` (default 0: report only), or
+//! when crm_simulate could not plan a generated CIB (a generator defect).
 
+use crate::generate::{self, Digests, Kind};
 use rand::{RngExt, SeedableRng};
 use rand_xorshift::XorShiftRng;
 use std::collections::BTreeMap;
@@ -40,6 +43,8 @@ enum Generator {
 
 struct Options {
     cases: u32,
+    /// The kinds of the own generator's cases: one, or all three in turn.
+    kinds: Vec<Kind>,
     seed: u64,
     generator: Generator,
     out: PathBuf,
@@ -51,6 +56,7 @@ struct Options {
 fn options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         cases: 200,
+        kinds: Kind::ALL.to_vec(),
         seed: fresh_seed(),
         generator: Generator::Own,
         out: crate::root().join("target/differential"),
@@ -76,6 +82,14 @@ fn options(args: &[String]) -> Result<Options, String> {
                     "own" => Generator::Own,
                     "gen-cib" => Generator::GenCib,
                     g => return Err(format!("--generator: `{g}` is not own or gen-cib")),
+                }
+            }
+            "--kind" => {
+                let k = value("tier1, tier2, tier3 or all")?;
+                o.kinds = match Kind::parse(&k) {
+                    Some(kind) => vec![kind],
+                    None if k == "all" => Kind::ALL.to_vec(),
+                    None => return Err(format!("--kind: `{k}` is not tier1, tier2, tier3 or all")),
                 }
             }
             "--out" => o.out = PathBuf::from(value("a directory")?),
@@ -120,7 +134,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     std::fs::create_dir_all(&all).map_err(|e| format!("{}: {e}", all.display()))?;
     let work = o.out.join("work.xml");
     let digests = digests(&o.out)?;
-    let (mut agree, mut disagree, mut unsupported) = (0u32, 0u32, 0u32);
+    let mut tally: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut shrunk = 0u32;
     let mut outcome: BTreeMap<String, bool> = BTreeMap::new();
     println!(
@@ -129,23 +143,32 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     );
     for i in 0..o.cases {
         let seed = o.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i));
-        let cib = match o.generator {
-            Generator::Own => generate(seed, &digests),
-            Generator::GenCib => gen_cib(seed, &o.out)?,
+        let (label, cib) = match o.generator {
+            Generator::Own => {
+                let kind = o.kinds[i as usize % o.kinds.len()];
+                (kind.name(), generate::generate(seed, kind, &digests))
+            }
+            Generator::GenCib => ("gen-cib", gen_cib(seed, &o.out)?),
         };
-        let case = format!("seed-{seed}");
+        let case = format!("{label}-{seed}");
         let _ = std::fs::write(all.join(format!("{case}.xml")), &cib);
+        let t = tally.entry(label).or_default();
         match judge(&halo, &work, &cib)? {
+            Verdict::Invalid { pcmk } => {
+                t.invalid += 1;
+                save(&o.out, &case, &cib, &pcmk, "")?;
+                eprintln!("  {case}: crm_simulate gave no plan (a generator defect)");
+            }
             Verdict::Unsupported { pcmk, why } => {
-                unsupported += 1;
+                t.unsupported += 1;
                 save(&o.out, &case, &cib, &pcmk, &why)?;
             }
             Verdict::Agree => {
-                agree += 1;
+                t.agree += 1;
                 outcome.insert(case, true);
             }
             Verdict::Disagree { pcmk, ours } => {
-                disagree += 1;
+                t.disagree += 1;
                 outcome.insert(case.clone(), false);
                 save(&o.out, &case, &cib, &pcmk, &ours)?;
                 if shrunk < o.shrink {
@@ -158,21 +181,24 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             eprintln!("  {} of {} cases", i + 1, o.cases);
         }
     }
-    let total = agree + disagree + unsupported;
-    let rate = if total == 0 {
-        100.0
-    } else {
-        f64::from(agree) * 100.0 / f64::from(total)
-    };
     report_features(&all, &outcome);
+    let mut sum = Tally::default();
+    for (label, t) in &tally {
+        if tally.len() > 1 {
+            println!("  {label}: {}", t.line());
+        }
+        sum.add(t);
+    }
+    let rate = sum.rate();
     println!(
-        "differential: {agree}/{total} agree ({rate:.1}%), {disagree} disagree, {unsupported} unsupported; reproducers in {}",
+        "differential: {}; reproducers in {}",
+        sum.line(),
         o.out.display()
     );
-    Ok(if rate + 1e-9 < o.min_agreement {
+    Ok(if rate + 1e-9 < o.min_agreement || sum.invalid > 0 {
         eprintln!(
-            "agreement {rate:.1}% is below the required {:.1}%",
-            o.min_agreement
+            "agreement {rate:.1}% (required {:.1}%), {} cases crm_simulate could not plan",
+            o.min_agreement, sum.invalid
         );
         ExitCode::FAILURE
     } else {
@@ -180,9 +206,56 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     })
 }
 
+/// How the cases of one kind came out.
+#[derive(Default)]
+struct Tally {
+    agree: u32,
+    disagree: u32,
+    unsupported: u32,
+    /// Cases crm_simulate itself could not plan: not counted in the rate.
+    invalid: u32,
+}
+
+impl Tally {
+    fn total(&self) -> u32 {
+        self.agree + self.disagree + self.unsupported
+    }
+
+    fn rate(&self) -> f64 {
+        if self.total() == 0 {
+            100.0
+        } else {
+            f64::from(self.agree) * 100.0 / f64::from(self.total())
+        }
+    }
+
+    fn add(&mut self, o: &Tally) {
+        self.agree += o.agree;
+        self.disagree += o.disagree;
+        self.unsupported += o.unsupported;
+        self.invalid += o.invalid;
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{}/{} agree ({:.1}%), {} disagree, {} unsupported, {} invalid",
+            self.agree,
+            self.total(),
+            self.rate(),
+            self.disagree,
+            self.unsupported,
+            self.invalid
+        )
+    }
+}
+
 /// What the two schedulers make of one CIB.
 enum Verdict {
     Agree,
+    /// crm_simulate printed no plan: the CIB is not one Pacemaker takes.
+    Invalid {
+        pcmk: String,
+    },
     Disagree {
         pcmk: String,
         ours: String,
@@ -199,6 +272,9 @@ enum Verdict {
 fn judge(halo: &Path, work: &Path, cib: &str) -> Result<Verdict, String> {
     std::fs::write(work, cib).map_err(|e| format!("{}: {e}", work.display()))?;
     let pcmk = summary_of(Command::new("crm_simulate").arg("-x").arg(work).arg("-S"))?;
+    if !pcmk.contains("Transition Summary:") {
+        return Ok(Verdict::Invalid { pcmk });
+    }
     let ours = Command::new(halo)
         .args(["simulate", "--format", "pacemaker", "--cib"])
         .arg(work)
@@ -532,299 +608,6 @@ fn entries(text: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// A random CIB in the style of the corpus's tiers 1 and 2.
-pub fn generate(seed: u64, digests: &Digests) -> String {
-    let mut rng = XorShiftRng::seed_from_u64(seed);
-    let r = &mut rng;
-    let n_nodes = r.random_range(2..=4usize);
-    let nodes: Vec<String> = (1..=n_nodes).map(|i| format!("node{i}")).collect();
-    // 0 online, 1 standby, 2 offline
-    let node_state: Vec<u8> = nodes
-        .iter()
-        .map(|_| match r.random_range(0..10) {
-            0 => 1,
-            1 => 2,
-            _ => 0,
-        })
-        .collect();
-    let online: Vec<usize> = (0..n_nodes).filter(|i| node_state[*i] != 2).collect();
-    // None: no rsc_defaults stickiness (clones then default to 1).
-    let stickiness = [None, Some(0), Some(1), Some(100)][r.random_range(0..4usize)];
-    let threshold = [None, Some(1), Some(3)][r.random_range(0..3usize)];
-    let nqp = if r.random_bool(0.8) { "ignore" } else { "stop" };
-    let quorate = online.len() * 2 > n_nodes || r.random_bool(0.5);
-
-    // Resources: primitives, maybe a group, maybe a clone, maybe a promotable.
-    let n_prims = r.random_range(2..=5usize);
-    let prims: Vec<String> = (1..=n_prims).map(|i| format!("rsc{i}")).collect();
-    let group: Vec<String> = if r.random_bool(0.4) {
-        (1..=r.random_range(2..=3usize))
-            .map(|i| format!("grp-m{i}"))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let clone = r.random_bool(0.35);
-    let promotable = r.random_bool(0.3);
-
-    let mut x = String::new();
-    let _ = writeln!(
-        x,
-        r#"<cib admin_epoch="0" epoch="1" num_updates="1" have-quorum="{}" validate-with="pacemaker-3.7" dc-uuid="1">"#,
-        u8::from(quorate)
-    );
-    x.push_str("  <configuration>\n    <crm_config>\n      <cluster_property_set id=\"opts\">\n");
-    x.push_str("        <nvpair id=\"opts-stonith\" name=\"stonith-enabled\" value=\"false\"/>\n");
-    let _ = writeln!(
-        x,
-        "        <nvpair id=\"opts-nqp\" name=\"no-quorum-policy\" value=\"{nqp}\"/>"
-    );
-    x.push_str("      </cluster_property_set>\n    </crm_config>\n");
-    x.push_str("    <rsc_defaults>\n      <meta_attributes id=\"defaults\">\n");
-    if let Some(stickiness) = stickiness {
-        let _ = writeln!(
-            x,
-            "        <nvpair id=\"d-stick\" name=\"resource-stickiness\" value=\"{stickiness}\"/>"
-        );
-    }
-    if let Some(t) = threshold {
-        let _ = writeln!(
-            x,
-            "        <nvpair id=\"d-mt\" name=\"migration-threshold\" value=\"{t}\"/>"
-        );
-    }
-    x.push_str("      </meta_attributes>\n    </rsc_defaults>\n    <nodes>\n");
-    for (i, n) in nodes.iter().enumerate() {
-        if node_state[i] == 1 {
-            let _ = writeln!(
-                x,
-                "      <node id=\"{}\" uname=\"{n}\"><instance_attributes id=\"{n}-a\"><nvpair id=\"{n}-sb\" name=\"standby\" value=\"on\"/></instance_attributes></node>",
-                i + 1
-            );
-        } else {
-            let _ = writeln!(x, "      <node id=\"{}\" uname=\"{n}\"/>", i + 1);
-        }
-    }
-    x.push_str("    </nodes>\n    <resources>\n");
-    let prim = |id: &str, ty: &str| {
-        format!(
-            "<primitive id=\"{id}\" class=\"ocf\" provider=\"pacemaker\" type=\"{ty}\"><operations><op id=\"{id}-mon\" name=\"monitor\" interval=\"10s\"/></operations></primitive>"
-        )
-    };
-    for p in &prims {
-        let _ = writeln!(x, "      {}", prim(p, "Dummy"));
-    }
-    if !group.is_empty() {
-        x.push_str("      <group id=\"grp\">\n");
-        for m in &group {
-            let _ = writeln!(x, "        {}", prim(m, "Dummy"));
-        }
-        x.push_str("      </group>\n");
-    }
-    if clone {
-        let _ = writeln!(
-            x,
-            "      <clone id=\"cln\">{}</clone>",
-            prim("cln-child", "Dummy")
-        );
-    }
-    if promotable {
-        let _ = writeln!(
-            x,
-            "      <clone id=\"prm\"><meta_attributes id=\"prm-m\"><nvpair id=\"prm-p\" name=\"promotable\" value=\"true\"/></meta_attributes><primitive id=\"prm-child\" class=\"ocf\" provider=\"pacemaker\" type=\"Stateful\"><operations><op id=\"prm-mon-p\" name=\"monitor\" interval=\"10s\" role=\"Promoted\"/><op id=\"prm-mon-u\" name=\"monitor\" interval=\"11s\" role=\"Unpromoted\"/></operations></primitive></clone>"
-        );
-    }
-    x.push_str("    </resources>\n    <constraints>\n");
-    // Constraint targets: top-level resources.
-    let mut tops: Vec<String> = prims.clone();
-    if !group.is_empty() {
-        tops.push("grp".into());
-    }
-    if clone {
-        tops.push("cln".into());
-    }
-    if promotable {
-        tops.push("prm".into());
-    }
-    let scores = ["-INFINITY", "-50", "50", "100", "INFINITY"];
-    for i in 0..r.random_range(0..=3usize) {
-        let rsc = &tops[r.random_range(0..tops.len())];
-        let node = &nodes[r.random_range(0..n_nodes)];
-        let score = scores[r.random_range(0..scores.len())];
-        let _ = writeln!(
-            x,
-            "      <rsc_location id=\"loc{i}\" rsc=\"{rsc}\" node=\"{node}\" score=\"{score}\"/>"
-        );
-    }
-    for i in 0..r.random_range(0..=2usize) {
-        let a = &tops[r.random_range(0..tops.len())];
-        let b = &tops[r.random_range(0..tops.len())];
-        if a == b {
-            continue;
-        }
-        let score = ["INFINITY", "-INFINITY", "50"][r.random_range(0..3usize)];
-        let role = if b == "prm" && r.random_bool(0.5) {
-            " with-rsc-role=\"Promoted\""
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            x,
-            "      <rsc_colocation id=\"col{i}\" rsc=\"{a}\" with-rsc=\"{b}\"{role} score=\"{score}\"/>"
-        );
-    }
-    for i in 0..r.random_range(0..=2usize) {
-        let a = &tops[r.random_range(0..tops.len())];
-        let b = &tops[r.random_range(0..tops.len())];
-        if a == b {
-            continue;
-        }
-        let kind = if r.random_bool(0.7) {
-            "Mandatory"
-        } else {
-            "Optional"
-        };
-        let _ = writeln!(
-            x,
-            "      <rsc_order id=\"ord{i}\" first=\"{a}\" then=\"{b}\" kind=\"{kind}\"/>"
-        );
-    }
-    x.push_str("    </constraints>\n  </configuration>\n  <status>\n");
-
-    // Where things run now: each primitive (and the group) on one online node
-    // or nowhere; clone instances on some nodes; one promoted instance.
-    let mut lrm: Vec<Vec<String>> = vec![Vec::new(); n_nodes];
-    let mut attrs: Vec<Vec<(String, String)>> = vec![Vec::new(); n_nodes];
-    let mut call = 10u32;
-    for p in &prims {
-        if r.random_bool(0.5) && !online.is_empty() {
-            let n = online[r.random_range(0..online.len())];
-            let mut ops = vec![op(digests, &mut call, p, "start", 0, 0, 0)];
-            if r.random_bool(0.15) {
-                ops.push(op(digests, &mut call, p, "monitor", 10000, 1, 0));
-                attrs[n].push((format!("fail-count-{p}"), "1".into()));
-                attrs[n].push((format!("last-failure-{p}"), "1700000000".into()));
-            } else {
-                ops.push(op(digests, &mut call, p, "monitor", 10000, 0, 0));
-            }
-            lrm[n].push(lrm_resource(p, "Dummy", &ops));
-        }
-    }
-    if !group.is_empty() && r.random_bool(0.5) && !online.is_empty() {
-        let n = online[r.random_range(0..online.len())];
-        for m in &group {
-            let ops = [
-                op(digests, &mut call, m, "start", 0, 0, 0),
-                op(digests, &mut call, m, "monitor", 10000, 0, 0),
-            ];
-            lrm[n].push(lrm_resource(m, "Dummy", &ops));
-        }
-    }
-    if clone {
-        for (k, &n) in online.iter().enumerate() {
-            if r.random_bool(0.6) {
-                let id = format!("cln-child:{k}");
-                let ops = [
-                    op(digests, &mut call, &id, "start", 0, 0, 0),
-                    op(digests, &mut call, &id, "monitor", 10000, 0, 0),
-                ];
-                lrm[n].push(lrm_resource(&id, "Dummy", &ops));
-            }
-        }
-    }
-    if promotable {
-        let promoted_at = r.random_range(0..=online.len());
-        for (k, &n) in online.iter().enumerate() {
-            let score = [5, 10][r.random_range(0..2usize)];
-            attrs[n].push(("master-prm-child".into(), score.to_string()));
-            if r.random_bool(0.7) {
-                let id = format!("prm-child:{k}");
-                let mut ops = vec![op(digests, &mut call, &id, "start", 0, 0, 0)];
-                if k == promoted_at {
-                    ops.push(op(digests, &mut call, &id, "promote", 0, 0, 0));
-                    ops.push(op(digests, &mut call, &id, "monitor", 10000, 8, 8));
-                } else {
-                    ops.push(op(digests, &mut call, &id, "monitor", 11000, 0, 0));
-                }
-                lrm[n].push(lrm_resource(&id, "Stateful", &ops));
-            }
-        }
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        if node_state[i] == 2 {
-            let _ = writeln!(
-                x,
-                "    <node_state id=\"{}\" uname=\"{n}\" in_ccm=\"false\" crmd=\"offline\" join=\"down\" expected=\"down\"/>",
-                i + 1
-            );
-            continue;
-        }
-        let _ = writeln!(
-            x,
-            "    <node_state id=\"{}\" uname=\"{n}\" in_ccm=\"true\" crmd=\"online\" join=\"member\" expected=\"member\">",
-            i + 1
-        );
-        if !attrs[i].is_empty() {
-            let _ = writeln!(
-                x,
-                "      <transient_attributes id=\"{}\"><instance_attributes id=\"status-{}\">",
-                i + 1,
-                i + 1
-            );
-            for (k, (name, value)) in attrs[i].iter().enumerate() {
-                let _ = writeln!(
-                    x,
-                    "        <nvpair id=\"status-{}-{k}\" name=\"{name}\" value=\"{value}\"/>",
-                    i + 1
-                );
-            }
-            x.push_str("      </instance_attributes></transient_attributes>\n");
-        }
-        let _ = writeln!(x, "      <lrm id=\"{}\"><lrm_resources>", i + 1);
-        for l in &lrm[i] {
-            let _ = writeln!(x, "        {l}");
-        }
-        x.push_str("      </lrm_resources></lrm>\n    </node_state>\n");
-    }
-    x.push_str("  </status>\n</cib>\n");
-    x
-}
-
-/// One operation history entry, with the transition key saying what was
-/// expected (`expect`) and the result (`rc`).
-fn op(
-    d: &Digests,
-    call: &mut u32,
-    rsc: &str,
-    task: &str,
-    interval: u32,
-    rc: u8,
-    expect: u8,
-) -> String {
-    *call += 1;
-    let c = *call;
-    let digest = if interval == 0 { &d.once } else { &d.recurring };
-    format!(
-        "<lrm_rsc_op id=\"{rsc}_{task}_{interval}\" operation_key=\"{rsc}_{task}_{interval}\" operation=\"{task}\" crm-debug-origin=\"differential\" crm_feature_set=\"3.0.14\" transition-key=\"{c}:1:{expect}:00000000-0000-0000-0000-000000000000\" transition-magic=\"0:{rc};{c}:1:{expect}:00000000-0000-0000-0000-000000000000\" call-id=\"{c}\" rc-code=\"{rc}\" op-status=\"0\" interval=\"{interval}\" last-rc-change=\"1700000000\" exec-time=\"1\" queue-time=\"0\" op-digest=\"{digest}\"/>"
-    )
-}
-
-fn lrm_resource(id: &str, ty: &str, ops: &[String]) -> String {
-    format!(
-        "<lrm_resource id=\"{id}\" class=\"ocf\" provider=\"pacemaker\" type=\"{ty}\">{}</lrm_resource>",
-        ops.concat()
-    )
-}
-
-/// Pacemaker's parameter digests for the generated resources' operations
-/// (none of them has parameters): one for one-off operations, one for
-/// recurring monitors. Without the right digest in the history, Pacemaker
-/// restarts the resource for a "definition change".
-pub struct Digests {
-    once: String,
-    recurring: String,
 }
 
 /// Asks crm_simulate for the digests: it starts a Dummy on a small cluster and

@@ -75,13 +75,21 @@ impl Assigner<'_, '_> {
         } else {
             &any_of[..]
         };
-        // A blocked resource starts nowhere: it is left as it is.
+        // A blocked (unmanaged) resource is left as it is: where it runs,
+        // its start is optional yet runnable (`update_action_optional`
+        // leaves it runnable), so what follows it may start; where it does
+        // not run, it starts nowhere.
         let first_blocked = firsts.iter().all(|f| self.targets[f.index()].blocked);
         let need = usize::try_from(gate.unwrap_or(1)).unwrap_or(usize::MAX);
         let able: usize = firsts
             .iter()
-            .filter(|f| !self.targets[f.index()].blocked)
-            .map(|f| self.able(*f, *first_action))
+            .map(|f| {
+                if self.targets[f.index()].blocked {
+                    self.left_running(*f, *first_action)
+                } else {
+                    self.able(*f, *first_action)
+                }
+            })
             .sum();
         if able >= need {
             return false;
@@ -114,6 +122,19 @@ impl Assigner<'_, '_> {
             changed |= self.hold_start(id, &why, *symmetrical, first_blocked);
         }
         changed
+    }
+
+    /// How many instances of a resource left as it is run now (for
+    /// `promote`, in the promoted role), not counting those a failure
+    /// blocks (on-fail=block, a failed stop): their stop cannot run, and
+    /// the start after it cannot either (Pacemaker's `pe_rsc_block`).
+    fn left_running(&self, f: RscId, action: OpAction) -> usize {
+        let blocked_on = &self.cx.rsc[f.index()].blocked_on;
+        self.current_instances(f)
+            .iter()
+            .filter(|(_, r)| action != OpAction::Promote || *r == Role::Promoted)
+            .filter(|(n, _)| !blocked_on.contains(n))
+            .count()
     }
 
     /// How many instances of `f` will start (or, for `promote`, be promoted).
