@@ -561,6 +561,27 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .unwrap_or_default()
     }
 
+    /// The one node a single-instance unit counts as running on, when it
+    /// is active on several (`pe__current_node`): the first it was found
+    /// on; without fencing (nothing needs it), the first that is up and
+    /// clean. Only that node wins ties (`compare_nodes`,
+    /// `assign_best_node`).
+    fn current_node(&self, u: RscId) -> Option<(usize, Role)> {
+        let current = self.current_instances(u);
+        let fencing = self.cx.p.cluster.fencing;
+        let clean = |n: usize| {
+            fencing
+                || self.cx.nodes.get(n).is_some_and(|x| {
+                    x.status == halo_model::NodeStatus::Online && x.fence.is_none()
+                })
+        };
+        current
+            .iter()
+            .copied()
+            .find(|(n, _)| clean(*n))
+            .or_else(|| current.first().copied())
+    }
+
     /// Scores from the unit itself: node availability, location constraints,
     /// fail counts and stickiness, summed over a group's members.
     pub fn base_scores(&self, u: RscId) -> Scores {
@@ -755,6 +776,20 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 },
             );
         }
+        // A resource left as it is (unmanaged, or blocked by a failure) is
+        // held wherever it is active (`native_add_running` gives it INFINITY
+        // there), and what must run with it is drawn there through it.
+        if info.blocked.is_some() && cx.clone_of(m).is_none() {
+            for &(ni, _) in &info.current {
+                s.add(
+                    ni,
+                    Score::INF,
+                    Source::Unmanaged {
+                        rsc: cx.name(m).to_string(),
+                    },
+                );
+            }
+        }
         // Stickiness holds a resource active on exactly one node there, failed
         // or not (a failure below the threshold is recovered in place). A
         // clone's goes to each instance, not to the clone's own scores
@@ -826,12 +861,21 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // How many of the primary's instances (in the wanted role) each
         // node gets: a finite score counts once per instance, as Pacemaker
         // applies it instance by instance (`pcmk__clone_apply_coloc_score`).
+        // A primary that may not start for want of quorum is still assigned
+        // in Pacemaker (its start is what is blocked): its dependents follow
+        // it there, and are blocked in turn.
+        let held: Vec<(usize, Role)> = pt.held.iter().map(|n| (*n, Role::Started)).collect();
+        let placed = if pt.instances.is_empty() {
+            &held
+        } else {
+            &pt.instances
+        };
         let count_on: Vec<usize> = (0..self.cx.nodes.len())
             .map(|ni| {
                 if failed_here(ni) {
                     return 0;
                 }
-                pt.instances
+                placed
                     .iter()
                     .filter(|(n, r)| {
                         *n == ni
@@ -951,7 +995,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// current node wins any tie on the best score, unless the cluster spreads
     /// ties and that score is zero or less (Pacemaker's rule).
     fn best_node(&self, u: RscId, s: &Scores) -> Option<usize> {
-        let current = self.current_instances(u);
+        let current: Vec<(usize, Role)> = self.current_node(u).into_iter().collect();
         let is_current = |n: usize| current.iter().any(|(c, _)| *c == n);
         let spread = self.cx.p.cluster.spread_ties;
         let strategy = self.cx.p.cluster.strategy;
@@ -1477,8 +1521,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
         (s, out)
     }
 
-    /// A stop ordered after the stop of a blocked resource (the inverse of a
-    /// symmetrical start order, or an explicit stop order) cannot happen: the
+    /// A stop ordered after the stop of a resource a failure blocks (the
+    /// inverse of a symmetrical start order, or an explicit stop order)
+    /// cannot happen: the
     /// resource keeps running where it would have stopped.
     fn hold_stops_behind_blocked(&mut self) {
         let cx = self.cx;
@@ -1503,8 +1548,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     (OpAction::Stop, OpAction::Stop) => (*first, *then),
                     _ => continue,
                 };
-                let stuck = self.targets.get(before.index()).is_some_and(|t| t.blocked)
-                    && !self.current_instances(before).is_empty()
+                // Only a failure makes a blocked resource's stop unrunnable
+                // (`pe_rsc_block`); an unmanaged one's stop is merely
+                // optional, and orders after it go ahead
+                // (`update_action_optional`).
+                let failure_blocked = self.targets.get(before.index()).is_some_and(|t| t.blocked)
+                    && self
+                        .current_instances(before)
+                        .iter()
+                        .any(|(n, _)| cx.rsc[before.index()].blocked_on.contains(n));
+                let stuck = failure_blocked
                     || self
                         .targets
                         .get(before.index())

@@ -205,6 +205,9 @@ pub enum Source {
     /// A dependent would have made this promotion score negative, so it is
     /// kept at 1 (minus infinity while the dependents are being merged).
     KeptPositive { rsc: String },
+    /// The resource is left as it is (unmanaged, or blocked by a failure)
+    /// and active here: it stays, and what must run with it follows.
+    Unmanaged { rsc: String },
 }
 
 impl fmt::Display for Source {
@@ -234,6 +237,7 @@ impl fmt::Display for Source {
             Source::KeptPositive { rsc } => {
                 write!(f, "kept at 1: dependent {rsc} would make it negative")
             }
+            Source::Unmanaged { rsc } => write!(f, "{rsc} is left as it is, active here"),
         }
     }
 }

@@ -736,6 +736,9 @@ impl Builder<'_> {
                 self.resource(el, None);
             }
         }
+        if props.get("stop-all-resources").is_some_and(|v| truthy(v)) {
+            self.stop_all();
+        }
         // Promotion scores set as permanent node attributes name Pacemaker's
         // primitive; Halo looks them up by its resource's name.
         for n in &mut self.policy.cluster.nodes {
@@ -781,6 +784,21 @@ impl Builder<'_> {
         for a in cfg.first("alerts").into_iter().flat_map(|a| a.all("alert")) {
             self.alert(a);
         }
+    }
+
+    /// `stop-all-resources`: every resource, fence devices included, is to
+    /// be stopped (Pacemaker assigns none: `pe_flag_stop_everything`). The
+    /// policy says so resource by resource, as `target-role` would.
+    fn stop_all(&mut self) {
+        for r in &mut self.policy.resources {
+            if r.parent.is_none() {
+                r.meta.target_role = Some(TargetRole::Stopped);
+            }
+        }
+        self.notes.push(
+            "cluster option stop-all-resources=true is carried as every resource's target role: stopped"
+                .into(),
+        );
     }
 
     /// Fencing levels, as each node's fence order: levels by index, each
@@ -947,7 +965,7 @@ impl Builder<'_> {
         }
         for (k, v) in props {
             let unsupported = match k.as_str() {
-                "maintenance-mode" | "stop-all-resources" => truthy(v),
+                "maintenance-mode" => truthy(v),
 
                 "placement-strategy" => {
                     self.policy.cluster.strategy = match v.to_ascii_lowercase().as_str() {

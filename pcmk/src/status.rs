@@ -1020,7 +1020,24 @@ fn fold(
         };
         let status: i32 = op.op_status.and_then(|v| v.parse().ok()).unwrap_or(0);
         let interval = op.interval();
+        let probe = task == "monitor" && interval == 0;
+        // An unexpected result older than failure-timeout is forgotten,
+        // a pending one included, except a probe that found the resource
+        // running or not (`check_operation_expiry`, before `unpack_rsc_op`
+        // looks at the status).
+        let telling_probe = probe && matches!(rc, 0 | 7 | 8);
+        let expired = !telling_probe
+            && expiry.is_some_and(|e| {
+                !e.unexpired
+                    && op
+                        .last_rc_change
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .is_some_and(|at| e.now >= at.saturating_add(e.timeout))
+            });
         if status == -1 || op.call_id == Some("-1") {
+            if expired && expected_rc(op).is_some_and(|x| x != rc) {
+                continue;
+            }
             pending = OpAction::parse(task);
             match pending {
                 Some(OpAction::Start) if !role.is_active() => role = Role::Started,
@@ -1050,24 +1067,11 @@ fn fold(
             Some(a) => (a, None),
             None => (OpAction::Reload, Some(task)),
         };
-        let probe = action == OpAction::Monitor && interval == 0;
         let expected = if action == OpAction::Monitor && stopped_monitors.contains(&interval) {
             Some(7)
         } else {
             expected_rc(op)
         };
-        // An unexpected result older than failure-timeout is forgotten,
-        // except a probe that found the resource running or not
-        // (`check_operation_expiry`).
-        let telling_probe = probe && matches!(rc, 0 | 7 | 8);
-        let expired = !telling_probe
-            && expiry.is_some_and(|e| {
-                !e.unexpired
-                    && op
-                        .last_rc_change
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .is_some_and(|at| e.now >= at.saturating_add(e.timeout))
-            });
         if expired && expected.is_some_and(|x| x != rc) {
             continue;
         }
