@@ -359,10 +359,21 @@ impl<'c, 'a> Assigner<'c, 'a> {
         }
         // Without quorum, where it would start is still worth telling
         // (Pacemaker assigns it and lists the start as blocked).
-        let no_quorum = self.cx.quorum_blocks_starts(u)
-            && self.cx.p.meta(u, |m| m.target_role) != Some(TargetRole::Stopped);
-        let held = if no_quorum && !target.blocked && self.cx.clone_of(u).is_none() {
+        // Under `freeze`, one that runs nowhere is assigned as usual too,
+        // and its start is what is blocked (`update_resource_action_runnable`:
+        // "quorum freeze").
+        let wanted = self.cx.p.meta(u, |m| m.target_role) != Some(TargetRole::Stopped);
+        let frozen_idle = self.cx.freeze_blocks_starts(u) && self.current_instances(u).is_empty();
+        let held = if !wanted || target.blocked || self.cx.clone_of(u).is_some() {
+            None
+        } else if self.cx.quorum_blocks_starts(u) {
             self.best_node(u, &scores)
+        } else if frozen_idle {
+            let mut open = scores.clone();
+            for p in &mut open.parts {
+                p.retain(|c| c.source != Source::NoQuorum);
+            }
+            self.best_node(u, &open)
         } else {
             None
         };

@@ -290,6 +290,16 @@ impl<'a> Ctx<'a> {
                 || !self.p.resource(u).is_some_and(|r| r.is_promotable()))
     }
 
+    /// Without quorum under `freeze`: nothing that needs quorum may start
+    /// (what runs stays up and may move within the partition).
+    pub fn freeze_blocks_starts(&self, u: RscId) -> bool {
+        self.leaves(u)
+            .iter()
+            .any(|m| self.requires(*m) != Requires::Nothing)
+            && !self.quorate
+            && self.p.cluster.no_quorum_policy == NoQuorumPolicy::Freeze
+    }
+
     pub fn may_start(&self) -> bool {
         self.quorate || self.p.cluster.no_quorum_policy == NoQuorumPolicy::Ignore
     }
@@ -357,7 +367,11 @@ impl<'a> Ctx<'a> {
             }
             let frozen_why = if !active {
                 None
-            } else if let Some(op) = rs.pending {
+            } else if let Some(op) = rs.pending.filter(|op| *op != halo_model::OpAction::Start) {
+                // A start in flight counts as active and is scheduled like
+                // any running instance (`unpack_rsc_op` sets the role and
+                // `pe_rsc_start_pending`, which placement does not read);
+                // other actions in flight leave the instance as it is.
                 Some(format!("a {op} is in flight on {}", node.name))
             } else if node.maintenance {
                 Some(format!("{} is in maintenance", node.name))
