@@ -24,6 +24,7 @@ fn role(r: Role) -> &'static str {
 fn multiply_active(
     policy: &Policy,
     state: &ClusterState,
+    plan: &Plan,
     rsc: &str,
     mine: &[&&halo_engine::Action],
     shown: &str,
@@ -35,13 +36,16 @@ fn multiply_active(
         .map(|n| n.name.as_str())
         .filter(|n| state.on(rsc, n).is_some_and(|x| x.role.is_active()))
         .collect();
-    let mut starts = mine.iter().filter(|a| a.kind == ActionKind::Start);
-    let (Some(next), None) = (starts.next(), starts.next()) else {
-        return None;
-    };
     if active.len() < 2 {
         return None;
     }
+    let mut starts = mine.iter().filter(|a| a.kind == ActionKind::Start);
+    let next = match (starts.next(), starts.next()) {
+        (Some(next), None) => next.node.as_str(),
+        // Still assigned, but its start may not happen: one stop line.
+        (None, None) => plan.placement(rsc)?.held.first()?.as_str(),
+        _ => return None,
+    };
     // Without fencing, the first node that is up counts (nothing needs
     // fencing to be sure of the others).
     let online = |n: &&str| {
@@ -60,7 +64,9 @@ fn multiply_active(
         || mine
             .iter()
             .any(|a| a.because.iter().any(|b| matches!(b, Reason::Failed { .. })));
-    let next = next.node.as_str();
+    if mine.iter().all(|a| a.kind != ActionKind::Start) {
+        return Some(format!("  * Stop {shown} ( {current} )"));
+    }
     Some(match (current == next, failed) {
         (true, true) => format!("  * Recover {shown} ( {current} )"),
         (true, false) => format!("  * Restart {shown} ( {current} )"),
@@ -134,7 +140,7 @@ pub fn transition_summary(
                 .and_then(|g| policy.resource(g))
                 .is_some_and(|g| g.is_promotable());
         if !cloned {
-            if let Some(line) = multiply_active(policy, state, &r.name, &mine, &shown) {
+            if let Some(line) = multiply_active(policy, state, plan, &r.name, &mine, &shown) {
                 lines.push(line);
                 continue;
             }

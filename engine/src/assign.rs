@@ -394,6 +394,13 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     .is_some_and(|i| i.current.is_empty());
                 if let Some(t) = self.targets.get_mut(m.index()).filter(|_| idle) {
                     t.held = vec![n];
+                    // Assigned there, as far as later ties go
+                    // (`num_resources` in `compare_nodes`).
+                    if m != u || self.cx.leaves(u) == [u] {
+                        if let Some(l) = self.load.get_mut(n) {
+                            *l += 1;
+                        }
+                    }
                 }
             }
         }
@@ -1540,7 +1547,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         let cx = self.cx;
         for _ in 0..=cx.p.constraints.len() {
             let mut changed = false;
-            for c in cx.orders() {
+            for (c, forward, inverse) in cx.order_directions() {
                 let ConstraintKind::Order {
                     first,
                     first_action,
@@ -1555,8 +1562,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 };
                 // (stops first, stops after it)
                 let (before, after) = match (first_action, then_action) {
-                    (OpAction::Start, OpAction::Start) if *symmetrical => (*then, *first),
-                    (OpAction::Stop, OpAction::Stop) => (*first, *then),
+                    (OpAction::Start, OpAction::Start) if *symmetrical && inverse => {
+                        (*then, *first)
+                    }
+                    (OpAction::Stop, OpAction::Stop) if forward => (*first, *then),
                     _ => continue,
                 };
                 // Only a failure makes a blocked resource's stop unrunnable

@@ -99,7 +99,9 @@ pub(crate) struct Ctx<'a> {
     pub colocations_as_dependent: Vec<Vec<usize>>,
     pub colocations_as_primary: Vec<Vec<usize>>,
     /// The order constraints that take effect, in declaration order.
-    pub orders: Vec<usize>,
+    /// Order constraints by index, with which of their directions take
+    /// effect: (index, forward, inverse).
+    pub orders: Vec<(usize, bool, bool)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -567,9 +569,8 @@ impl<'a> Ctx<'a> {
         // ordering between two actions (`order_actions` drops one that shares
         // a flag with an existing one, and every ordering carries
         // `pe_order_optional`), and creates them in declaration order, each
-        // symmetrical one followed by its inverse. An order of which only one
-        // direction repeats an earlier one is kept whole (Pacemaker would drop
-        // that direction alone).
+        // symmetrical one followed by its inverse. A direction that repeats
+        // an earlier one is dropped alone.
         let mut ordered: BTreeSet<(RscId, OpAction, RscId, OpAction)> = BTreeSet::new();
         for (i, c) in self.p.constraints.iter().enumerate() {
             match &c.kind {
@@ -602,7 +603,7 @@ impl<'a> Ctx<'a> {
                     let new_forward = ordered.insert(forward);
                     let new_inverse = *symmetrical && ordered.insert(inverse);
                     if new_forward || new_inverse {
-                        self.orders.push(i);
+                        self.orders.push((i, new_forward, new_inverse));
                     }
                 }
             }
@@ -680,7 +681,7 @@ impl<'a> Ctx<'a> {
     /// `order_rsc_sets`): it is never interleaved.
     pub fn order_sides(&self) -> Vec<OrderSide> {
         let mut sides = Vec::new();
-        for c in self.orders() {
+        for (c, forward, inverse) in self.order_directions() {
             let ConstraintKind::Order {
                 first,
                 first_action,
@@ -705,8 +706,10 @@ impl<'a> Ctx<'a> {
                 then_action: ta,
                 interleave: !threshold && self.interleaved(f, t, ta),
             };
-            sides.push(side(*first, *first_action, *then, *then_action));
-            if *symmetrical {
+            if forward {
+                sides.push(side(*first, *first_action, *then, *then_action));
+            }
+            if *symmetrical && inverse {
                 sides.push(side(
                     *then,
                     then_action.inverse(),
@@ -718,11 +721,22 @@ impl<'a> Ctx<'a> {
         sides
     }
 
-    /// The order constraints that take effect (see `orders`).
+    /// The order constraints whose forward direction takes effect (see
+    /// `index_constraints`).
     pub fn orders(&self) -> impl Iterator<Item = &halo_model::Constraint> + '_ {
+        self.order_directions()
+            .filter(|(_, forward, _)| *forward)
+            .map(|(c, _, _)| c)
+    }
+
+    /// The order constraints that take effect, with whether their forward
+    /// direction and their inverse do.
+    pub fn order_directions(
+        &self,
+    ) -> impl Iterator<Item = (&halo_model::Constraint, bool, bool)> + '_ {
         self.orders
             .iter()
-            .filter_map(|&i| self.p.constraints.get(i))
+            .filter_map(|&(i, f, b)| Some((self.p.constraints.get(i)?, f, b)))
     }
 
     /// Colocations whose primary is in unit `u`.

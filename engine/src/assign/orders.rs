@@ -189,7 +189,9 @@ impl Assigner<'_, '_> {
         let cx = self.cx;
         let now = self.current_instances(id);
         let t = &self.targets[id.index()];
-        let stays = !symmetrical && !t.instances.is_empty() && {
+        // (One active on more nodes than it will run on must stop and start
+        // again: that start is held back too.)
+        let stays = !symmetrical && !t.instances.is_empty() && now.len() <= t.instances.len() && {
             let recover = &cx.rsc[id.index()].recover;
             t.instances.iter().all(|(n, _)| {
                 now.iter().any(|(c, _)| c == n) && !recover.iter().any(|(x, _)| x == n)
