@@ -373,7 +373,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
             for p in &mut open.parts {
                 p.retain(|c| c.source != Source::NoQuorum);
             }
-            self.best_node(u, &open)
+            let n = self.best_node(u, &open);
+            if n.is_some() {
+                target.unplaced =
+                    Some("the cluster has no quorum (no-quorum-policy freeze)".to_string());
+            }
+            n
         } else {
             None
         };

@@ -369,11 +369,7 @@ impl<'a> Ctx<'a> {
             }
             let frozen_why = if !active {
                 None
-            } else if let Some(op) = rs.pending.filter(|op| *op != halo_model::OpAction::Start) {
-                // A start in flight counts as active and is scheduled like
-                // any running instance (`unpack_rsc_op` sets the role and
-                // `pe_rsc_start_pending`, which placement does not read);
-                // other actions in flight leave the instance as it is.
+            } else if let Some(op) = rs.pending {
                 Some(format!("a {op} is in flight on {}", node.name))
             } else if node.maintenance {
                 Some(format!("{} is in maintenance", node.name))

@@ -1040,7 +1040,17 @@ fn fold(
             }
             pending = OpAction::parse(task);
             match pending {
-                Some(OpAction::Start) if !role.is_active() => role = Role::Started,
+                // Pacemaker schedules a resource whose start is recorded
+                // pending like a started one (`unpack_rsc_op` marks it active;
+                // the start-pending flag plays no part in placement): it is
+                // carried as started, not as an action Halo waits for.
+                Some(OpAction::Start) => {
+                    if !role.is_active() {
+                        role = Role::Started;
+                    }
+                    pending = None;
+                    seen = true;
+                }
                 Some(OpAction::Promote) => role = Role::Promoted,
                 _ => {}
             }
