@@ -18,9 +18,9 @@ fn role(r: Role) -> &'static str {
 
 /// A primitive found active on several nodes that runs on one afterwards:
 /// its role does not change, so Pacemaker tells one line, from the node it
-/// counts as current — the first it was found on (without fencing, the
-/// first that is up: `pe__current_node`) — to where it runs next; the stops
-/// elsewhere go untold (`rsc_action_default`).
+/// counts as current (the engine's `Placement::current`, after
+/// `pe__current_node`) to where it runs next; the stops elsewhere go untold
+/// (`rsc_action_default`).
 fn multiply_active(
     policy: &Policy,
     state: &ClusterState,
@@ -46,16 +46,7 @@ fn multiply_active(
         (None, None) => plan.placement(rsc)?.held.first()?.as_str(),
         _ => return None,
     };
-    // Without fencing, the first node that is up counts (nothing needs
-    // fencing to be sure of the others).
-    let online = |n: &&str| {
-        policy.cluster.fencing
-            || state
-                .nodes
-                .get(*n)
-                .is_none_or(|s| s.status == halo_model::NodeStatus::Online)
-    };
-    let current = active.iter().copied().find(online).unwrap_or(active[0]);
+    let current = plan.placement(rsc)?.current.as_deref()?;
     // Pacemaker's failed flag is the resource's, whichever node it failed on.
     let failed = state
         .resources

@@ -584,27 +584,6 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .unwrap_or_default()
     }
 
-    /// The one node a single-instance unit counts as running on, when it
-    /// is active on several (`pe__current_node`): the first it was found
-    /// on; without fencing (nothing needs it), the first that is up and
-    /// clean. Only that node wins ties (`compare_nodes`,
-    /// `assign_best_node`).
-    fn current_node(&self, u: RscId) -> Option<(usize, Role)> {
-        let current = self.current_instances(u);
-        let fencing = self.cx.p.cluster.fencing;
-        let clean = |n: usize| {
-            fencing
-                || self.cx.nodes.get(n).is_some_and(|x| {
-                    x.status == halo_model::NodeStatus::Online && x.fence.is_none()
-                })
-        };
-        current
-            .iter()
-            .copied()
-            .find(|(n, _)| clean(*n))
-            .or_else(|| current.first().copied())
-    }
-
     /// Scores from the unit itself: node availability, location constraints,
     /// fail counts and stickiness, summed over a group's members.
     pub fn base_scores(&self, u: RscId) -> Scores {
@@ -1018,7 +997,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// current node wins any tie on the best score, unless the cluster spreads
     /// ties and that score is zero or less (Pacemaker's rule).
     fn best_node(&self, u: RscId, s: &Scores) -> Option<usize> {
-        let current: Vec<(usize, Role)> = self.current_node(u).into_iter().collect();
+        let current: Vec<(usize, Role)> = self.cx.current_node(u).into_iter().collect();
         let is_current = |n: usize| current.iter().any(|(c, _)| *c == n);
         let spread = self.cx.p.cluster.spread_ties;
         let strategy = self.cx.p.cluster.strategy;

@@ -292,6 +292,29 @@ impl<'a> Ctx<'a> {
                 || !self.p.resource(u).is_some_and(|r| r.is_promotable()))
     }
 
+    /// The one node a single-instance unit counts as running on, when it
+    /// is active on several (`pe__current_node`): the first it was found
+    /// on; without fencing (nothing needs it), the first that is up and
+    /// clean. Only that node wins ties (`compare_nodes`,
+    /// `assign_best_node`), and the summary tells its move from there
+    /// (`rsc_action_default`).
+    pub fn current_node(&self, u: RscId) -> Option<(usize, Role)> {
+        let first = self.leaves(u).first().copied().unwrap_or(u);
+        let current = &self.rsc.get(first.index())?.current;
+        let clean = |n: usize| {
+            self.p.cluster.fencing
+                || self
+                    .nodes
+                    .get(n)
+                    .is_some_and(|x| x.status == NodeStatus::Online && x.fence.is_none())
+        };
+        current
+            .iter()
+            .copied()
+            .find(|(n, _)| clean(*n))
+            .or_else(|| current.first().copied())
+    }
+
     /// Without quorum under `freeze`: nothing that needs quorum may start
     /// (what runs stays up and may move within the partition).
     pub fn freeze_blocks_starts(&self, u: RscId) -> bool {

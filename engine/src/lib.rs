@@ -42,65 +42,9 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
         .iter()
         .zip(targets)
         .enumerate()
-        .map(|(i, (r, t))| Placement {
-            rsc: r.name.clone(),
-            instances: t
-                .instances
-                .iter()
-                .filter_map(|(n, role)| cx.nodes.get(*n).map(|x| (x.name.clone(), *role)))
-                .collect(),
-            scores: assign::node_scores(&cx, t.scores),
-            promotion: t.promotion.map(|p| {
-                let mut s = assign::node_scores(&cx, p);
-                s.retain(|ns| {
-                    t.instances
-                        .iter()
-                        .any(|(n, _)| cx.nodes.get(*n).is_some_and(|x| x.name == ns.node))
-                });
-                s
-            }),
-            blocked: t.blocked || cx.rsc.get(i).is_some_and(|x| x.blocked.is_some()),
-            frozen: cx
-                .rsc
-                .get(
-                    cx.leaves(RscId(u32::try_from(i).unwrap_or(u32::MAX)))
-                        .first()
-                        .map_or(i, |l| l.index()),
-                )
-                .map(|x| {
-                    x.frozen
-                        .iter()
-                        .filter_map(|(n, _)| cx.nodes.get(*n).map(|m| m.name.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            assigned_as: t.order,
-            unplaced: t.unplaced,
-            held: t
-                .held
-                .iter()
-                .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
-                .collect(),
-            stop_held: t
-                .stop_held
-                .iter()
-                .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
-                .collect(),
-            promote_held: t
-                .promote_held
-                .iter()
-                .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
-                .collect(),
-            moves: t
-                .moves
-                .iter()
-                .filter_map(|(f, to)| {
-                    Some((
-                        cx.nodes.get(*f)?.name.clone(),
-                        cx.nodes.get(*to)?.name.clone(),
-                    ))
-                })
-                .collect(),
+        .map(|(i, (r, t))| {
+            let id = RscId(u32::try_from(i).unwrap_or(u32::MAX));
+            placement(&cx, id, r, t)
         })
         .collect::<Vec<Placement>>();
     let by_name = placements
@@ -114,5 +58,68 @@ pub fn plan(policy: &Policy, state: &ClusterState, now: Timestamp) -> Plan {
         graph,
         notes,
         by_name,
+    }
+}
+
+/// What the plan tells of one resource, from its assignment.
+fn placement(cx: &ctx::Ctx, id: RscId, r: &halo_model::Resource, t: assign::Target) -> Placement {
+    Placement {
+        rsc: r.name.clone(),
+        instances: t
+            .instances
+            .iter()
+            .filter_map(|(n, role)| cx.nodes.get(*n).map(|x| (x.name.clone(), *role)))
+            .collect(),
+        scores: assign::node_scores(cx, t.scores),
+        promotion: t.promotion.map(|p| {
+            let mut s = assign::node_scores(cx, p);
+            s.retain(|ns| {
+                t.instances
+                    .iter()
+                    .any(|(n, _)| cx.nodes.get(*n).is_some_and(|x| x.name == ns.node))
+            });
+            s
+        }),
+        blocked: t.blocked || cx.rsc.get(id.index()).is_some_and(|x| x.blocked.is_some()),
+        frozen: cx
+            .rsc
+            .get(cx.leaves(id).first().map_or(id.index(), |l| l.index()))
+            .map(|x| {
+                x.frozen
+                    .iter()
+                    .filter_map(|(n, _)| cx.nodes.get(*n).map(|m| m.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        assigned_as: t.order,
+        current: cx
+            .current_node(id)
+            .and_then(|(n, _)| cx.nodes.get(n).map(|x| x.name.clone())),
+        unplaced: t.unplaced,
+        held: t
+            .held
+            .iter()
+            .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
+            .collect(),
+        stop_held: t
+            .stop_held
+            .iter()
+            .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
+            .collect(),
+        promote_held: t
+            .promote_held
+            .iter()
+            .filter_map(|n| cx.nodes.get(*n).map(|x| x.name.clone()))
+            .collect(),
+        moves: t
+            .moves
+            .iter()
+            .filter_map(|(f, to)| {
+                Some((
+                    cx.nodes.get(*f)?.name.clone(),
+                    cx.nodes.get(*to)?.name.clone(),
+                ))
+            })
+            .collect(),
     }
 }

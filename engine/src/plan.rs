@@ -137,6 +137,10 @@ pub struct Placement {
     pub frozen: Vec<String>,
     /// Position in the assignment order (resources assigned earlier win ties).
     pub assigned_as: usize,
+    /// The node it counts as running on when it is active on several
+    /// (`pe__current_node`; see `Ctx::current_node`).
+    #[serde(skip)]
+    pub current: Option<String>,
     /// Why the resource cannot run, when it cannot.
     pub unplaced: Option<String>,
     /// Nodes it would start on if a mandatory order did not hold it back

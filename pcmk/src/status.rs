@@ -268,12 +268,16 @@ impl Builder<'_> {
     /// standby, or an attribute rules can test.
     fn transient(&mut self, state: &mut ClusterState, node: &str, k: &str, v: &str) {
         let legacy = self.legacy_fail_counts;
-        let failure_of = |s: &str| -> Option<String> {
-            let id = failure_attr(s, legacy)?;
+        let named = |id: &str| -> Option<String> {
             self.names
                 .get(strip_instance(id))
                 .and_then(|r| self.policy.resource(*r))
                 .map(|r| r.name.clone())
+        };
+        // (the resource, and the operation the failure was counted for)
+        let failure_of = |s| {
+            let (id, op) = failure_attr(s, legacy)?;
+            Some((named(id)?, op))
         };
         let rsc_of = |s: &str| -> Option<String> {
             let id = s.split('#').next().unwrap_or(s);
@@ -284,7 +288,7 @@ impl Builder<'_> {
                 .map(|r| r.name.clone())
         };
         if let Some(rest) = k.strip_prefix("fail-count-") {
-            if let Some(rsc) = failure_of(rest) {
+            if let Some((rsc, failed_op)) = failure_of(rest) {
                 let fc = state.failure_mut(&rsc, node);
                 let n = crate::config::score(v)
                     .map_or(0, |s| s.value().clamp(0, i64::from(FailCount::INFINITE)));
@@ -294,13 +298,14 @@ impl Builder<'_> {
                     .min(FailCount::INFINITE);
                 // A probe's failure (`#monitor_0`) has no on-fail that
                 // keeps acting: probes are never configured.
-                let failed_op = rest.split('#').nth(1).unwrap_or_default();
-                if fc.op.is_none() && failed_op != "monitor_0" {
-                    fc.op = failed_op.split('_').next().and_then(OpAction::parse);
+                if let Some((task, interval)) = failed_op.filter(|_| fc.op.is_none()) {
+                    if (task, interval) != ("monitor", "0") {
+                        fc.op = OpAction::parse(task);
+                    }
                 }
             }
         } else if let Some(rest) = k.strip_prefix("last-failure-") {
-            if let Some(rsc) = failure_of(rest) {
+            if let Some((rsc, _)) = failure_of(rest) {
                 let fc = state.failure_mut(&rsc, node);
                 fc.last_failure = fc.last_failure.max(Timestamp(v.parse().unwrap_or(0)));
             }
@@ -977,17 +982,18 @@ fn succeeded(
 }
 
 /// The resource a fail count or last-failure attribute (its name after
-/// the prefix) is for, if it is named as the CIB's feature set says
+/// the prefix) is for, with the operation and interval it counts when it
+/// names them, if it is named as the CIB's feature set says
 /// (`generate_fail_regex`): `RSC` alone when fail counts are per resource
 /// (`legacy`), `RSC#OP_INTERVAL` otherwise. A name of the other form does
 /// not count.
-fn failure_attr(name: &str, legacy: bool) -> Option<&str> {
+fn failure_attr(name: &str, legacy: bool) -> Option<(&str, Option<(&str, &str)>)> {
     match name.split_once('#') {
-        None => legacy.then_some(name),
+        None => legacy.then_some((name, None)),
         Some((rsc, op)) => {
             let (task, interval) = op.rsplit_once('_')?;
             let numeric = !interval.is_empty() && interval.bytes().all(|b| b.is_ascii_digit());
-            (!legacy && !task.is_empty() && numeric).then_some(rsc)
+            (!legacy && !task.is_empty() && numeric).then_some((rsc, Some((task, interval))))
         }
     }
 }
