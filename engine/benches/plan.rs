@@ -138,6 +138,7 @@ fn cluster(nodes: usize, resources: usize) -> (Policy, ClusterState) {
                     primary: tops[k - 1],
                     primary_role: None,
                     score: Score::INF,
+                    node_attribute: None,
                 },
                 origin: Origin(0),
             });

@@ -321,12 +321,16 @@ impl<'c, 'a> Builder<'c, 'a> {
                     let on = |v: &[(usize, Role)]| v.iter().filter(|(x, _)| *x == n).count();
                     on(&info.current) <= on(&target.instances)
                 });
+            // An orphan instance stops, and an instance placed here starts
+            // in its place.
+            let orphan = copy == 0 && target.orphans.contains(&n);
             if cur.is_active()
                 && (tgt == Role::Stopped
                     || failed.is_some()
                     || multiple
                     || redefined
-                    || replaced_by.is_some())
+                    || replaced_by.is_some()
+                    || orphan)
             {
                 let why = if let Some(f) = &failed {
                     Reason::Failed {
@@ -337,6 +341,10 @@ impl<'c, 'a> Builder<'c, 'a> {
                     Reason::MultipleActive
                 } else if redefined && tgt.is_active() {
                     Reason::DefinitionChanged
+                } else if orphan {
+                    Reason::NotWanted {
+                        why: "an instance beyond clone-max".into(),
+                    }
                 } else if let Some(to) = replaced_by {
                     Reason::Moving {
                         from: node.name.clone(),

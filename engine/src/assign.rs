@@ -11,8 +11,8 @@
 use crate::ctx::Ctx;
 use crate::plan::{Contribution, NodeScore, Source};
 use halo_model::{
-    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, PlacementStrategy, ResourceKind,
-    Role, RscId, Score, TargetRole,
+    CloneSpec, ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, PlacementStrategy,
+    ResourceKind, Role, RscId, Score, TargetRole,
 };
 use std::collections::BTreeMap;
 
@@ -104,6 +104,9 @@ pub(crate) struct Target {
     /// New instances by node, with their rank among the instances not
     /// running: their numbers follow the running ones' in that order.
     pub new_rank: Vec<(usize, usize)>,
+    /// Nodes whose active instance is an orphan (found beyond clone-max):
+    /// it stops there even where an instance is placed, which then starts.
+    pub orphans: Vec<usize>,
 }
 
 /// Where a clone's instances go (see `Target`).
@@ -112,6 +115,7 @@ struct CloneNodes {
     instances: Vec<(usize, Role)>,
     moves: Vec<(usize, usize)>,
     new_rank: Vec<(usize, usize)>,
+    orphans: Vec<usize>,
 }
 
 pub(crate) struct Assigner<'c, 'a> {
@@ -336,6 +340,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             target.instances = nodes.instances;
             target.moves = nodes.moves;
             target.new_rank = nodes.new_rank;
+            target.orphans = nodes.orphans;
         } else if let Some(n) = prefer
             .filter(|&p| {
                 scores.runnable(p)
@@ -465,6 +470,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     mt.instances = t.instances.clone();
                     mt.unplaced = t.unplaced.clone();
                     mt.moves = t.moves.clone();
+                    mt.orphans = t.orphans.clone();
                 }
             }
             for (n, _) in &mt.instances {
@@ -828,6 +834,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             primary,
             primary_role,
             score,
+            node_attribute,
         } = &c.kind
         else {
             return;
@@ -872,6 +879,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
         } else {
             &pt.instances
         };
+        let by = self.colocated_by(*primary, *score, *primary_role, promotion, node_attribute);
         let count_on: Vec<usize> = (0..self.cx.nodes.len())
             .map(|ni| {
                 if failed_here(ni) {
@@ -880,7 +888,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 placed
                     .iter()
                     .filter(|(n, r)| {
-                        *n == ni
+                        self.cx.same_place(by, *n, ni)
                             && match primary_role {
                                 None | Some(Role::Started) => true,
                                 Some(want) => r == want,
@@ -895,6 +903,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 format!("{}.{r}", self.cx.name(*primary))
             }
             _ => self.cx.name(*primary).to_string(),
+        };
+        let with = match by {
+            Some(attr) => format!("{with} by {attr}"),
+            None => with,
         };
         // A promotion colocated for good with a primitive, group or
         // promotable clone where it runs gets its score there, infinity
@@ -939,6 +951,31 @@ impl<'c, 'a> Assigner<'c, 'a> {
             && matches!(primary_role, None | Some(Role::Started))
         {
             self.apply_inactive_primary(*primary, pt, s, c.origin, &with, *score);
+        }
+    }
+
+    /// The node attribute by which a colocation places its dependent, where
+    /// its primary is assigned: its own, except where Pacemaker matches a
+    /// clone's instances node by node. A mandatory colocation with a clone
+    /// allows exactly its instances' nodes (`pcmk__clone_apply_coloc_score`,
+    /// `pcmk__update_dependent_with_promotable`: `node_list_exclude`), and a
+    /// promotion colocated with a promotable clone's role looks for that
+    /// role's instance on the dependent's own node (`find_compatible_child`).
+    fn colocated_by<'k>(
+        &self,
+        primary: RscId,
+        score: Score,
+        primary_role: Option<Role>,
+        promotion: bool,
+        node_attribute: &'k Option<String>,
+    ) -> Option<&'k str> {
+        let by_instance = self.cx.clone_of(primary).is_some()
+            && (score.is_inf()
+                || (promotion && matches!(primary_role, Some(Role::Promoted | Role::Unpromoted))));
+        if by_instance {
+            None
+        } else {
+            node_attribute.as_deref()
         }
     }
 
@@ -1053,7 +1090,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .max
             .map_or(self.cx.nodes.len(), |m| m as usize)
             .min(self.cx.nodes.len().saturating_mul(node_max));
-        let current = self.current_instances(u);
+        let (current, orphans) = self.split_orphans(&spec, self.current_instances(u));
         let role = if spec.promotable {
             Role::Unpromoted
         } else {
@@ -1089,7 +1126,29 @@ impl<'c, 'a> Assigner<'c, 'a> {
             instances: out,
             moves,
             new_rank,
+            orphans,
         }
+    }
+
+    /// The active instances of a clone that count as its instances, and the
+    /// nodes of the orphans: for an anonymous clone, the first clone-max
+    /// found count, the rest are orphans. Pacemaker gives each
+    /// active instance it finds in the status the first instance number not
+    /// yet active (`find_anonymous_clone`), so the numbers the status
+    /// records do not count, and one found when all clone-max numbers are
+    /// taken is an orphan, which stops wherever it runs. Halo finds them in
+    /// node order (Pacemaker in the order its status lists the nodes).
+    fn split_orphans(
+        &self,
+        spec: &CloneSpec,
+        mut current: Vec<(usize, Role)>,
+    ) -> (Vec<(usize, Role)>, Vec<usize>) {
+        let max = spec.max.map_or(self.cx.nodes.len(), |m| m as usize);
+        if spec.unique || current.len() <= max {
+            return (current, Vec::new());
+        }
+        let orphans = current.split_off(max).into_iter().map(|(n, _)| n).collect();
+        (current, orphans)
     }
 
     /// The nodes of a clone's instances, one per node, as Pacemaker
@@ -1121,6 +1180,12 @@ impl<'c, 'a> Assigner<'c, 'a> {
             .map(|i| i.recover.iter().map(|(n, _)| *n).collect())
             .unwrap_or_default();
         let name = cx.name(first).to_string();
+        // Only a globally-unique clone's instances keep the numbers the
+        // status gives them (see `split_orphans`).
+        let unique =
+            cx.p.resource(u)
+                .and_then(|r| r.clone.as_ref())
+                .is_some_and(|c| c.unique);
         let running: Vec<instances::Running> = current
             .iter()
             .map(|&(node, _)| instances::Running {
@@ -1129,7 +1194,8 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     .nodes
                     .get(node)
                     .and_then(|x| cx.s.on(&name, &x.name))
-                    .and_then(|r| r.instance),
+                    .and_then(|r| r.instance)
+                    .filter(|_| unique),
                 failed: failed.contains(&node),
             })
             .collect();

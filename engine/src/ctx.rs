@@ -678,6 +678,27 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Whether nodes `a` and `b` are one place for a colocation by `attr`
+    /// (`None`: by node, the node itself): by an attribute, nodes with the
+    /// same value of it, compared as Pacemaker compares it (`pe_node_attribute_raw`
+    /// and `pcmk__str_eq` with `pcmk__str_casei`), case-insensitively, and
+    /// two nodes that both lack it alike.
+    pub fn same_place(&self, attr: Option<&str>, a: usize, b: usize) -> bool {
+        let Some(attr) = attr else {
+            return a == b;
+        };
+        let value = |n: usize| {
+            self.nodes
+                .get(n)
+                .and_then(|node| node.attrs.get(attr))
+                .map(String::as_str)
+        };
+        match (value(a), value(b)) {
+            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+            (x, y) => x.is_none() && y.is_none(),
+        }
+    }
+
     /// Colocations whose dependent is in unit `u`.
     pub fn colocations_of_dependent(
         &self,

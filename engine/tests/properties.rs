@@ -190,6 +190,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                             primary: RscId(b as u32),
                             primary_role,
                             score: sc,
+                            node_attribute: None,
                         },
                         origin: Origin(0),
                     });

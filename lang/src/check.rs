@@ -19,7 +19,45 @@ pub(crate) fn check(c: &Compiled) -> Vec<Diagnostic> {
     order_cycles(c, &mut out);
     fencing(c, &mut out);
     roles(c, &mut out);
+    colocation_attributes(c, &mut out);
     out
+}
+
+/// A colocation by a node attribute no node declares: every node then has
+/// the same (no) value, so `colocate` allows any node and `separate` none.
+/// The attribute may still come from the observed state at run time, hence
+/// a warning.
+fn colocation_attributes(c: &Compiled, out: &mut Vec<Diagnostic>) {
+    let p = &c.policy;
+    for k in &p.constraints {
+        let ConstraintKind::Colocation {
+            node_attribute: Some(attr),
+            score,
+            ..
+        } = &k.kind
+        else {
+            continue;
+        };
+        if p.cluster.nodes.iter().any(|n| n.attrs.contains_key(attr)) {
+            continue;
+        }
+        let effect = if score.value() < 0 {
+            "keeps it off every node"
+        } else {
+            "puts it on any node"
+        };
+        out.push(
+            Diagnostic::warning(
+                Code::UnknownAttribute,
+                span(c, k.origin),
+                format!("no node declares attribute `{attr}`: this colocation {effect}"),
+            )
+            .label("by an attribute no node has")
+            .help(format!(
+                "give the nodes the attribute (`node n1 {{ {attr} = a }}`), or check its spelling"
+            )),
+        );
+    }
 }
 
 /// Errors first, then by position, so output is stable.

@@ -90,6 +90,7 @@ codes! {
     SelfColocation "self-colocation" Error "A resource is colocated with itself.";
     SelfOrder "self-order" Error "A resource is ordered after itself.";
     OrderCycle "order-cycle" Error "Ordering constraints form a cycle, so nothing in it could ever start.";
+    UnknownAttribute "unknown-attribute" Warning "A colocation goes by a node attribute that no node declares, so every node counts as one place.";
     WithinGroup "within-group" Error "A constraint between two members of the same group repeats or contradicts the group's own order.";
     EmptyTest "empty-test" Error "A test expects nothing, so it cannot fail.";
     LateGiven "late-given" Error "A test's `given` comes after its `when` or `expect`.";

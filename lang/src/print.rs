@@ -385,12 +385,16 @@ fn constraint(out: &mut String, p: &Policy, k: &Constraint) {
             primary,
             primary_role,
             score,
+            node_attribute,
         } => format!(
-            "colocate {}{} with {}{} score {score}",
+            "colocate {}{} with {}{}{} score {score}",
             n(*dependent),
             role_suffix(*dependent_role),
             n(*primary),
-            role_suffix(*primary_role)
+            role_suffix(*primary_role),
+            node_attribute
+                .as_ref()
+                .map_or(String::new(), |a| format!(" by {}", name(a)))
         ),
         ConstraintKind::Order {
             first,

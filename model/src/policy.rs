@@ -842,6 +842,12 @@ pub enum ConstraintKind {
         primary: RscId,
         primary_role: Option<Role>,
         score: Score,
+        /// Colocate by this node attribute (Pacemaker's `node-attribute`):
+        /// "the same node" becomes "a node with the same value of it"
+        /// (case-insensitively; nodes that lack it alike). `None` is the
+        /// node itself.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node_attribute: Option<String>,
     },
     Order {
         first: RscId,

@@ -1724,11 +1724,6 @@ impl Builder<'_> {
                     .push(format!("resource-discovery in location '{id}'"));
             }
             "rsc_location" => self.location(el),
-            "rsc_colocation" if el.attr("node-attribute").is_some_and(|a| a != "#uname") => {
-                self.unsupported
-                    .push(format!("colocation by node attribute in '{id}'"));
-            }
-
             "rsc_colocation" => self.colocation(el),
             "rsc_order" => self.order(el),
             "rsc_ticket" => self.unsupported.push(format!("ticket constraint '{id}'")),
@@ -1817,6 +1812,7 @@ impl Builder<'_> {
                 }
             }
         }
+        let node_attribute = self.colocation_attribute(el);
         let origin = self.origin(&id);
         for (dependent, dependent_role, primary, primary_role, score) in pairs {
             if dependent == primary {
@@ -1845,10 +1841,35 @@ impl Builder<'_> {
                     primary,
                     primary_role,
                     score,
+                    node_attribute: node_attribute.clone(),
                 },
                 origin,
             });
         }
+    }
+
+    /// The node attribute a colocation goes by, `None` for the node itself
+    /// (`#uname`). Only a colocation of two resources named directly has
+    /// one: Pacemaker turns one that names a tag or template into resource
+    /// sets (`unpack_colocation_tags`), and colocations of sets are by node
+    /// (`unpack_colocation_set` and `colocate_rsc_sets` pass none); so the
+    /// attribute of those is dropped, with a note.
+    fn colocation_attribute(&mut self, el: &Element) -> Option<String> {
+        let attr = el.attr("node-attribute").filter(|a| *a != "#uname")?;
+        let expanded = |n: Option<&str>| {
+            n.is_some_and(|n| self.tags.contains_key(n) || self.templates.contains_key(n))
+        };
+        if el.first("resource_set").is_some()
+            || expanded(el.attr("rsc"))
+            || expanded(el.attr("with-rsc"))
+        {
+            self.notes.push(format!(
+                "colocation '{}' is by node, not by node-attribute '{attr}': Pacemaker reads a colocation of sets, tags or templates so",
+                el.id()
+            ));
+            return None;
+        }
+        Some(attr.to_string())
     }
 
     /// Whether `later` comes after `earlier` in one group, so the group's own

@@ -61,6 +61,16 @@ impl Factor {
     }
 }
 
+/// One step of a merge walk: the colocation that brings a resource in.
+#[derive(Clone, Copy)]
+struct Step<'k> {
+    /// What its scores are multiplied by.
+    f: Factor,
+    /// The node attribute it goes by (`None`: by node).
+    by: Option<&'k str>,
+    origin: halo_model::Origin,
+}
+
 /// What one merge walk carries along.
 struct Walk {
     /// Resources whose scores are being merged (loop guard).
@@ -101,6 +111,7 @@ impl Assigner<'_, '_> {
                 primary_role,
                 dependent_role,
                 score,
+                node_attribute,
             } = &c.kind
             else {
                 continue;
@@ -121,20 +132,18 @@ impl Assigner<'_, '_> {
             if self.progress.get(d.index()) == Some(&Progress::Done) {
                 continue;
             }
-            self.merge(*dependent, s, Factor::of(*score), &mut walk, c.origin);
+            let step = Step {
+                f: Factor::of(*score),
+                by: node_attribute.as_deref(),
+                origin: c.origin,
+            };
+            self.merge(*dependent, s, step, &mut walk);
         }
     }
 
-    /// Adds `x`'s scores, weighted by `f`, and then its dependents', to `s`;
-    /// undone if that leaves no node.
-    fn merge(
-        &self,
-        x: RscId,
-        s: &mut Scores,
-        f: Factor,
-        walk: &mut Walk,
-        origin: halo_model::Origin,
-    ) {
+    /// Adds `x`'s scores, weighted by the step's factor, and then its
+    /// dependents', to `s`; undone if that leaves no node.
+    fn merge(&self, x: RscId, s: &mut Scores, step: Step<'_>, walk: &mut Walk) {
         if walk.merging.get(x.index()).copied().unwrap_or(true) {
             return;
         }
@@ -154,14 +163,19 @@ impl Assigner<'_, '_> {
         let mark = s.mark();
         let members = self.group_members(x);
         if let Some(&first) = members.first() {
-            self.merge(first, s, f, walk, origin);
+            self.merge(first, s, step, walk);
         } else {
-            self.add_weighted(x, s, f, walk.nonnegative, origin);
+            self.add_weighted(x, s, step, walk.nonnegative);
         }
         if (0..self.cx.nodes.len()).any(|n| s.runnable(n)) {
             let last = members.last().copied().unwrap_or(x);
-            for (next, score, origin) in self.dependents_of(last, !members.is_empty()) {
-                self.merge(next, s, f.nested(score), walk, origin);
+            for (next, score, by, origin) in self.dependents_of(last, !members.is_empty()) {
+                let next_step = Step {
+                    f: step.f.nested(score),
+                    by,
+                    origin,
+                };
+                self.merge(next, s, next_step, walk);
             }
             if walk.nonnegative {
                 keep_positive(s);
@@ -174,18 +188,18 @@ impl Assigner<'_, '_> {
         }
     }
 
-    /// Adds the primitive `x`'s own scores, weighted by `f`, to `work`
-    /// (`add_node_scores_matching_attr`).
-    fn add_weighted(
-        &self,
-        x: RscId,
-        work: &mut Scores,
-        f: Factor,
-        nonnegative: bool,
-        origin: halo_model::Origin,
-    ) {
+    /// Adds the primitive `x`'s own scores, weighted by the step's factor,
+    /// to `work` (`add_node_scores_matching_attr`): on each node, its best
+    /// score on a node that is the same place by the colocation's attribute
+    /// (`best_node_score_matching_attr`: the node itself when by node).
+    fn add_weighted(&self, x: RscId, work: &mut Scores, step: Step<'_>, nonnegative: bool) {
+        let Step { f, by, origin } = step;
         let own = self.own_totals(x);
-        for (ni, &theirs) in own.iter().enumerate() {
+        for (ni, &mine) in own.iter().enumerate() {
+            let theirs = match by {
+                None => mine,
+                Some(attr) => self.best_matching(&own, attr, ni),
+            };
             if f.negative() && theirs < Score::ZERO {
                 continue;
             }
@@ -219,6 +233,16 @@ impl Assigner<'_, '_> {
         }
     }
 
+    /// The best of `own` on a node with the same value of `attr` as `ni`
+    /// (`ni` among them). Pacemaker starts from minus infinity and only
+    /// takes a node scored above it.
+    fn best_matching(&self, own: &[Score], attr: &str, ni: usize) -> Score {
+        own.iter()
+            .enumerate()
+            .filter(|(nj, _)| self.cx.same_place(Some(attr), *nj, ni))
+            .fold(Score::NEG_INF, |best, (_, s)| best.max(*s))
+    }
+
     /// A resource's score on each node as Pacemaker keeps it before it is
     /// assigned: a group member's its own, anything else's as a unit, and a
     /// unit being assigned its scores so far.
@@ -250,8 +274,12 @@ impl Assigner<'_, '_> {
     /// dependent is represented at its end by its last member (`of_group`),
     /// so what is colocated with that member (and, once the group is being
     /// assigned, with the group) counts twice, as in Pacemaker.
-    fn dependents_of(&self, x: RscId, of_group: bool) -> Vec<(RscId, Score, halo_model::Origin)> {
-        let mut out: Vec<(RscId, Score, halo_model::Origin)> = Vec::new();
+    fn dependents_of(
+        &self,
+        x: RscId,
+        of_group: bool,
+    ) -> Vec<(RscId, Score, Option<&str>, halo_model::Origin)> {
+        let mut out: Vec<(RscId, Score, Option<&str>, halo_model::Origin)> = Vec::new();
         // Once its group has begun to be assigned, the last member also
         // stands for the group: "R with group" becomes "R with last member"
         // (`expand_group_colocations`, run by `pcmk__group_assign`).
@@ -266,13 +294,14 @@ impl Assigner<'_, '_> {
                 primary_role,
                 dependent_role,
                 score,
+                node_attribute,
             } = &c.kind
             {
                 let any_role = primary_role.is_none_or(|r| r == Role::Started)
                     && dependent_role.is_none_or(|r| r == Role::Started);
                 let named = *primary == x || Some(*primary) == group;
                 if named && any_role && self.unit(*dependent) != self.unit(x) {
-                    out.push((*dependent, *score, c.origin));
+                    out.push((*dependent, *score, node_attribute.as_deref(), c.origin));
                 }
             }
         }
@@ -283,7 +312,7 @@ impl Assigner<'_, '_> {
                     if let (Some(&next), Some(origin)) =
                         (members.get(i + 1), self.cx.p.resource(g).map(|r| r.origin))
                     {
-                        out.push((next, Score::INF, origin));
+                        out.push((next, Score::INF, None, origin));
                     }
                 }
             }

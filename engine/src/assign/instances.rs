@@ -185,9 +185,9 @@ pub(crate) fn distribute(
         let (unwelcome, rest) = match i {
             Inst::Running(r) => (
                 !(field.allowed)(r.node),
-                (false, r.failed, r.number.unwrap_or(u32::MAX), r.node),
+                (false, r.failed, (r.number.is_none(), r.number), r.node),
             ),
-            Inst::Inactive(k) => (false, (true, false, 0, k)),
+            Inst::Inactive(k) => (false, (true, false, (true, None), k)),
         };
         (unwelcome, std::cmp::Reverse(priority(i)), rest)
     });

@@ -814,10 +814,31 @@ impl Lower {
         let dep = self.rsc_ref(&mut c, "the resource to place")?;
         c.word(if separate { "from" } else { "with" })?;
         let primary = self.rsc_ref(&mut c, "the resource it follows")?;
-        let mut score = Score::INF;
-        if c.eat_word("score") {
-            score = c.score()?;
+        // `by ATTR`: nodes alike in that attribute count as one place
+        // (Pacemaker's `node-attribute`); `by name` is the node itself.
+        let (mut node_attribute, mut by_given) = (None, false);
+        let mut score = None;
+        while !c.at_end() {
+            if !by_given && c.eat_word("by") {
+                let attr =
+                    c.name("a node attribute (`by site`: on a node with the same `site`)")?;
+                by_given = true;
+                if attr.text != "name" {
+                    node_attribute = Some(attr.text.clone());
+                }
+            } else if score.is_none() && c.eat_word("score") {
+                score = Some(c.score()?);
+            } else {
+                let what = match (by_given, score.is_some()) {
+                    (false, false) => "`by ATTRIBUTE`, `score N` or the end of the line",
+                    (false, true) => "`by ATTRIBUTE` or the end of the line",
+                    (true, false) => "`score N` or the end of the line",
+                    (true, true) => "the end of the line",
+                };
+                return Err(c.expected(what));
+            }
         }
+        let mut score = score.unwrap_or(Score::INF);
         c.end()?;
         c.no_block()?;
         if separate {
@@ -840,6 +861,7 @@ impl Lower {
                 primary: primary.id,
                 primary_role,
                 score,
+                node_attribute,
             },
             &s.span,
         );
