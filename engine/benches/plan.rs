@@ -125,7 +125,7 @@ fn cluster(nodes: usize, resources: usize) -> (Policy, ClusterState) {
                     rsc: *r,
                     role: None,
                     target: LocationTarget::Nodes(vec![node]),
-                    score: Score::new(50),
+                    score: Score::new(50).into(),
                 },
                 origin: Origin(0),
             });

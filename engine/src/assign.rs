@@ -718,15 +718,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     LocationTarget::Rule(rule) => rule.eval(&node.name, &node.attrs),
                 };
                 if hit {
+                    let score = score.on(&node.attrs);
                     s.add(
                         ni,
-                        *score,
+                        score,
                         Source::Location {
                             origin: c.origin,
                             rsc: cx.name(m).to_string(),
                         },
                     );
-                    if *score >= Score::ZERO {
+                    if score >= Score::ZERO {
                         if let Some(a) = allowed_by_location.get_mut(ni) {
                             *a = true;
                         }
@@ -1451,7 +1452,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 if hit {
                     s.add(
                         ni,
-                        *score,
+                        score.on(&node.attrs),
                         Source::Location {
                             origin: c.origin,
                             rsc: name.clone(),

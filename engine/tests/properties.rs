@@ -171,7 +171,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                             rsc,
                             role,
                             target: LocationTarget::Nodes(vec![format!("n{}", node % n_nodes)]),
-                            score: sc,
+                            score: sc.into(),
                         },
                         origin: Origin(0),
                     });

@@ -373,6 +373,10 @@ fn constraint(out: &mut String, p: &Policy, k: &Constraint) {
                 ),
                 LocationTarget::Rule(r) => format!("where {}", rule(r)),
             };
+            let score = match score {
+                LocationScore::Fixed(s) => s.to_string(),
+                LocationScore::Attribute(a) => format!("from {}", name(a)),
+            };
             format!(
                 "prefer {}{} {target} score {score}",
                 n(*rsc),

@@ -834,7 +834,7 @@ pub enum ConstraintKind {
         /// Applies to the instances in this role only (promotion preference).
         role: Option<Role>,
         target: LocationTarget,
-        score: Score,
+        score: LocationScore,
     },
     Colocation {
         dependent: RscId,
@@ -869,6 +869,35 @@ pub enum ConstraintKind {
         /// "one-or-more" pseudo-action is runnable when any member's is.)
         any_of: Vec<RscId>,
     },
+}
+
+/// What a location constraint adds on a node it targets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocationScore {
+    Fixed(Score),
+    /// The node's value of this attribute, read as a score
+    /// ([`Score::from_text`]); minus infinity on a node without it
+    /// (Pacemaker's `score-attribute`, `get_node_score`).
+    Attribute(String),
+}
+
+impl LocationScore {
+    /// The score on a node with these attributes.
+    pub fn on(&self, attrs: &BTreeMap<String, String>) -> Score {
+        match self {
+            LocationScore::Fixed(s) => *s,
+            LocationScore::Attribute(a) => {
+                attrs.get(a).map_or(Score::NEG_INF, |v| Score::from_text(v))
+            }
+        }
+    }
+}
+
+impl From<Score> for LocationScore {
+    fn from(s: Score) -> LocationScore {
+        LocationScore::Fixed(s)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

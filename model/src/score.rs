@@ -86,9 +86,55 @@ impl std::str::FromStr for Score {
     }
 }
 
+impl Score {
+    /// A score as Pacemaker's `char2score` reads a text it does not check,
+    /// such as a node attribute's value: `INFINITY` and its kin, `red` as
+    /// minus infinity (`yellow` and `green` as 0: the default node-score-*
+    /// settings), and otherwise the integer the text begins with (white
+    /// space, a sign, digits: `pcmk__scan_ll`), 0 without digits, clipped
+    /// to ±infinity.
+    pub fn from_text(v: &str) -> Score {
+        if let Ok(s) = v.trim().parse::<Score>() {
+            return s;
+        }
+        if v.eq_ignore_ascii_case("red") {
+            return Score::NEG_INF;
+        }
+        let t = v.trim_start();
+        let (sign, rest) = match t.strip_prefix('-') {
+            Some(rest) => (-1, rest),
+            None => (1, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: i64 = rest
+            .get(..digits)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(if digits > 0 { i64::MAX } else { 0 });
+        Score::new((sign * n).clamp(-Score::INF_VALUE, Score::INF_VALUE))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_reads_as_pacemaker_reads_a_score() {
+        for (text, want) in [
+            ("512", 512),
+            (" -40", -40),
+            ("16GB", 16),
+            ("ram", 0),
+            ("", 0),
+            ("INFINITY", Score::INF_VALUE),
+            ("-INFINITY", -Score::INF_VALUE),
+            ("red", -Score::INF_VALUE),
+            ("green", 0),
+            ("99999999999999999999", Score::INF_VALUE),
+        ] {
+            assert_eq!(Score::from_text(text), Score::new(want), "{text:?}");
+        }
+    }
 
     #[test]
     fn neg_inf_beats_inf() {

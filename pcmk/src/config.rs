@@ -366,20 +366,9 @@ pub(crate) fn score(v: &str) -> Option<Score> {
 }
 
 /// The integer `strtoll` reads at the start of a text, as Pacemaker's
-/// `pcmk__scan_ll` does: leading white space, a sign, digits; 0 without
-/// digits; clipped to ±INFINITY as `char2score` clips.
+/// `pcmk__scan_ll` does (see [`Score::from_text`]).
 fn leading_integer(v: &str) -> i64 {
-    let t = v.trim_start();
-    let (sign, rest) = match t.strip_prefix('-') {
-        Some(rest) => (-1, rest),
-        None => (1, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let n: i64 = rest
-        .get(..digits)
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(if digits > 0 { i64::MAX } else { 0 });
-    (sign * n).clamp(-Score::INF_VALUE, Score::INF_VALUE)
+    Score::from_text(v).value()
 }
 
 fn is_default(v: &str) -> bool {
@@ -2094,7 +2083,7 @@ impl Builder<'_> {
                     rsc,
                     role: rsc_role,
                     target: LocationTarget::Nodes(vec![node.to_string()]),
-                    score,
+                    score: score.into(),
                 },
                 origin,
             });
@@ -2106,9 +2095,7 @@ impl Builder<'_> {
                 .and_then(role)
                 .filter(|x| *x != Role::Started)
                 .or(rsc_role);
-            let Some(score) = r.attr("score").and_then(score) else {
-                self.unsupported
-                    .push(format!("rule '{}' without a fixed score", r.id()));
+            let Some(score) = self.rule_score(r) else {
                 continue;
             };
             let Some(rule) = self.rule(r) else { continue };
@@ -2122,6 +2109,30 @@ impl Builder<'_> {
                 },
                 origin,
             });
+        }
+    }
+
+    /// What a location rule adds where it matches (`generate_location_rule`,
+    /// `get_node_score`): its `score` read as `char2score` reads it, else
+    /// the node's value of its `score-attribute`, else 0.
+    fn rule_score(&mut self, r: &Element) -> Option<LocationScore> {
+        if let Some(v) = r.attr("score") {
+            return Some(self.char2score("score", v, r.id()).into());
+        }
+        match r.attr("score-attribute") {
+            Some(a) if a.starts_with('#') => {
+                self.unsupported
+                    .push(format!("score-attribute '{a}' in rule '{}'", r.id()));
+                None
+            }
+            Some(a) => Some(LocationScore::Attribute(a.to_string())),
+            None => {
+                self.notes.push(format!(
+                    "rule '{}' has no score: it adds 0, as Pacemaker assumes",
+                    r.id()
+                ));
+                Some(Score::ZERO.into())
+            }
         }
     }
 

@@ -14,8 +14,8 @@ use crate::diag::{Code, Diagnostic, FileId, Sources, Span};
 use crate::syntax::{self, Stmt, Token};
 use cursor::{suggest, unknown_keyword, Cursor, Res};
 use halo_model::{
-    ConstraintKind, LocationTarget, NoQuorumPolicy, OpAction, OrderKind, Origin, PlacementStrategy,
-    Policy, QuorumMode, Role, RscId, Score,
+    ConstraintKind, LocationScore, LocationTarget, NoQuorumPolicy, OpAction, OrderKind, Origin,
+    PlacementStrategy, Policy, QuorumMode, Role, RscId, Score,
 };
 use std::collections::BTreeMap;
 
@@ -787,14 +787,24 @@ impl Lower {
         } else {
             return Err(c.expected("`on NODE` or `where RULE`"));
         };
-        let mut score = Score::INF;
+        let mut score = LocationScore::Fixed(Score::INF);
         if c.eat_word("score") {
-            score = c.score()?;
+            // `score from ATTR`: each node's value of a node attribute
+            // (Pacemaker's score-attribute).
+            score = if !avoid && c.eat_word("from") {
+                LocationScore::Attribute(
+                    c.name("a node attribute whose value is the score")?
+                        .text
+                        .clone(),
+                )
+            } else {
+                LocationScore::Fixed(c.score()?)
+            };
         }
         c.end()?;
         c.no_block()?;
-        if avoid {
-            score = Score::new(-score.value().abs());
+        if let (true, LocationScore::Fixed(s)) = (avoid, &mut score) {
+            *s = Score::new(-s.value().abs());
         }
         self.push_constraint(
             ConstraintKind::Location {
