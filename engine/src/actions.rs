@@ -254,9 +254,13 @@ impl<'c, 'a> Builder<'c, 'a> {
                     .unwrap_or("a mandatory order holds it back")
             ));
         }
-        if !target.stop_held.is_empty() {
+        debug_assert!(
+            target.stop_held.is_empty() || target.stop_held_why.is_some(),
+            "a held stop without its reason"
+        );
+        if let (false, Some(why)) = (target.stop_held.is_empty(), &target.stop_held_why) {
             notes.push(format!(
-                "{} stays on {}: its stop is ordered after the stop of a blocked resource",
+                "{} stays on {}: {why}",
                 r.name,
                 names(&target.stop_held)
             ));

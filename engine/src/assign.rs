@@ -93,8 +93,11 @@ pub(crate) struct Target {
     /// Where it would run if a mandatory order did not hold it back.
     pub held: Vec<usize>,
     /// Where it would stop if a mandatory order did not keep it running: its
-    /// stop must follow the stop of a blocked resource, which cannot happen.
+    /// stop must follow an action that cannot happen (the stop of a blocked
+    /// resource, a start that will not happen).
     pub stop_held: Vec<usize>,
+    /// Why its stop is held (with `stop_held`).
+    pub stop_held_why: Option<String>,
     /// Clone instances that leave one node for another: (from, to), as the
     /// distribution paired them (Pacemaker keeps each instance's identity).
     pub moves: Vec<(usize, usize)>,
@@ -143,6 +146,9 @@ pub(crate) struct Assigner<'c, 'a> {
 /// finish on 1,000 resources with 1,500 colocations among them); past this
 /// bound the walks stop, the plan says so, and planning stays within seconds.
 pub(crate) const MAX_WEIGHING: u64 = 20_000_000;
+
+/// Why a stop ordered after a blocked resource's stop is held.
+const BEHIND_BLOCKED_STOP: &str = "its stop is ordered after the stop of a blocked resource";
 
 /// What [`Assigner::run`] decided.
 pub(crate) struct Assigned {
@@ -528,6 +534,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             if runs_here && (!stays || earlier_starts) {
                 t.instances = vec![(n, Role::Started)];
                 t.stop_held = vec![n];
+                t.stop_held_why = Some(BEHIND_BLOCKED_STOP.to_string());
             } else if !runs_here && stays {
                 earlier_starts = true;
             }
@@ -1596,6 +1603,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// resource keeps running where it would have stopped.
     fn hold_stops_behind_blocked(&mut self) {
         let cx = self.cx;
+        // Stops after a stop that cannot happen, followed along chains.
         for _ in 0..=cx.p.constraints.len() {
             let mut changed = false;
             for (c, forward, inverse) in cx.order_directions() {
@@ -1619,49 +1627,75 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     (OpAction::Stop, OpAction::Stop) if forward => (*first, *then),
                     _ => continue,
                 };
-                // Only a failure makes a blocked resource's stop unrunnable
-                // (`pe_rsc_block`); an unmanaged one's stop is merely
-                // optional, and orders after it go ahead
-                // (`update_action_optional`).
-                let failure_blocked = self.targets.get(before.index()).is_some_and(|t| t.blocked)
-                    && self
-                        .current_instances(before)
-                        .iter()
-                        .any(|(n, _)| cx.rsc[before.index()].blocked_on.contains(n));
-                let stuck = failure_blocked
-                    || self
-                        .targets
-                        .get(before.index())
-                        .is_some_and(|t| !t.stop_held.is_empty());
-                if !stuck {
-                    continue;
-                }
-                // Only a resource that runs once, on one node, is kept there
-                // (moving it would need that stop too); clones and resources
-                // active on several nodes are recovered as usual.
-                if cx.clone_of(after).is_some() {
-                    continue;
-                }
-                for id in cx.leaves(after) {
-                    let now = self.current_instances(id);
-                    let Some(t) = self.targets.get_mut(id.index()) else {
-                        continue;
-                    };
-                    let [(n, role)] = now[..] else {
-                        continue;
-                    };
-                    if t.blocked || t.instances.iter().any(|(x, _)| *x == n) {
-                        continue;
-                    }
-                    t.instances = vec![(n, role)];
-                    t.stop_held = vec![n];
-                    changed = true;
+                if self.stop_unrunnable(before) {
+                    changed |= self.hold_stop(after, BEHIND_BLOCKED_STOP);
                 }
             }
             if !changed {
                 break;
             }
         }
+        // A stop ordered after a start or promotion that cannot happen
+        // (`pe_order_runnable_left`, which only an order's own direction
+        // has). The stop so held does not hold others: the inverse of an
+        // order has no such flag.
+        for c in cx.orders() {
+            if let ConstraintKind::Order {
+                then,
+                then_action: OpAction::Stop,
+                ..
+            } = &c.kind
+            {
+                if let Some((why, _)) = self.first_falls_short(&c.kind) {
+                    self.hold_stop(*then, &why);
+                }
+            }
+        }
+    }
+
+    /// Keeps `after` running where it runs, its stop held. Only a resource
+    /// that runs once, on one node, is kept there (moving it would need
+    /// that stop too); clones and resources active on several nodes are
+    /// recovered as usual. Returns whether anything changed.
+    fn hold_stop(&mut self, after: RscId, why: &str) -> bool {
+        let cx = self.cx;
+        if cx.clone_of(after).is_some() {
+            return false;
+        }
+        let mut changed = false;
+        for id in cx.leaves(after) {
+            let now = self.current_instances(id);
+            let Some(t) = self.targets.get_mut(id.index()) else {
+                continue;
+            };
+            let [(n, role)] = now[..] else {
+                continue;
+            };
+            if t.blocked || t.instances.iter().any(|(x, _)| *x == n) {
+                continue;
+            }
+            t.instances = vec![(n, role)];
+            t.stop_held = vec![n];
+            t.stop_held_why = Some(why.to_string());
+            changed = true;
+        }
+        changed
+    }
+
+    /// Whether `id`'s stop cannot happen. Only a failure makes a blocked
+    /// resource's stop unrunnable (`pe_rsc_block`); an unmanaged one's stop
+    /// is merely optional, and orders after it go ahead
+    /// (`update_action_optional`). A stop held behind another is too.
+    fn stop_unrunnable(&self, id: RscId) -> bool {
+        let Some(t) = self.targets.get(id.index()) else {
+            return false;
+        };
+        let failure_blocked = t.blocked
+            && self
+                .current_instances(id)
+                .iter()
+                .any(|(n, _)| self.cx.rsc[id.index()].blocked_on.contains(n));
+        failure_blocked || !t.stop_held.is_empty()
     }
 
     /// Units in the order Pacemaker assigns them under a placement strategy:

@@ -46,29 +46,61 @@ impl Assigner<'_, '_> {
 
     /// One order: holds `then` back (its start, or only its promotion) when
     /// too little of `first` will start or be promoted. Returns whether it
-    /// held anything back.
+    /// held anything back. (A stop it makes unrunnable is held once starts
+    /// are settled: `hold_stops_behind_blocked`.)
     fn enforce_order(&mut self, kind: &ConstraintKind) -> bool {
-        let cx = self.cx;
         let ConstraintKind::Order {
-            first,
-            first_action,
             then,
             then_action,
-            kind,
             symmetrical,
-            first_min,
-            any_of,
+            ..
         } = kind
         else {
             return false;
         };
+        if matches!(then_action, OpAction::Stop | OpAction::Demote) {
+            return false;
+        }
+        let Some((why, first_blocked)) = self.first_falls_short(kind) else {
+            return false;
+        };
+        let ids = self.with_members(*then);
+        // An order before a promotion holds back only the promotion.
+        if *then_action == OpAction::Promote {
+            return self.hold_promotion(&ids);
+        }
+        let mut changed = false;
+        for id in ids {
+            changed |= self.hold_start(id, &why, *symmetrical, first_blocked);
+        }
+        changed
+    }
+
+    /// Whether an order's `then` action is made unrunnable because too
+    /// little of `first` will start or be promoted (`pe_order_runnable_left`:
+    /// a mandatory order whose first action is a start or a promotion, and
+    /// every threshold): why, and whether every `first` is left as it is
+    /// (blocked).
+    pub(super) fn first_falls_short(&self, kind: &ConstraintKind) -> Option<(String, bool)> {
+        let cx = self.cx;
+        let ConstraintKind::Order {
+            first,
+            first_action,
+            kind,
+            first_min,
+            any_of,
+            ..
+        } = kind
+        else {
+            return None;
+        };
         // A threshold holds `then` back whatever the order's kind.
         let gate = first_min.filter(|k| *k > 0);
         if *kind != OrderKind::Mandatory && gate.is_none() {
-            return false;
+            return None;
         }
         if !matches!(first_action, OpAction::Start | OpAction::Promote) {
-            return false;
+            return None;
         }
         let firsts = if any_of.is_empty() {
             std::slice::from_ref(first)
@@ -92,7 +124,7 @@ impl Assigner<'_, '_> {
             })
             .sum();
         if able >= need {
-            return false;
+            return None;
         }
         let why = match gate {
             Some(_) if !any_of.is_empty() => format!(
@@ -112,16 +144,7 @@ impl Assigner<'_, '_> {
                 cx.name(*first)
             ),
         };
-        let ids = self.with_members(*then);
-        // An order before a promotion holds back only the promotion.
-        if *then_action == OpAction::Promote {
-            return self.hold_promotion(&ids);
-        }
-        let mut changed = false;
-        for id in ids {
-            changed |= self.hold_start(id, &why, *symmetrical, first_blocked);
-        }
-        changed
+        Some((why, first_blocked))
     }
 
     /// How many instances of a resource left as it is run now (for
