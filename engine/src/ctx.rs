@@ -356,8 +356,19 @@ impl<'a> Ctx<'a> {
                 continue;
             };
             if let Some(fc) = failures.and_then(|m| m.get(&node.name)) {
-                let expired = failure_timeout
-                    .is_some_and(|t| t.as_ms() > 0 && self.now.since(fc.last_failure) >= t);
+                // A failure of an operation configured on-fail=block keeps
+                // its fail count whatever failure-timeout says
+                // (`block_failure` in `pe_get_failcount`).
+                let block_failure = observed
+                    .and_then(|m| m.get(&node.name))
+                    .and_then(|rs| rs.failed.as_ref())
+                    .is_some_and(|f| {
+                        !f.probe
+                            && prim.op(f.op, None).and_then(|o| o.on_fail) == Some(OnFail::Block)
+                    });
+                let expired = !block_failure
+                    && failure_timeout
+                        .is_some_and(|t| t.as_ms() > 0 && self.now.since(fc.last_failure) >= t);
                 // Failures of an operation with on-fail=ignore do not count.
                 let ignored = fc.op.is_some_and(|op| {
                     prim.op(op, None).and_then(|o| o.on_fail) == Some(OnFail::Ignore)

@@ -431,8 +431,30 @@ impl Builder<'_> {
             })
         };
         // Failed operations older than failure-timeout are ignored, unless the
-        // resource still has a fail count that has not expired.
-        let timeout = facts.timeout;
+        // resource still has a fail count that has not expired. A failure of
+        // an operation configured on-fail=block (by name and interval) makes
+        // failure-timeout count for nothing (`block_failure` in
+        // `pe_get_failcount`): that failure stays.
+        let has_failcount = state
+            .failures
+            .get(name)
+            .and_then(|m| m.get(node))
+            .is_some_and(|fc| fc.count > 0);
+        let block_failure = has_failcount
+            && ops.iter().any(|op| {
+                let rc: i32 = op.rc_code.and_then(|v| v.parse().ok()).unwrap_or(0);
+                let configured_block = OpAction::parse(op.task).is_some_and(|a| {
+                    prim.is_some_and(|p| {
+                        p.ops.iter().any(|o| {
+                            o.action == a
+                                && o.interval.as_ms() == op.interval()
+                                && o.on_fail == Some(OnFail::Block)
+                        })
+                    })
+                });
+                configured_block && expected_rc(op).is_some_and(|x| x != rc)
+            });
+        let timeout = if block_failure { 0 } else { facts.timeout };
         let expiry = self.now.filter(|_| timeout > 0).map(|now| {
             let unexpired = state
                 .failures

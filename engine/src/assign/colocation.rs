@@ -147,8 +147,15 @@ impl<'c> Assigner<'c, '_> {
         // in Pacemaker (its start is what is blocked): its dependents follow
         // it there, and are blocked in turn.
         let held: Vec<(usize, Role)> = pt.held.iter().map(|n| (*n, Role::Started)).collect();
+        // A resource left as it is (unmanaged, or blocked by a failure) that
+        // is active on several nodes is assigned to the one it counts as
+        // current (`pcmk__primitive_assign` of an unmanaged resource takes
+        // `pe__current_node`): only that node counts for what follows it.
+        let current: Vec<(usize, Role)> = self.cx.current_node(*primary).into_iter().collect();
         let placed = if pt.instances.is_empty() {
             &held
+        } else if pt.blocked && pt.instances.len() > 1 && self.cx.clone_of(*primary).is_none() {
+            &current
         } else {
             &pt.instances
         };
