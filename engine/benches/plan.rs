@@ -32,6 +32,7 @@ fn dummy() -> Primitive {
             on_fail: None,
             origin: Origin(0),
             params: BTreeMap::new(),
+            disabled: false,
         }],
         fence: None,
         utilization: BTreeMap::new(),

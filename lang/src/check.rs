@@ -403,7 +403,10 @@ fn roles(c: &Compiled, out: &mut Vec<Diagnostic>) {
         if let ResourceKind::Primitive(prim) = &r.kind {
             let fence = prim.agent.class == AgentClass::Stonith;
             if !fence
-                && !prim.ops.iter().any(|o| o.action == OpAction::Monitor)
+                && !prim
+                    .ops
+                    .iter()
+                    .any(|o| o.action == OpAction::Monitor && !o.disabled)
                 && r.meta.managed != Some(false)
             {
                 out.push(

@@ -318,6 +318,9 @@ fn primitive_body(prim: &Primitive, body: &mut Vec<String>) {
         for (k, v) in &op.params {
             let _ = write!(line, " with {} = {}", name(k), quote(v));
         }
+        if op.disabled {
+            line.push_str(" disabled");
+        }
         body.push(line);
     }
     if let Some(f) = &prim.fence {

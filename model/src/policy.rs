@@ -577,6 +577,7 @@ impl Primitive {
         self.ops.iter().filter(move |o| {
             o.action == OpAction::Monitor
                 && o.interval > Duration::ZERO
+                && !o.disabled
                 && match o.role {
                     None => true,
                     Some(r) => r == role,
@@ -741,6 +742,12 @@ pub struct Operation {
     pub on_fail: Option<OnFail>,
     /// Extra agent parameters for this operation only (`OCF_CHECK_LEVEL`).
     pub params: BTreeMap<String, String>,
+    /// A recurring monitor that is not run (Pacemaker's `enabled=false`):
+    /// what it declares (on-fail, timeout) still holds for a failure of it
+    /// in the history, as Pacemaker finds a disabled operation's
+    /// configuration too (`custom_action` includes disabled entries).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
     pub origin: Origin,
 }
 

@@ -648,6 +648,7 @@ impl Builder<'_> {
                 role: None,
                 on_fail: None,
                 params: BTreeMap::new(),
+                disabled: false,
                 origin,
             });
         }
@@ -1361,7 +1362,16 @@ impl Builder<'_> {
                 ));
                 continue;
             };
-            if op.attr("enabled").is_some_and(|v| !truthy(v)) {
+            // A disabled recurring monitor is not run, but what it declares
+            // still holds for its failures (Pacemaker's `custom_action`
+            // finds disabled entries too): it is kept, marked disabled.
+            let disabled = op.attr("enabled").is_some_and(|v| !truthy(v));
+            let recurring = action == OpAction::Monitor
+                && op
+                    .attr("interval")
+                    .and_then(duration)
+                    .is_some_and(|d| d > Duration::ZERO);
+            if disabled && !recurring {
                 self.notes.push(format!(
                     "operation '{}' of '{}' is disabled (enabled=false): not carried",
                     op.id(),
@@ -1408,6 +1418,7 @@ impl Builder<'_> {
                     .filter(|r| *r != Role::Started),
                 on_fail: op.attr("on-fail").and_then(OnFail::parse),
                 params: extra,
+                disabled,
                 origin,
             });
         }

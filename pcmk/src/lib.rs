@@ -807,7 +807,8 @@ mod tests {
     fn colocations_a_group_implies_and_disabled_operations_are_noted() {
         let group = r#"<group id="g">
             <primitive id="a" class="ocf" provider="heartbeat" type="Dummy"><operations>
-            <op id="a-m" name="monitor" interval="10s" enabled="false"/></operations></primitive>
+            <op id="a-m" name="monitor" interval="10s" enabled="false" on-fail="ignore"/>
+            <op id="a-s" name="start" interval="0" enabled="false"/></operations></primitive>
             <primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group>"#;
         let i = cib_with(
             "",
@@ -822,9 +823,20 @@ mod tests {
             i.notes
         );
         assert!(
-            has(&i.notes, "operation 'a-m' of 'a' is disabled"),
+            has(&i.notes, "operation 'a-s' of 'a' is disabled"),
             "{:?}",
             i.notes
+        );
+        // A disabled recurring monitor is kept, not run, for its on-fail.
+        let a = i.policy.find("a").and_then(|id| i.policy.resource(id));
+        let ops = &a
+            .and_then(|r| r.primitive())
+            .map(|p| p.ops.clone())
+            .unwrap_or_default();
+        assert!(
+            ops.iter()
+                .any(|o| o.disabled && o.on_fail == Some(halo_model::OnFail::Ignore)),
+            "{ops:?}"
         );
         assert!(i.policy.constraints.is_empty());
         // The other way round is no repetition: it stays, for check to judge.

@@ -362,6 +362,7 @@ impl Lower {
             role: None,
             on_fail: None,
             params: BTreeMap::new(),
+            disabled: false,
             origin: self.origin(&c.stmt.span),
         };
         while let Some(t) = c.next() {
@@ -390,6 +391,8 @@ impl Lower {
                     }
                 }
                 "stopped" if action == OpAction::Monitor => op.role = Some(Role::Stopped),
+                // Declared but not run (Pacemaker's enabled=false).
+                "disabled" if action == OpAction::Monitor => op.disabled = true,
                 "every" | "interval" if action == OpAction::Monitor => {
                     op.interval = c.duration()?.0
                 }
@@ -418,7 +421,7 @@ impl Lower {
                 _ => {
                     let mut allowed = vec!["timeout", "on-fail", "with"];
                     if action == OpAction::Monitor {
-                        allowed.extend(["every", "promoted", "unpromoted"]);
+                        allowed.extend(["every", "promoted", "unpromoted", "disabled"]);
                     }
                     return Err(Diagnostic::error(
                         Code::Syntax,
