@@ -329,6 +329,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some((n, b)) = pinned {
             self.hold_members_before(u, n, b);
         }
+        if wanted && !frozen_idle && !target.blocked && self.cx.freeze_blocks_starts(u) {
+            self.freeze_idle_members(u);
+        }
         if let Some(t) = self.targets.get_mut(u.index()) {
             *t = target;
         }
@@ -353,6 +356,34 @@ impl<'c, 'a> Assigner<'c, 'a> {
         }
         if let Some(p) = self.progress.get_mut(u.index()) {
             *p = Progress::Done;
+        }
+    }
+
+    /// Under `no-quorum-policy freeze` without quorum, a group member that
+    /// runs nowhere does not start, though others of its group run: each
+    /// start of a resource not active is unrunnable ("quorum freeze",
+    /// `update_resource_action_runnable`); its start is reported blocked
+    /// where it was assigned.
+    fn freeze_idle_members(&mut self, u: RscId) {
+        let members = self.cx.leaves(u);
+        if members.len() < 2 || self.cx.clone_of(u).is_some() {
+            return;
+        }
+        for m in members {
+            let idle = self
+                .cx
+                .rsc
+                .get(m.index())
+                .is_some_and(|i| i.current.is_empty());
+            let Some(t) = self.targets.get_mut(m.index()).filter(|_| idle) else {
+                continue;
+            };
+            if t.instances.is_empty() {
+                continue;
+            }
+            t.held = t.instances.iter().map(|(n, _)| *n).collect();
+            t.instances.clear();
+            t.unplaced = Some("the cluster has no quorum (no-quorum-policy freeze)".to_string());
         }
     }
 
