@@ -791,7 +791,19 @@ impl Lower {
         if c.eat_word("score") {
             // `score from ATTR`: each node's value of a node attribute
             // (Pacemaker's score-attribute).
-            score = if !avoid && c.eat_word("from") {
+            if avoid && c.peek_word() == Some("from") {
+                let from = c.here();
+                return Err(Diagnostic::error(
+                    Code::Syntax,
+                    from,
+                    "`avoid` takes a fixed score, not one from an attribute",
+                )
+                .label("a score from a node attribute")
+                .help(
+                    "write `prefer ... score from ATTR`: a node whose value is negative is avoided",
+                ));
+            }
+            score = if c.eat_word("from") {
                 LocationScore::Attribute(
                     c.name("a node attribute whose value is the score")?
                         .text
