@@ -155,6 +155,9 @@ pub(crate) struct Assigner<'c, 'a> {
 /// bound the walks stop, the plan says so, and planning stays within seconds.
 pub(crate) const MAX_WEIGHING: u64 = 20_000_000;
 
+/// Why a start is held back under `no-quorum-policy freeze`.
+const FROZEN: &str = "the cluster has no quorum (no-quorum-policy freeze)";
+
 /// Why a stop ordered after a blocked resource's stop is held.
 const BEHIND_BLOCKED_STOP: &str = "its stop is ordered after the stop of a blocked resource";
 
@@ -317,8 +320,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
             let n = self.best_node(u, &open);
             if n.is_some() {
-                target.unplaced =
-                    Some("the cluster has no quorum (no-quorum-policy freeze)".to_string());
+                target.unplaced = Some(FROZEN.to_string());
             }
             n
         } else {
@@ -383,7 +385,7 @@ impl<'c, 'a> Assigner<'c, 'a> {
             }
             t.held = t.instances.iter().map(|(n, _)| *n).collect();
             t.instances.clear();
-            t.unplaced = Some("the cluster has no quorum (no-quorum-policy freeze)".to_string());
+            t.unplaced = Some(FROZEN.to_string());
         }
     }
 

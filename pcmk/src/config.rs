@@ -251,9 +251,7 @@ impl OpDefaults {
 /// The score a set of name-value pairs is ordered by (its `score`, 0 without;
 /// read as Pacemaker's `char2score` reads it).
 fn set_score(set: &Element) -> i64 {
-    set.attr("score").map_or(0, |v| {
-        score(v).map_or_else(|| leading_integer(v), |s| s.value())
-    })
+    set.attr("score").map_or(0, |v| Score::from_text(v).value())
 }
 
 /// Elements that `id-ref` attributes point at, by id (only those referenced).
@@ -363,12 +361,6 @@ pub(crate) fn score(v: &str) -> Option<Score> {
         return None;
     }
     unsigned.parse::<Score>().ok()
-}
-
-/// The integer `strtoll` reads at the start of a text, as Pacemaker's
-/// `pcmk__scan_ll` does (see [`Score::from_text`]).
-fn leading_integer(v: &str) -> i64 {
-    Score::from_text(v).value()
 }
 
 fn is_default(v: &str) -> bool {
@@ -1058,7 +1050,7 @@ impl Builder<'_> {
         if let Some(s) = score(v) {
             return s;
         }
-        let n = leading_integer(v);
+        let n = Score::from_text(v).value();
         self.notes.push(format!(
             "{k}={v} of '{owner}' is not a whole number: read as {n}, as Pacemaker reads it"
         ));

@@ -7,8 +7,8 @@ use super::*;
 
 impl Assigner<'_, '_> {
     /// A stop ordered after the stop of a resource a failure blocks (the
-    /// inverse of a symmetrical start order, or an explicit stop order)
-    /// cannot happen: the
+    /// inverse of a symmetrical start order, or an explicit stop order), or
+    /// after a start or promotion that will not happen, cannot happen: the
     /// resource keeps running where it would have stopped.
     pub(super) fn hold_stops_behind_blocked(&mut self) {
         let cx = self.cx;
