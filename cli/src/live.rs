@@ -331,19 +331,12 @@ pub fn runner(config: &Path) -> Result<Exit, InputError> {
         }
     };
     rt.block_on(async move {
+        // The node's resources do not depend on its replica: when its
+        // storage fails, the runner goes on, the other replicas keep the
+        // cluster, and the replica starts again once it can.
         let controller = async {
-            use halo_controller::StartError;
             match ctl {
-                Some(c) => match halo_controller::Controller::start(c).await {
-                    Ok(c) => c.serve().await,
-                    // The node's resources do not depend on its replica: the
-                    // runner goes on, the other replicas keep the cluster.
-                    Err(StartError::Storage(why)) => {
-                        tracing::error!("this node's controller replica does not start: {why}");
-                        std::future::pending().await
-                    }
-                    Err(e) => Err(e.to_string()),
-                },
+                Some(c) => halo_controller::run(c).await,
                 None => std::future::pending().await,
             }
         };
@@ -390,13 +383,7 @@ pub fn witness(a: &WitnessArgs) -> Result<Exit, InputError> {
     logging();
     runtime()?.block_on(async move {
         tokio::select! {
-            r = async {
-                halo_controller::Controller::start(cfg)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .serve()
-                    .await
-            } => r.map_err(InputError::usage),
+            r = halo_controller::run(cfg) => r.map_err(InputError::usage),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })?;

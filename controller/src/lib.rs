@@ -18,4 +18,4 @@ pub mod sim;
 pub mod store;
 
 pub use driver::longest_stop;
-pub use node::{Controller, StartError};
+pub use node::{run, Controller, ServeError, StartError};

@@ -16,6 +16,46 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+/// How long a replica that stopped on a storage error, or could not start
+/// from its storage, waits before it starts again.
+pub const RESTART_AFTER: Duration = Duration::from_secs(5);
+
+/// Runs a replica for as long as the process runs. Its storage failing
+/// (a full or failing disk: its Raft stops at the first write it cannot
+/// make) ends only the replica, not the process: the node's runner goes on
+/// and the other replicas keep the cluster, while this one starts again
+/// every [`RESTART_AFTER`] from what its disk holds, until it can.
+pub async fn run(cfg: ControllerConfig) -> Result<(), String> {
+    loop {
+        match Controller::start(cfg.clone()).await {
+            Ok(c) => match c.serve().await {
+                Ok(()) => return Ok(()),
+                Err(ServeError::RaftStopped(why)) => tracing::error!(
+                    "this node's controller replica stopped: {why}; it starts again in {} s from what its disk holds",
+                    RESTART_AFTER.as_secs()
+                ),
+                Err(ServeError::Setup(why)) => return Err(why),
+            },
+            Err(StartError::Storage(why)) => tracing::error!(
+                "this node's controller replica does not start: {why}; it tries again in {} s",
+                RESTART_AFTER.as_secs()
+            ),
+            Err(e) => return Err(e.to_string()),
+        }
+        tokio::time::sleep(RESTART_AFTER).await;
+    }
+}
+
+/// Why a replica stopped serving.
+#[derive(Debug)]
+pub enum ServeError {
+    /// Its server could not be set up (its address or certificate).
+    Setup(String),
+    /// Its Raft stopped on an error, its storage failing: the replica can
+    /// start again from what its disk holds.
+    RaftStopped(String),
+}
+
 /// Why a replica does not start.
 #[derive(Debug)]
 pub enum StartError {
@@ -218,25 +258,53 @@ impl Controller {
         }))
     }
 
-    /// Serves the replica until the process stops.
-    pub async fn serve(self: Arc<Self>) -> Result<(), String> {
+    /// Serves the replica until the process stops, or until its Raft stops
+    /// on an error (its storage failing): every task it started is then
+    /// ended and its ports freed, so that it can start again.
+    pub async fn serve(self: Arc<Self>) -> Result<(), ServeError> {
         let endpoint =
-            server::endpoint(&self.cfg.ca, &self.cfg.cert, &self.cfg.key, self.cfg.listen)?;
+            server::endpoint(&self.cfg.ca, &self.cfg.cert, &self.cfg.key, self.cfg.listen)
+                .map_err(ServeError::Setup)?;
         info!(replica = %self.cfg.name, listen = %self.cfg.listen, "controller listening");
-        if let Some(addr) = self.cfg.http {
+        let http = self.cfg.http.map(|addr| {
             let c = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = crate::http::serve(c, addr).await {
                     warn!("{e}");
                 }
-            });
+            })
+        });
+        let work = self.lead_when_elected();
+        let accept = async {
+            while let Some(incoming) = endpoint.accept().await {
+                let c = self.clone();
+                tokio::spawn(async move { c.connection(incoming).await });
+            }
+        };
+        let why = tokio::select! {
+            () = accept => return Ok(()),
+            why = self.raft_stopped() => why,
+        };
+        work.abort();
+        if let Some(h) = http {
+            h.abort();
         }
-        self.lead_when_elected();
-        while let Some(incoming) = endpoint.accept().await {
-            let c = self.clone();
-            tokio::spawn(async move { c.connection(incoming).await });
+        endpoint.close(0u32.into(), b"the replica stopped");
+        let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+        Err(ServeError::RaftStopped(why))
+    }
+
+    /// Waits until this replica's Raft has stopped; why it did.
+    async fn raft_stopped(&self) -> String {
+        let mut m = self.raft.metrics();
+        loop {
+            if let Err(e) = &m.borrow_and_update().running_state {
+                return e.to_string();
+            }
+            if m.changed().await.is_err() {
+                return "its Raft ended".into();
+            }
         }
-        Ok(())
     }
 
     /// From now on, does the leader's work whenever this replica leads, and

@@ -25,9 +25,14 @@ pub fn endpoint(
 /// Completes an incoming connection and reads who the peer is. The error
 /// says why the peer was refused (no certificate, another CA, no role).
 pub async fn accept(incoming: quinn::Incoming) -> Result<(quinn::Connection, Identity), String> {
-    let conn = incoming
-        .await
-        .map_err(|e| format!("{e} (no certificate, or one the cluster's CA did not sign)"))?;
+    let conn = incoming.await.map_err(|e| match e {
+        // The peer went away, or the packets did: nothing about who it is.
+        quinn::ConnectionError::TimedOut
+        | quinn::ConnectionError::Reset
+        | quinn::ConnectionError::LocallyClosed
+        | quinn::ConnectionError::ApplicationClosed(_) => e.to_string(),
+        _ => format!("{e} (no certificate, or one the cluster's CA did not sign)"),
+    })?;
     let who = conn
         .peer_identity()
         .and_then(|any| {

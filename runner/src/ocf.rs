@@ -10,6 +10,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+/// The action's `crm_attribute` shim. The runner's bookkeeping failing
+/// (its state directory full or read-only) is no failure of the resource:
+/// a stop must still stop. The agent then runs without the shim, its
+/// promotion scores lost for this action, and the log says so.
+fn scores(
+    cfg: &RunnerConfig,
+    req: &ActionRequest,
+    env: &mut BTreeMap<String, String>,
+) -> shim::Scores {
+    let mut with = env.clone();
+    match shim::Scores::prepare(cfg, &req.rsc, req.view.as_ref(), &mut with) {
+        Ok(s) => {
+            *env = with;
+            s
+        }
+        Err(e) => {
+            tracing::warn!(rsc = %req.rsc, action = %req.action, "{e}: the agent runs without the crm_attribute shim, its promotion scores lost this time");
+            shim::Scores::none()
+        }
+    }
+}
+
 /// How long an agent may take to print its meta-data.
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,10 +57,7 @@ pub async fn run(
     let mut env = environment(cfg, req, timeout);
     env.insert("OCF_RESOURCE_TYPE".into(), kind.into());
     env.insert("OCF_RESOURCE_PROVIDER".into(), provider.into());
-    let scores = match shim::Scores::prepare(cfg, &req.rsc, req.view.as_ref(), &mut env) {
-        Ok(s) => s,
-        Err(e) => return failure(Outcome::Error, &e, Duration::ZERO),
-    };
+    let scores = scores(cfg, req, &mut env);
     // A start records, and a reload needs, how the agent reloads.
     let reload = match req.action.as_str() {
         "start" | "reload-agent" => Some(reload_support(cfg, &program, &env).await),

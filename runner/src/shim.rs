@@ -48,6 +48,14 @@ pub struct Scores {
 }
 
 impl Scores {
+    /// No shim: the agent's scores are lost.
+    pub fn none() -> Scores {
+        Scores {
+            file: None,
+            current: None,
+        }
+    }
+
     /// Sets up the shim for an action of `rsc` and points `env` at it. Without
     /// a shim program, agents find no `crm_attribute` and scores are lost.
     pub fn prepare(
@@ -57,10 +65,7 @@ impl Scores {
         env: &mut BTreeMap<String, String>,
     ) -> Result<Scores, String> {
         let Some(program) = &cfg.shim_program else {
-            return Ok(Scores {
-                file: None,
-                current: None,
-            });
+            return Ok(Scores::none());
         };
         let dir = cfg.state_dir.join("shim");
         let attrs = cfg.state_dir.join("scores");

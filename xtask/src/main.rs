@@ -67,11 +67,14 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask deb [--out DIR]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--iterations N] [--seed S]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask deb [--out DIR]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--iterations N] [--seed S] [--fault KIND[,KIND...]]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
             ExitCode::from(2)
         }
     }
 }
+
+/// The kinds of fault the lab injects (`Fault` in `cli/tests/safety.rs`).
+const LAB_FAULTS: &str = "Kill|KillLeader|FreezeShort|FreezeLong|Partition|ServiceDies|Lossy|MonitorHangs|StartFails|StopHangs|DiskFull";
 
 /// The fault lab (`cli/tests/safety.rs`) in release mode, with its iterations
 /// and seed: a live cluster through random faults, its audits always on.
@@ -96,12 +99,20 @@ fn lab(args: &[String]) -> Result<ExitCode, String> {
             "--fault" => ("LAB_FAULT", "a kind of fault"),
             other => {
                 return Err(format!(
-                    "lab: unknown option {other} (--iterations N, --seed S, --fault Kill|KillLeader|FreezeShort|FreezeLong|Partition|ServiceDies)"
+                    "lab: unknown option {other} (--iterations N, --seed S, --fault KIND[,KIND...]; kinds: {LAB_FAULTS})"
                 ))
             }
         };
         let v = it.next().ok_or_else(|| format!("{a} needs {what}"))?;
-        if var != "LAB_FAULT" {
+        if var == "LAB_FAULT" {
+            if let Some(k) = v.split(',').find(|k| {
+                !LAB_FAULTS
+                    .split('|')
+                    .any(|f| f.eq_ignore_ascii_case(k.trim()))
+            }) {
+                return Err(format!("--fault {k}: not a kind of fault ({LAB_FAULTS})"));
+            }
+        } else {
             v.parse::<u64>()
                 .map_err(|_| format!("{a} {v}: not a whole number"))?;
         }

@@ -12,6 +12,8 @@
     clippy::missing_panics_doc
 )]
 
+pub mod netem;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,13 @@ pub struct Cluster {
     procs: BTreeMap<String, Child>,
     /// When each killed node died, every time it did (ns since the epoch).
     pub deaths: BTreeMap<String, Vec<u128>>,
+    /// Where `agent_fault` leaves its requests for the agents' wrappers.
+    pub faults: PathBuf,
+    /// The relay every node reaches the others through, in the lab
+    /// (`start_lab`).
+    pub relay: Option<netem::Relay>,
+    /// The nodes' state directories are file systems of their own (the lab).
+    own_state_fs: bool,
 }
 
 impl Drop for Cluster {
@@ -75,6 +84,14 @@ impl Drop for Cluster {
         if let Net::Namespaces { prefix, .. } = &self.net {
             // The witness's namespace, if there is one, too.
             teardown_namespaces(prefix, self.nodes.len() + 1);
+        }
+        if self.own_state_fs {
+            for n in &self.nodes {
+                let _ = sh(&format!(
+                    "umount {}",
+                    self.dir.join("state").join(n).display()
+                ));
+            }
         }
         if std::env::var_os("HALO_KEEP").is_none() && !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -94,13 +111,18 @@ if [ "$1" = notify ]; then
   echo "$(date +%s%N) ${OCF_RESKEY_CRM_meta_on_node:-?} $act $vars" >> "AUDIT.notify"
 fi
 log "$act" begin
+# A fault a test asked for: this resource's next such action on this node
+# fails, or hangs until the runner's timeout kills it (the file goes once used).
+f="FAULTS/${OCF_RESKEY_CRM_meta_on_node:-?}-${OCF_RESOURCE_INSTANCE:-?}-$act"
+if rm "$f.fail" 2>/dev/null; then log "$act" end 1; exit 1; fi
+if rm "$f.hang" 2>/dev/null; then sleep 3600; fi
 OCF_ROOT=/usr/lib/ocf REAL "$@"
 rc=$?
 log "$act" end "$rc"
 exit $rc
 "#;
 
-fn write_wrapper(root: &Path, provider: &str, kind: &str, audit: &Path) {
+fn write_wrapper(root: &Path, provider: &str, kind: &str, audit: &Path, faults: &Path) {
     let d = root.join("resource.d").join(provider);
     std::fs::create_dir_all(&d).unwrap();
     let real = format!("/usr/lib/ocf/resource.d/{provider}/{kind}");
@@ -110,6 +132,7 @@ fn write_wrapper(root: &Path, provider: &str, kind: &str, audit: &Path) {
     );
     let body = WRAPPER
         .replace("AUDIT", &audit.display().to_string())
+        .replace("FAULTS", &faults.display().to_string())
         .replace("REAL", &real);
     let p = d.join(kind);
     std::fs::write(&p, body).unwrap();
@@ -175,6 +198,47 @@ fn setup_namespaces(prefix: &str, subnet: u8, n: usize) {
     }
 }
 
+/// Starts a relay on the bridge for every node's runner and replica
+/// address, and points each node's config at it for the other nodes.
+fn relay_links(net: &Net, dir: &Path, nodes: &[String], seed: u64) -> netem::Relay {
+    let Net::Namespaces { subnet, .. } = net else {
+        unreachable!("start_relayed checks for namespaces")
+    };
+    let entry = |line: &str| -> Option<(String, std::net::SocketAddr)> {
+        let (name, addr) = line.split_once(" = ")?;
+        let addr = addr.trim_matches('"').parse().ok()?;
+        nodes
+            .contains(&name.to_string())
+            .then(|| (name.to_string(), addr))
+    };
+    let configs: Vec<(String, String)> = nodes
+        .iter()
+        .map(|n| {
+            let t = std::fs::read_to_string(dir.join(format!("{n}.toml"))).unwrap();
+            (n.clone(), t)
+        })
+        .collect();
+    let mut targets: Vec<std::net::SocketAddr> = configs
+        .iter()
+        .flat_map(|(_, t)| t.lines().filter_map(entry).map(|(_, a)| a))
+        .collect();
+    targets.sort();
+    targets.dedup();
+    let bridge = format!("10.{subnet}.0.254").parse().unwrap();
+    let relay = netem::Relay::start(bridge, &targets, seed);
+    for (n, t) in configs {
+        let lines: Vec<String> = t
+            .lines()
+            .map(|line| match entry(line) {
+                Some((name, addr)) if name != n => format!("{name} = \"{}\"", relay.address(addr)),
+                _ => line.to_string(),
+            })
+            .collect();
+        std::fs::write(dir.join(format!("{n}.toml")), lines.join("\n") + "\n").unwrap();
+    }
+    relay
+}
+
 impl Cluster {
     pub fn address(net: &Net, i: usize) -> String {
         match net {
@@ -185,17 +249,41 @@ impl Cluster {
 
     /// Makes the cluster's files and starts every node (not the policy).
     pub fn start(o: Options) -> Cluster {
+        Self::launch(o, None)
+    }
+
+    /// As `start`, in namespaces, for the fault lab: every node reaches the
+    /// others through a relay that can lose and delay their datagrams
+    /// (`netem`), drawing its losses from `seed`; and each node's state
+    /// directory is a small file system of its own, which `fill_state` can
+    /// fill.
+    pub fn start_lab(o: Options, seed: u64) -> Cluster {
+        assert!(
+            matches!(o.net, Net::Namespaces { .. }),
+            "the lab needs namespaces"
+        );
+        Self::launch(o, Some(seed))
+    }
+
+    fn launch(o: Options, relay: Option<u64>) -> Cluster {
         let dir = std::env::temp_dir().join(format!("halo-live-{}-{}", o.name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let audit = dir.join("audit.log");
+        let faults = dir.join("faults");
+        std::fs::create_dir_all(&faults).unwrap();
         let ocf = dir.join("ocf");
-        write_wrapper(&ocf, "heartbeat", "Dummy", &audit);
-        write_wrapper(&ocf, "pacemaker", "Stateful", &audit);
-        write_wrapper(&ocf, "pacemaker", "Dummy", &audit);
-        write_wrapper(&ocf, "heartbeat", "IPaddr2", &audit);
+        let mut agents = vec![
+            ("heartbeat", "Dummy"),
+            ("pacemaker", "Stateful"),
+            ("pacemaker", "Dummy"),
+            ("heartbeat", "IPaddr2"),
+        ];
         if Path::new("/usr/lib/ocf/resource.d/heartbeat/redis").exists() {
-            write_wrapper(&ocf, "heartbeat", "redis", &audit);
+            agents.push(("heartbeat", "redis"));
+        }
+        for (provider, kind) in agents {
+            write_wrapper(&ocf, provider, kind, &audit, &faults);
         }
         std::os::unix::fs::symlink("/usr/lib/ocf/lib", ocf.join("lib")).unwrap();
         // In namespaces the witness has its own, after the nodes'.
@@ -248,6 +336,19 @@ impl Cluster {
             t.push_str(&format!("\n[timing]\n{timing}\n"));
             std::fs::write(&cfg, t).unwrap();
         }
+        let lab = relay.is_some();
+        let relay = relay.map(|seed| relay_links(&o.net, &out_dir, &nodes, seed));
+        if lab {
+            for n in &nodes {
+                let d = out_dir.join("state").join(n);
+                std::fs::create_dir_all(&d).unwrap();
+                let o = sh(&format!(
+                    "mount -t tmpfs -o size=64m halo-lab {}",
+                    d.display()
+                ));
+                assert!(o.status.success(), "mount: {}", text(&o.stderr));
+            }
+        }
         let mut c = Cluster {
             dir: out_dir,
             nodes: nodes.clone(),
@@ -255,6 +356,9 @@ impl Cluster {
             net: o.net,
             procs: BTreeMap::new(),
             deaths: BTreeMap::new(),
+            faults,
+            relay,
+            own_state_fs: lab,
         };
         for (i, n) in nodes.iter().enumerate() {
             c.spawn(n, i + 1, "runner");
@@ -410,6 +514,35 @@ impl Cluster {
 
     pub fn pid(&self, node: &str) -> Option<u32> {
         self.procs.get(node).map(Child::id)
+    }
+
+    /// Makes `rsc`'s next `action` on `node` fail (`"fail"`) or hang until
+    /// the runner's timeout kills it (`"hang"`), through the agents'
+    /// wrappers.
+    pub fn agent_fault(&self, node: &str, rsc: &str, action: &str, kind: &str) {
+        let f = self.faults.join(format!("{node}-{rsc}-{action}.{kind}"));
+        std::fs::write(f, "").unwrap();
+    }
+
+    /// Withdraws what `agent_fault` asked and no action has used yet.
+    pub fn clear_agent_faults(&self) {
+        for e in std::fs::read_dir(&self.faults).unwrap().flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+
+    /// Fills a lab node's state directory (its own small file system, as
+    /// `start_lab` made it) to the last byte, or frees it again: every
+    /// write there then fails, the Raft log's appends included, as on a
+    /// full or failing disk.
+    pub fn fill_state(&self, node: &str, full: bool) {
+        let filler = self.dir.join("state").join(node).join("filler");
+        if full {
+            // Ends when the file system is full.
+            let _ = sh(&format!("cat /dev/zero > {}", filler.display()));
+        } else {
+            std::fs::remove_file(filler).unwrap();
+        }
     }
 
     /// Cuts a namespaced node off the network (or reconnects it).
