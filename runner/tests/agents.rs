@@ -102,6 +102,30 @@ async fn dummy_starts_monitors_and_stops_idempotently() {
     assert!(!res.outcome.ok("monitor"));
 }
 
+/// The runner's own files failing (a full or broken state directory: here
+/// a file where its `scores` directory should be, which stops root too) is
+/// no failure of the resource: the agent runs without the shim, and a stop
+/// still stops.
+#[tokio::test]
+async fn a_broken_state_directory_does_not_fail_the_agents_actions() {
+    need("/usr/lib/ocf/resource.d/heartbeat/Dummy");
+    let d = Scratch::new("broken-state");
+    std::fs::create_dir_all(d.path("state")).unwrap();
+    std::fs::write(d.path("state/scores"), "not a directory").unwrap();
+    let r = runner(&d);
+    let state = d.s("dummy.state");
+    let p = [("state", state.as_str())];
+    for action in ["start", "stop"] {
+        let res = run(&r, &req("web", "ocf:heartbeat:Dummy", action, &p)).await;
+        assert_eq!(
+            (res.rc, res.outcome),
+            (Some(0), Outcome::Success),
+            "{action}: {res:?}"
+        );
+    }
+    assert!(!Path::new(&state).exists(), "the stop did not stop");
+}
+
 #[tokio::test]
 async fn a_slow_agent_times_out() {
     need("/usr/lib/ocf/resource.d/pacemaker/Dummy");
