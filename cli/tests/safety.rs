@@ -35,8 +35,13 @@
 //! printed) and `LAB_FAULT` (some kinds only, by name, comma-separated)
 //! choose the run; `cargo xtask lab --iterations N --seed S --fault KIND`
 //! runs it in release mode. Every failure names its seed and iteration.
-//! Not covered yet: failing fence devices (the lab runs with fencing off;
-//! `fencing.rs` covers a failing level).
+//!
+//! # The fencing lab
+//!
+//! The same cluster with fencing on, through node losses while fencing
+//! works, while the first fence level fails and while every device fails
+//! (nothing the lost node ran may start elsewhere until a fence succeeds).
+//! `LAB_FENCING_ITERATIONS` (default 8) and `LAB_SEED` choose the run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -75,6 +80,12 @@ enum Fault {
     /// times out, and with fencing off `web` is blocked there, never
     /// started elsewhere, until the operator cleans it up.
     StopHangs,
+    /// The fencing lab: a node lost while its fence order's first level
+    /// fails; the second fences it.
+    FenceLevelFails,
+    /// The fencing lab: a node lost while every fence device fails; what it
+    /// ran stays put until a fence succeeds.
+    FencingFails,
     /// A node's state directory is full for a while: every write there
     /// fails (as on a full or failing disk).
     DiskFull,
@@ -96,8 +107,15 @@ const FAULTS: [Fault; 11] = [
 
 fn policy(iteration: usize) -> String {
     format!(
-        "cluster lab {{\n  node n1\n  node n2\n  node n3\n  fencing off\n}}\n\n\
-         defaults {{\n  stickiness 10\n}}\n\n\
+        "cluster lab {{\n  node n1\n  node n2\n  node n3\n  fencing off\n}}\n\n{}",
+        resources(iteration)
+    )
+}
+
+/// The labs' resources: `web` runs with the iteration's number.
+fn resources(iteration: usize) -> String {
+    format!(
+        "defaults {{\n  stickiness 10\n}}\n\n\
          resource web: ocf:pacemaker:Dummy {{\n  fake = \"{iteration}\"\n  \
          failure-timeout 10s\n  monitor every 1s timeout 2s\n  stop timeout 2s\n}}\n\n\
          resource db: ocf:heartbeat:Dummy {{\n  monitor every 1s\n  stop timeout 2s\n}}\n"
@@ -237,6 +255,9 @@ fn inject(c: &mut Cluster, rng: &mut StdRng, fault: Fault, iteration: usize) -> 
             sleep_ms(rng, 1000..5000);
             c.fill_state(&node, false);
         }
+        Fault::FenceLevelFails | Fault::FencingFails => {
+            unreachable!("{fault:?} is a fencing-lab fault")
+        }
     }
     // A node its watchdog killed is started again, as after a reset.
     for n in NODES {
@@ -248,7 +269,7 @@ fn inject(c: &mut Cluster, rng: &mut StdRng, fault: Fault, iteration: usize) -> 
 }
 
 fn service_dies(c: &Cluster, node: &str) {
-    let state = c.dir.join("run").join(node).join("Dummy-web.state");
+    let state = c.run_dir(node).join("Dummy-web.state");
     // Not running there (yet): nothing to kill.
     let _ = std::fs::remove_file(state);
 }
@@ -299,27 +320,149 @@ fn stop_hangs(c: &Cluster, node: &str) {
     operator(c, &["resource", "cleanup", "web"]);
 }
 
+/// The kinds of fault `LAB_FAULT` names (comma-separated), or all.
+fn kinds_from_env(all: &[Fault]) -> Vec<Fault> {
+    match std::env::var("LAB_FAULT") {
+        Ok(k) => k
+            .split(',')
+            .map(|k| {
+                *all.iter()
+                    .find(|f| format!("{f:?}").eq_ignore_ascii_case(k.trim()))
+                    .unwrap_or_else(|| panic!("LAB_FAULT={k}: not one of {all:?}"))
+            })
+            .collect(),
+        Err(_) => all.to_vec(),
+    }
+}
+
+/// How one lab runs: its policy for an iteration, how it injects a fault,
+/// and whether it powers fenced nodes on again (the fencing lab).
+struct Lab {
+    name: &'static str,
+    policy: Box<dyn Fn(usize) -> String>,
+    inject: fn(&mut Cluster, &mut StdRng, Fault, usize) -> String,
+    power_on_fenced: bool,
+}
+
+/// Iterates a lab: each iteration applies its policy, injects a fault and
+/// waits for convergence, the audits on throughout.
+fn run_lab(c: &mut Cluster, lab: &Lab, kinds: &[Fault], seed: u64, iterations: usize) {
+    eprintln!(
+        "{}: seed {seed}, {iterations} iterations of {kinds:?} (LAB_SEED={seed} replays it)",
+        lab.name
+    );
+    let mut rng = StdRng::seed_from_u64(seed);
+    let files = NODES
+        .iter()
+        .flat_map(|n| {
+            ["web", "db"].map(|r| {
+                let file = c.run_dir(n).join(format!("Dummy-{r}.state"));
+                (format!("{r} on {n}"), r.to_string(), file)
+            })
+        })
+        .collect();
+    let poller = StatePoller::start(files);
+    let started = Instant::now();
+    // Every node up and every resource placed before the first fault.
+    apply(c, &(lab.policy)(0));
+    if let Err(why) = converge(c, 0, lab.power_on_fenced) {
+        panic!(
+            "{}: the cluster did not settle before the faults: {why}",
+            lab.name
+        );
+    }
+    for i in 1..=iterations {
+        let fault = kinds[rng.gen_range(0..kinds.len())];
+        if !matches!(fault, Fault::DiskFull) {
+            apply(c, &(lab.policy)(i));
+        }
+        let what = (lab.inject)(c, &mut rng, fault, i);
+        let at = Instant::now();
+        let fail = |why: &str| -> ! {
+            panic!(
+                "{}, seed {seed}, iteration {i} ({what}): {why}; LAB_SEED={seed} replays it",
+                lab.name
+            )
+        };
+        let last = converge(c, i, lab.power_on_fenced).unwrap_or_else(|last| fail(&last));
+        if let Some(twice) = poller.twice().first() {
+            fail(&format!("ran on two nodes at once: {twice}"));
+        }
+        // What the agents themselves say runs is what the cluster says.
+        for r in ["web", "db"] {
+            let placed: Vec<String> = Cluster::placement(&last, r).into_keys().collect();
+            let running: Vec<String> = NODES
+                .iter()
+                .filter(|n| c.run_dir(n).join(format!("Dummy-{r}.state")).exists())
+                .map(|n| n.to_string())
+                .collect();
+            if placed != running {
+                fail(&format!(
+                    "{r}: the cluster says {placed:?}, the agents {running:?}"
+                ));
+            }
+        }
+        eprintln!(
+            "iteration {i}: {what}: converged in {:.1} s",
+            at.elapsed().as_secs_f64()
+        );
+    }
+    let (samples, twice) = poller.finish();
+    assert!(twice.is_empty(), "seed {seed}: ran on two nodes: {twice:?}");
+    eprintln!(
+        "{}: {iterations} iterations in {:.0} s, {samples} polls, no audit violated",
+        lab.name,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Waits until the cluster has converged and stayed so, with nothing
+/// recorded meanwhile, for `STABLE` (a node started again may not have been
+/// noticed yet); the last status, or why not within `CONVERGE`. With
+/// `power_on`, a node that was fenced (dead, and offline for the cluster) is
+/// started again, as its power coming back.
+fn converge(c: &mut Cluster, i: usize, power_on: bool) -> Result<serde_json::Value, String> {
+    let deadline = Instant::now() + CONVERGE;
+    let mut last = None;
+    let mut calm: Option<(Instant, serde_json::Value)> = None;
+    loop {
+        if let Some(s) = c.status() {
+            if power_on {
+                for n in NODES {
+                    if !c.alive(n) && s["doc"]["state"]["nodes"][n]["status"] == "offline" {
+                        c.restart(n);
+                    }
+                }
+            }
+            if converged(&s, i) {
+                match &calm {
+                    Some((since, seq)) if *seq == s["doc"]["seq"] => {
+                        if since.elapsed() >= STABLE {
+                            return Ok(s);
+                        }
+                    }
+                    _ => calm = Some((Instant::now(), s["doc"]["seq"].clone())),
+                }
+            } else {
+                calm = None;
+            }
+            last = Some(s);
+        }
+        if Instant::now() > deadline {
+            let state = last
+                .map(|s| support::halo_status_text(&s))
+                .unwrap_or_default();
+            return Err(format!("no convergence within {CONVERGE:?}\n{state}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn the_fault_lab_keeps_every_audit() {
     let seed: u64 = env_or("LAB_SEED", rand::random());
     let iterations: usize = env_or("LAB_ITERATIONS", 20);
-    // Some kinds of fault only (LAB_FAULT=Partition,Lossy), for a long run per kind.
-    let kinds: Vec<Fault> = match std::env::var("LAB_FAULT") {
-        Ok(k) => k
-            .split(',')
-            .map(|k| {
-                FAULTS
-                    .into_iter()
-                    .find(|f| format!("{f:?}").eq_ignore_ascii_case(k.trim()))
-                    .unwrap_or_else(|| panic!("LAB_FAULT={k}: not one of {FAULTS:?}"))
-            })
-            .collect(),
-        Err(_) => FAULTS.to_vec(),
-    };
-    eprintln!(
-        "fault lab: seed {seed}, {iterations} iterations of {kinds:?} (LAB_SEED={seed} replays it)"
-    );
-    let mut rng = StdRng::seed_from_u64(seed);
+    let kinds = kinds_from_env(&FAULTS);
     let mut c = Cluster::start_lab(
         Options {
             name: "lab".into(),
@@ -333,97 +476,13 @@ fn the_fault_lab_keeps_every_audit() {
         },
         seed,
     );
-    let files = NODES
-        .iter()
-        .flat_map(|n| {
-            ["web", "db"].map(|r| {
-                (
-                    format!("{r} on {n}"),
-                    r.to_string(),
-                    c.dir.join("run").join(n).join(format!("Dummy-{r}.state")),
-                )
-            })
-        })
-        .collect();
-    let poller = StatePoller::start(files);
-    let started = Instant::now();
-    for i in 1..=iterations {
-        let fault = kinds[rng.gen_range(0..kinds.len())];
-        if !matches!(fault, Fault::DiskFull) {
-            apply(&c, &policy(i));
-        }
-        let what = inject(&mut c, &mut rng, fault, i);
-        let at = Instant::now();
-        let fail = |why: &str| -> ! {
-            panic!(
-                "fault lab, seed {seed}, iteration {i} ({what}): {why}; LAB_SEED={seed} replays it"
-            )
-        };
-        let deadline = at + CONVERGE;
-        let mut last = None;
-        // Converged, and still so with nothing recorded meanwhile a while
-        // later: a node started again may not have been noticed yet.
-        let mut calm: Option<(Instant, serde_json::Value)> = None;
-        loop {
-            if let Some(s) = c.status() {
-                if converged(&s, i) {
-                    match &calm {
-                        Some((since, seq)) if *seq == s["doc"]["seq"] => {
-                            if since.elapsed() >= STABLE {
-                                break;
-                            }
-                        }
-                        _ => calm = Some((Instant::now(), s["doc"]["seq"].clone())),
-                    }
-                } else {
-                    calm = None;
-                }
-                last = Some(s);
-            }
-            if Instant::now() > deadline {
-                let state = last
-                    .map(|s| support::halo_status_text(&s))
-                    .unwrap_or_default();
-                fail(&format!("no convergence within {CONVERGE:?}\n{state}"));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        if let Some(twice) = poller.twice().first() {
-            fail(&format!("ran on two nodes at once: {twice}"));
-        }
-        // What the agents themselves say runs is what the cluster says.
-        if let Some(s) = &last {
-            for r in ["web", "db"] {
-                let placed: Vec<String> = Cluster::placement(s, r).into_keys().collect();
-                let running: Vec<String> = NODES
-                    .iter()
-                    .filter(|n| {
-                        c.dir
-                            .join("run")
-                            .join(n)
-                            .join(format!("Dummy-{r}.state"))
-                            .exists()
-                    })
-                    .map(|n| n.to_string())
-                    .collect();
-                if placed != running {
-                    fail(&format!(
-                        "{r}: the cluster says {placed:?}, the agents {running:?}"
-                    ));
-                }
-            }
-        }
-        eprintln!(
-            "iteration {i}: {what}: converged in {:.1} s",
-            at.elapsed().as_secs_f64()
-        );
-    }
-    let (samples, twice) = poller.finish();
-    assert!(twice.is_empty(), "seed {seed}: ran on two nodes: {twice:?}");
-    eprintln!(
-        "fault lab: {iterations} iterations in {:.0} s, {samples} polls, no audit violated",
-        started.elapsed().as_secs_f64()
-    );
+    let lab = Lab {
+        name: "fault lab",
+        policy: Box::new(policy),
+        inject,
+        power_on_fenced: false,
+    };
+    run_lab(&mut c, &lab, &kinds, seed, iterations);
 }
 
 // A frozen node.
@@ -492,4 +551,117 @@ fn a_frozen_node_never_runs_its_resource_beside_another_fencing_off() {
     let (samples, twice) = poller.finish();
     assert!(samples > 5000, "only {samples} polls of the state files");
     assert!(twice.is_empty(), "web ran on two nodes: {twice:?}");
+}
+
+// The fencing lab.
+
+/// The faults of the fencing lab: nodes lost while fencing works, while its
+/// first level fails, and while every device fails.
+const FENCING_FAULTS: [Fault; 4] = [
+    Fault::Kill,
+    Fault::FreezeLong,
+    Fault::FenceLevelFails,
+    Fault::FencingFails,
+];
+
+/// Fencing on: each node's fence order tries `flaky` with `power` first,
+/// then `power` alone.
+fn fencing_policy(iteration: usize, root: &str, flaky: &str) -> String {
+    let mut p = String::from("cluster fencelab {\n  node n1\n  node n2\n  node n3\n");
+    for n in NODES {
+        p.push_str(&format!(
+            "  fence-order {n} {{\n    level flaky power\n    level power\n  }}\n"
+        ));
+    }
+    p + &format!(
+        "}}\n\nfence flaky: fence_flaky {{\n  type = file\n  status_file = \"{flaky}\"\n}}\n\n\
+         fence power: fence_halo {{\n  targets n1 n2 n3\n  state_root = \"{root}\"\n}}\n\n{}",
+        resources(iteration)
+    )
+}
+
+/// Loses a node with fencing on: killed, or frozen past the loss timeout
+/// (`fence_halo` then kills it); while the first fence level fails; or
+/// while every device fails — then what it ran must not start elsewhere
+/// until a fence succeeds, once the devices work again.
+fn inject_fencing(c: &mut Cluster, rng: &mut StdRng, fault: Fault, _: usize) -> String {
+    let s = c.status().unwrap();
+    let ran = |s: &serde_json::Value, n: &str| {
+        ["web", "db"]
+            .into_iter()
+            .filter(|r| Cluster::placement(s, r).contains_key(n))
+            .collect::<Vec<_>>()
+    };
+    let web: Vec<String> = Cluster::placement(&s, "web").into_keys().collect();
+    let node = match web.first() {
+        Some(n) if rng.gen_bool(0.5) => n.clone(),
+        _ => NODES[rng.gen_range(0..NODES.len())].to_string(),
+    };
+    match fault {
+        Fault::Kill => c.kill(&node),
+        Fault::FreezeLong => {
+            c.freeze(&node);
+            sleep_ms(rng, 2500..6000);
+            c.thaw(&node);
+        }
+        Fault::FenceLevelFails => {
+            c.break_fencing(true, false);
+            c.kill(&node);
+            c.wait("the node fenced by the second level", CONVERGE, |s| {
+                s["doc"]["state"]["nodes"][&node]["status"] == "offline"
+            });
+            c.break_fencing(false, false);
+        }
+        Fault::FencingFails => {
+            let held = ran(&s, &node);
+            c.break_fencing(true, true);
+            c.kill(&node);
+            let until = Instant::now() + Duration::from_millis(rng.gen_range(3000..8000));
+            while Instant::now() < until {
+                if let Some(s) = c.status() {
+                    assert_ne!(
+                        s["doc"]["state"]["nodes"][&node]["status"], "offline",
+                        "{node} taken for fenced though every fence device fails"
+                    );
+                    for r in &held {
+                        assert!(
+                            Cluster::placement(&s, r).keys().all(|n| *n == node),
+                            "{r} started elsewhere while {node} could not be fenced"
+                        );
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            c.break_fencing(false, false);
+            return format!("{fault:?} {node} (held {held:?})");
+        }
+        _ => unreachable!("{fault:?} is not a fencing-lab fault"),
+    }
+    format!("{fault:?} {node}")
+}
+
+#[test]
+fn the_fencing_lab_keeps_every_audit() {
+    let seed: u64 = env_or("LAB_SEED", rand::random());
+    let iterations: usize = env_or("LAB_FENCING_ITERATIONS", 8);
+    let kinds = kinds_from_env(&FENCING_FAULTS);
+    let mut c = Cluster::start_fencing_lab(Options {
+        name: "fencelab".into(),
+        nodes: 3,
+        witness: false,
+        net: Net::Namespaces {
+            prefix: "hfen".into(),
+            subnet: 61,
+        },
+        timing: None,
+    });
+    let root = c.dir.join("fence-root").display().to_string();
+    let flaky = c.dir.join("flaky.status").display().to_string();
+    let lab = Lab {
+        name: "fencing lab",
+        policy: Box::new(move |i| fencing_policy(i, &root, &flaky)),
+        inject: inject_fencing,
+        power_on_fenced: true,
+    };
+    run_lab(&mut c, &lab, &kinds, seed, iterations);
 }

@@ -67,39 +67,39 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask deb [--out DIR]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--iterations N] [--seed S] [--fault KIND[,KIND...]]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask deb [--out DIR]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--fencing] [--iterations N] [--seed S] [--fault KIND[,KIND...]]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
             ExitCode::from(2)
         }
     }
 }
 
 /// The kinds of fault the lab injects (`Fault` in `cli/tests/safety.rs`).
-const LAB_FAULTS: &str = "Kill|KillLeader|FreezeShort|FreezeLong|Partition|ServiceDies|Lossy|MonitorHangs|StartFails|StopHangs|DiskFull";
+const LAB_FAULTS: &str = "Kill|KillLeader|FreezeShort|FreezeLong|Partition|ServiceDies|Lossy|MonitorHangs|StartFails|StopHangs|DiskFull|FenceLevelFails|FencingFails";
 
-/// The fault lab (`cli/tests/safety.rs`) in release mode, with its iterations
-/// and seed: a live cluster through random faults, its audits always on.
+/// The fault lab, or with `--fencing` the fencing lab (`cli/tests/safety.rs`),
+/// in release mode, with its iterations and seed: a live cluster through
+/// random faults, its audits always on.
 fn lab(args: &[String]) -> Result<ExitCode, String> {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "test",
-        "--release",
-        "-p",
-        "halo",
-        "--test",
-        "safety",
-        "the_fault_lab",
-        "--",
-        "--nocapture",
-    ]);
-    let mut it = args.iter();
+    cmd.args(["test", "--release", "-p", "halo", "--test", "safety"]);
+    // The fencing lab, or the fault lab.
+    let fencing = args.iter().any(|a| a == "--fencing");
+    cmd.arg(if fencing {
+        "the_fencing_lab"
+    } else {
+        "the_fault_lab"
+    });
+    cmd.args(["--", "--nocapture"]);
+    let mut it = args.iter().filter(|a| *a != "--fencing");
     while let Some(a) = it.next() {
         let (var, what) = match a.as_str() {
+            "--iterations" if fencing => ("LAB_FENCING_ITERATIONS", "a number of iterations"),
             "--iterations" => ("LAB_ITERATIONS", "a number of iterations"),
             "--seed" => ("LAB_SEED", "a seed"),
             "--fault" => ("LAB_FAULT", "a kind of fault"),
             other => {
                 return Err(format!(
-                    "lab: unknown option {other} (--iterations N, --seed S, --fault KIND[,KIND...]; kinds: {LAB_FAULTS})"
+                    "lab: unknown option {other} (--fencing, --iterations N, --seed S, --fault KIND[,KIND...]; kinds: {LAB_FAULTS})"
                 ))
             }
         };

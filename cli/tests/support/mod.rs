@@ -71,8 +71,8 @@ pub struct Cluster {
     /// The relay every node reaches the others through, in the lab
     /// (`start_lab`).
     pub relay: Option<netem::Relay>,
-    /// The nodes' state directories are file systems of their own (the lab).
-    own_state_fs: bool,
+    /// Which lab the cluster was started for, if any.
+    lab: Lab,
 }
 
 impl Drop for Cluster {
@@ -85,7 +85,7 @@ impl Drop for Cluster {
             // The witness's namespace, if there is one, too.
             teardown_namespaces(prefix, self.nodes.len() + 1);
         }
-        if self.own_state_fs {
+        if let Lab::Faults(_) = self.lab {
             for n in &self.nodes {
                 let _ = sh(&format!(
                     "umount {}",
@@ -138,6 +138,31 @@ fn write_wrapper(root: &Path, provider: &str, kind: &str, audit: &Path, faults: 
     std::fs::write(&p, body).unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A fence device the fencing lab can break: `fence_dummy` (its power
+/// state kept in a file), failing while FAULTS/fence-flaky.fail exists.
+fn write_flaky_fence(dir: &Path, faults: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let body = format!(
+        "#!/bin/sh\n# fence_dummy, failing while the lab says so.\n\
+         if [ -e {flag} ]; then cat >/dev/null; echo 'fence_flaky: failing as the lab asks' >&2; exit 1; fi\n\
+         exec /usr/sbin/fence_dummy \"$@\"\n",
+        flag = faults.join("fence-flaky.fail").display()
+    );
+    let p = dir.join("fence_flaky");
+    std::fs::write(&p, body).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The labs a cluster can be started for.
+#[derive(Clone, Copy)]
+enum Lab {
+    None,
+    /// The fault lab, with its relay's seed.
+    Faults(u64),
+    Fencing,
 }
 
 fn sh(cmd: &str) -> Output {
@@ -249,7 +274,7 @@ impl Cluster {
 
     /// Makes the cluster's files and starts every node (not the policy).
     pub fn start(o: Options) -> Cluster {
-        Self::launch(o, None)
+        Self::launch(o, Lab::None)
     }
 
     /// As `start`, in namespaces, for the fault lab: every node reaches the
@@ -262,10 +287,49 @@ impl Cluster {
             matches!(o.net, Net::Namespaces { .. }),
             "the lab needs namespaces"
         );
-        Self::launch(o, Some(seed))
+        Self::launch(o, Lab::Faults(seed))
     }
 
-    fn launch(o: Options, relay: Option<u64>) -> Cluster {
+    /// As `start`, in namespaces, for the fencing lab: each node's agents
+    /// keep their runtime files inside its state directory, where
+    /// `fence_halo` powering the node off empties them (as a reboot empties
+    /// a tmpfs), and `fence_flaky` — `fence_dummy` behind a wrapper that
+    /// fails while `break_fencing` says so — is among the fence agents.
+    pub fn start_fencing_lab(o: Options) -> Cluster {
+        assert!(
+            matches!(o.net, Net::Namespaces { .. }),
+            "the lab needs namespaces"
+        );
+        Self::launch(o, Lab::Fencing)
+    }
+
+    /// Where a node's agents keep their runtime files (Dummy its state).
+    pub fn run_dir(&self, node: &str) -> PathBuf {
+        match self.lab {
+            Lab::Fencing => self.dir.join("state").join(node).join("run"),
+            _ => self.dir.join("run").join(node),
+        }
+    }
+
+    /// Makes `fence_flaky` fail (or work again); with `all`, `fence_halo`
+    /// too: its `state_root` (a link to the nodes' state directories)
+    /// becomes a file, so that it cannot read which process to kill.
+    pub fn break_fencing(&self, broken: bool, all: bool) {
+        let flag = self.faults.join("fence-flaky.fail");
+        let root = self.dir.join("fence-root");
+        let _ = std::fs::remove_file(&flag);
+        let _ = std::fs::remove_file(&root);
+        if broken {
+            std::fs::write(&flag, "").unwrap();
+        }
+        if broken && all {
+            std::fs::write(&root, "not a directory").unwrap();
+        } else {
+            std::os::unix::fs::symlink(self.dir.join("state"), &root).unwrap();
+        }
+    }
+
+    fn launch(o: Options, lab: Lab) -> Cluster {
         let dir = std::env::temp_dir().join(format!("halo-live-{}-{}", o.name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -286,6 +350,10 @@ impl Cluster {
             write_wrapper(&ocf, provider, kind, &audit, &faults);
         }
         std::os::unix::fs::symlink("/usr/lib/ocf/lib", ocf.join("lib")).unwrap();
+        let fence_dir = dir.join("fence");
+        if let Lab::Fencing = lab {
+            write_flaky_fence(&fence_dir, &faults);
+        }
         // In namespaces the witness has its own, after the nodes'.
         let spaces = o.nodes + usize::from(o.witness);
         if let Net::Namespaces { prefix, subnet } = &o.net {
@@ -321,8 +389,18 @@ impl Cluster {
         for n in &nodes {
             let cfg = out_dir.join(format!("{n}.toml"));
             let mut t = std::fs::read_to_string(&cfg).unwrap();
+            let (run, fence) = match lab {
+                Lab::Fencing => (
+                    format!("state/{n}/run"),
+                    format!(
+                        "fence_dirs = [\"{}\", \"/usr/sbin\"]\n",
+                        fence_dir.display()
+                    ),
+                ),
+                _ => (format!("run/{n}"), String::new()),
+            };
             t.push_str(&format!(
-                "\n[agents]\nocf_root = \"{}\"\nrun_dir = \"run/{n}\"\n",
+                "\n[agents]\nocf_root = \"{}\"\nrun_dir = \"{run}\"\n{fence}",
                 ocf.display()
             ));
             if let Some(timing) = &o.timing {
@@ -336,9 +414,11 @@ impl Cluster {
             t.push_str(&format!("\n[timing]\n{timing}\n"));
             std::fs::write(&cfg, t).unwrap();
         }
-        let lab = relay.is_some();
-        let relay = relay.map(|seed| relay_links(&o.net, &out_dir, &nodes, seed));
-        if lab {
+        let relay = match lab {
+            Lab::Faults(seed) => Some(relay_links(&o.net, &out_dir, &nodes, seed)),
+            _ => None,
+        };
+        if let Lab::Faults(_) = lab {
             for n in &nodes {
                 let d = out_dir.join("state").join(n);
                 std::fs::create_dir_all(&d).unwrap();
@@ -358,8 +438,11 @@ impl Cluster {
             deaths: BTreeMap::new(),
             faults,
             relay,
-            own_state_fs: lab,
+            lab,
         };
+        if let Lab::Fencing = lab {
+            c.break_fencing(false, false);
+        }
         for (i, n) in nodes.iter().enumerate() {
             c.spawn(n, i + 1, "runner");
         }
@@ -482,7 +565,7 @@ impl Cluster {
             let _ = c.wait();
         }
         let i = self.nodes.iter().position(|n| n == node).unwrap() + 1;
-        let _ = std::fs::remove_dir_all(self.dir.join("run").join(node));
+        let _ = std::fs::remove_dir_all(self.run_dir(node));
         let log = self.dir.join(format!("{node}.log"));
         let keep = (1..)
             .map(|k| self.dir.join(format!("{node}.log.{k}")))
