@@ -18,7 +18,8 @@
 //! namespaces, fencing off, runs two resources with Pacemaker's Dummy agents
 //! through random faults drawn from a seed (the kinds: [`Fault`]) — nodes
 //! killed, frozen, cut off, on lossy and slow links (a relay in user space:
-//! `support/netem.rs`), services that die, agents that hang or fail, a stop
+//! `support/netem.rs`), services that die, agents that hang, fail, are
+//! killed or paused mid-action, a stop
 //! that hangs until the operator cleans up, a full disk under a replica —
 //! with the audits always on:
 //!
@@ -73,6 +74,12 @@ enum Fault {
     Lossy,
     /// `web`'s next monitor hangs where it runs, until its timeout.
     MonitorHangs,
+    /// `web`'s next monitor is killed (-9) mid-action: a failed monitor.
+    AgentKilled,
+    /// `web`'s next monitor is stopped (SIGSTOP) mid-action, and continued
+    /// after less than its timeout (nothing happens) or after more (it
+    /// timed out and was killed: `web` is recovered).
+    AgentPaused,
     /// The service dies and its agent then fails to start it again there:
     /// it moves.
     StartFails,
@@ -91,7 +98,7 @@ enum Fault {
     DiskFull,
 }
 
-const FAULTS: [Fault; 11] = [
+const FAULTS: [Fault; 13] = [
     Fault::Kill,
     Fault::KillLeader,
     Fault::FreezeShort,
@@ -100,6 +107,8 @@ const FAULTS: [Fault; 11] = [
     Fault::ServiceDies,
     Fault::Lossy,
     Fault::MonitorHangs,
+    Fault::AgentKilled,
+    Fault::AgentPaused,
     Fault::StartFails,
     Fault::StopHangs,
     Fault::DiskFull,
@@ -237,6 +246,19 @@ fn inject(c: &mut Cluster, rng: &mut StdRng, fault: Fault, iteration: usize) -> 
             return format!("{fault:?} {node} ({how:?})");
         }
         Fault::MonitorHangs => c.agent_fault(&node, "web", "monitor", "hang"),
+        Fault::AgentKilled => c.agent_fault(&node, "web", "monitor", "kill"),
+        Fault::AgentPaused => {
+            c.agent_fault(&node, "web", "monitor", "pause");
+            // Shorter or longer than the monitor's 2 s timeout.
+            let pause = Duration::from_millis(rng.gen_range(100..4000));
+            // Not running there: no monitor comes.
+            if let Some(pid) = c.paused_agent(&node, "web", "monitor", Duration::from_secs(5)) {
+                std::thread::sleep(pause);
+                Cluster::continue_process(pid);
+            }
+            c.clear_agent_faults();
+            return format!("{fault:?} {node} ({} ms)", pause.as_millis());
+        }
         Fault::StartFails => {
             c.agent_fault(&node, "web", "start", "fail");
             service_dies(c, &node);

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
 }
 
 /// The kinds of fault the lab injects (`Fault` in `cli/tests/safety.rs`).
-const LAB_FAULTS: &str = "Kill|KillLeader|FreezeShort|FreezeLong|Partition|ServiceDies|Lossy|MonitorHangs|StartFails|StopHangs|DiskFull|FenceLevelFails|FencingFails";
+const LAB_FAULTS: &str = "Kill|KillLeader|FreezeShort|FreezeLong|Partition|ServiceDies|Lossy|MonitorHangs|StartFails|StopHangs|DiskFull|AgentKilled|AgentPaused|FenceLevelFails|FencingFails";
 
 /// The fault lab, or with `--fencing` the fencing lab (`cli/tests/safety.rs`),
 /// in release mode, with its iterations and seed: a live cluster through

@@ -112,10 +112,13 @@ if [ "$1" = notify ]; then
 fi
 log "$act" begin
 # A fault a test asked for: this resource's next such action on this node
-# fails, or hangs until the runner's timeout kills it (the file goes once used).
+# fails, hangs until the runner's timeout kills it, is killed (-9), or stops
+# itself (SIGSTOP) until the test continues it (the file goes once used).
 f="FAULTS/${OCF_RESKEY_CRM_meta_on_node:-?}-${OCF_RESOURCE_INSTANCE:-?}-$act"
 if rm "$f.fail" 2>/dev/null; then log "$act" end 1; exit 1; fi
 if rm "$f.hang" 2>/dev/null; then sleep 3600; fi
+if rm "$f.kill" 2>/dev/null; then kill -9 $$; fi
+if rm "$f.pause" 2>/dev/null; then echo $$ > "$f.paused"; kill -STOP $$; fi
 OCF_ROOT=/usr/lib/ocf REAL "$@"
 rc=$?
 log "$act" end "$rc"
@@ -605,6 +608,35 @@ impl Cluster {
     pub fn agent_fault(&self, node: &str, rsc: &str, action: &str, kind: &str) {
         let f = self.faults.join(format!("{node}-{rsc}-{action}.{kind}"));
         std::fs::write(f, "").unwrap();
+    }
+
+    /// Waits (up to `within`) for an agent that `agent_fault(..., "pause")`
+    /// stopped; its process id.
+    pub fn paused_agent(
+        &self,
+        node: &str,
+        rsc: &str,
+        action: &str,
+        within: Duration,
+    ) -> Option<u32> {
+        let f = self.faults.join(format!("{node}-{rsc}-{action}.paused"));
+        let start = Instant::now();
+        while start.elapsed() < within {
+            let pid = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok());
+            if pid.is_some() {
+                let _ = std::fs::remove_file(&f);
+                return pid;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Continues a stopped process (SIGCONT).
+    pub fn continue_process(pid: u32) {
+        let _ = sh(&format!("kill -CONT {pid}"));
     }
 
     /// Withdraws what `agent_fault` asked and no action has used yet.
