@@ -125,6 +125,11 @@ pub enum Command {
         outcomes: Vec<crate::journal::Outcome>,
         duration_ms: u64,
     },
+    /// A lost node whose fencing was pending answers a new leader that took
+    /// the lead because it still reached it (`take_over`): nothing it ran
+    /// was started elsewhere (recovery waits for fencing), so it is online
+    /// again with what it ran, and not fenced.
+    FenceCalledOff { node: String, at: Timestamp },
 }
 
 /// An action's result, by meaning.
@@ -418,6 +423,16 @@ impl Doc {
                 self.fencing.retain(|f| &f.node != node);
                 self.note(*at, format!("node {node} fenced"));
             }
+            Command::FenceCalledOff { node, at } => {
+                if self.state.node(node).status == NodeStatus::Unclean {
+                    self.state.node_mut(node).status = NodeStatus::Online;
+                }
+                self.fencing.retain(|f| &f.node != node);
+                self.note(
+                    *at,
+                    format!("node {node} answers the new leader: its fencing is called off"),
+                );
+            }
             Command::FenceFailed { node, error, at } => {
                 match self.fencing.iter_mut().find(|f| &f.node == node) {
                     Some(f) => {
@@ -593,6 +608,7 @@ fn cmd_time(cmd: &Command) -> Timestamp {
         | Command::NodeLost { at, .. }
         | Command::NodeFenced { at, .. }
         | Command::FenceFailed { at, .. }
+        | Command::FenceCalledOff { at, .. }
         | Command::Admin { at, .. }
         | Command::Tick { at } => *at,
         Command::Done(d) => d.at,

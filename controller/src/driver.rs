@@ -10,6 +10,7 @@
 use crate::doc::{Command, Done, Found};
 use crate::link::Link;
 use crate::node::Controller;
+use crate::rpc::{CtlRequest, CtlResponse};
 use halo_engine::{Action, ActionKind, Plan};
 use halo_model::{NodeStatus, OpAction, Policy, Role, Timestamp};
 use halo_proto::wire::{MonitorEvent, Request, Response};
@@ -1131,14 +1132,33 @@ async fn start_monitor(ctl: &Arc<Controller>, policy: &Policy, a: &Action, term:
 /// Fences `target` with a device that may fence it, run by another node's
 /// runner; records the outcome.
 async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, id: u64) -> bool {
+    if ctl.took_over_for(target).await {
+        info!(%target, "not fenced: this replica took the lead because it still reaches {target}");
+        let _ = ctl
+            .commit(Command::FenceCalledOff {
+                node: target.to_string(),
+                at: now(),
+            })
+            .await;
+        return false;
+    }
     let mut error = format!("no fence device can fence {target}");
     let levels = fence_levels(policy, target);
     // Pacemaker's fencer delays the first level only.
     if let Some(first) = levels.first().and_then(|l| l.first()) {
-        let (delay, why) = fence_delay(ctl, policy, target, first);
+        let (delay, why, important) = fence_delay(ctl, policy, target, first);
         if !delay.is_zero() {
             info!(%target, "fencing delayed by {} ms: {why}", delay.as_millis());
-            tokio::time::sleep(delay).await;
+            let wait = tokio::time::sleep(delay);
+            if important {
+                // Meanwhile a replica that still reaches it may take the lead.
+                tokio::select! {
+                    () = wait => {}
+                    () = hand_over(ctl, target) => {}
+                }
+            } else {
+                wait.await;
+            }
             // Leadership may have moved meanwhile: a replaced leader must
             // not fence.
             if !ctl.confirm_leadership().await {
@@ -1193,7 +1213,30 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
     false
 }
 
-/// How long to wait before fencing `target` with `device` first, and why:
+/// Asks the other replicas, again and again, to take the lead from this
+/// one, which lost `target` though `target` runs the most important
+/// resources (`take_over` in node.rs); once one does, waits for the end of
+/// the delay, by which this replica no longer leads and does not fence.
+async fn hand_over(ctl: &Controller, target: &str) {
+    let limit = Duration::from_millis(ctl.cfg.timing.election_ms);
+    loop {
+        for (id, link) in &ctl.replicas.clients {
+            let ask = CtlRequest::TakeOver {
+                target: target.to_string(),
+            };
+            if let Ok(CtlResponse::TookOver) = link.ctl(ask, limit).await {
+                let who = ctl.replicas.name_of(*id).unwrap_or_default();
+                info!(%target, "{who} takes the lead: it still reaches {target}");
+                return std::future::pending().await;
+            }
+        }
+        tokio::time::sleep(limit * 2).await;
+    }
+}
+
+/// How long to wait before fencing `target` with `device` first, why, and
+/// whether it is for `priority-fencing-delay` (`target` is the most
+/// important node):
 /// `priority-fencing-delay` when `target` runs the most important resources
 /// and this side holds no more than half the nodes (Pacemaker's
 /// `node_priority_fencing_delay`), plus the device's own delay — its base,
@@ -1203,9 +1246,10 @@ fn fence_delay(
     policy: &Policy,
     target: &str,
     device: &str,
-) -> (Duration, String) {
+) -> (Duration, String, bool) {
     let mut why = Vec::new();
     let mut delay = Duration::ZERO;
+    let mut important = false;
     if let Some(d) = policy.cluster.priority_fencing_delay {
         let answering = ctl.answering();
         let online = policy
@@ -1219,6 +1263,7 @@ fn fence_delay(
         let low = priorities.values().copied().min().unwrap_or(0);
         let mine = priorities.get(target).copied().unwrap_or(0);
         if online <= policy.cluster.nodes.len() / 2 && low != top && mine == top {
+            important = true;
             delay += Duration::from_millis(d.as_ms());
             why.push(format!(
                 "priority-fencing-delay {d}: {target} runs the most important resources (priority {mine})"
@@ -1246,7 +1291,7 @@ fn fence_delay(
             ));
         }
     }
-    (delay, why.join("; "))
+    (delay, why.join("; "), important)
 }
 
 /// Each node's priority: the sum of the priorities of what runs there and

@@ -104,6 +104,9 @@ struct Live {
     /// The replica whose appends (a leader's messages) came in last, and
     /// when.
     last_leader: Option<(String, tokio::time::Instant)>,
+    /// The node this replica took the lead for (`take_over`): it still
+    /// reached that node, whose pending fencing it calls off.
+    took_over_for: Option<String>,
     /// When this replica last granted another's pre-vote.
     pre_vote_granted: Option<tokio::time::Instant>,
 }
@@ -381,6 +384,50 @@ impl Controller {
             granted += usize::from(r.unwrap_or(false));
         }
         granted * 2 > self.replicas.names.len()
+    }
+
+    /// Takes the lead from `leader`, which lost `target`'s runner while
+    /// `target` runs the most important resources: when this replica still
+    /// reaches that runner and a majority would vote for it (its pre-vote:
+    /// they hear no leader, or are this replica), it stands for election at
+    /// once. Pacemaker's `priority-fencing-delay` lets the node with the
+    /// important resources win a fence race; with one leader, the side that
+    /// still sees that node takes the lead instead, and it is not fenced.
+    async fn take_over(&self, leader: &str, target: &str) -> CtlResponse {
+        let limit = Duration::from_millis(self.cfg.timing.election_ms);
+        let refused = |why: String| CtlResponse::Refused { why };
+        if !self.reaches(target).await {
+            return refused(format!("{} does not reach {target} either", self.cfg.name));
+        }
+        if !self.pre_vote(limit).await {
+            return refused(format!("a majority still follows {leader}"));
+        }
+        info!(%leader, %target, "taking the lead: {leader} lost {target}, which runs the most important resources and which this replica still reaches");
+        match self.raft.trigger().elect().await {
+            Ok(()) => {
+                lock(&self.live).took_over_for = Some(target.to_string());
+                CtlResponse::TookOver
+            }
+            Err(e) => refused(format!("cannot stand for election: {e}")),
+        }
+    }
+
+    /// Whether this replica took the lead for `node` (see `take_over`) and
+    /// still reaches its runner.
+    pub(crate) async fn took_over_for(&self, node: &str) -> bool {
+        let mine = lock(&self.live).took_over_for.as_deref() == Some(node);
+        mine && self.reaches(node).await
+    }
+
+    /// Whether `node`'s runner answers this replica (within an election
+    /// timeout).
+    async fn reaches(&self, node: &str) -> bool {
+        let Some(link) = self.runners.get(node) else {
+            return false;
+        };
+        let limit = Duration::from_millis(self.cfg.timing.election_ms);
+        let hello = tokio::time::timeout(limit, link.call(&halo_proto::wire::Request::Hello));
+        matches!(hello.await, Ok(Ok(_)))
     }
 
     /// The id of this replica's last log entry.
@@ -731,6 +778,7 @@ impl Controller {
                 | CtlRequest::Append { .. }
                 | CtlRequest::Snapshot { .. }
                 | CtlRequest::PreVote { .. }
+                | CtlRequest::TakeOver { .. }
         );
         if raft_msg != (who.role == Role::Controller) {
             return CtlResponse::Refused {
@@ -755,6 +803,7 @@ impl Controller {
             CtlRequest::PreVote { last_log } => CtlResponse::PreVote {
                 granted: self.grant_pre_vote(last_log),
             },
+            CtlRequest::TakeOver { target } => self.take_over(&who.name, &target).await,
             _ if !self.is_leader() => CtlResponse::NotLeader {
                 leader: self.leader_name(),
             },

@@ -36,6 +36,13 @@ pub enum CtlRequest {
     PreVote {
         last_log: Option<openraft::LogId<NodeId>>,
     },
+    /// From the leader, which lost `target`'s runner while `target` runs
+    /// the cluster's most important resources: take the lead if you still
+    /// reach it (and a majority would vote for you), so that it need not be
+    /// fenced. Answered `TookOver` or `Refused` with the reason.
+    TakeOver {
+        target: String,
+    },
     /// The cluster's document and liveness, from the leader.
     Status,
     /// Apply a policy. With `expect_seq`, only if the document has not
@@ -72,6 +79,8 @@ pub enum CtlResponse {
     PreVote {
         granted: bool,
     },
+    /// This replica stood for election to take the lead (see `TakeOver`).
+    TookOver,
     Status {
         status: Box<Status>,
     },

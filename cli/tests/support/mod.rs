@@ -168,6 +168,73 @@ enum Lab {
     Fencing,
 }
 
+/// The agents' wrappers under DIR/ocf (and, for the fencing lab, its
+/// flaky fence agent under DIR/fence).
+fn write_agents(dir: &Path, audit: &Path, faults: &Path, lab: Lab) {
+    let ocf = dir.join("ocf");
+    let mut agents = vec![
+        ("heartbeat", "Dummy"),
+        ("pacemaker", "Stateful"),
+        ("pacemaker", "Dummy"),
+        ("heartbeat", "IPaddr2"),
+    ];
+    if Path::new("/usr/lib/ocf/resource.d/heartbeat/redis").exists() {
+        agents.push(("heartbeat", "redis"));
+    }
+    for (provider, kind) in agents {
+        write_wrapper(&ocf, provider, kind, audit, faults);
+    }
+    std::os::unix::fs::symlink("/usr/lib/ocf/lib", ocf.join("lib")).unwrap();
+    if let Lab::Fencing = lab {
+        write_flaky_fence(&dir.join("fence"), faults);
+    }
+}
+
+/// `halo cluster init` for the nodes (and the witness), then every config
+/// given the test's `[timing]`.
+fn init_configs(o: &Options, nodes: &[String], out_dir: &Path) {
+    let mut args: Vec<String> = vec![
+        "cluster".into(),
+        "init".into(),
+        "--name".into(),
+        o.name.clone(),
+    ];
+    for (i, n) in nodes.iter().enumerate() {
+        args.push("--node".into());
+        args.push(format!("{n}={}:7420", Cluster::address(&o.net, i + 1)));
+    }
+    if o.witness {
+        // On loopback the witness shares the first node's address, on
+        // another port; in namespaces it has its own.
+        let at = match o.net {
+            Net::Loopback(_) => 1,
+            Net::Namespaces { .. } => o.nodes + 1,
+        };
+        args.push("--witness".into());
+        args.push(format!("w={}:7430", Cluster::address(&o.net, at)));
+    }
+    args.push("--out".into());
+    args.push(out_dir.display().to_string());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = halo(&a);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    if let Some(timing) = &o.timing {
+        let witness = o.witness.then(|| "w".to_string());
+        for n in nodes.iter().chain(&witness) {
+            append(
+                &out_dir.join(format!("{n}.toml")),
+                &format!("\n[timing]\n{timing}\n"),
+            );
+        }
+    }
+}
+
+fn append(file: &Path, text: &str) {
+    let mut t = std::fs::read_to_string(file).unwrap();
+    t.push_str(text);
+    std::fs::write(file, t).unwrap();
+}
+
 fn sh(cmd: &str) -> Output {
     Command::new("sh").arg("-c").arg(cmd).output().unwrap()
 }
@@ -339,24 +406,7 @@ impl Cluster {
         let audit = dir.join("audit.log");
         let faults = dir.join("faults");
         std::fs::create_dir_all(&faults).unwrap();
-        let ocf = dir.join("ocf");
-        let mut agents = vec![
-            ("heartbeat", "Dummy"),
-            ("pacemaker", "Stateful"),
-            ("pacemaker", "Dummy"),
-            ("heartbeat", "IPaddr2"),
-        ];
-        if Path::new("/usr/lib/ocf/resource.d/heartbeat/redis").exists() {
-            agents.push(("heartbeat", "redis"));
-        }
-        for (provider, kind) in agents {
-            write_wrapper(&ocf, provider, kind, &audit, &faults);
-        }
-        std::os::unix::fs::symlink("/usr/lib/ocf/lib", ocf.join("lib")).unwrap();
-        let fence_dir = dir.join("fence");
-        if let Lab::Fencing = lab {
-            write_flaky_fence(&fence_dir, &faults);
-        }
+        write_agents(&dir, &audit, &faults, lab);
         // In namespaces the witness has its own, after the nodes'.
         let spaces = o.nodes + usize::from(o.witness);
         if let Net::Namespaces { prefix, subnet } = &o.net {
@@ -364,58 +414,25 @@ impl Cluster {
         }
         let nodes: Vec<String> = (1..=o.nodes).map(|i| format!("n{i}")).collect();
         let out_dir = dir.join("cluster");
-        let mut args: Vec<String> = vec![
-            "cluster".into(),
-            "init".into(),
-            "--name".into(),
-            o.name.clone(),
-        ];
-        for (i, n) in nodes.iter().enumerate() {
-            args.push("--node".into());
-            args.push(format!("{n}={}:7420", Self::address(&o.net, i + 1)));
-        }
-        if o.witness {
-            // On loopback the witness shares the first node's address, on
-            // another port; in namespaces it has its own.
-            let at = match o.net {
-                Net::Loopback(_) => 1,
-                Net::Namespaces { .. } => o.nodes + 1,
-            };
-            args.push("--witness".into());
-            args.push(format!("w={}:7430", Self::address(&o.net, at)));
-        }
-        args.push("--out".into());
-        args.push(out_dir.display().to_string());
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = halo(&a);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        init_configs(&o, &nodes, &out_dir);
         for n in &nodes {
-            let cfg = out_dir.join(format!("{n}.toml"));
-            let mut t = std::fs::read_to_string(&cfg).unwrap();
             let (run, fence) = match lab {
                 Lab::Fencing => (
                     format!("state/{n}/run"),
                     format!(
                         "fence_dirs = [\"{}\", \"/usr/sbin\"]\n",
-                        fence_dir.display()
+                        dir.join("fence").display()
                     ),
                 ),
                 _ => (format!("run/{n}"), String::new()),
             };
-            t.push_str(&format!(
-                "\n[agents]\nocf_root = \"{}\"\nrun_dir = \"{run}\"\n{fence}",
-                ocf.display()
-            ));
-            if let Some(timing) = &o.timing {
-                t.push_str(&format!("\n[timing]\n{timing}\n"));
-            }
-            std::fs::write(&cfg, t).unwrap();
-        }
-        if let (true, Some(timing)) = (o.witness, &o.timing) {
-            let cfg = out_dir.join("w.toml");
-            let mut t = std::fs::read_to_string(&cfg).unwrap();
-            t.push_str(&format!("\n[timing]\n{timing}\n"));
-            std::fs::write(&cfg, t).unwrap();
+            append(
+                &out_dir.join(format!("{n}.toml")),
+                &format!(
+                    "\n[agents]\nocf_root = \"{}\"\nrun_dir = \"{run}\"\n{fence}",
+                    dir.join("ocf").display()
+                ),
+            );
         }
         let relay = match lab {
             Lab::Faults(seed) => Some(relay_links(&o.net, &out_dir, &nodes, seed)),

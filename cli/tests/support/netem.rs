@@ -32,6 +32,8 @@ const POLL: Duration = Duration::from_millis(200);
 
 struct Shared {
     impaired: Mutex<BTreeMap<IpAddr, Impairment>>,
+    /// Pairs of nodes that reach each other no more (either way).
+    cut: Mutex<std::collections::BTreeSet<(IpAddr, IpAddr)>>,
     rng: Mutex<StdRng>,
     stop: AtomicBool,
     queue: Mutex<BinaryHeap<Delayed>>,
@@ -76,6 +78,7 @@ impl Relay {
     pub fn start(bind: IpAddr, targets: &[SocketAddr], seed: u64) -> Relay {
         let shared = Arc::new(Shared {
             impaired: Mutex::new(BTreeMap::new()),
+            cut: Mutex::default(),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             stop: AtomicBool::new(false),
             queue: Mutex::new(BinaryHeap::new()),
@@ -116,6 +119,18 @@ impl Relay {
         self.shared.impaired.lock().unwrap().remove(&ip);
     }
 
+    /// Cuts the link between two nodes (each still reaches the others), or
+    /// mends it.
+    pub fn cut(&self, a: IpAddr, b: IpAddr, cut: bool) {
+        let pair = (a.min(b), a.max(b));
+        let mut set = self.shared.cut.lock().unwrap();
+        if cut {
+            set.insert(pair);
+        } else {
+            set.remove(&pair);
+        }
+    }
+
     /// Datagrams forwarded and dropped so far.
     pub fn counts(&self) -> (u64, u64) {
         *self.shared.counts.lock().unwrap()
@@ -136,6 +151,11 @@ impl Shared {
     /// Sends `bytes` from `via` to `to` now, later, or never, as the
     /// impairments of the two ends say (the worse of each).
     fn forward(&self, via: &Arc<UdpSocket>, to: SocketAddr, ends: [IpAddr; 2], bytes: &[u8]) {
+        let [a, b] = ends;
+        if self.cut.lock().unwrap().contains(&(a.min(b), a.max(b))) {
+            self.counts.lock().unwrap().1 += 1;
+            return;
+        }
         let how = {
             let imp = self.impaired.lock().unwrap();
             ends.iter()
