@@ -41,7 +41,8 @@
 //!
 //! The same cluster with fencing on, through node losses while fencing
 //! works, while the first fence level fails and while every device fails
-//! (nothing the lost node ran may start elsewhere until a fence succeeds).
+//! (nothing the lost node ran may start elsewhere until a fence succeeds),
+//! and a stop that hangs (its node is fenced, then the move completes).
 //! `LAB_FENCING_ITERATIONS` (default 8) and `LAB_SEED` choose the run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -301,20 +302,19 @@ fn node_ip(c: &Cluster, node: &str) -> IpAddr {
     Cluster::address(&c.net, i).parse().unwrap()
 }
 
-/// Moves `web` away from `node`, whose stop then hangs past its timeout:
-/// `web` must then stay blocked there, started nowhere else (the poller
-/// watches the agent's state file, which the stop never removed), until
-/// the operator cleans it up; the move then completes.
-fn stop_hangs(c: &Cluster, node: &str) {
+/// Moves `web` (`--auto-clear`) away from `node`, where it runs, its stop
+/// there set to hang; the node it goes to, if it runs there and a node
+/// accepts the move.
+fn move_with_hanging_stop(c: &Cluster, node: &str) -> Option<&'static str> {
     let s = c.status().unwrap();
     if !Cluster::placement(&s, "web").contains_key(node) {
-        return;
+        return None;
     }
     c.agent_fault(node, "web", "stop", "hang");
     // A node that recently failed to start it refuses the move (its
     // failure not yet expired): another, if any.
     let cfg = c.admin();
-    let Some(to) = NODES.iter().filter(|n| **n != node).find(|to| {
+    let to = NODES.into_iter().filter(|n| *n != node).find(|to| {
         support::halo(&[
             "resource",
             "move",
@@ -326,8 +326,19 @@ fn stop_hangs(c: &Cluster, node: &str) {
         ])
         .status
         .success()
-    }) else {
+    });
+    if to.is_none() {
         c.clear_agent_faults();
+    }
+    to
+}
+
+/// Moves `web` away from `node`, whose stop then hangs past its timeout:
+/// `web` must then stay blocked there, started nowhere else (the poller
+/// watches the agent's state file, which the stop never removed), until
+/// the operator cleans it up; the move then completes.
+fn stop_hangs(c: &Cluster, node: &str) {
+    let Some(to) = move_with_hanging_stop(c, node) else {
         return;
     };
     let blocked = c.wait("web's stop to fail", CONVERGE, |s| {
@@ -335,7 +346,7 @@ fn stop_hangs(c: &Cluster, node: &str) {
             && s["doc"]["state"]["resources"]["web"][node]["failed"].is_object()
     });
     assert!(
-        !Cluster::placement(&blocked, "web").contains_key(*to),
+        !Cluster::placement(&blocked, "web").contains_key(to),
         "web started on {to} while its stop on {node} had failed"
     );
     std::thread::sleep(Duration::from_secs(2));
@@ -579,11 +590,12 @@ fn a_frozen_node_never_runs_its_resource_beside_another_fencing_off() {
 
 /// The faults of the fencing lab: nodes lost while fencing works, while its
 /// first level fails, and while every device fails.
-const FENCING_FAULTS: [Fault; 4] = [
+const FENCING_FAULTS: [Fault; 5] = [
     Fault::Kill,
     Fault::FreezeLong,
     Fault::FenceLevelFails,
     Fault::FencingFails,
+    Fault::StopHangs,
 ];
 
 /// Fencing on: each node's fence order tries `flaky` with `power` first,
@@ -656,6 +668,13 @@ fn inject_fencing(c: &mut Cluster, rng: &mut StdRng, fault: Fault, _: usize) -> 
             }
             c.break_fencing(false, false);
             return format!("{fault:?} {node} (held {held:?})");
+        }
+        // With fencing on, the stop's failure fences the node (its
+        // default on-fail), and the move completes once it is off.
+        Fault::StopHangs => {
+            if move_with_hanging_stop(c, &node).is_none() {
+                return format!("{fault:?} {node} (web not there, or no move allowed)");
+            }
         }
         _ => unreachable!("{fault:?} is not a fencing-lab fault"),
     }

@@ -1235,8 +1235,7 @@ async fn hand_over(ctl: &Controller, target: &str) {
 }
 
 /// How long to wait before fencing `target` with `device` first, why, and
-/// whether it is for `priority-fencing-delay` (`target` is the most
-/// important node):
+/// whether `priority-fencing-delay` is part of it:
 /// `priority-fencing-delay` when `target` runs the most important resources
 /// and this side holds no more than half the nodes (Pacemaker's
 /// `node_priority_fencing_delay`), plus the device's own delay — its base,
