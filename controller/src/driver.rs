@@ -1220,12 +1220,15 @@ async fn fence(ctl: &Arc<Controller>, policy: &Policy, target: &str, term: u64, 
 async fn hand_over(ctl: &Controller, target: &str) {
     let limit = Duration::from_millis(ctl.cfg.timing.election_ms);
     loop {
-        for (id, link) in &ctl.replicas.clients {
+        for (id, who) in &ctl.replicas.names {
+            // This replica has no link to itself.
+            let Some(link) = ctl.replicas.clients.get(id) else {
+                continue;
+            };
             let ask = CtlRequest::TakeOver {
                 target: target.to_string(),
             };
             if let Ok(CtlResponse::TookOver) = link.ctl(ask, limit).await {
-                let who = ctl.replicas.name_of(*id).unwrap_or_default();
                 info!(%target, "{who} takes the lead: it still reaches {target}");
                 return std::future::pending().await;
             }

@@ -26,12 +26,23 @@ pub const RESTART_AFTER: Duration = Duration::from_secs(5);
 /// and the other replicas keep the cluster, while this one starts again
 /// every [`RESTART_AFTER`] from what its disk holds, until it can.
 pub async fn run(cfg: ControllerConfig) -> Result<(), String> {
+    let mut restarting = false;
     loop {
         match Controller::start(cfg.clone()).await {
             Ok(c) => match c.serve().await {
                 Ok(()) => return Ok(()),
-                Err(ServeError::RaftStopped(why)) => tracing::error!(
-                    "this node's controller replica stopped: {why}; it starts again in {} s from what its disk holds",
+                Err(ServeError::RaftStopped(why)) => {
+                    restarting = true;
+                    tracing::error!(
+                        "this node's controller replica stopped: {why}; it starts again in {} s from what its disk holds",
+                        RESTART_AFTER.as_secs()
+                    );
+                }
+                // At the first start a setup error is the config's; once
+                // the replica ran, its port may still be held by the
+                // connections of the run that stopped: try again.
+                Err(ServeError::Setup(why)) if restarting => tracing::error!(
+                    "this node's controller replica does not start again yet: {why}; it tries again in {} s",
                     RESTART_AFTER.as_secs()
                 ),
                 Err(ServeError::Setup(why)) => return Err(why),
@@ -414,8 +425,16 @@ impl Controller {
 
     /// Whether this replica took the lead for `node` (see `take_over`) and
     /// still reaches its runner.
+    /// Once: the take-over is spent by the fencing it calls off.
     pub(crate) async fn took_over_for(&self, node: &str) -> bool {
-        let mine = lock(&self.live).took_over_for.as_deref() == Some(node);
+        let mine = {
+            let mut live = lock(&self.live);
+            let mine = live.took_over_for.as_deref() == Some(node);
+            if mine {
+                live.took_over_for = None;
+            }
+            mine
+        };
         mine && self.reaches(node).await
     }
 
