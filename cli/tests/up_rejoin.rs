@@ -97,7 +97,12 @@ impl Up {
     }
 
     fn restart(&mut self, node: &str) {
-        let log = std::fs::File::create(self.dir.join(format!("{node}.restart.log"))).unwrap();
+        // Appended: every round's log is kept for a failure's diagnosis.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{node}.restart.log")))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_halo"))
             .args(["runner", "--config"])
             .arg(self.dir.join(format!("{node}.toml")))

@@ -135,8 +135,15 @@ impl Client {
     /// new one. A connection kept from a while ago may lead to a process
     /// that has since restarted, which QUIC notices only after its idle
     /// timeout.
+    /// Never waits: while another call holds the connection's lock it is
+    /// making a new connection (for up to `patience` when the peer is
+    /// gone), which is what this asks for anyway. Waiting for it held a new
+    /// leader's heartbeats back for seconds when the old leader's node had
+    /// died.
     pub async fn reconnect(&self) {
-        self.drop_connection().await;
+        if let Ok(mut guard) = self.conn.try_lock() {
+            *guard = None;
+        }
     }
 
     /// One request and its one answer.
@@ -322,5 +329,39 @@ impl Events {
                 Some(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A new leader starts its heartbeats with `reconnect`; a call still
+    /// trying to reach a node that died must not hold it back.
+    #[tokio::test]
+    async fn reconnect_does_not_wait_for_a_connection_being_made() {
+        let dir = std::env::temp_dir().join(format!("halo-net-reconnect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        let authority = crate::identity::Authority::new("t").unwrap();
+        std::fs::write(&ca, authority.cert_pem()).unwrap();
+        // A port nobody listens on: the handshake gets no answer.
+        let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let client = Arc::new(Client::new(tls::client(&ca, None).unwrap(), addr, "n1").unwrap());
+        let calling = {
+            let c = client.clone();
+            tokio::spawn(async move { c.call(&Request::Hello).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let waited = Instant::now();
+        tokio::time::timeout(Duration::from_secs(1), client.reconnect())
+            .await
+            .unwrap();
+        assert!(waited.elapsed() < Duration::from_millis(500));
+        calling.abort();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
