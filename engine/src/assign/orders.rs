@@ -61,7 +61,7 @@ impl Assigner<'_, '_> {
         if matches!(then_action, OpAction::Stop | OpAction::Demote) {
             return false;
         }
-        let Some((why, first_blocked)) = self.first_falls_short(kind) else {
+        let Some(why) = self.first_falls_short(kind) else {
             return false;
         };
         let ids = self.with_members(*then);
@@ -71,7 +71,7 @@ impl Assigner<'_, '_> {
         }
         let mut changed = false;
         for id in ids {
-            changed |= self.hold_start(id, &why, *symmetrical, first_blocked);
+            changed |= self.hold_start(id, &why, *symmetrical);
         }
         changed
     }
@@ -79,9 +79,8 @@ impl Assigner<'_, '_> {
     /// Whether an order's `then` action is made unrunnable because too
     /// little of `first` will start or be promoted (`pe_order_runnable_left`:
     /// a mandatory order whose first action is a start or a promotion, and
-    /// every threshold): why, and whether every `first` is left as it is
-    /// (blocked).
-    pub(super) fn first_falls_short(&self, kind: &ConstraintKind) -> Option<(String, bool)> {
+    /// every threshold): why.
+    pub(super) fn first_falls_short(&self, kind: &ConstraintKind) -> Option<String> {
         let cx = self.cx;
         let ConstraintKind::Order {
             first,
@@ -107,11 +106,11 @@ impl Assigner<'_, '_> {
         } else {
             &any_of[..]
         };
-        // A blocked (unmanaged) resource is left as it is: where it runs,
-        // its start is optional yet runnable (`update_action_optional`
-        // leaves it runnable), so what follows it may start; where it does
-        // not run, it starts nowhere.
-        let first_blocked = firsts.iter().all(|f| self.targets[f.index()].blocked);
+        // An unmanaged resource is left as it is: where it runs, its start
+        // is optional yet runnable (`update_action_optional` leaves it
+        // runnable), so what follows it may start; where it does not run,
+        // it starts nowhere; where a failure blocks it, its stop cannot run
+        // and neither can the start after it (`left_running`).
         let need = usize::try_from(gate.unwrap_or(1)).unwrap_or(usize::MAX);
         let able: usize = firsts
             .iter()
@@ -144,7 +143,7 @@ impl Assigner<'_, '_> {
                 cx.name(*first)
             ),
         };
-        Some((why, first_blocked))
+        Some(why)
     }
 
     /// How many instances of a resource left as it is run now (for
@@ -204,11 +203,12 @@ impl Assigner<'_, '_> {
         changed
     }
 
-    /// `id` does not start (and what runs of it stops), unless an
+    /// `id` does not start, and where it runs it stops (its own start being
+    /// unrunnable makes its stop required: the "shutdown" case of
+    /// `pe_order_restart` in `pcmk__update_action_for_orderings`), unless an
     /// asymmetrical order only gates starts and `id` already runs where it
-    /// should, or what it follows is blocked and `id` runs (left to the stop
-    /// rules). Returns whether it held anything back.
-    fn hold_start(&mut self, id: RscId, why: &str, symmetrical: bool, first_blocked: bool) -> bool {
+    /// should. Returns whether it held anything back.
+    fn hold_start(&mut self, id: RscId, why: &str, symmetrical: bool) -> bool {
         let cx = self.cx;
         let now = self.current_instances(id);
         let t = &self.targets[id.index()];
@@ -220,7 +220,7 @@ impl Assigner<'_, '_> {
                 now.iter().any(|(c, _)| c == n) && !recover.iter().any(|(x, _)| x == n)
             })
         };
-        if stays || (first_blocked && !now.is_empty()) {
+        if stays {
             return false;
         }
         let t = &mut self.targets[id.index()];
@@ -261,7 +261,7 @@ impl Assigner<'_, '_> {
             }
             let why = format!("it must run with {}, which cannot start", cx.name(*primary));
             for id in ids {
-                changed |= self.hold_start(id, &why, true, false);
+                changed |= self.hold_start(id, &why, true);
             }
         }
         changed

@@ -55,7 +55,7 @@ impl Assigner<'_, '_> {
                 ..
             } = &c.kind
             {
-                if let Some((why, _)) = self.first_falls_short(&c.kind) {
+                if let Some(why) = self.first_falls_short(&c.kind) {
                     self.hold_stop(*then, &why);
                 }
             }
