@@ -110,7 +110,8 @@ impl Assigner<'_, '_> {
         s
     }
 
-    /// In an opt-in cluster, a node no location constraint allows is banned.
+    /// In an opt-in cluster, a node no location constraint names (whatever
+    /// its score) is banned.
     pub(super) fn opt_in(&self, s: &mut Scores, allowed_by_location: &[bool]) {
         if !self.cx.p.cluster.symmetric {
             for (ni, allowed) in allowed_by_location.iter().enumerate() {
@@ -148,10 +149,12 @@ impl Assigner<'_, '_> {
                             rsc: cx.name(m).to_string(),
                         },
                     );
-                    if score >= Score::ZERO {
-                        if let Some(a) = allowed_by_location.get_mut(ni) {
-                            *a = true;
-                        }
+                    // Any score names the node an allowed one, a negative
+                    // one too: stickiness may then outweigh it
+                    // (`pcmk__apply_location` adds the node to the
+                    // resource's allowed nodes with the constraint's score).
+                    if let Some(a) = allowed_by_location.get_mut(ni) {
+                        *a = true;
                     }
                 }
             }
@@ -165,10 +168,8 @@ impl Assigner<'_, '_> {
                         rsc: oc.rsc.clone(),
                     },
                 );
-                if oc.score >= Score::ZERO {
-                    if let Some(a) = allowed_by_location.get_mut(ni) {
-                        *a = true;
-                    }
+                if let Some(a) = allowed_by_location.get_mut(ni) {
+                    *a = true;
                 }
             }
         }
