@@ -721,6 +721,7 @@ impl Builder<'_> {
         if props.get("stop-all-resources").is_some_and(|v| truthy(v)) {
             self.stop_all();
         }
+        self.unmanage_without_fence_device(&props);
         // Promotion scores set as permanent node attributes name Pacemaker's
         // primitive; Halo looks them up by its resource's name.
         for n in &mut self.policy.cluster.nodes {
@@ -910,6 +911,37 @@ impl Builder<'_> {
         kinds.sort_unstable();
         kinds.dedup();
         (!kinds.is_empty()).then_some(kinds)
+    }
+
+    /// With fencing enabled and no fence device (nor watchdog self-fencing:
+    /// `have-watchdog`), Pacemaker manages no resource: each stays as it is,
+    /// nothing starts or stops (`pcmk__primitive_assign`, with the flag
+    /// `common_unpack` sets for a resource of class stonith). The import
+    /// marks every primitive unmanaged, and says so.
+    fn unmanage_without_fence_device(&mut self, props: &BTreeMap<String, String>) {
+        let watchdog = props.get("have-watchdog").is_some_and(|v| truthy(v));
+        let device = self
+            .policy
+            .resources
+            .iter()
+            .any(|r| r.primitive().is_some_and(|p| p.fence.is_some()));
+        if !self.policy.cluster.fencing || watchdog || device {
+            return;
+        }
+        let mut any = false;
+        for r in &mut self.policy.resources {
+            if r.primitive().is_some() {
+                r.meta.managed = Some(false);
+                any = true;
+            }
+        }
+        if any {
+            self.notes.push(
+                "stonith-enabled is true but no fence device is configured: as in Pacemaker, \
+                 every resource is left unmanaged (nothing starts or stops)"
+                    .into(),
+            );
+        }
     }
 
     /// Reads the cluster options (`crm_config`). Options that only tune the
