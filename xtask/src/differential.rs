@@ -31,7 +31,7 @@
 use crate::generate::{self, Digests, Kind};
 use rand::{RngExt, SeedableRng};
 use rand_xorshift::XorShiftRng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -174,7 +174,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
                 save(&o.out, &case, &cib, &pcmk, &ours)?;
                 if shrunk < o.shrink {
                     shrunk += 1;
-                    minimize(&halo, &o.out, &case, &cib)?;
+                    minimize(&halo, &o.out, &case, &cib, &differing(&pcmk, &ours))?;
                 }
             }
         }
@@ -309,17 +309,35 @@ fn judge(halo: &Path, work: &Path, cib: &str) -> Result<Verdict, String> {
     })
 }
 
+/// The summary entries only one of the two plans has.
+fn differing(pcmk: &str, ours: &str) -> BTreeSet<String> {
+    let (a, b): (BTreeSet<String>, BTreeSet<String>) =
+        (entries(pcmk).into_iter().collect(), entries(ours).into_iter().collect());
+    a.symmetric_difference(&b).cloned().collect()
+}
+
 /// Shrinks a disagreement (see `shrink.rs`) and saves the result beside
 /// it as `CASE.min.xml` with both summaries: a regression case once copied
-/// to tests/differential.
-fn minimize(halo: &Path, out: &Path, case: &str, cib: &str) -> Result<(), String> {
+/// to tests/differential. A smaller CIB is kept only while it still shows
+/// one of the entries the two plans differed on (`wanted`): taking out a
+/// cluster option or a meta attribute can turn the case into another
+/// disagreement, which would hide the one found.
+fn minimize(
+    halo: &Path,
+    out: &Path,
+    case: &str,
+    cib: &str,
+    wanted: &BTreeSet<String>,
+) -> Result<(), String> {
     let work = out.join("shrink.xml");
     let mut failure = None;
     let small = crate::shrink::shrink(
         cib,
         600,
         &mut |candidate| match judge(halo, &work, candidate) {
-            Ok(Verdict::Disagree { pcmk, .. }) => section(&pcmk).contains('*'),
+            Ok(Verdict::Disagree { pcmk, ours }) => {
+                section(&pcmk).contains('*') && !differing(&pcmk, &ours).is_disjoint(wanted)
+            }
             Ok(_) => false,
             Err(e) => {
                 failure.get_or_insert(e);
