@@ -62,6 +62,12 @@ pub(crate) struct RscInfo {
     pub blocked: Option<String>,
     /// on-fail=stop: stop and do not start anywhere.
     pub stop_wanted: Option<String>,
+    /// A failure took every node from it when the status was read: one
+    /// with on-fail=stop (`unpack_rsc_op_failure` replaces its allowed nodes
+    /// with every node at minus infinity) or a fatal one, rc 6
+    /// (`resource_location` on every node). Unlike `stop_wanted` alone,
+    /// what colocates with it then finds no node it likes.
+    pub banned_everywhere: bool,
     /// Nodes where it runs with parameters the policy no longer gives it,
     /// some of which its agent cannot reload: it restarts there.
     pub changed: Vec<usize>,
@@ -442,7 +448,8 @@ impl<'a> Ctx<'a> {
                     2..=5 => info.banned.push((ni, failed.rc)),
                     6 => {
                         info.stop_wanted =
-                            Some(format!("{} is not configured correctly (rc 6)", r.name))
+                            Some(format!("{} is not configured correctly (rc 6)", r.name));
+                        info.banned_everywhere = true;
                     }
                     _ => {}
                 }
@@ -473,6 +480,7 @@ impl<'a> Ctx<'a> {
                 }
                 OnFail::Stop => {
                     info.stop_wanted = Some(format!("{} failed with on-fail=stop", r.name));
+                    info.banned_everywhere = true;
                     info.recover.push((ni, failed.clone()));
                 }
                 OnFail::Demote if rs.role == Role::Promoted => info.no_promote.push(ni),
@@ -499,6 +507,7 @@ impl<'a> Ctx<'a> {
             });
             if on_fail == Some(OnFail::Stop) {
                 info.stop_wanted = Some(format!("{} failed with on-fail=stop", r.name));
+                info.banned_everywhere = true;
             }
         }
         let unmanaged =

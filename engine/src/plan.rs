@@ -212,6 +212,9 @@ pub enum Source {
     /// The resource is left as it is (unmanaged, or blocked by a failure)
     /// and active here: it stays, and what must run with it follows.
     Unmanaged { rsc: String },
+    /// A failure (on-fail=stop, or rc 6) keeps it from starting anywhere
+    /// until it is cleaned up.
+    FailedStopped { rsc: String },
 }
 
 impl fmt::Display for Source {
@@ -242,6 +245,10 @@ impl fmt::Display for Source {
                 write!(f, "kept at 1: dependent {rsc} would make it negative")
             }
             Source::Unmanaged { rsc } => write!(f, "{rsc} is left as it is, active here"),
+            Source::FailedStopped { rsc } => write!(
+                f,
+                "{rsc} failed with on-fail=stop or not configured (rc 6): it starts nowhere until cleaned up"
+            ),
         }
     }
 }
@@ -260,6 +267,7 @@ impl Source {
                 | Source::OptIn
                 | Source::FailCount { .. }
                 | Source::HardError { .. }
+                | Source::FailedStopped { .. }
                 | Source::Operator { .. }
         )
     }

@@ -38,6 +38,17 @@ impl Assigner<'_, '_> {
                 },
             );
         }
+        if info.banned_everywhere {
+            for ni in 0..cx.nodes.len() {
+                s.add(
+                    ni,
+                    Score::NEG_INF,
+                    Source::FailedStopped {
+                        rsc: cx.name(m).to_string(),
+                    },
+                );
+            }
+        }
         // A resource left as it is (unmanaged, or blocked by a failure) is
         // held wherever it is active (`native_add_running` gives it INFINITY
         // there), and what must run with it is drawn there through it.
