@@ -37,6 +37,8 @@ impl Assigner<'_, '_> {
                             self.cx.name(m),
                             self.cx.node_name(n)
                         ));
+                    } else if let Err(why) = self.member_fits(m, n) {
+                        stopped = Some(why);
                     }
                 }
             }

@@ -82,6 +82,33 @@ impl Assigner<'_, '_> {
         need
     }
 
+    /// Why group member `m` does not fit on `n`, its group's node, with
+    /// what the members before it took: after the first member, each is
+    /// held there by its colocation with the one before, so Pacemaker's
+    /// capacity check (`pcmk__ban_insufficient_capacity`) comes down to
+    /// whether it fits alone; one that does not stops, with the members
+    /// after it.
+    pub(super) fn member_fits(&self, m: RscId, n: usize) -> Result<(), String> {
+        if self.cx.p.cluster.strategy == PlacementStrategy::Default {
+            return Ok(());
+        }
+        let need = self.utilization(m);
+        if self.fits(n, &need) {
+            return Ok(());
+        }
+        let short: Vec<&str> = need
+            .iter()
+            .filter(|(k, v)| !self.fits(n, &BTreeMap::from([((*k).clone(), **v)])))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        Err(format!(
+            "{} does not fit on {}: not enough {} left",
+            self.cx.name(m),
+            self.cx.node_name(n),
+            short.join(", ")
+        ))
+    }
+
     pub(super) fn fits(&self, n: usize, need: &BTreeMap<String, i64>) -> bool {
         let left = self.remaining.get(n);
         need.iter()
@@ -131,9 +158,15 @@ impl Assigner<'_, '_> {
     /// are not placed yet) does not fit. When it fits nowhere as a whole, only
     /// nodes where it does not fit alone are banned, and the node with the
     /// most room is returned as the one to prefer.
+    /// A group is placed by its first member (`pcmk__group_assign`): the one
+    /// that must fit alone when the whole does not fit anywhere; each later
+    /// member is checked where the group goes (`member_fits`).
     pub(super) fn ban_insufficient_capacity(&self, u: RscId, s: &mut Scores) -> Option<usize> {
-        let own = self.utilization(u);
-        let mut need = own.clone();
+        let mut need = self.utilization(u);
+        let own = match self.group_members(u).first() {
+            Some(&first) if self.cx.clone_of(u).is_none() => self.utilization(first),
+            _ => need.clone(),
+        };
         // Units that must run with it (infinite colocations, followed
         // through) and are not placed yet; a clone only brings clones along.
         let clone = self.cx.clone_of(u).is_some();
