@@ -261,7 +261,7 @@ impl Assigner<'_, '_> {
     }
 
     /// The members of `x` if it is a group, else nothing.
-    pub(super) fn group_members(&self, x: RscId) -> Vec<RscId> {
+    fn group_members(&self, x: RscId) -> Vec<RscId> {
         match self.cx.p.resource(x).map(|r| &r.kind) {
             Some(ResourceKind::Group(m)) => m.clone(),
             _ => Vec::new(),

@@ -11,6 +11,11 @@ impl Assigner<'_, '_> {
         let leaves = self.cx.leaves(u);
         let grouped = leaves.len() > 1 || leaves.first() != Some(&u);
         let mut stopped: Option<String> = None;
+        // A cloned group's instances, member by member: nodes where a member
+        // does not fit (under a placement strategy) lose it and the members
+        // after it, as a group does (`member_fits`).
+        let cloned_group = grouped && !t.blocked && self.cx.clone_of(u).is_some();
+        let mut gone: Vec<usize> = Vec::new();
         for m in leaves {
             let mut mt = Target {
                 order: t.order,
@@ -59,6 +64,15 @@ impl Assigner<'_, '_> {
                     mt.unplaced = t.unplaced.clone();
                     mt.moves = t.moves.clone();
                     mt.orphans = t.orphans.clone();
+                    if cloned_group {
+                        for &(n, _) in &t.instances {
+                            if !gone.contains(&n) && self.member_fits(m, n).is_err() {
+                                gone.push(n);
+                            }
+                        }
+                        mt.instances.retain(|(n, _)| !gone.contains(n));
+                        mt.moves.retain(|(_, to)| !gone.contains(to));
+                    }
                 }
             }
             for (n, _) in &mt.instances {

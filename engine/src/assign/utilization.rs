@@ -158,14 +158,16 @@ impl Assigner<'_, '_> {
     /// are not placed yet) does not fit. When it fits nowhere as a whole, only
     /// nodes where it does not fit alone are banned, and the node with the
     /// most room is returned as the one to prefer.
-    /// A group is placed by its first member (`pcmk__group_assign`): the one
-    /// that must fit alone when the whole does not fit anywhere; each later
-    /// member is checked where the group goes (`member_fits`).
+    /// A group (cloned or not) is placed by its first member
+    /// (`pcmk__group_assign`): the one that must fit alone when the whole
+    /// does not fit anywhere; each later member is checked where the group
+    /// goes (`member_fits`).
     pub(super) fn ban_insufficient_capacity(&self, u: RscId, s: &mut Scores) -> Option<usize> {
         let mut need = self.utilization(u);
-        let own = match self.group_members(u).first() {
-            Some(&first) if self.cx.clone_of(u).is_none() => self.utilization(first),
-            _ => need.clone(),
+        // (A primitive's first leaf is itself; a clone's its instance's.)
+        let own = match self.cx.leaves(u).first() {
+            Some(&first) => self.utilization(first),
+            None => need.clone(),
         };
         // Units that must run with it (infinite colocations, followed
         // through) and are not placed yet; a clone only brings clones along.
