@@ -529,12 +529,13 @@ impl<'c, 'a> Builder<'c, 'a> {
         const ON_START: &[ActionKind] = &[ActionKind::Stop, ActionKind::Start];
         const ON_PROMOTE: &[ActionKind] =
             &[ActionKind::Stop, ActionKind::Demote, ActionKind::Promote];
+        const ON_STOP: &[ActionKind] = &[ActionKind::Stop];
         for c in cx.orders() {
             let ConstraintKind::Order {
                 first,
                 first_action,
                 then,
-                then_action: OpAction::Start | OpAction::Stop,
+                then_action: then_action @ (OpAction::Start | OpAction::Stop),
                 kind,
                 first_min,
                 symmetrical,
@@ -556,9 +557,12 @@ impl<'c, 'a> Builder<'c, 'a> {
             if !restarts {
                 continue;
             }
-            let trigger = match first_action {
-                OpAction::Start => ON_START,
-                OpAction::Promote => ON_PROMOTE,
+            // `stop first then stop then`: `first` stopping makes `then`'s
+            // stop required, and `then`, still placed, starts again.
+            let (trigger, ordered) = match (first_action, then_action) {
+                (OpAction::Start, _) => (ON_START, true),
+                (OpAction::Promote, _) => (ON_PROMOTE, true),
+                (OpAction::Stop, OpAction::Stop) => (ON_STOP, false),
                 _ => continue,
             };
             if cx.unit_of(*first) == cx.unit_of(*then) {
@@ -571,7 +575,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             let interleave = cx.interleaved(*first, *then, OpAction::Start);
             for f in cx.leaves(*first) {
                 for t in cx.leaves(*then) {
-                    pairs.push((f, trigger, t, interleave, true));
+                    pairs.push((f, trigger, t, interleave, ordered));
                 }
             }
         }
@@ -589,9 +593,10 @@ impl<'c, 'a> Builder<'c, 'a> {
         for _ in 0..=pairs.len() {
             let mut changed = false;
             for &(f, trigger, t, same_node, ordered) in &pairs {
-                // An order restarts `then` only when `first` starts (moves or
-                // restarts): `first` merely stopping holds `then` back instead
-                // (or, for an asymmetrical order, leaves it alone).
+                // An order after a start restarts `then` only when `first`
+                // starts (moves or restarts): `first` merely stopping holds
+                // `then` back instead (or, for an asymmetrical order, leaves
+                // it alone).
                 if ordered
                     && self.all(f, ActionKind::Start).is_empty()
                     && self.all(f, ActionKind::Promote).is_empty()
