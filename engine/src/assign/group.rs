@@ -75,9 +75,23 @@ impl Assigner<'_, '_> {
                     }
                 }
             }
+            // A resource left as it is on several nodes is assigned to one
+            // of them, the first it is active on that is up
+            // (`pcmk__primitive_assign` takes `pe__current_node`): only
+            // there does it count toward later ties.
+            let counted = if t.blocked && self.cx.clone_of(u).is_none() {
+                mt.instances
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .find(|n| self.cx.nodes.get(*n).is_some_and(|x| x.up()))
+            } else {
+                None
+            };
             for (n, _) in &mt.instances {
-                if let Some(l) = self.load.get_mut(*n) {
-                    *l += 1;
+                if counted.is_none_or(|c| c == *n) {
+                    if let Some(l) = self.load.get_mut(*n) {
+                        *l += 1;
+                    }
                 }
                 self.consume(m, *n);
             }
