@@ -311,8 +311,10 @@ fn judge(halo: &Path, work: &Path, cib: &str) -> Result<Verdict, String> {
 
 /// The summary entries only one of the two plans has.
 fn differing(pcmk: &str, ours: &str) -> BTreeSet<String> {
-    let (a, b): (BTreeSet<String>, BTreeSet<String>) =
-        (entries(pcmk).into_iter().collect(), entries(ours).into_iter().collect());
+    let (a, b): (BTreeSet<String>, BTreeSet<String>) = (
+        entries(pcmk).into_iter().collect(),
+        entries(ours).into_iter().collect(),
+    );
     a.symmetric_difference(&b).cloned().collect()
 }
 
