@@ -158,6 +158,7 @@ impl Assigner<'_, '_> {
     /// are not placed yet) does not fit. When it fits nowhere as a whole, only
     /// nodes where it does not fit alone are banned, and the node with the
     /// most room is returned as the one to prefer.
+    ///
     /// A group (cloned or not) is placed by its first member
     /// (`pcmk__group_assign`): the one that must fit alone when the whole
     /// does not fit anywhere; each later member is checked where the group
