@@ -300,6 +300,12 @@ impl<'c, 'a> Builder<'c, 'a> {
             .count();
         let multiple = cx.clone_of(id).is_none() && counted > 1;
         for (n, copy, cur, tgt) in pairs {
+            // Its stop cannot happen there, so neither can a recovery or a
+            // restart, whose start follows that stop: it is left as it is
+            // (the held stop is what the summary shows).
+            if target.stop_held.contains(&n) {
+                continue;
+            }
             let failed = info
                 .recover
                 .iter()
