@@ -96,17 +96,22 @@ impl Assigner<'_, '_> {
         if self.fits(n, &need) {
             return Ok(());
         }
-        let short: Vec<&str> = need
-            .iter()
-            .filter(|(k, v)| !self.fits(n, &BTreeMap::from([((*k).clone(), **v)])))
-            .map(|(k, _)| k.as_str())
-            .collect();
         Err(format!(
             "{} does not fit on {}: not enough {} left",
             self.cx.name(m),
             self.cx.node_name(n),
-            short.join(", ")
+            self.short_of(n, &need)
         ))
+    }
+
+    /// The attributes of `need` that node `n` has not enough of left.
+    fn short_of(&self, n: usize, need: &BTreeMap<String, i64>) -> String {
+        let left = self.remaining.get(n);
+        need.iter()
+            .filter(|(k, v)| **v > left.and_then(|l| l.get(*k)).copied().unwrap_or(0))
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub(super) fn fits(&self, n: usize, need: &BTreeMap<String, i64>) -> bool {
@@ -217,12 +222,7 @@ impl Assigner<'_, '_> {
         };
         for &n in &examined {
             if !self.fits(n, wanted) {
-                let what = wanted
-                    .keys()
-                    .filter(|k| !self.fits(n, &BTreeMap::from([((*k).clone(), wanted[*k])])))
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let what = self.short_of(n, wanted);
                 s.add(n, Score::NEG_INF, Source::Capacity { what });
             }
         }
