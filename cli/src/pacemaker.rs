@@ -479,12 +479,22 @@ pub fn transition_summary(
             halo_model::NodeStatus::Unclean => policy.cluster.fencing,
             _ => false,
         };
-        let running = state
-            .resources
-            .get(&p.rsc)
-            .is_some_and(|m| m.iter().any(|(n, x)| x.role.is_active() && up(n)));
-        for n in p.held.iter().filter(|_| !running) {
-            lines.push(format!("  * Start {shown} ( {n} ) blocked"));
+        // A clone's instances are told node by node.
+        let cloned = policy.find(&r.name).is_some_and(|id| policy.in_clone(id));
+        let runs_on = |held: &str| {
+            state.resources.get(&p.rsc).is_some_and(|m| {
+                m.iter()
+                    .any(|(n, x)| x.role.is_active() && up(n) && (!cloned || n == held))
+            })
+        };
+        for n in p.held.iter().filter(|n| !runs_on(n)) {
+            if p.promote_held.contains(n) {
+                lines.push(format!(
+                    "  * Promote {shown} ( Stopped -> Promoted {n} ) blocked"
+                ));
+            } else {
+                lines.push(format!("  * Start {shown} ( {n} ) blocked"));
+            }
         }
         for n in &p.stop_held {
             lines.push(format!("  * Stop {shown} ( {n} ) blocked"));

@@ -326,6 +326,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
         } else {
             None
         };
+        let held_instances = if wanted && !target.blocked {
+            self.held_clone_starts(u, &scores)
+        } else {
+            Vec::new()
+        };
         target.scores = scores;
         self.set_members(u, &target);
         if let Some((n, b)) = pinned {
@@ -337,14 +342,11 @@ impl<'c, 'a> Assigner<'c, 'a> {
         if let Some(t) = self.targets.get_mut(u.index()) {
             *t = target;
         }
+        // Assigned there though its start cannot happen, whether it runs
+        // there now or not: what is colocated with it follows it there.
         if let Some(n) = held {
             for m in self.cx.leaves(u).into_iter().chain(std::iter::once(u)) {
-                let idle = self
-                    .cx
-                    .rsc
-                    .get(m.index())
-                    .is_some_and(|i| i.current.is_empty());
-                if let Some(t) = self.targets.get_mut(m.index()).filter(|_| idle) {
+                if let Some(t) = self.targets.get_mut(m.index()) {
                     t.held = vec![n];
                     // Assigned there, as far as later ties go
                     // (`num_resources` in `compare_nodes`).
@@ -356,9 +358,40 @@ impl<'c, 'a> Assigner<'c, 'a> {
                 }
             }
         }
+        if !held_instances.is_empty() {
+            for m in self.cx.leaves(u) {
+                if let Some(t) = self.targets.get_mut(m.index()) {
+                    t.held.clone_from(&held_instances);
+                }
+            }
+        }
         if let Some(p) = self.progress.get_mut(u.index()) {
             *p = Progress::Done;
         }
+    }
+
+    /// Without quorum, a clone's instances are still assigned as usual, and
+    /// the start of each on a node where none runs is unrunnable ("no
+    /// quorum" under `stop`, "quorum freeze" under `freeze`:
+    /// `update_resource_action_runnable`), so listed as blocked there.
+    fn held_clone_starts(&self, u: RscId, scores: &Scores) -> Vec<usize> {
+        if self.cx.clone_of(u) != Some(u)
+            || !(self.cx.quorum_blocks_starts(u) || self.cx.freeze_blocks_starts(u))
+        {
+            return Vec::new();
+        }
+        let mut open = scores.clone();
+        for p in &mut open.parts {
+            p.retain(|c| c.source != Source::NoQuorum);
+        }
+        let runs: Vec<usize> = self.current_instances(u).iter().map(|(n, _)| *n).collect();
+        let nodes = self.choose_clone_nodes(u, &open);
+        nodes
+            .instances
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| !runs.contains(n))
+            .collect()
     }
 
     /// Under `no-quorum-policy freeze` without quorum, a group member that

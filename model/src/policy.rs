@@ -44,6 +44,18 @@ impl Policy {
         self.resources.get(id.index())
     }
 
+    /// Whether `id` is, or is inside, a clone (its instances are many).
+    pub fn in_clone(&self, id: RscId) -> bool {
+        let mut at = self.resource(id);
+        while let Some(r) = at {
+            if r.clone.is_some() {
+                return true;
+            }
+            at = r.parent.and_then(|p| self.resource(p));
+        }
+        false
+    }
+
     /// How many resource instances the policy asks for: each primitive once,
     /// or once per instance of the clone it is part of.
     pub fn instance_count(&self) -> u64 {

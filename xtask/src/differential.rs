@@ -1,4 +1,5 @@
 //! `cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]`
+//! (`--help` for all its forms, `--minimize CIB` to shrink one case)
 //!
 //! Differential testing against Pacemaker: generates random CIBs
 //! (`generate.rs`: three kinds that follow the corpus's tiers, drawn in turn
@@ -110,11 +111,34 @@ fn options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+const USAGE: &str = "usage: cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all]
+           [--generator own|gen-cib] [--out DIR] [--shrink K] [--min-agreement PCT]
+       cargo xtask differential --replay tests/differential
+       cargo xtask differential --minimize CIB [--out DIR]
+
+Generates random CIBs, plans each with crm_simulate and with halo, and
+compares their transition summaries. A fresh seed is drawn and printed
+unless --seed is given. Disagreements go to DIR (default
+target/differential); the first K (default 3) are shrunk to CASE.min.xml.
+--replay runs the kept regression cases; --minimize shrinks one CIB on
+which the two disagree and writes NAME.min.xml (with both summaries) to DIR.";
+
 pub fn run(args: &[String]) -> Result<ExitCode, String> {
-    if let [flag, dir] = args {
-        if flag == "--replay" {
-            return replay(Path::new(dir));
+    match args {
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
         }
+        [flag, dir] if flag == "--replay" => return replay(Path::new(dir)),
+        [flag, cib, rest @ ..] if flag == "--minimize" => {
+            let out = match rest {
+                [] => crate::root().join("target/differential"),
+                [o, dir] if o == "--out" => PathBuf::from(dir),
+                _ => return Err(format!("--minimize CIB takes only --out DIR\n{USAGE}")),
+            };
+            return minimize_file(Path::new(cib), &out);
+        }
+        _ => {}
     }
     let o = options(args)?;
     if Command::new("crm_simulate")
@@ -361,6 +385,25 @@ fn minimize(
         );
     }
     Ok(())
+}
+
+/// `--minimize CIB`: shrinks one saved disagreement.
+fn minimize_file(cib: &Path, out: &Path) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(cib).map_err(|e| format!("{}: {e}", cib.display()))?;
+    let case = cib
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| format!("{}: not a file name", cib.display()))?
+        .to_string();
+    let halo = crate::build_halo()?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let work = out.join("work.xml");
+    let Verdict::Disagree { pcmk, ours } = judge(&halo, &work, &text)? else {
+        eprintln!("{}: halo and crm_simulate agree (or it cannot be planned): nothing to shrink", cib.display());
+        return Ok(ExitCode::FAILURE);
+    };
+    minimize(&halo, out, &case, &text, &differing(&pcmk, &ours))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Agreement per feature: the corpus's `classify.py` tags every case, and

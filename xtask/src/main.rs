@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask deb [--out DIR]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--fencing] [--iterations N] [--seed S] [--fault KIND[,KIND...]]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential");
+            eprintln!("usage: cargo xtask conformance [--corpus DIR] [--bless] [--tier N]\n       cargo xtask deb [--out DIR]\n       cargo xtask import-roundtrip [--corpus DIR]\n       cargo xtask lab [--fencing] [--iterations N] [--seed S] [--fault KIND[,KIND...]]\n       cargo xtask notifications [--corpus DIR]\n       cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all] [--generator own|gen-cib] [--out DIR] [--min-agreement PCT]\n       cargo xtask differential --replay tests/differential\n       cargo xtask differential --minimize CIB [--out DIR]");
             ExitCode::from(2)
         }
     }

@@ -100,7 +100,29 @@ impl Assigner<'_, '_> {
                     *slot = mt;
                 }
             }
+            if stopped.is_none() && grouped && !t.blocked && self.cx.clone_of(u).is_none() {
+                stopped = self.failure_blocks_after(m, t);
+            }
         }
+    }
+
+    /// A member a failure blocks where its group runs (on-fail=block, a
+    /// failed stop) can neither stop nor start there, so the start of the
+    /// member after it cannot run and what runs after it stops (the
+    /// group's internal start order is mandatory: the end of
+    /// `update_action_for_ordering_flags` makes the start after an
+    /// unrunnable one unrunnable; the "shutdown" case of `pe_order_restart`
+    /// makes the stop of a running member required).
+    fn failure_blocks_after(&self, m: RscId, t: &Target) -> Option<String> {
+        let &(n, _) = t.instances.first()?;
+        let info = self.cx.rsc.get(m.index())?;
+        info.blocked_on.contains(&n).then(|| {
+            format!(
+                "{} is blocked by a failure on {}: what follows it in its group cannot start",
+                self.cx.name(m),
+                self.cx.node_name(n)
+            )
+        })
     }
 
     /// For a group (not cloned) with a running member left as it is: that

@@ -228,6 +228,15 @@ impl Assigner<'_, '_> {
             return false;
         }
         t.held = t.instances.iter().map(|(n, _)| *n).collect();
+        // An instance to be started and promoted is still chosen for
+        // promotion (`pcmk__set_instance_roles` reads assignments, not
+        // whether starts can run): its promotion is what is blocked.
+        let promoted = t
+            .instances
+            .iter()
+            .filter(|(n, r)| *r == Role::Promoted && !now.iter().any(|(c, _)| c == n))
+            .map(|(n, _)| *n);
+        t.promote_held.extend(promoted);
         t.instances.clear();
         t.unplaced = Some(why.to_string());
         true
