@@ -564,11 +564,13 @@ impl<'c, 'a> Builder<'c, 'a> {
                 continue;
             }
             // `stop first then stop then`: `first` stopping makes `then`'s
-            // stop required, and `then`, still placed, starts again.
+            // stop required, and `then`, still placed, starts again;
+            // `stop first then start then` makes `then`'s start required,
+            // which for a running `then` is a restart.
             let (trigger, ordered) = match (first_action, then_action) {
                 (OpAction::Start, _) => (ON_START, true),
                 (OpAction::Promote, _) => (ON_PROMOTE, true),
-                (OpAction::Stop, OpAction::Stop) => (ON_STOP, false),
+                (OpAction::Stop, OpAction::Stop | OpAction::Start) => (ON_STOP, false),
                 _ => continue,
             };
             if cx.unit_of(*first) == cx.unit_of(*then) {

@@ -26,6 +26,7 @@ impl Assigner<'_, '_> {
         }
         if leaves.is_empty() {
             self.failure_scores(u, &mut s);
+            self.allow_where_left(u, &mut allowed_by_location);
         }
         let grouped = leaves.len() > 1;
         for (i, (&m, part)) in leaves.iter().zip(parts).enumerate() {
@@ -36,6 +37,7 @@ impl Assigner<'_, '_> {
                 }
             }
             self.failure_scores(m, &mut with);
+            self.allow_where_left(m, &mut allowed_by_location);
             let runnable = |x: &Scores| (0..cx.nodes.len()).any(|n| x.runnable(n));
             if grouped && i > 0 && runnable(&s) && !runnable(&with) {
                 break;
@@ -62,8 +64,27 @@ impl Assigner<'_, '_> {
         }
         self.constraint_scores(m, &mut s, &mut allowed);
         self.failure_scores(m, &mut s);
+        self.allow_where_left(m, &mut allowed);
         self.opt_in(&mut s, &allowed);
         s
+    }
+
+    /// In an opt-in cluster, a resource left as it is (unmanaged, or
+    /// blocked by a failure) may stay where it is active: the INFINITY
+    /// location `native_add_running` gives it there names the node, which
+    /// makes it allowed (`resource_location` adds the node).
+    fn allow_where_left(&self, m: RscId, allowed: &mut [bool]) {
+        let Some(info) = self.cx.rsc.get(m.index()) else {
+            return;
+        };
+        if info.blocked.is_none() || self.cx.clone_of(m).is_some() {
+            return;
+        }
+        for &(ni, _) in &info.current {
+            if let Some(a) = allowed.get_mut(ni) {
+                *a = true;
+            }
+        }
     }
 
     /// Nodes nothing may run on: unavailable ones, and without quorum under
