@@ -404,6 +404,9 @@ pub fn transition_summary(
                 continue;
             }
             if promotable {
+                // A failed instance that moves is recovered, its roles told
+                // as for a move (`rsc_action_default`).
+                let verb = if failed { "Recover" } else { "Move" };
                 let was = current(from);
                 let with_promotion = promote_with_start.get(to).is_some_and(|k| *k > 0);
                 let next = if with_promotion {
@@ -416,14 +419,14 @@ pub fn transition_summary(
                         *k -= 1;
                     }
                     // Pacemaker names an unchanged role after the nodes.
-                    lines.push(format!("  * Move {shown} ( {from} -> {to} {} )", role(was)));
+                    lines.push(format!("  * {verb} {shown} ( {from} -> {to} {} )", role(was)));
                 } else if left_to_pair.is_some() {
                     // An instance the engine moved, changing role on the way.
                     if let Some(k) = promote_with_start.get_mut(to).filter(|_| with_promotion) {
                         *k -= 1;
                     }
                     lines.push(format!(
-                        "  * Move {shown} ( {} {from} -> {} {to} )",
+                        "  * {verb} {shown} ( {} {from} -> {} {to} )",
                         role(was),
                         role(next)
                     ));
