@@ -149,7 +149,7 @@ impl Assigner<'_, '_> {
         let all_coloc = max < (0..cx.nodes.len()).filter(|&n| available(n)).count();
         let score = |n: usize| {
             s.total_except(n, |c| match c.source {
-                Source::Dependent { .. } => true,
+                Source::Dependent { .. } | Source::KeptPositive { .. } => true,
                 Source::Colocation { .. } => {
                     !all_coloc && c.score > Score::ZERO && !c.score.is_inf()
                 }
@@ -157,8 +157,14 @@ impl Assigner<'_, '_> {
             })
         };
         // An instance may run only where the clone's own score is not
-        // negative (`can_run_instance`); its stickiness is not in it.
-        let runnable = |n: usize| s.runnable(n);
+        // negative (`can_run_instance`); its stickiness is not in it, nor
+        // are the clone's own colocations, which Pacemaker hands to each
+        // instance (`append_parent_colocation`) and which weigh in the
+        // instance's own weight (`score`), checked by `distribute`.
+        let runnable = |n: usize| {
+            let t = s.total_except(n, |c| matches!(c.source, Source::Colocation { .. }));
+            !t.is_neg_inf() && t >= Score::ZERO
+        };
         // Whether an instance's own node table allows a node when instances
         // are ordered (`Source::in_instance_table`).
         let allowed = |n: usize| {

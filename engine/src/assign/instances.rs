@@ -212,7 +212,8 @@ pub(crate) fn distribute(
             .filter(|&n| free[n])
             .map(|n| weight(*inst, n))
             .max();
-        if best.is_some_and(|b| weight(*inst, r.node) >= b) {
+        let own = weight(*inst, r.node);
+        if best.is_some_and(|b| own >= b) && allows(own) {
             free[r.node] = false;
             chosen.push(placed(r.node, *inst));
             kept[i] = true;
@@ -232,6 +233,14 @@ pub(crate) fn distribute(
     chosen
 }
 
+/// Whether an instance's own weight on a node lets it run there: the
+/// clone's score, its own stickiness and the clone's colocations it was
+/// handed, not negative (`assign_best_node` leaves a resource whose best
+/// node weighs less than zero unassigned).
+fn allows(w: Score) -> bool {
+    !w.is_neg_inf() && w >= Score::ZERO
+}
+
 /// The free node an instance weighs most: ties go to the node with fewer
 /// resources, then the lower index; then, when the best weight is positive
 /// (or the cluster keeps ties), to the instance's own node if it is among
@@ -243,7 +252,7 @@ fn best_node(
     own: Option<usize>,
 ) -> Option<usize> {
     let best = (0..field.nodes)
-        .filter(|&n| free[n])
+        .filter(|&n| free[n] && allows(weight(n)))
         .min_by_key(|&n| (std::cmp::Reverse(weight(n)), (field.load)(n), n))?;
     let top = weight(best);
     match own {
