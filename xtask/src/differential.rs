@@ -121,7 +121,9 @@ compares their transition summaries. A fresh seed is drawn and printed
 unless --seed is given. Disagreements go to DIR (default
 target/differential); the first K (default 3) are shrunk to CASE.min.xml.
 --replay runs the kept regression cases; --minimize shrinks one CIB on
-which the two disagree and writes NAME.min.xml (with both summaries) to DIR.";
+which the two disagree and writes NAME.min.xml (with both summaries) to DIR.
+HALO_BIN=PATH judges with another halo binary (one built before a fix, to
+shrink the case the fix makes agree).";
 
 pub fn run(args: &[String]) -> Result<ExitCode, String> {
     match args {

@@ -147,15 +147,16 @@ impl Assigner<'_, '_> {
                 .and_then(|c| c.max)
                 .map_or(cx.nodes.len(), |m| m as usize);
         let all_coloc = max < (0..cx.nodes.len()).filter(|&n| available(n)).count();
-        let score = |n: usize| {
-            s.total_except(n, |c| match c.source {
-                Source::Dependent { .. } | Source::KeptPositive { .. } => true,
-                Source::Colocation { .. } => {
-                    !all_coloc && c.score > Score::ZERO && !c.score.is_inf()
-                }
-                _ => false,
-            })
+        let handed = |c: &Contribution, revert: bool| match c.source {
+            Source::Dependent { .. } | Source::KeptPositive { .. } => true,
+            Source::Colocation { .. } => {
+                (!all_coloc && c.score > Score::ZERO && !c.score.is_inf())
+                    || (revert && c.score < Score::ZERO && !c.score.is_neg_inf())
+            }
+            _ => false,
         };
+        let score = |n: usize| s.total_except(n, |c| handed(c, false));
+        let reverted = |n: usize| s.total_except(n, |c| handed(c, true));
         // An instance may run only where the clone's own score is not
         // negative (`can_run_instance`); its stickiness is not in it, nor
         // are the clone's own colocations, which Pacemaker hands to each
@@ -190,6 +191,7 @@ impl Assigner<'_, '_> {
         };
         let field = instances::Field {
             score: &score,
+            reverted: &reverted,
             runnable: &runnable,
             allowed: &allowed,
             load: &load,

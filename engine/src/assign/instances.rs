@@ -29,6 +29,10 @@ pub(crate) struct Running {
 pub(crate) struct Field<'a> {
     /// The clone's score on each node.
     pub score: &'a dyn Fn(usize) -> Score,
+    /// The same without the clone's finite negative colocations, which an
+    /// instance gives back when they leave it no node (the copy-and-revert
+    /// of `apply_this_with`).
+    pub reverted: &'a dyn Fn(usize) -> Score,
     /// Whether the clone may run on the node at all.
     pub runnable: &'a dyn Fn(usize) -> bool,
     /// Whether the clone's scores allow the node, be it available or not
@@ -158,12 +162,23 @@ pub(crate) fn distribute(
     let mut free: Vec<bool> = (0..field.nodes)
         .map(|n| (field.runnable)(n) && !taken.contains(&n))
         .collect();
-    let weight = |i: Inst<'_>, n: usize| {
+    let weight_with = |i: Inst<'_>, n: usize, base: &dyn Fn(usize) -> Score| {
         let own = i.node() == Some(n);
         let promotion = field
             .promotion
             .map_or(Score::ZERO, |p| p.bonus(field, i, n, running));
-        (field.score)(n) + if own { stickiness } else { Score::ZERO } + promotion
+        base(n) + if own { stickiness } else { Score::ZERO } + promotion
+    };
+    // An instance left no node by the clone's finite negative colocations
+    // weighs the nodes without them.
+    let weight = |i: Inst<'_>, n: usize, free: &[bool]| {
+        let any = (0..field.nodes)
+            .any(|x| free.get(x) == Some(&true) && allows(weight_with(i, x, field.score)));
+        if any {
+            weight_with(i, n, field.score)
+        } else {
+            weight_with(i, n, field.reverted)
+        }
     };
     let priority = |i: Inst<'_>| {
         field
@@ -210,9 +225,9 @@ pub(crate) fn distribute(
         }
         let best = (0..field.nodes)
             .filter(|&n| free[n])
-            .map(|n| weight(*inst, n))
+            .map(|n| weight(*inst, n, &free))
             .max();
-        let own = weight(*inst, r.node);
+        let own = weight(*inst, r.node, &free);
         if best.is_some_and(|b| own >= b) && allows(own) {
             free[r.node] = false;
             chosen.push(placed(r.node, *inst));
@@ -224,7 +239,7 @@ pub(crate) fn distribute(
         if chosen.len() >= max {
             break;
         }
-        let Some(n) = best_node(field, &free, |n| weight(*inst, n), inst.node()) else {
+        let Some(n) = best_node(field, &free, |n| weight(*inst, n, &free), inst.node()) else {
             break;
         };
         free[n] = false;
@@ -277,6 +292,7 @@ mod tests {
         let load = |_: usize| 0;
         let field = Field {
             score: &score,
+            reverted: &score,
             runnable: &runnable,
             allowed: &runnable,
             load: &load,
@@ -318,6 +334,7 @@ mod tests {
         for (keep_ties, want) in [(true, [0, 1]), (false, [1, 0])] {
             let field = Field {
                 score: &score,
+                reverted: &score,
                 runnable: &yes,
                 allowed: &yes,
                 load: &load,
@@ -363,6 +380,7 @@ mod tests {
         }];
         let mut field = Field {
             score: &score,
+            reverted: &score,
             runnable: &yes,
             allowed: &yes,
             load: &load,
