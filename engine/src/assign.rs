@@ -308,7 +308,15 @@ impl<'c, 'a> Assigner<'c, 'a> {
         // and its start is what is blocked (`update_resource_action_runnable`:
         // "quorum freeze").
         let wanted = self.cx.p.meta(u, |m| m.target_role) != Some(TargetRole::Stopped);
-        let frozen_idle = self.cx.freeze_blocks_starts(u) && self.current_instances(u).is_empty();
+        // (Nothing of it runs: a group with a member running is frozen
+        // member by member, `freeze_idle_members`.)
+        let frozen_idle = self.cx.freeze_blocks_starts(u)
+            && self.cx.leaves(u).iter().all(|m| {
+                self.cx
+                    .rsc
+                    .get(m.index())
+                    .is_none_or(|i| i.current.is_empty())
+            });
         let held = if !wanted || target.blocked || self.cx.clone_of(u).is_some() {
             None
         } else if self.cx.quorum_blocks_starts(u) {
@@ -398,27 +406,34 @@ impl<'c, 'a> Assigner<'c, 'a> {
     /// runs nowhere does not start, though others of its group run: each
     /// start of a resource not active is unrunnable ("quorum freeze",
     /// `update_resource_action_runnable`); its start is reported blocked
-    /// where it was assigned.
+    /// where it was assigned. The members after it cannot start either (the
+    /// group's start order makes a start after an unrunnable one
+    /// unrunnable): those that run stop, the others are held too.
     fn freeze_idle_members(&mut self, u: RscId) {
         let members = self.cx.leaves(u);
         if members.len() < 2 || self.cx.clone_of(u).is_some() {
             return;
         }
+        let mut behind: Option<String> = None;
         for m in members {
             let idle = self
                 .cx
                 .rsc
                 .get(m.index())
                 .is_some_and(|i| i.current.is_empty());
-            let Some(t) = self.targets.get_mut(m.index()).filter(|_| idle) else {
+            let name = self.cx.name(m).to_string();
+            let Some(t) = self.targets.get_mut(m.index()) else {
                 continue;
             };
-            if t.instances.is_empty() {
+            if t.instances.is_empty() || (!idle && behind.is_none()) {
                 continue;
             }
-            t.held = t.instances.iter().map(|(n, _)| *n).collect();
+            if idle {
+                t.held = t.instances.iter().map(|(n, _)| *n).collect();
+            }
             t.instances.clear();
-            t.unplaced = Some(FROZEN.to_string());
+            t.unplaced = Some(behind.clone().unwrap_or_else(|| FROZEN.to_string()));
+            behind.get_or_insert(format!("{name} cannot start before it ({FROZEN})"));
         }
     }
 
