@@ -433,7 +433,7 @@ pub fn transition_summary(
                 } else {
                     break;
                 }
-            } else if migrates(policy, state, &by_rsc, rid, 0) {
+            } else if migrates(policy, state, &by_rsc, rid, Some((from, to)), 0) {
                 lines.push(format!("  * Migrate {shown} ( {from} -> {to} )"));
             } else {
                 lines.push(format!("  * Move {shown} ( {from} -> {to} )"));
@@ -533,6 +533,7 @@ fn migrates(
     state: &ClusterState,
     by_rsc: &BTreeMap<&str, Vec<&&halo_engine::Action>>,
     id: halo_model::RscId,
+    pair: Option<(&str, &str)>,
     depth: usize,
 ) -> bool {
     let Some(r) = policy.resource(id) else {
@@ -542,15 +543,24 @@ fn migrates(
         return false;
     }
     let mine = by_rsc.get(r.name.as_str()).map_or(&[][..], Vec::as_slice);
-    let stop = mine.iter().find(|a| a.kind == ActionKind::Stop);
-    let start = mine.iter().find(|a| a.kind == ActionKind::Start);
+    // A clone's instance is told pair by pair: the stop on the node it
+    // leaves, the start on the node it goes to (Pacemaker migrates
+    // instances of a clone that allows it as it migrates primitives).
+    let on = |n: Option<&str>, a: &&&halo_engine::Action| n.is_none_or(|n| a.node == n);
+    let stop = mine
+        .iter()
+        .find(|a| a.kind == ActionKind::Stop && on(pair.map(|p| p.0), a));
+    let start = mine
+        .iter()
+        .find(|a| a.kind == ActionKind::Start && on(pair.map(|p| p.1), a));
     let (Some(stop), Some(start)) = (stop, start) else {
         return false;
     };
+    let failed = |a: &&&halo_engine::Action| {
+        a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
+    };
     if stop.node == start.node
-        || mine
-            .iter()
-            .any(|a| a.because.iter().any(|b| matches!(b, Reason::Failed { .. })))
+        || mine.iter().any(|a| on(pair.map(|p| p.0), a) && failed(a))
         || state.node(&stop.node).status != halo_model::NodeStatus::Online
     {
         return false;
@@ -591,6 +601,6 @@ fn migrates(
         let theirs = by_rsc.get(br.name.as_str()).map_or(&[][..], Vec::as_slice);
         let restarted = theirs.iter().any(|a| a.kind == ActionKind::Stop)
             && theirs.iter().any(|a| a.kind == ActionKind::Start);
-        !restarted || migrates(policy, state, by_rsc, b, depth + 1)
+        !restarted || migrates(policy, state, by_rsc, b, None, depth + 1)
     })
 }
