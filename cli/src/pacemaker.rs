@@ -419,7 +419,10 @@ pub fn transition_summary(
                         *k -= 1;
                     }
                     // Pacemaker names an unchanged role after the nodes.
-                    lines.push(format!("  * {verb} {shown} ( {from} -> {to} {} )", role(was)));
+                    lines.push(format!(
+                        "  * {verb} {shown} ( {from} -> {to} {} )",
+                        role(was)
+                    ));
                 } else if left_to_pair.is_some() {
                     // An instance the engine moved, changing role on the way.
                     if let Some(k) = promote_with_start.get_mut(to).filter(|_| with_promotion) {
@@ -490,7 +493,10 @@ pub fn transition_summary(
                     .any(|(n, x)| x.role.is_active() && up(n) && (!cloned || n == held))
             })
         };
-        for n in p.held.iter().filter(|n| !runs_on(n)) {
+        // An instance that would have moved there and cannot start is told
+        // by its stop alone (`rsc_action_default`).
+        let moved_here = |n: &str| cloned && p.moves.iter().any(|(_, to)| to == n);
+        for n in p.held.iter().filter(|n| !runs_on(n) && !moved_here(n)) {
             if p.promote_held.contains(n) {
                 lines.push(format!(
                     "  * Promote {shown} ( Stopped -> Promoted {n} ) blocked"
@@ -556,9 +562,8 @@ fn migrates(
     let (Some(stop), Some(start)) = (stop, start) else {
         return false;
     };
-    let failed = |a: &&&halo_engine::Action| {
-        a.because.iter().any(|b| matches!(b, Reason::Failed { .. }))
-    };
+    let failed =
+        |a: &&&halo_engine::Action| a.because.iter().any(|b| matches!(b, Reason::Failed { .. }));
     if stop.node == start.node
         || mine.iter().any(|a| on(pair.map(|p| p.0), a) && failed(a))
         || state.node(&stop.node).status != halo_model::NodeStatus::Online

@@ -570,7 +570,12 @@ impl<'c, 'a> Builder<'c, 'a> {
             let (trigger, ordered) = match (first_action, then_action) {
                 (OpAction::Start, _) => (ON_START, true),
                 (OpAction::Promote, _) => (ON_PROMOTE, true),
-                (OpAction::Stop, OpAction::Stop | OpAction::Start) => (ON_STOP, false),
+                (OpAction::Stop, OpAction::Stop) => (ON_STOP, false),
+                // (A clone's start is its instances' starts together: made
+                // required, it restarts none that keeps its node.)
+                (OpAction::Stop, OpAction::Start) if cx.clone_of(*then).is_none() => {
+                    (ON_STOP, false)
+                }
                 _ => continue,
             };
             if cx.unit_of(*first) == cx.unit_of(*then) {

@@ -317,7 +317,9 @@ impl<'c, 'a> Assigner<'c, 'a> {
                     .get(m.index())
                     .is_none_or(|i| i.current.is_empty())
             });
-        let held = if !wanted || target.blocked || self.cx.clone_of(u).is_some() {
+        // (One left stopped as it is, unmanaged, is assigned nowhere.)
+        let left_stopped = self.cx.leaves(u) == [u] && self.member_stopped(u).is_some();
+        let held = if !wanted || target.blocked || left_stopped || self.cx.clone_of(u).is_some() {
             None
         } else if self.cx.quorum_blocks_starts(u) {
             self.best_node(u, &scores)
@@ -325,6 +327,10 @@ impl<'c, 'a> Assigner<'c, 'a> {
             let mut open = scores.clone();
             for p in &mut open.parts {
                 p.retain(|c| c.source != Source::NoQuorum);
+            }
+            // Where it would be assigned, capacity counts as for any other.
+            if self.cx.p.cluster.strategy != PlacementStrategy::Default {
+                self.ban_insufficient_capacity(u, &mut open);
             }
             let n = self.best_node(u, &open);
             if n.is_some() {
@@ -356,13 +362,16 @@ impl<'c, 'a> Assigner<'c, 'a> {
             for m in self.cx.leaves(u).into_iter().chain(std::iter::once(u)) {
                 if let Some(t) = self.targets.get_mut(m.index()) {
                     t.held = vec![n];
-                    // Assigned there, as far as later ties go
-                    // (`num_resources` in `compare_nodes`).
-                    if m != u || self.cx.leaves(u) == [u] {
-                        if let Some(l) = self.load.get_mut(n) {
-                            *l += 1;
-                        }
+                }
+                // Assigned there, as far as later ties go
+                // (`num_resources` in `compare_nodes`) and what is left of
+                // the node's capacity (`pcmk__finalize_assignment` consumes
+                // it whether the start can run or not).
+                if m != u || self.cx.leaves(u) == [u] {
+                    if let Some(l) = self.load.get_mut(n) {
+                        *l += 1;
                     }
+                    self.consume(m, n);
                 }
             }
         }

@@ -54,6 +54,9 @@ pub(crate) struct Facts {
     unique: bool,
     /// Promotable itself, or in a promotable cloned group.
     promotable: bool,
+    /// Not managed (is-managed=false): "not running" from any of its
+    /// operations is no failure, only what it finds.
+    unmanaged: bool,
 }
 
 impl Facts {
@@ -92,6 +95,7 @@ impl Facts {
                 .is_some_and(|c| c.unique),
             // Members of a promotable cloned group are promotable too.
             promotable: rsc.is_promotable() || parent.is_some_and(|g| g.is_promotable()),
+            unmanaged: policy.meta(rid, |m| m.managed) == Some(false),
         })
     }
 }
@@ -369,7 +373,9 @@ impl Builder<'_> {
         let id = strip_instance(r.id());
         let Some(rid) = self.ids.get(id) else {
             // Not in the configuration: an orphan, stopped if it is running.
-            if let Some(role) = fold(ops, &[], &|_, _| OnFail::Restart, None).map(|f| f.role) {
+            if let Some(role) =
+                fold(ops, (&[], false), &|_, _| OnFail::Restart, None).map(|f| f.role)
+            {
                 if role.is_active() {
                     state.set_role(id, node, role);
                 }
@@ -477,7 +483,12 @@ impl Builder<'_> {
             failed,
             pending,
             ignored,
-        }) = fold(ops, &facts.stopped_monitors, &on_fail, expiry)
+        }) = fold(
+            ops,
+            (&facts.stopped_monitors, facts.unmanaged),
+            &on_fail,
+            expiry,
+        )
         else {
             return;
         };
@@ -1025,7 +1036,7 @@ fn failure_attr(name: &str, legacy: bool) -> Option<(&str, Option<(&str, &str)>)
 /// the operation succeeded.
 fn fold(
     ops: &[Op],
-    stopped_monitors: &[u64],
+    (stopped_monitors, unmanaged): (&[u64], bool),
     on_fail: &dyn Fn(OpAction, u64) -> OnFail,
     expiry: Option<Expiry>,
 ) -> Option<Folded> {
@@ -1135,7 +1146,9 @@ fn fold(
                 };
                 match rc {
                     0 if probe => o = Outcome::Done,
-                    7 if probe || expected == Some(7) => {
+                    // "Not running" from an unmanaged resource is what it
+                    // is, not a failure (`remap_operation`).
+                    7 if probe || expected == Some(7) || unmanaged => {
                         o = Outcome::Done;
                     }
                     8 => {

@@ -111,7 +111,8 @@ fn options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-const USAGE: &str = "usage: cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all]
+const USAGE: &str =
+    "usage: cargo xtask differential [--cases N] [--seed S] [--kind tier1|tier2|tier3|all]
            [--generator own|gen-cib] [--out DIR] [--shrink K] [--min-agreement PCT]
        cargo xtask differential --replay tests/differential
        cargo xtask differential --minimize CIB [--out DIR]
@@ -401,7 +402,10 @@ fn minimize_file(cib: &Path, out: &Path) -> Result<ExitCode, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let work = out.join("work.xml");
     let Verdict::Disagree { pcmk, ours } = judge(&halo, &work, &text)? else {
-        eprintln!("{}: halo and crm_simulate agree (or it cannot be planned): nothing to shrink", cib.display());
+        eprintln!(
+            "{}: halo and crm_simulate agree (or it cannot be planned): nothing to shrink",
+            cib.display()
+        );
         return Ok(ExitCode::FAILURE);
     };
     minimize(&halo, out, &case, &text, &differing(&pcmk, &ours))?;
