@@ -171,13 +171,13 @@ pub(crate) fn distribute(
     };
     // An instance left no node by the clone's finite negative colocations
     // weighs the nodes without them.
-    let weight = |i: Inst<'_>, n: usize, free: &[bool]| {
+    let base = |i: Inst<'_>, free: &[bool]| -> &dyn Fn(usize) -> Score {
         let any = (0..field.nodes)
             .any(|x| free.get(x) == Some(&true) && allows(weight_with(i, x, field.score)));
         if any {
-            weight_with(i, n, field.score)
+            field.score
         } else {
-            weight_with(i, n, field.reverted)
+            field.reverted
         }
     };
     let priority = |i: Inst<'_>| {
@@ -223,11 +223,12 @@ pub(crate) fn distribute(
         if chosen.len() >= max || r.failed || !free.get(r.node).copied().unwrap_or(false) {
             continue;
         }
+        let b = base(*inst, &free);
         let best = (0..field.nodes)
             .filter(|&n| free[n])
-            .map(|n| weight(*inst, n, &free))
+            .map(|n| weight_with(*inst, n, b))
             .max();
-        let own = weight(*inst, r.node, &free);
+        let own = weight_with(*inst, r.node, b);
         if best.is_some_and(|b| own >= b) && allows(own) {
             free[r.node] = false;
             chosen.push(placed(r.node, *inst));
@@ -239,7 +240,8 @@ pub(crate) fn distribute(
         if chosen.len() >= max {
             break;
         }
-        let Some(n) = best_node(field, &free, |n| weight(*inst, n, &free), inst.node()) else {
+        let b = base(*inst, &free);
+        let Some(n) = best_node(field, &free, |n| weight_with(*inst, n, b), inst.node()) else {
             break;
         };
         free[n] = false;
