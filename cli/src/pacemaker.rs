@@ -101,10 +101,7 @@ pub fn transition_summary(
         let rid = halo_model::RscId(u32::try_from(ri).unwrap_or(u32::MAX));
         let mine: Vec<&&halo_engine::Action> =
             by_rsc.get(r.name.as_str()).cloned().unwrap_or_default();
-        let cloned = r.clone.is_some()
-            || r.parent
-                .and_then(|g| policy.resource(g))
-                .is_some_and(|g| g.clone.is_some());
+        let cloned = policy.in_clone(rid);
         // A resource on a node being fenced is stopped by the fencing:
         // Pacemaker lists it (a stop, or a move when it starts elsewhere),
         // as it keeps a pseudo stop for it. A single resource that starts

@@ -374,7 +374,7 @@ impl Builder<'_> {
         let Some(rid) = self.ids.get(id) else {
             // Not in the configuration: an orphan, stopped if it is running.
             if let Some(role) =
-                fold(ops, (&[], false), &|_, _| OnFail::Restart, None).map(|f| f.role)
+                fold(ops, &Facts::default(), &|_, _| OnFail::Restart, None).map(|f| f.role)
             {
                 if role.is_active() {
                     state.set_role(id, node, role);
@@ -483,12 +483,7 @@ impl Builder<'_> {
             failed,
             pending,
             ignored,
-        }) = fold(
-            ops,
-            (&facts.stopped_monitors, facts.unmanaged),
-            &on_fail,
-            expiry,
-        )
+        }) = fold(ops, facts, &on_fail, expiry)
         else {
             return;
         };
@@ -1036,7 +1031,7 @@ fn failure_attr(name: &str, legacy: bool) -> Option<(&str, Option<(&str, &str)>)
 /// the operation succeeded.
 fn fold(
     ops: &[Op],
-    (stopped_monitors, unmanaged): (&[u64], bool),
+    facts: &Facts,
     on_fail: &dyn Fn(OpAction, u64) -> OnFail,
     expiry: Option<Expiry>,
 ) -> Option<Folded> {
@@ -1116,7 +1111,8 @@ fn fold(
             Some(a) => (a, None),
             None => (OpAction::Reload, Some(task)),
         };
-        let expected = if action == OpAction::Monitor && stopped_monitors.contains(&interval) {
+        let expected = if action == OpAction::Monitor && facts.stopped_monitors.contains(&interval)
+        {
             Some(7)
         } else {
             expected_rc(op)
@@ -1148,7 +1144,7 @@ fn fold(
                     0 if probe => o = Outcome::Done,
                     // "Not running" from an unmanaged resource is what it
                     // is, not a failure (`remap_operation`).
-                    7 if probe || expected == Some(7) || unmanaged => {
+                    7 if probe || expected == Some(7) || facts.unmanaged => {
                         o = Outcome::Done;
                     }
                     8 => {
